@@ -1,0 +1,236 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// PackageState is what a policy wants of one package.
+// +kubebuilder:validation:Enum=Present;Latest;Absent;Held
+type PackageState string
+
+const (
+	// PackagePresent: installed; at exactly spec.version when one is given.
+	PackagePresent PackageState = "Present"
+	// PackageLatest: installed and upgraded to the newest available version.
+	PackageLatest PackageState = "Latest"
+	// PackageAbsent: not installed (removed, configuration kept).
+	PackageAbsent PackageState = "Absent"
+	// PackageHeld: left at its installed version; upgrades skip it.
+	PackageHeld PackageState = "Held"
+)
+
+// PackageSpec names one package and what the policy wants of it.
+type PackageSpec struct {
+	// Name of the package as the package manager knows it.
+	Name string `json:"name"`
+	// Version pins the package to exactly this version (e.g. 3.0.15-1~deb12u1).
+	// +optional
+	Version string `json:"version,omitempty"`
+	// State defaults to Present.
+	// +optional
+	State PackageState `json:"state,omitempty"`
+}
+
+// UpdateClass selects which pending updates a policy applies.
+// +kubebuilder:validation:Enum=None;Security;All
+type UpdateClass string
+
+const (
+	UpdatesNone     UpdateClass = "None"
+	UpdatesSecurity UpdateClass = "Security"
+	UpdatesAll      UpdateClass = "All"
+)
+
+// UpdatesSpec selects classes of pending updates to apply.
+type UpdatesSpec struct {
+	// Apply defaults to None.
+	// +optional
+	Apply UpdateClass `json:"apply,omitempty"`
+	// Exclude lists shell-style globs of package names never upgraded by this
+	// policy (e.g. "linux-image-*").
+	// +optional
+	Exclude []string `json:"exclude,omitempty"`
+}
+
+// CacheSpec says how fresh the package index must be before changes are made.
+type CacheSpec struct {
+	// MaxAge: refresh the index when it is older than this. Default 4h.
+	// +optional
+	MaxAge *metav1.Duration `json:"maxAge,omitempty"`
+}
+
+// Weekday is a three-letter English day name: Mon, Tue, Wed, Thu, Fri, Sat, Sun.
+// +kubebuilder:validation:Enum=Mon;Tue;Wed;Thu;Fri;Sat;Sun
+type Weekday string
+
+// TimeWindow is a recurring window: on each of Days, from Start (HH:MM, in
+// TimeZone) for Duration. A window may run past midnight.
+type TimeWindow struct {
+	// Days the window opens on. Empty means every day.
+	// +optional
+	Days []Weekday `json:"days,omitempty"`
+	// Start is the local opening time, "HH:MM" (24-hour clock).
+	Start string `json:"start"`
+	// Duration of the window, at most 7 days (e.g. "2h").
+	Duration metav1.Duration `json:"duration"`
+	// TimeZone is an IANA zone name (e.g. Europe/Berlin). Default UTC.
+	// +optional
+	TimeZone string `json:"timeZone,omitempty"`
+}
+
+// RebootPolicyType says whether patchlet may reboot the host.
+// +kubebuilder:validation:Enum=Never;IfRequired
+type RebootPolicyType string
+
+const (
+	RebootNever      RebootPolicyType = "Never"
+	RebootIfRequired RebootPolicyType = "IfRequired"
+)
+
+// RebootSpec says whether and when the host may be rebooted.
+type RebootSpec struct {
+	// Policy defaults to Never.
+	// +optional
+	Policy RebootPolicyType `json:"policy,omitempty"`
+	// Window limits reboots to a recurring time window. Without one a
+	// required reboot happens as soon as it is allowed.
+	// +optional
+	Window *TimeWindow `json:"window,omitempty"`
+}
+
+// PolicyMode says whether a policy changes the host.
+// +kubebuilder:validation:Enum=Enforce;Audit
+type PolicyMode string
+
+const (
+	// ModeEnforce converges the host (default).
+	ModeEnforce PolicyMode = "Enforce"
+	// ModeAudit observes and reports drift and changes nothing.
+	ModeAudit PolicyMode = "Audit"
+)
+
+// RolloutSpec bounds a fleet rollout.
+type RolloutSpec struct {
+	// MaxConcurrent hosts applying or rebooting at once: a count or a percentage of matched hosts.
+	// +optional
+	MaxConcurrent *intstr.IntOrString `json:"maxConcurrent,omitempty"`
+	// MaxFailures halts the rollout once crossed: a count or a percentage of matched hosts.
+	// +optional
+	MaxFailures *intstr.IntOrString `json:"maxFailures,omitempty"`
+}
+
+// PatchPolicySpec is the desired state of the hosts a policy selects.
+type PatchPolicySpec struct {
+	// HostSelector selects hosts by their labels; empty selects every host.
+	// +optional
+	HostSelector *metav1.LabelSelector `json:"hostSelector,omitempty"`
+	// Packages the policy manages one by one.
+	// +optional
+	Packages []PackageSpec `json:"packages,omitempty"`
+	// Updates selects classes of pending updates to apply.
+	// +optional
+	Updates *UpdatesSpec `json:"updates,omitempty"`
+	// Cache says how fresh the package index must be.
+	// +optional
+	Cache *CacheSpec `json:"cache,omitempty"`
+	// Reboot says whether and when a required reboot may happen.
+	// +optional
+	Reboot *RebootSpec `json:"reboot,omitempty"`
+	// MaintenanceWindow limits when changes may be applied at all.
+	// +optional
+	MaintenanceWindow *TimeWindow `json:"maintenanceWindow,omitempty"`
+	// Mode is Enforce (default) or Audit.
+	// +optional
+	Mode PolicyMode `json:"mode,omitempty"`
+	// Suspend stops enforcement without deleting the policy.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+	// Rollout bounds a fleet rollout.
+	// +optional
+	Rollout *RolloutSpec `json:"rollout,omitempty"`
+}
+
+// PlanAction is what a plan item does to a package.
+type PlanAction string
+
+const (
+	ActionNone    PlanAction = "None"
+	ActionInstall PlanAction = "Install"
+	ActionUpgrade PlanAction = "Upgrade"
+	ActionRemove  PlanAction = "Remove"
+	ActionHold    PlanAction = "Hold"
+	ActionUnhold  PlanAction = "Unhold"
+	ActionSkip    PlanAction = "Skip"
+)
+
+// PlanItem is one package's place in a plan and why.
+type PlanItem struct {
+	Package string     `json:"package"`
+	Action  PlanAction `json:"action"`
+	// +optional
+	From string `json:"from,omitempty"`
+	// +optional
+	To string `json:"to,omitempty"`
+	// Reason is a CamelCase word: Satisfied, NotInstalled, Pinned, Outdated,
+	// SecurityUpdate, Excluded, Held, VersionNotAvailable, Unsupported, Conflict.
+	Reason string `json:"reason"`
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// HostCounts counts the hosts a policy matched, by state.
+type HostCounts struct {
+	Matched        int32 `json:"matched"`
+	Compliant      int32 `json:"compliant"`
+	Progressing    int32 `json:"progressing"`
+	Failed         int32 `json:"failed"`
+	RebootRequired int32 `json:"rebootRequired"`
+}
+
+// PatchPolicyStatus is the observed state of a policy.
+type PatchPolicyStatus struct {
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// +optional
+	Hosts HostCounts `json:"hosts"`
+	// Pending is the number of package changes still to make.
+	// +optional
+	Pending int32 `json:"pending"`
+	// Plan lists the changes still to make (drift, in Audit mode).
+	// +optional
+	Plan []PlanItem `json:"plan,omitempty"`
+	// LastOperation names the last Operation run for this policy.
+	// +optional
+	LastOperation string `json:"lastOperation,omitempty"`
+	// NextRetry is when a failed or waiting pass runs again.
+	// +optional
+	NextRetry *metav1.Time `json:"nextRetry,omitempty"`
+}
+
+// PatchPolicy is the desired package state of the hosts it selects.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=pp
+type PatchPolicy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec PatchPolicySpec `json:"spec,omitempty"`
+	// +optional
+	Status PatchPolicyStatus `json:"status,omitempty"`
+}
+
+// PatchPolicyList is a list of PatchPolicy.
+//
+// +kubebuilder:object:root=true
+type PatchPolicyList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []PatchPolicy `json:"items"`
+}
