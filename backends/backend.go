@@ -1,0 +1,122 @@
+// Package backends defines the seam between the reconcile loop and a
+// package manager: what a backend observes on a host and the steps it
+// builds. One sub-package per package manager implements it (apt, dnf, …);
+// backends/exec runs the steps detached.
+package backends
+
+import (
+	"context"
+	"time"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
+)
+
+// Package is one installed package.
+type Package struct {
+	Name    string
+	Version string
+	Arch    string
+	// Held is true when the package manager holds it (apt-mark hold).
+	Held bool
+}
+
+// Upgrade is one pending upgrade, as a dry run of the package manager reports it.
+type Upgrade struct {
+	Name string
+	// From is the installed version ("" for a new install pulled in by the upgrade).
+	From string
+	To   string
+	// Source is the repository suite or origin (e.g. bookworm-security).
+	Source   string
+	Security bool
+}
+
+// Observation is what a backend sees on a host. Observing is cheap: a
+// backend caches what costs a process and re-runs it only when the package
+// database or the index changed.
+type Observation struct {
+	// Installed packages by name.
+	Installed map[string]Package
+	// Upgrades pending against the current index, by name.
+	Upgrades map[string]Upgrade
+	// Available versions per package name, newest first, for the names
+	// the caller asked about (see Backend.Observe).
+	Available map[string][]string
+	// IndexRefreshed is when patchlet last refreshed the index successfully (zero: unknown).
+	IndexRefreshed time.Time
+	// Interrupted is true when the package database says an earlier run was
+	// interrupted and needs recovery (dpkg --configure -a).
+	Interrupted bool
+	// RebootRequired is true when the package manager says a reboot is needed.
+	RebootRequired bool
+	// RebootPackages names the packages that asked for the reboot.
+	RebootPackages []string
+}
+
+// PackageRef names a package and, for a pinned install, its exact version.
+type PackageRef struct {
+	Name    string
+	Version string
+}
+
+// Step is one noninteractive package-manager command line. Argv[0] is an
+// absolute path; Env is the complete environment of the command.
+type Step struct {
+	Type     v1alpha1.StepType
+	Argv     []string
+	Env      []string
+	Packages []string
+	Timeout  time.Duration
+}
+
+// Failure classes of a failed step.
+const (
+	ReasonLockHeld    = "LockHeld"
+	ReasonStaleIndex  = "StaleIndex"
+	ReasonInterrupted = "Interrupted"
+	ReasonDiskFull    = "DiskFull"
+	ReasonTimeout     = "Timeout"
+	ReasonNotFound    = "PackageNotFound"
+	ReasonFailed      = "Failed"
+)
+
+// Failure is the classification of a failed step.
+type Failure struct {
+	// Reason is one of the Reason constants.
+	Reason string
+	// Message is the package manager's own words (e.g. its E: line).
+	Message string
+	// LockHolderPID and LockHolder name the process holding a lock, when known.
+	LockHolderPID int
+	LockHolder    string
+}
+
+// Backend is one package manager on one root directory.
+type Backend interface {
+	// Name is the backend's name (apt, dnf, …).
+	Name() string
+	// Family is the package naming family (v1alpha1.FamilyDebian, …).
+	Family() string
+	// Observe returns the host's packages. names lists packages whose
+	// available versions the caller needs (pins); the result's Available
+	// holds them.
+	Observe(ctx context.Context, names []string) (*Observation, error)
+	// RefreshStep refreshes the package index.
+	RefreshStep() Step
+	// InstallStep installs packages, at exact versions where given.
+	InstallStep(pkgs []PackageRef) Step
+	// UpgradeStep upgrades the named installed packages to the newest
+	// available versions.
+	UpgradeStep(names []string) Step
+	// RemoveStep removes packages.
+	RemoveStep(names []string) Step
+	// HoldStep holds (hold=true) or releases packages.
+	HoldStep(names []string, hold bool) Step
+	// RecoverStep repairs an interrupted package database.
+	RecoverStep() Step
+	// Classify explains a failed step from its exit code and output.
+	Classify(step Step, exitCode int, output []byte) Failure
+	// RecordRefresh stores the time of a successful refresh (the backend's
+	// own record of index age, surviving restarts).
+	RecordRefresh(t time.Time) error
+}
