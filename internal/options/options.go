@@ -1,0 +1,190 @@
+// Package options owns the agent's settings: the command-line flags of
+// patchlet, the same keys read from its configuration file (flags win), and
+// their validation.
+package options
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"sigs.k8s.io/yaml"
+)
+
+// DefaultConfigFile is read when --config is not given; its absence is fine.
+const DefaultConfigFile = "/etc/patchlet/config.yaml"
+
+// Options are the agent's settings.
+type Options struct {
+	ConfigFile    string
+	Listen        string
+	TLSCert       string
+	TLSKey        string
+	ClientCA      string
+	Insecure      bool
+	StateDir      string
+	PolicyDir     string
+	Root          string
+	Backend       string
+	Executor      string
+	HostName      string
+	HostLabels    map[string]string
+	RebootCommand string
+	Kubeconfig    string
+	Verbosity     int
+	LogFormat     string
+	StepTimeout   time.Duration
+	ResyncPeriod  time.Duration
+}
+
+// Backends accepted by --backend.
+var Backends = []string{"auto", "apt", "dnf", "yum", "zypper", "pacman", "apk"}
+
+// Executors accepted by --executor.
+var Executors = []string{"auto", "systemd", "detached"}
+
+// Bind registers the flags on fs with their defaults.
+func (o *Options) Bind(fs *pflag.FlagSet) {
+	fs.StringVar(&o.ConfigFile, "config", DefaultConfigFile, "configuration file holding any of these flags as keys (YAML); flags given on the command line win; a missing default file is fine")
+	fs.StringVar(&o.Listen, "listen", "unix:/run/patchlet/patchlet.sock", "where the API listens: unix:PATH (socket mode 0600) or HOST:PORT (needs --tls-cert and --tls-key, or --insecure on a loopback address)")
+	fs.StringVar(&o.TLSCert, "tls-cert", "", "PEM certificate for a TCP listener")
+	fs.StringVar(&o.TLSKey, "tls-key", "", "PEM private key for a TCP listener")
+	fs.StringVar(&o.ClientCA, "client-ca", "", "PEM CA bundle; when set, TCP clients must present a certificate it signed (mTLS)")
+	fs.BoolVar(&o.Insecure, "insecure", false, "serve plain HTTP on TCP; refused for any non-loopback address")
+	fs.StringVar(&o.StateDir, "state-dir", "/var/lib/patchlet", "directory for objects, step logs and the index refresh record")
+	fs.StringVar(&o.PolicyDir, "policy-dir", "/etc/patchlet/policies.d", "directory of PatchPolicy YAML/JSON files to enforce (GitOps drop directory)")
+	fs.StringVar(&o.Root, "root", "/", "root directory of the system to manage (an image or a test root)")
+	fs.StringVar(&o.Backend, "backend", "auto", "package manager: "+strings.Join(Backends, "|"))
+	fs.StringVar(&o.Executor, "executor", "auto", "how steps run detached from the agent: "+strings.Join(Executors, "|")+" (auto: systemd when it is PID 1)")
+	fs.StringVar(&o.HostName, "host-name", "", "name of this host's Host object (default: the hostname)")
+	fs.StringToStringVar(&o.HostLabels, "host-labels", nil, "labels of this host, KEY=VALUE,... (matched by policies' hostSelector)")
+	fs.StringVar(&o.RebootCommand, "reboot-command", "systemctl reboot", "command run to reboot, when a policy allows it")
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig of a Kubernetes API server for fleet mode (not yet implemented)")
+	fs.IntVarP(&o.Verbosity, "v", "v", 0, "log verbosity (0 = info, 1 = detail, 2 = debug)")
+	fs.StringVar(&o.LogFormat, "log-format", "auto", "log format: auto (console on a terminal, JSON otherwise), json, console")
+	fs.DurationVar(&o.StepTimeout, "step-timeout", 30*time.Minute, "longest a package-manager step may run before it is killed")
+	fs.DurationVar(&o.ResyncPeriod, "resync-period", time.Hour, "how often every policy is re-checked when nothing else triggers it (jittered)")
+}
+
+// LoadConfigFile reads the configuration file named by --config and sets
+// every key in it whose flag was not given on the command line. Unknown or
+// duplicate keys are errors naming the key. explicit says whether --config
+// was given (then a missing file is an error).
+func LoadConfigFile(fs *pflag.FlagSet, path string, explicit bool) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && !explicit {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading config file: %w", err)
+	}
+	return ApplyConfig(fs, path, data)
+}
+
+// ApplyConfig applies the YAML configuration data (named path in errors).
+func ApplyConfig(fs *pflag.FlagSet, path string, data []byte) error {
+	j, err := yaml.YAMLToJSONStrict(data)
+	if err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(j, &m); err != nil {
+		return fmt.Errorf("config file %s: must be a mapping of flag names to values: %w", path, err)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		f := fs.Lookup(k)
+		if f == nil || k == "config" {
+			return fmt.Errorf("config file %s: unknown key %q (keys are the flag names, e.g. listen, state-dir)", path, k)
+		}
+		if f.Changed {
+			continue // the command line wins
+		}
+		val, err := configValue(m[k])
+		if err != nil {
+			return fmt.Errorf("config file %s: key %q: %w", path, k, err)
+		}
+		if err := fs.Set(k, val); err != nil {
+			return fmt.Errorf("config file %s: key %q: %w", path, k, err)
+		}
+	}
+	return nil
+}
+
+func configValue(v any) (string, error) {
+	switch t := v.(type) {
+	case string:
+		return t, nil
+	case bool:
+		return fmt.Sprint(t), nil
+	case float64:
+		return fmt.Sprint(t), nil
+	case map[string]any:
+		parts := make([]string, 0, len(t))
+		for k, v := range t {
+			s, ok := v.(string)
+			if !ok {
+				return "", fmt.Errorf("value of %q must be a string", k)
+			}
+			parts = append(parts, k+"="+s)
+		}
+		sort.Strings(parts)
+		return strings.Join(parts, ","), nil
+	case nil:
+		return "", nil
+	default:
+		return "", fmt.Errorf("unsupported value %v", v)
+	}
+}
+
+// Validate checks the settings, naming the flag of each problem.
+func (o *Options) Validate() error {
+	var errs []error
+	if !contains(Backends, o.Backend) {
+		errs = append(errs, fmt.Errorf("--backend %q: must be one of %s", o.Backend, strings.Join(Backends, ", ")))
+	}
+	if !contains(Executors, o.Executor) {
+		errs = append(errs, fmt.Errorf("--executor %q: must be one of %s", o.Executor, strings.Join(Executors, ", ")))
+	}
+	if o.StateDir == "" {
+		errs = append(errs, errors.New("--state-dir: must not be empty"))
+	}
+	if o.Root == "" || !strings.HasPrefix(o.Root, "/") {
+		errs = append(errs, fmt.Errorf("--root %q: must be an absolute path", o.Root))
+	}
+	if (o.TLSCert == "") != (o.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key: give both or neither"))
+	}
+	if o.StepTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--step-timeout %s: must be positive", o.StepTimeout))
+	}
+	if o.ResyncPeriod < time.Minute {
+		errs = append(errs, fmt.Errorf("--resync-period %s: must be at least 1m", o.ResyncPeriod))
+	}
+	switch o.LogFormat {
+	case "auto", "json", "console":
+	default:
+		errs = append(errs, fmt.Errorf("--log-format %q: must be auto, json or console", o.LogFormat))
+	}
+	if o.Kubeconfig != "" {
+		errs = append(errs, errors.New("--kubeconfig: fleet mode is not implemented yet (issue #6)"))
+	}
+	return errors.Join(errs...)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
