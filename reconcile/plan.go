@@ -1,0 +1,750 @@
+package reconcile
+
+import (
+	"fmt"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/backends"
+)
+
+// Plan item reasons (v1alpha1.PlanItem.Reason).
+const (
+	// ReasonSatisfied: the package is as the policy wants it.
+	ReasonSatisfied = "Satisfied"
+	// ReasonNotInstalled: a wanted package is missing (Install), or a Held
+	// package without a pinned version is not installed (nothing to hold).
+	ReasonNotInstalled = "NotInstalled"
+	// ReasonInstalled: a package the policy wants Absent is installed (Remove).
+	ReasonInstalled = "Installed"
+	// ReasonPinned: the installed version differs from the pinned one
+	// (Install), or an update is skipped because another policy pins it.
+	ReasonPinned = "Pinned"
+	// ReasonOutdated: an upgrade is pending (Upgrade).
+	ReasonOutdated = "Outdated"
+	// ReasonSecurityUpdate: a security upgrade is pending (Upgrade).
+	ReasonSecurityUpdate = "SecurityUpdate"
+	// ReasonExcluded: a pending upgrade matches spec.updates.exclude, or
+	// another policy removes the package (Skip).
+	ReasonExcluded = "Excluded"
+	// ReasonHeld: the package is held, so it is not changed (Skip).
+	ReasonHeld = "Held"
+	// ReasonNotHeld: a package the policy wants Held is not held yet (Hold).
+	ReasonNotHeld = "NotHeld"
+	// ReasonVersionNotAvailable: the pinned version is neither installed nor
+	// in the package index (Skip).
+	ReasonVersionNotAvailable = "VersionNotAvailable"
+	// ReasonUnsupported: the backend cannot do what the policy asks (Skip).
+	ReasonUnsupported = "Unsupported"
+	// ReasonConflict: policies disagree about the package (Skip).
+	ReasonConflict = "Conflict"
+	// ReasonInvalidSelector: spec.hostSelector cannot be evaluated.
+	ReasonInvalidSelector = "InvalidSelector"
+)
+
+// States of a policy on a host (v1alpha1.HostPolicyStatus.State).
+const (
+	StateCompliant        = "Compliant"
+	StateProgressing      = "Progressing"
+	StateWaitingForWindow = "WaitingForWindow"
+	StateDrifted          = "Drifted"
+	StateFailed           = "Failed"
+	StateStalled          = "Stalled"
+	StateSuspended        = "Suspended"
+	// StateNotSelected: the policy's selector does not match this host.
+	StateNotSelected = "NotSelected"
+)
+
+// allPackages is the PlanItem.Package of an item about a whole policy
+// rather than one package (e.g. security updates on a backend that cannot
+// tell them apart).
+const allPackages = "*"
+
+// Capabilities says what the host's backend can do.
+type Capabilities struct {
+	// Hold: the backend can hold packages at their installed version.
+	Hold bool
+	// Security: the backend can tell security updates apart.
+	Security bool
+}
+
+// PlanInput is everything Plan looks at.
+type PlanInput struct {
+	// Policies known to the agent, defaulted and validated, in any order.
+	Policies []v1alpha1.PatchPolicy
+	// HostLabels are this host's labels.
+	HostLabels map[string]string
+	// Observation is what the backend sees on the host.
+	Observation *backends.Observation
+	// Capabilities of the backend.
+	Capabilities Capabilities
+	// Family is the backend's package naming family (v1alpha1.FamilyDebian,
+	// …); names and versions that the family cannot have are Unsupported.
+	// Empty accepts every family's names.
+	Family string
+	// Now decides whether maintenance windows are open.
+	Now time.Time
+}
+
+// PolicyPlan is one policy's part of a plan.
+type PolicyPlan struct {
+	Name       string
+	Generation int64
+	// Selected: the policy's host selector matches this host.
+	Selected  bool
+	Suspended bool
+	Audit     bool
+	// Items lists, sorted by package, every package the policy names and
+	// every pending upgrade its spec.updates covers.
+	Items []v1alpha1.PlanItem
+	// Pending counts the items that change the host (Install, Upgrade,
+	// Remove, Hold, Unhold).
+	Pending int32
+	// Stalled: some item cannot be done until the spec, another policy or
+	// the host changes (Conflict, VersionNotAvailable, Unsupported, a hold
+	// patchlet did not place). Its other items still proceed.
+	Stalled        bool
+	StalledReason  string
+	StalledMessage string
+	// WindowOpen: the maintenance window is open at Now (always true
+	// without a window).
+	WindowOpen bool
+	// NextWindow is when a closed maintenance window opens next.
+	NextWindow time.Time
+	// State summarises the plan: Compliant, Progressing, WaitingForWindow,
+	// Drifted (Audit), Stalled, Suspended or NotSelected.
+	State string
+	// Message says why, for humans.
+	Message string
+}
+
+// Step is one merged package-manager step for the host.
+type Step struct {
+	Type v1alpha1.StepType
+	// Packages sorted by name; Version is set on pinned installs only.
+	Packages []backends.PackageRef
+	// Policies the step serves, sorted.
+	Policies []string
+}
+
+// Names returns the names of the step's packages.
+func (s Step) Names() []string {
+	names := make([]string, len(s.Packages))
+	for i, p := range s.Packages {
+		names[i] = p.Name
+	}
+	return names
+}
+
+// PlanOutput is the plan for one host.
+type PlanOutput struct {
+	// Policies has one entry per input policy, sorted by name.
+	Policies []PolicyPlan
+	// Steps to run, in order: Unhold, Remove, Install, Upgrade, Hold. Empty
+	// when nothing is to be done.
+	Steps []Step
+}
+
+// Policy returns the plan of the named policy.
+func (o PlanOutput) Policy(name string) (PolicyPlan, bool) {
+	for _, p := range o.Policies {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return PolicyPlan{}, false
+}
+
+// StepsFor returns the steps that serve the named policy.
+func (o PlanOutput) StepsFor(name string) []Step {
+	var steps []Step
+	for _, s := range o.Steps {
+		if slices.Contains(s.Policies, name) {
+			steps = append(steps, s)
+		}
+	}
+	return steps
+}
+
+// stepOrder is the order steps run in: release holds that stand in the way
+// of a pinned version, remove, install, upgrade, and hold last so that a
+// package installed in this pass is held in the same pass.
+var stepOrder = []v1alpha1.StepType{
+	v1alpha1.StepUnhold, v1alpha1.StepRemove, v1alpha1.StepInstall, v1alpha1.StepUpgrade, v1alpha1.StepHold,
+}
+
+// claim is what one policy's spec.packages entry says about a package.
+type claim struct {
+	policy  string
+	state   v1alpha1.PackageState
+	version string
+}
+
+func (c claim) String() string {
+	if c.version != "" {
+		return fmt.Sprintf("%s at %s", c.state, c.version)
+	}
+	return string(c.state)
+}
+
+// compatible reports whether two policies can both have their way with one
+// package. Absent agrees only with Absent; Held agrees with nothing that
+// moves the version (Latest, or a pin unless Held itself pins the same
+// version); two pins agree only on the same version; a pin disagrees with
+// Latest. Present without a version agrees with everything but Absent.
+func compatible(a, b claim) bool {
+	if a.state == v1alpha1.PackageAbsent || b.state == v1alpha1.PackageAbsent {
+		return a.state == b.state
+	}
+	if a.state == v1alpha1.PackageLatest || b.state == v1alpha1.PackageLatest {
+		other := a
+		if a.state == v1alpha1.PackageLatest {
+			other = b
+		}
+		return other.state != v1alpha1.PackageHeld && other.version == ""
+	}
+	if a.version != "" && b.version != "" {
+		return a.version == b.version
+	}
+	// At most one pins; a Held without a version keeps whatever is
+	// installed and so disagrees with a pin.
+	if a.version != b.version {
+		unpinned := a
+		if a.version != "" {
+			unpinned = b
+		}
+		return unpinned.state != v1alpha1.PackageHeld
+	}
+	return true
+}
+
+// hostClaims are the Enforce policies' claims on this host, merged.
+type hostClaims struct {
+	// conflicts[pkg][policy] names the policies that disagree with policy about pkg.
+	conflicts map[string]map[string][]string
+	claims    map[string][]claim
+	pins      map[string]string   // pinned version, from non-conflicting claims
+	heldBy    map[string][]string // policies that hold a package
+	absentBy  map[string][]string // policies that remove a package
+	pinnedBy  map[string][]string
+}
+
+func mergeClaims(policies []*v1alpha1.PatchPolicy) hostClaims {
+	h := hostClaims{
+		conflicts: map[string]map[string][]string{},
+		claims:    map[string][]claim{},
+		pins:      map[string]string{},
+		heldBy:    map[string][]string{},
+		absentBy:  map[string][]string{},
+		pinnedBy:  map[string][]string{},
+	}
+	for _, p := range policies {
+		for _, pkg := range p.Spec.Packages {
+			h.claims[pkg.Name] = append(h.claims[pkg.Name], claim{policy: p.Name, state: pkg.State, version: pkg.Version})
+		}
+	}
+	for name, cs := range h.claims {
+		for i := range cs {
+			for j := i + 1; j < len(cs); j++ {
+				if compatible(cs[i], cs[j]) {
+					continue
+				}
+				if h.conflicts[name] == nil {
+					h.conflicts[name] = map[string][]string{}
+				}
+				h.conflicts[name][cs[i].policy] = append(h.conflicts[name][cs[i].policy], cs[j].policy)
+				h.conflicts[name][cs[j].policy] = append(h.conflicts[name][cs[j].policy], cs[i].policy)
+			}
+		}
+		if h.conflicts[name] != nil {
+			continue
+		}
+		for _, c := range cs {
+			if c.version != "" {
+				h.pins[name] = c.version
+				h.pinnedBy[name] = append(h.pinnedBy[name], c.policy)
+			}
+			switch c.state {
+			case v1alpha1.PackageHeld:
+				h.heldBy[name] = append(h.heldBy[name], c.policy)
+			case v1alpha1.PackageAbsent:
+				h.absentBy[name] = append(h.absentBy[name], c.policy)
+			}
+		}
+	}
+	return h
+}
+
+func (h hostClaims) claimOf(pkg, policy string) claim {
+	for _, c := range h.claims[pkg] {
+		if c.policy == policy {
+			return c
+		}
+	}
+	return claim{}
+}
+
+// contribution is one package's part in one step.
+type contribution struct {
+	step v1alpha1.StepType
+	ref  backends.PackageRef
+}
+
+// planner holds what every policy's planning shares.
+type planner struct {
+	obs    *backends.Observation
+	caps   Capabilities
+	family string
+	claims hostClaims
+}
+
+// AvailableNames returns, sorted, the packages whose available versions
+// Plan needs (the pinned ones) of the policies that select a host: pass
+// them to backends.Backend.Observe.
+func AvailableNames(policies []v1alpha1.PatchPolicy, hostLabels map[string]string) []string {
+	seen := map[string]bool{}
+	for i := range policies {
+		p := &policies[i]
+		if ok, err := Selects(p, hostLabels); err != nil || !ok || p.Spec.Suspend {
+			continue
+		}
+		for _, pkg := range p.Spec.Packages {
+			if pkg.Version != "" {
+				seen[pkg.Name] = true
+			}
+		}
+	}
+	names := make([]string, 0, len(seen))
+	for n := range seen {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Plan works out what must change on a host for the policies selecting it
+// to hold. It is pure and deterministic: the same input gives the same
+// output, and an observation that already satisfies every policy gives no
+// steps.
+//
+// Decisions worth knowing:
+//   - A pin (spec.packages[].version) means exactly that version: it is
+//     installed whether that is an upgrade or a downgrade. A pinned version
+//     that is neither installed nor in obs.Available is VersionNotAvailable;
+//     the policy is Stalled until the index has it.
+//   - Held holds an installed package. Held without a version does not
+//     install a missing package. Held with a version installs that version
+//     and holds it, releasing patchlet's hold first when the version must
+//     move. A package held by the package manager that no policy holds is
+//     left alone: patchlet never releases a hold it did not ask for, and no
+//     policy installs, upgrades or removes it (the item is Skip/Held and the
+//     policy is Stalled).
+//   - spec.updates applies pending upgrades of installed packages (Security
+//     or All), except those matching spec.updates.exclude (path.Match
+//     globs), held ones, ones another policy pins, holds or removes, and the
+//     policy's own spec.packages (their items decide). Upgrades that would
+//     install a new package (From empty) follow from upgrading the package
+//     that needs them and get no item of their own.
+//   - Conflicts: when Enforce policies disagree about a package (Absent
+//     against anything else, different pins, a pin or Held against Latest,
+//     Held against a pin of another version) that package is left alone: no
+//     step touches it, each policy's item is Skip/Conflict naming the other
+//     policies, and each policy is Stalled (reason Conflict). Everything
+//     else of those policies proceeds.
+//   - Audit policies report items (drift) but contribute no steps, and
+//     neither cause nor suffer conflicts; suspended and unselected policies
+//     have no items; policies whose maintenance window is closed at Now
+//     have items but contribute no steps (WaitingForWindow, NextWindow).
+func Plan(in PlanInput) PlanOutput {
+	obs := in.Observation
+	if obs == nil {
+		obs = &backends.Observation{}
+	}
+	policies := make([]*v1alpha1.PatchPolicy, len(in.Policies))
+	for i := range in.Policies {
+		policies[i] = &in.Policies[i]
+	}
+	sort.SliceStable(policies, func(i, j int) bool { return policies[i].Name < policies[j].Name })
+
+	out := PlanOutput{Policies: make([]PolicyPlan, 0, len(policies))}
+	var active, enforcing []*v1alpha1.PatchPolicy
+	for _, p := range policies {
+		pp := PolicyPlan{
+			Name:       p.Name,
+			Generation: p.Generation,
+			Suspended:  p.Spec.Suspend,
+			Audit:      p.Spec.Mode == v1alpha1.ModeAudit,
+			WindowOpen: true,
+		}
+		ok, err := Selects(p, in.HostLabels)
+		pp.Selected = ok
+		switch {
+		case err != nil:
+			pp.Stalled, pp.StalledReason, pp.StalledMessage = true, ReasonInvalidSelector, err.Error()
+			pp.State, pp.Message = StateStalled, err.Error()
+		case !ok:
+			pp.State, pp.Message = StateNotSelected, "host labels do not match spec.hostSelector"
+		case p.Spec.Suspend:
+			pp.State, pp.Message = StateSuspended, "spec.suspend is true"
+		default:
+			active = append(active, p)
+			if !pp.Audit {
+				enforcing = append(enforcing, p)
+			}
+		}
+		out.Policies = append(out.Policies, pp)
+	}
+
+	pl := planner{obs: obs, caps: in.Capabilities, family: in.Family, claims: mergeClaims(enforcing)}
+	// steps[type][package] → version and the policies served.
+	type merged struct {
+		version  string
+		policies map[string]bool
+	}
+	steps := map[v1alpha1.StepType]map[string]*merged{}
+	for _, p := range active {
+		pp := &out.Policies[slices.IndexFunc(out.Policies, func(x PolicyPlan) bool { return x.Name == p.Name })]
+		contribs, blocked := pl.planPolicy(p, pp)
+		pl.summarise(p, pp, blocked, in.Now)
+		if pp.Audit || !pp.WindowOpen {
+			continue
+		}
+		for _, c := range contribs {
+			if steps[c.step] == nil {
+				steps[c.step] = map[string]*merged{}
+			}
+			m := steps[c.step][c.ref.Name]
+			if m == nil {
+				m = &merged{policies: map[string]bool{}}
+				steps[c.step][c.ref.Name] = m
+			}
+			if c.ref.Version != "" {
+				m.version = c.ref.Version
+			}
+			m.policies[p.Name] = true
+		}
+	}
+	for _, t := range stepOrder {
+		byName := steps[t]
+		if len(byName) == 0 {
+			continue
+		}
+		s := Step{Type: t}
+		served := map[string]bool{}
+		for name, m := range byName {
+			v := m.version
+			if t == v1alpha1.StepInstall && v == "" {
+				v = pl.claims.pins[name]
+			}
+			if t != v1alpha1.StepInstall {
+				v = ""
+			}
+			s.Packages = append(s.Packages, backends.PackageRef{Name: name, Version: v})
+			for pol := range m.policies {
+				served[pol] = true
+			}
+		}
+		sort.Slice(s.Packages, func(i, j int) bool { return s.Packages[i].Name < s.Packages[j].Name })
+		for pol := range served {
+			s.Policies = append(s.Policies, pol)
+		}
+		sort.Strings(s.Policies)
+		out.Steps = append(out.Steps, s)
+	}
+	return out
+}
+
+// blockedItem is an item that cannot be done now.
+type blockedItem struct {
+	pkg, reason, message string
+}
+
+// planPolicy fills pp.Items and returns the policy's step contributions and
+// its blocked items.
+func (pl planner) planPolicy(p *v1alpha1.PatchPolicy, pp *PolicyPlan) ([]contribution, []blockedItem) {
+	var contribs []contribution
+	var blocked []blockedItem
+	add := func(item v1alpha1.PlanItem, cs []contribution, isBlocked bool) {
+		pp.Items = append(pp.Items, item)
+		contribs = append(contribs, cs...)
+		if isBlocked {
+			blocked = append(blocked, blockedItem{pkg: item.Package, reason: item.Reason, message: item.Message})
+		}
+		switch item.Action {
+		case v1alpha1.ActionInstall, v1alpha1.ActionUpgrade, v1alpha1.ActionRemove, v1alpha1.ActionHold, v1alpha1.ActionUnhold:
+			pp.Pending++
+		}
+	}
+	own := map[string]bool{}
+	for _, spec := range p.Spec.Packages {
+		own[spec.Name] = true
+		if others := pl.claims.conflicts[spec.Name][p.Name]; !pp.Audit && len(others) > 0 {
+			add(pl.conflictItem(p.Name, spec, others), nil, true)
+			continue
+		}
+		item, cs, isBlocked := pl.packageItem(spec)
+		add(item, cs, isBlocked)
+	}
+	if u := p.Spec.Updates; u != nil && (u.Apply == v1alpha1.UpdatesSecurity || u.Apply == v1alpha1.UpdatesAll) {
+		if u.Apply == v1alpha1.UpdatesSecurity && !pl.caps.Security {
+			add(v1alpha1.PlanItem{
+				Package: allPackages, Action: v1alpha1.ActionSkip, Reason: ReasonUnsupported,
+				Message: "this backend cannot tell security updates apart; use spec.updates.apply All or None",
+			}, nil, true)
+		} else {
+			for _, name := range sortedKeys(pl.obs.Upgrades) {
+				if own[name] {
+					continue
+				}
+				if item, cs, ok := pl.updateItem(p, pl.obs.Upgrades[name]); ok {
+					add(item, cs, false)
+				}
+			}
+		}
+	}
+	sort.SliceStable(pp.Items, func(i, j int) bool { return pp.Items[i].Package < pp.Items[j].Package })
+	return contribs, blocked
+}
+
+func (pl planner) conflictItem(policy string, spec v1alpha1.PackageSpec, others []string) v1alpha1.PlanItem {
+	others = slices.Clone(others)
+	sort.Strings(others)
+	others = slices.Compact(others)
+	parts := make([]string, len(others))
+	for i, o := range others {
+		parts[i] = fmt.Sprintf("policy %s wants %s", o, pl.claims.claimOf(spec.Name, o))
+	}
+	return v1alpha1.PlanItem{
+		Package: spec.Name, Action: v1alpha1.ActionSkip, Reason: ReasonConflict,
+		From: pl.obs.Installed[spec.Name].Version,
+		Message: fmt.Sprintf("this policy wants %s but %s; left alone until they agree",
+			claim{policy: policy, state: spec.State, version: spec.Version}, strings.Join(parts, ", ")),
+	}
+}
+
+// packageItem decides one spec.packages entry.
+func (pl planner) packageItem(spec v1alpha1.PackageSpec) (v1alpha1.PlanItem, []contribution, bool) {
+	name := spec.Name
+	inst, installed := pl.obs.Installed[name]
+	held := installed && inst.Held
+	item := v1alpha1.PlanItem{Package: name, From: inst.Version}
+	skip := func(reason, msg string, args ...any) (v1alpha1.PlanItem, []contribution, bool) {
+		item.Action, item.Reason, item.Message = v1alpha1.ActionSkip, reason, fmt.Sprintf(msg, args...)
+		return item, nil, true
+	}
+	ok := func(msg string) (v1alpha1.PlanItem, []contribution, bool) {
+		item.Action, item.Reason, item.Message = v1alpha1.ActionNone, ReasonSatisfied, msg
+		item.To = inst.Version
+		return item, nil, false
+	}
+	const manualHold = "held by the package manager and no policy holds it; patchlet does not release holds it did not place"
+
+	if !v1alpha1.IsPackageName(pl.family, name) {
+		return skip(ReasonUnsupported, "%q is not a valid %s package name", name, familyName(pl.family))
+	}
+	if spec.Version != "" && !v1alpha1.IsPackageVersion(pl.family, spec.Version) {
+		return skip(ReasonUnsupported, "%q is not a valid %s package version", spec.Version, familyName(pl.family))
+	}
+	if spec.State == v1alpha1.PackageHeld && !pl.caps.Hold {
+		return skip(ReasonUnsupported, "this backend cannot hold packages")
+	}
+	policyHeld := spec.State == v1alpha1.PackageHeld || len(pl.claims.heldBy[name]) > 0
+
+	switch {
+	case spec.State == v1alpha1.PackageAbsent:
+		if !installed {
+			item.Action, item.Reason, item.Message = v1alpha1.ActionNone, ReasonSatisfied, "not installed"
+			return item, nil, false
+		}
+		if held {
+			return skip(ReasonHeld, "%s", manualHold)
+		}
+		item.Action, item.Reason, item.Message = v1alpha1.ActionRemove, ReasonInstalled, "installed; the policy wants it absent"
+		return item, []contribution{{step: v1alpha1.StepRemove, ref: backends.PackageRef{Name: name}}}, false
+
+	case spec.Version != "":
+		v := spec.Version
+		if installed && inst.Version == v {
+			if spec.State == v1alpha1.PackageHeld && !held {
+				item.Action, item.Reason, item.To, item.Message = v1alpha1.ActionHold, ReasonNotHeld, v, "at the pinned version; not held yet"
+				return item, []contribution{{step: v1alpha1.StepHold, ref: backends.PackageRef{Name: name}}}, false
+			}
+			return ok("at the pinned version")
+		}
+		if !slices.Contains(pl.obs.Available[name], v) {
+			avail := "none"
+			if a := pl.obs.Available[name]; len(a) > 0 {
+				avail = strings.Join(a, ", ")
+			}
+			return skip(ReasonVersionNotAvailable, "version %s is neither installed nor in the package index (available: %s)", v, avail)
+		}
+		if held && !policyHeld {
+			return skip(ReasonHeld, "%s", manualHold)
+		}
+		item.Action, item.Reason, item.To = v1alpha1.ActionInstall, ReasonPinned, v
+		if installed {
+			item.Message = fmt.Sprintf("pinned to %s, installed %s", v, inst.Version)
+		} else {
+			item.Message = fmt.Sprintf("pinned to %s, not installed", v)
+		}
+		var cs []contribution
+		if held {
+			cs = append(cs, contribution{step: v1alpha1.StepUnhold, ref: backends.PackageRef{Name: name}})
+		}
+		cs = append(cs, contribution{step: v1alpha1.StepInstall, ref: backends.PackageRef{Name: name, Version: v}})
+		if policyHeld {
+			cs = append(cs, contribution{step: v1alpha1.StepHold, ref: backends.PackageRef{Name: name}})
+		}
+		return item, cs, false
+
+	case spec.State == v1alpha1.PackageHeld:
+		switch {
+		case !installed:
+			item.Action, item.Reason, item.Message = v1alpha1.ActionNone, ReasonNotInstalled, "not installed; nothing to hold"
+			return item, nil, false
+		case held:
+			return ok("held")
+		default:
+			item.Action, item.Reason, item.To, item.Message = v1alpha1.ActionHold, ReasonNotHeld, inst.Version, "installed; not held yet"
+			return item, []contribution{{step: v1alpha1.StepHold, ref: backends.PackageRef{Name: name}}}, false
+		}
+
+	default: // Present or Latest, no version
+		if !installed {
+			item.Action, item.Reason, item.Message = v1alpha1.ActionInstall, ReasonNotInstalled, "not installed"
+			if pin := pl.claims.pins[name]; pin != "" {
+				item.To = pin
+			} else if a := pl.obs.Available[name]; len(a) > 0 {
+				item.To = a[0]
+			}
+			return item, []contribution{{step: v1alpha1.StepInstall, ref: backends.PackageRef{Name: name}}}, false
+		}
+		up, pending := pl.obs.Upgrades[name]
+		if spec.State != v1alpha1.PackageLatest || !pending {
+			return ok("installed")
+		}
+		if held {
+			return skip(ReasonHeld, "an upgrade to %s is pending but the package is %s", up.To, manualHold)
+		}
+		item.Action, item.Reason, item.To = v1alpha1.ActionUpgrade, ReasonOutdated, up.To
+		item.Message = "an upgrade is pending"
+		if up.Security {
+			item.Message = "a security upgrade is pending"
+		}
+		return item, []contribution{{step: v1alpha1.StepUpgrade, ref: backends.PackageRef{Name: name}}}, false
+	}
+}
+
+// updateItem decides one pending upgrade under spec.updates. ok is false
+// when the upgrade is not the policy's business at all.
+func (pl planner) updateItem(p *v1alpha1.PatchPolicy, up backends.Upgrade) (v1alpha1.PlanItem, []contribution, bool) {
+	inst, installed := pl.obs.Installed[up.Name]
+	if !installed || up.From == "" {
+		return v1alpha1.PlanItem{}, nil, false
+	}
+	if p.Spec.Updates.Apply == v1alpha1.UpdatesSecurity && !up.Security {
+		return v1alpha1.PlanItem{}, nil, false
+	}
+	item := v1alpha1.PlanItem{Package: up.Name, From: inst.Version, To: up.To, Action: v1alpha1.ActionSkip}
+	skip := func(reason, msg string, args ...any) (v1alpha1.PlanItem, []contribution, bool) {
+		item.Reason, item.Message = reason, fmt.Sprintf(msg, args...)
+		return item, nil, true
+	}
+	for _, g := range p.Spec.Updates.Exclude {
+		if m, err := path.Match(g, up.Name); err == nil && m {
+			return skip(ReasonExcluded, "matches spec.updates.exclude %q", g)
+		}
+	}
+	if others := pl.claims.conflicts[up.Name]; len(others) > 0 {
+		return skip(ReasonConflict, "left alone while policies %s disagree about it", strings.Join(sortedKeys(others), ", "))
+	}
+	if inst.Held {
+		return skip(ReasonHeld, "held by the package manager")
+	}
+	if by := pl.claims.heldBy[up.Name]; len(by) > 0 {
+		return skip(ReasonHeld, "held by policy %s", strings.Join(sorted(by), ", "))
+	}
+	if by := pl.claims.pinnedBy[up.Name]; len(by) > 0 {
+		return skip(ReasonPinned, "pinned to %s by policy %s", pl.claims.pins[up.Name], strings.Join(sorted(by), ", "))
+	}
+	if by := pl.claims.absentBy[up.Name]; len(by) > 0 {
+		return skip(ReasonExcluded, "policy %s removes it", strings.Join(sorted(by), ", "))
+	}
+	item.Action, item.Reason, item.Message = v1alpha1.ActionUpgrade, ReasonOutdated, "an upgrade is pending"
+	if up.Security {
+		item.Reason, item.Message = ReasonSecurityUpdate, "a security upgrade is pending"
+		if up.Source != "" {
+			item.Message += " from " + up.Source
+		}
+	}
+	return item, []contribution{{step: v1alpha1.StepUpgrade, ref: backends.PackageRef{Name: up.Name}}}, true
+}
+
+// stallPriority orders the reasons a policy is stalled for.
+var stallPriority = []string{ReasonConflict, ReasonUnsupported, ReasonVersionNotAvailable, ReasonHeld}
+
+// summarise sets the window, stall and state fields of a policy's plan.
+func (pl planner) summarise(p *v1alpha1.PatchPolicy, pp *PolicyPlan, blocked []blockedItem, now time.Time) {
+	if w := p.Spec.MaintenanceWindow; w != nil && !Contains(*w, now) {
+		pp.WindowOpen = false
+		pp.NextWindow = NextOpen(*w, now)
+	}
+	if len(blocked) > 0 {
+		best := len(stallPriority)
+		msgs := make([]string, len(blocked))
+		for i, b := range blocked {
+			if k := slices.Index(stallPriority, b.reason); k >= 0 && k < best {
+				best = k
+			}
+			msgs[i] = fmt.Sprintf("%s: %s: %s", b.pkg, b.reason, b.message)
+		}
+		if !pp.Audit {
+			pp.Stalled = true
+			pp.StalledReason = stallPriority[min(best, len(stallPriority)-1)]
+			pp.StalledMessage = strings.Join(msgs, "; ")
+		}
+	}
+	switch {
+	case pp.Audit && (pp.Pending > 0 || len(blocked) > 0):
+		pp.State = StateDrifted
+		pp.Message = fmt.Sprintf("%d changes pending (audit: nothing is changed)", pp.Pending+int32(len(blocked)))
+	case pp.Audit:
+		pp.State, pp.Message = StateCompliant, "no drift"
+	case pp.Pending == 0 && pp.Stalled:
+		pp.State, pp.Message = StateStalled, pp.StalledMessage
+	case pp.Pending == 0:
+		pp.State, pp.Message = StateCompliant, "all packages as declared"
+	case !pp.WindowOpen:
+		pp.State = StateWaitingForWindow
+		pp.Message = fmt.Sprintf("%d changes pending; window opens %s", pp.Pending, FormatWindowTime(*p.Spec.MaintenanceWindow, pp.NextWindow))
+	default:
+		pp.State = StateProgressing
+		pp.Message = fmt.Sprintf("%d changes pending", pp.Pending)
+	}
+}
+
+func familyName(f string) string {
+	if f == "" {
+		return "any"
+	}
+	return f
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	sort.Strings(s)
+	return slices.Compact(s)
+}

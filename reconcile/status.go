@@ -1,0 +1,290 @@
+package reconcile
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/backends"
+)
+
+// Condition types of a PatchPolicy.
+const (
+	// ConditionReady: the host is as the policy declares.
+	ConditionReady = "Ready"
+	// ConditionProgressing: patchlet is working towards the declared state.
+	ConditionProgressing = "Progressing"
+	// ConditionDegraded: the last attempt failed; it is retried.
+	ConditionDegraded = "Degraded"
+	// ConditionRebootRequired: the host needs a reboot.
+	ConditionRebootRequired = "RebootRequired"
+	// ConditionStalled: part of the policy cannot be done until the spec,
+	// another policy or the host changes; no retry helps.
+	ConditionStalled = "Stalled"
+)
+
+// Condition reasons (besides the plan item reasons Conflict, Unsupported,
+// VersionNotAvailable, Held and InvalidSelector, which Stalled uses, and the
+// backends.Reason* failure classes, which Degraded uses).
+const (
+	ReasonCompliant          = "Compliant"
+	ReasonApplying           = "Applying"
+	ReasonWaitingForWindow   = "WaitingForWindow"
+	ReasonDrifted            = "Drifted"
+	ReasonSuspended          = "Suspended"
+	ReasonNotSelected        = "NotSelected"
+	ReasonStepFailed         = "StepFailed"
+	ReasonCacheRefreshFailed = "CacheRefreshFailed"
+	ReasonRebootPending      = "RebootPending"
+	ReasonNoRebootRequired   = "NotRequired"
+)
+
+// maxMessage bounds a condition message; a policy may name a thousand packages.
+const maxMessage = 2048
+
+// StepFailure is a failed package-manager step of a pass.
+type StepFailure struct {
+	Step    v1alpha1.StepType
+	Failure backends.Failure
+	// NextRetry is when the step is tried again.
+	NextRetry time.Time
+}
+
+// CacheFailure is a failed refresh of the package index.
+type CacheFailure struct {
+	Message   string
+	NextRetry time.Time
+}
+
+// PassOutcome is what one reconcile pass found and did for one policy.
+type PassOutcome struct {
+	// Plan is the policy's part of the host's plan.
+	Plan PolicyPlan
+	// Running: a step serving this policy is running (or was just started).
+	Running bool
+	// StepFailure is set when a step serving this policy failed.
+	StepFailure *StepFailure
+	// CacheFailure is set when the index refresh the pass needed failed.
+	CacheFailure *CacheFailure
+	// WaitingUntil: the pass waits (e.g. for a rollout slot or a lock)
+	// until then before applying.
+	WaitingUntil time.Time
+	// RebootRequired reports the host's reboot requirement and the packages
+	// behind it; RebootAt is when RebootDecision lets it happen (zero: not
+	// scheduled).
+	RebootRequired bool
+	RebootPackages []string
+	RebootAt       time.Time
+	// LastOperation names the last Operation run for this policy, if any.
+	LastOperation string
+}
+
+// verdict is a pass's outcome for one policy, as conditions see it.
+type verdict struct {
+	state     string
+	ready     metav1.ConditionStatus
+	reason    string
+	message   string
+	progress  bool
+	degraded  bool
+	degReason string
+	done      bool
+	nextRetry time.Time
+}
+
+func judge(policy *v1alpha1.PatchPolicy, o PassOutcome) verdict {
+	pp := o.Plan
+	rebootWanted := o.RebootRequired && policy.Spec.Reboot != nil && policy.Spec.Reboot.Policy == v1alpha1.RebootIfRequired
+	switch {
+	case pp.Stalled && !pp.Selected:
+		return verdict{state: StateStalled, ready: metav1.ConditionFalse, reason: pp.StalledReason, message: pp.StalledMessage, done: true}
+	case !pp.Selected:
+		return verdict{state: StateNotSelected, ready: metav1.ConditionTrue, reason: ReasonNotSelected, message: pp.Message, done: true}
+	case pp.Suspended:
+		return verdict{state: StateSuspended, ready: metav1.ConditionFalse, reason: ReasonSuspended, message: "spec.suspend is true; nothing is checked or changed", done: true}
+	case o.CacheFailure != nil:
+		return verdict{state: StateFailed, ready: metav1.ConditionFalse, reason: ReasonCacheRefreshFailed,
+			message:  "refreshing the package index failed: " + o.CacheFailure.Message + retryText(o.CacheFailure.NextRetry),
+			progress: true, degraded: true, degReason: ReasonCacheRefreshFailed, nextRetry: o.CacheFailure.NextRetry}
+	case o.StepFailure != nil:
+		f := o.StepFailure
+		why := f.Failure.Reason
+		if why == "" {
+			why = ReasonStepFailed
+		}
+		msg := fmt.Sprintf("%s step failed (%s)", strings.ToLower(string(f.Step)), why)
+		if f.Failure.Message != "" {
+			msg += ": " + f.Failure.Message
+		}
+		if f.Failure.LockHolder != "" || f.Failure.LockHolderPID != 0 {
+			msg += fmt.Sprintf(" (lock held by %s pid %d)", f.Failure.LockHolder, f.Failure.LockHolderPID)
+		}
+		return verdict{state: StateFailed, ready: metav1.ConditionFalse, reason: ReasonStepFailed,
+			message: msg + retryText(f.NextRetry), progress: true, degraded: true, degReason: why, nextRetry: f.NextRetry}
+	case pp.Audit && pp.State == StateDrifted:
+		return verdict{state: StateDrifted, ready: metav1.ConditionFalse, reason: ReasonDrifted, message: pp.Message, done: true}
+	case pp.Audit:
+		return verdict{state: StateCompliant, ready: metav1.ConditionTrue, reason: ReasonCompliant, message: pp.Message, done: true}
+	case o.Running:
+		return verdict{state: StateProgressing, ready: metav1.ConditionFalse, reason: ReasonApplying, message: pp.Message, progress: true}
+	case pp.Pending == 0 && pp.Stalled:
+		return verdict{state: StateStalled, ready: metav1.ConditionFalse, reason: pp.StalledReason, message: pp.StalledMessage, done: true}
+	case pp.Pending == 0 && rebootWanted:
+		msg := "packages as declared; reboot pending"
+		if !o.RebootAt.IsZero() {
+			msg += " at " + o.RebootAt.UTC().Format(time.RFC3339)
+		}
+		return verdict{state: StateProgressing, ready: metav1.ConditionFalse, reason: ReasonRebootPending, message: msg, progress: true, nextRetry: o.RebootAt}
+	case pp.Pending == 0:
+		return verdict{state: StateCompliant, ready: metav1.ConditionTrue, reason: ReasonCompliant, message: pp.Message, done: true}
+	case !pp.WindowOpen:
+		return verdict{state: StateWaitingForWindow, ready: metav1.ConditionFalse, reason: ReasonWaitingForWindow, message: pp.Message, nextRetry: pp.NextWindow}
+	default:
+		msg := pp.Message
+		if !o.WaitingUntil.IsZero() {
+			msg += "; waiting until " + o.WaitingUntil.UTC().Format(time.RFC3339)
+		}
+		return verdict{state: StateProgressing, ready: metav1.ConditionFalse, reason: ReasonApplying, message: msg, progress: true, nextRetry: o.WaitingUntil}
+	}
+}
+
+func retryText(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return "; retrying at " + t.UTC().Format(time.RFC3339)
+}
+
+func clip(s string) string {
+	if len(s) <= maxMessage {
+		return s
+	}
+	return s[:maxMessage] + "…"
+}
+
+// PolicyStatus computes a policy's status after a pass on this host, from
+// its current status, the pass's outcome and now (the transition time of
+// conditions that change). It is pure: policy is not modified.
+//
+//   - Ready is True when the host is as declared (Compliant), or the policy
+//     does not select this host (NotSelected); else False with the state's
+//     reason: Applying, WaitingForWindow, Drifted (Audit), Suspended,
+//     StepFailed, CacheRefreshFailed, RebootPending, or the Stalled reason.
+//     A policy with reboot IfRequired is not Ready while the host waits for
+//     its reboot; with reboot Never a pending reboot only shows in
+//     RebootRequired.
+//   - Progressing is True while changes are being made or retried.
+//   - Degraded is True after a failed step (reason: the failure class, e.g.
+//     LockHeld, DiskFull) or a failed index refresh.
+//   - Stalled is True when part of the policy cannot be done (Conflict,
+//     VersionNotAvailable, Unsupported, Held, InvalidSelector).
+//   - RebootRequired is True while the host needs a reboot (RebootPending).
+//
+// Every condition carries ObservedGeneration = policy.Generation.
+// status.observedGeneration advances only when this generation is done:
+// Compliant, Stalled with nothing else to do, Audit reported, Suspended, or
+// not selected.
+func PolicyStatus(policy *v1alpha1.PatchPolicy, o PassOutcome, now time.Time) v1alpha1.PatchPolicyStatus {
+	st := *policy.Status.DeepCopy()
+	v := judge(policy, o)
+	gen := policy.Generation
+	set := func(typ string, status metav1.ConditionStatus, reason, msg string) {
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{
+			Type: typ, Status: status, Reason: reason, Message: clip(msg),
+			ObservedGeneration: gen, LastTransitionTime: metav1.NewTime(now),
+		})
+	}
+	boolStatus := func(b bool) metav1.ConditionStatus {
+		if b {
+			return metav1.ConditionTrue
+		}
+		return metav1.ConditionFalse
+	}
+
+	set(ConditionReady, v.ready, v.reason, v.message)
+	set(ConditionProgressing, boolStatus(v.progress), v.reason, v.message)
+	if v.degraded {
+		set(ConditionDegraded, metav1.ConditionTrue, v.degReason, v.message)
+	} else {
+		set(ConditionDegraded, metav1.ConditionFalse, v.reason, "no failure")
+	}
+	if o.Plan.Stalled {
+		set(ConditionStalled, metav1.ConditionTrue, o.Plan.StalledReason, o.Plan.StalledMessage)
+	} else {
+		set(ConditionStalled, metav1.ConditionFalse, v.reason, "nothing is stalled")
+	}
+	if o.RebootRequired {
+		set(ConditionRebootRequired, metav1.ConditionTrue, ReasonRebootPending, rebootText(policy, o))
+	} else {
+		set(ConditionRebootRequired, metav1.ConditionFalse, ReasonNoRebootRequired, "no reboot required")
+	}
+
+	if v.done {
+		st.ObservedGeneration = gen
+	}
+	st.Pending = o.Plan.Pending
+	st.Plan = nil
+	for _, it := range o.Plan.Items {
+		if it.Action != v1alpha1.ActionNone {
+			st.Plan = append(st.Plan, it)
+		}
+	}
+	if o.LastOperation != "" {
+		st.LastOperation = o.LastOperation
+	}
+	st.NextRetry = nil
+	if !v.nextRetry.IsZero() {
+		t := metav1.NewTime(v.nextRetry)
+		st.NextRetry = &t
+	}
+	st.Hosts = v1alpha1.HostCounts{}
+	if o.Plan.Selected {
+		st.Hosts.Matched = 1
+		switch v.state {
+		case StateCompliant:
+			st.Hosts.Compliant = 1
+		case StateProgressing, StateWaitingForWindow:
+			st.Hosts.Progressing = 1
+		case StateFailed, StateStalled:
+			st.Hosts.Failed = 1
+		}
+		if o.RebootRequired {
+			st.Hosts.RebootRequired = 1
+		}
+	}
+	return st
+}
+
+func rebootText(policy *v1alpha1.PatchPolicy, o PassOutcome) string {
+	msg := "reboot required"
+	if len(o.RebootPackages) > 0 {
+		msg += " by " + strings.Join(o.RebootPackages, ", ")
+	}
+	switch {
+	case policy.Spec.Reboot == nil || policy.Spec.Reboot.Policy != v1alpha1.RebootIfRequired:
+		msg += "; spec.reboot.policy is Never: reboot the host yourself"
+	case !o.RebootAt.IsZero():
+		msg += "; reboot at " + o.RebootAt.UTC().Format(time.RFC3339)
+	}
+	return msg
+}
+
+// HostPolicyState is the policy's entry in the Host's status.policies after
+// a pass: its state word (Compliant, Progressing, WaitingForWindow,
+// Drifted, Failed, Stalled, Suspended, NotSelected), pending changes and
+// why. ObservedGeneration is the generation the entry describes.
+func HostPolicyState(policy *v1alpha1.PatchPolicy, o PassOutcome) v1alpha1.HostPolicyStatus {
+	v := judge(policy, o)
+	return v1alpha1.HostPolicyStatus{
+		Name:               policy.Name,
+		ObservedGeneration: policy.Generation,
+		State:              v.state,
+		Pending:            o.Plan.Pending,
+		Message:            clip(v.message),
+		LastOperation:      o.LastOperation,
+	}
+}
