@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	"fmt"
+	"path"
 	"regexp"
 	"strings"
 	"time"
@@ -185,7 +186,7 @@ func ValidatePatchPolicySpec(s *PatchPolicySpec, fld *field.Path) field.ErrorLis
 			errs = append(errs, field.TooMany(uf.Child("exclude"), len(u.Exclude), MaxExcludes))
 		}
 		for i, g := range u.Exclude {
-			if len(g) == 0 || len(g) > MaxPackageNameLength || !globPattern.MatchString(g) {
+			if len(g) == 0 || len(g) > MaxPackageNameLength || !globPattern.MatchString(g) || !wellFormedGlob(g) {
 				errs = append(errs, field.Invalid(uf.Child("exclude").Index(i), printable(g),
 					"must be a package name glob: letters, digits, . _ + @ - and the wildcards * ? [ ], not starting with - or ."))
 			}
@@ -234,6 +235,13 @@ func validatePackageName(name string, fld *field.Path) field.ErrorList {
 	return nil
 }
 
+// wellFormedGlob reports whether path.Match can use g: an unclosed or empty
+// bracket expression would otherwise fail only when the policy is applied.
+func wellFormedGlob(g string) bool {
+	_, err := path.Match(g, "")
+	return err == nil
+}
+
 func validateIntOrPercent(v *intstr.IntOrString, fld *field.Path, min int) field.ErrorList {
 	if v == nil {
 		return nil
@@ -272,7 +280,9 @@ func ValidateTimeWindow(w *TimeWindow, fld *field.Path) field.ErrorList {
 		errs = append(errs, field.Invalid(fld.Child("duration"), w.Duration.Duration.String(), "must be positive and at most 168h"))
 	}
 	if w.TimeZone != "" {
-		if strings.HasPrefix(w.TimeZone, "/") || strings.Contains(w.TimeZone, "..") {
+		// "Local" is Go's name for the agent's own zone, not an IANA name: the
+		// same policy would open its window at different instants on each host.
+		if strings.HasPrefix(w.TimeZone, "/") || strings.Contains(w.TimeZone, "..") || w.TimeZone == "Local" {
 			errs = append(errs, field.Invalid(fld.Child("timeZone"), printable(w.TimeZone), "must be an IANA time zone name"))
 		} else if _, err := time.LoadLocation(w.TimeZone); err != nil {
 			errs = append(errs, field.Invalid(fld.Child("timeZone"), printable(w.TimeZone), "unknown IANA time zone"))
