@@ -1,0 +1,331 @@
+// Package policy is patchlet's reconcile loop on one host: it watches the
+// PatchPolicy objects in the store, the package database and the package
+// index, plans the difference with package reconcile, runs the steps
+// detached through backends/exec, and writes the status of every policy,
+// of the agent's own Host object and of each Operation.
+//
+// The work queue is keyed by object, and every policy event maps to the one
+// key of the Host the agent manages (as a pod event maps to its owner):
+// all policies that select a host are planned together, because they share
+// one package database, one package-manager lock and one set of steps, and
+// conflicts between them must be seen at once. The queue is level-triggered
+// (a pass always starts from a fresh observation), deduplicates bursts and
+// backs off exponentially with jitter on failures.
+package policy
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/backends"
+	bexec "github.com/patchlet/patchlet/backends/exec"
+	"github.com/patchlet/patchlet/reconcile"
+	"github.com/patchlet/patchlet/store"
+)
+
+// Defaults of Options.
+const (
+	DefaultResync         = time.Hour
+	DefaultKeepOperations = 50
+	DefaultLockRetry      = time.Second
+	DefaultWatchDebounce  = 500 * time.Millisecond
+)
+
+// Options configure a Controller.
+type Options struct {
+	Store    *store.Store
+	Backend  backends.Backend
+	Executor *bexec.Executor
+	Log      logr.Logger
+	// HostName and HostLabels describe the Host object the agent keeps.
+	HostName   string
+	HostLabels map[string]string
+	// HostInfo is what the agent knows of the machine (OS, backend choice).
+	OS          v1alpha1.OSInfo
+	BackendInfo v1alpha1.BackendInfo
+	// Capabilities of the backend.
+	Capabilities reconcile.Capabilities
+	// Root is the managed root directory; WatchPaths are the package
+	// database and index paths whose changes trigger a pass.
+	Root       string
+	WatchPaths []string
+	// StateDir keeps the reboot record.
+	StateDir string
+	// Rebooter reboots the host; nil never reboots.
+	Rebooter Rebooter
+	// BootID returns the current boot id.
+	BootID func() (string, error)
+	// Now defaults to time.Now.
+	Now func() time.Time
+	// Resync is the period of a pass when nothing triggers one (jittered).
+	Resync time.Duration
+	// KeepOperations is how many Operation objects are kept.
+	KeepOperations int
+	// LockRetry is how soon a pass retries when the package lock is held.
+	LockRetry time.Duration
+	// StepTimeout bounds every step that does not bring its own timeout.
+	StepTimeout time.Duration
+	// RateLimiter decides the backoff after a failed pass (default
+	// exponential 5 ms … 1000 s with jitter).
+	RateLimiter workqueue.TypedRateLimiter[string]
+}
+
+// Rebooter reboots the host.
+type Rebooter interface {
+	Reboot(ctx context.Context) error
+}
+
+// Controller is the reconcile loop of one host.
+type Controller struct {
+	o       Options
+	log     logr.Logger
+	queue   workqueue.TypedRateLimitingInterface[string]
+	limiter workqueue.TypedRateLimiter[string]
+
+	mu         sync.Mutex
+	generation map[string]int64 // last seen generation per policy
+	lastPass   passSummary
+	cacheErr   string
+}
+
+// passSummary is what /readyz and tests read about the last pass.
+type passSummary struct {
+	At         time.Time
+	CacheState v1alpha1.CacheState
+	Err        error
+}
+
+// New returns a Controller.
+func New(o Options) *Controller {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Resync <= 0 {
+		o.Resync = DefaultResync
+	}
+	if o.KeepOperations <= 0 {
+		o.KeepOperations = DefaultKeepOperations
+	}
+	if o.LockRetry <= 0 {
+		o.LockRetry = DefaultLockRetry
+	}
+	if o.StepTimeout <= 0 {
+		o.StepTimeout = 30 * time.Minute
+	}
+	if o.BootID == nil {
+		o.BootID = readBootID
+	}
+	lim := o.RateLimiter
+	if lim == nil {
+		lim = jitterLimiter{workqueue.NewTypedItemExponentialFailureRateLimiter[string](5*time.Millisecond, 1000*time.Second)}
+	}
+	c := &Controller{
+		o:          o,
+		log:        o.Log,
+		limiter:    lim,
+		generation: map[string]int64{},
+	}
+	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(lim, workqueue.TypedRateLimitingQueueConfig[string]{Name: "patchlet"})
+	return c
+}
+
+// jitterLimiter adds up to 10% jitter to a rate limiter's delays.
+type jitterLimiter struct {
+	workqueue.TypedRateLimiter[string]
+}
+
+func (j jitterLimiter) When(item string) time.Duration {
+	d := j.TypedRateLimiter.When(item)
+	return d + time.Duration(rand.Int64N(int64(d)/10+1))
+}
+
+func readBootID() (string, error) {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return "", fmt.Errorf("reading boot id: %w", err)
+	}
+	return string(trimSpace(b)), nil
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// Enqueue asks for a pass.
+func (c *Controller) Enqueue() { c.queue.Add(c.o.HostName) }
+
+// IndexReady is the /readyz check of the package index: an error when the
+// last refresh failed.
+func (c *Controller) IndexReady() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cacheErr != "" {
+		return fmt.Errorf("package index refresh failed: %s", c.cacheErr)
+	}
+	return nil
+}
+
+// Run runs the loop until ctx ends.
+func (c *Controller) Run(ctx context.Context) error {
+	defer c.queue.ShutDown()
+	if err := c.ensureHost(); err != nil {
+		return err
+	}
+	// Finish what a previous agent started before anything new runs.
+	c.reattach(ctx)
+
+	events, err := c.o.Store.Watch(ctx, store.PatchPolicies, 0)
+	if err != nil {
+		return fmt.Errorf("watching policies: %w", err)
+	}
+	go c.watchPolicies(ctx, events)
+	go c.watchFiles(ctx)
+	go func() {
+		<-ctx.Done()
+		c.queue.ShutDown()
+	}()
+	c.Enqueue()
+	for c.processNext(ctx) {
+	}
+	return ctx.Err()
+}
+
+func (c *Controller) processNext(ctx context.Context) bool {
+	key, quit := c.queue.Get()
+	if quit {
+		return false
+	}
+	defer c.queue.Done(key)
+	res, err := c.Reconcile(ctx, key)
+	switch {
+	case ctx.Err() != nil:
+		return false
+	case err != nil:
+		// The pass already wrote the next retry time computed by the limiter.
+		c.log.Error(err, "pass failed", "host", key, "retryAfter", res.RequeueAfter)
+		c.queue.AddAfter(key, res.RequeueAfter)
+	case res.RequeueAfter > 0:
+		c.limiter.Forget(key)
+		c.queue.AddAfter(key, res.RequeueAfter)
+	default:
+		c.limiter.Forget(key)
+	}
+	return true
+}
+
+// watchPolicies enqueues a pass when a policy is added, deleted, or its
+// generation or labels change; status writes (ours) do not trigger one.
+func (c *Controller) watchPolicies(ctx context.Context, events <-chan store.Event) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				// Fell behind: start over from the current state.
+				ch, err := c.o.Store.Watch(ctx, store.PatchPolicies, 0)
+				if err != nil {
+					return
+				}
+				events = ch
+				continue
+			}
+			name := ev.Object.GetName()
+			gen := ev.Object.GetGeneration()
+			c.mu.Lock()
+			old, seen := c.generation[name]
+			trigger := false
+			switch ev.Type {
+			case watch.Deleted:
+				delete(c.generation, name)
+				trigger = true
+			default:
+				trigger = !seen || old != gen
+				c.generation[name] = gen
+			}
+			c.mu.Unlock()
+			if trigger {
+				c.log.V(1).Info("policy changed", "policy", name, "event", ev.Type, "generation", gen)
+				c.Enqueue()
+			}
+		}
+	}
+}
+
+// watchFiles enqueues a pass when the package database or index changes
+// under another tool's hands (apt-get run by an operator, unattended-upgrades).
+func (c *Controller) watchFiles(ctx context.Context) {
+	if len(c.o.WatchPaths) == 0 {
+		return
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		c.log.Error(err, "cannot watch the package database; relying on timers")
+		return
+	}
+	defer w.Close()
+	for _, p := range c.o.WatchPaths {
+		if err := w.Add(p); err != nil {
+			c.log.V(1).Info("not watching path", "path", p, "error", err.Error())
+		}
+	}
+	var timer *time.Timer
+	fire := make(chan struct{}, 1)
+	for {
+		select {
+		case <-ctx.Done():
+			if timer != nil {
+				timer.Stop()
+			}
+			return
+		case ev, ok := <-w.Events:
+			if !ok {
+				return
+			}
+			if filepath.Base(ev.Name) == "lock" || filepath.Base(ev.Name) == "lock-frontend" {
+				continue
+			}
+			if timer == nil {
+				timer = time.AfterFunc(DefaultWatchDebounce, func() {
+					select {
+					case fire <- struct{}{}:
+					default:
+					}
+				})
+			}
+		case <-fire:
+			timer = nil
+			c.log.V(1).Info("package database changed")
+			c.Enqueue()
+		case err, ok := <-w.Errors:
+			if !ok {
+				return
+			}
+			c.log.Error(err, "watching the package database")
+		}
+	}
+}
+
+// Result says when to run the next pass.
+type Result struct {
+	RequeueAfter time.Duration
+}
+
+// jitter spreads periodic passes by up to 10%.
+func jitter(d time.Duration) time.Duration {
+	return d + time.Duration(rand.Int64N(int64(d)/10+1))
+}

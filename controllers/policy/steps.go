@@ -1,0 +1,250 @@
+package policy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/backends"
+	bexec "github.com/patchlet/patchlet/backends/exec"
+	"github.com/patchlet/patchlet/store"
+)
+
+// classifyBytes is how much of a failed step's output is classified.
+const classifyBytes = 64 << 10
+
+// tailBytes is how much output an Operation's status carries.
+const tailBytes = 4 << 10
+
+// operationName is a fresh, sortable Operation (and step) name.
+func operationName(now time.Time, step v1alpha1.StepType) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("op-%s-%s-%s", now.UTC().Format("20060102-150405"), strings.ToLower(string(step)), hex.EncodeToString(b[:]))
+}
+
+// runStep runs one step detached, recorded as an Operation, and waits for
+// it. It returns the step's final state and, when it failed, its
+// classification. An error means the step could not be run or waited for
+// (the agent is stopping, or the state directory failed).
+func (c *Controller) runStep(ctx context.Context, p *pass, step backends.Step, policies []string) (bexec.State, *backends.Failure, error) {
+	if step.Timeout <= 0 {
+		step.Timeout = c.o.StepTimeout
+	}
+	now := c.o.Now()
+	name := operationName(now, step.Type)
+	op := &v1alpha1.Operation{}
+	op.Name = name
+	op.Labels = map[string]string{v1alpha1.LabelHost: c.o.HostName}
+	if len(policies) == 1 {
+		op.Labels[v1alpha1.LabelPolicy] = policies[0]
+	}
+	op.Spec = v1alpha1.OperationSpec{
+		Policy:   strings.Join(policies, ","),
+		Host:     c.o.HostName,
+		Step:     step.Type,
+		Backend:  c.o.Backend.Name(),
+		Argv:     step.Argv,
+		Packages: step.Packages,
+	}
+	op.Status = v1alpha1.OperationStatus{Phase: v1alpha1.OperationPending, Attempts: 1}
+	if _, err := c.o.Store.Create(store.Operations, op); err != nil {
+		return bexec.State{}, nil, fmt.Errorf("recording operation: %w", err)
+	}
+	for _, pol := range policies {
+		p.lastOp[pol] = name
+	}
+	log := c.log.WithValues("operation", name, "step", step.Type)
+	log.Info("running step", "argv", step.Argv)
+	if err := c.o.Executor.Start(ctx, name, step); err != nil {
+		f := backends.Failure{Reason: backends.ReasonFailed, Message: "starting the step: " + err.Error()}
+		c.finishOperation(name, bexec.State{Phase: bexec.PhaseFailed, Reason: backends.ReasonFailed, Message: err.Error(), FinishedAt: c.o.Now()}, &f)
+		return bexec.State{}, &f, nil
+	}
+	if s, err := c.o.Executor.Status(name); err == nil {
+		c.markRunning(name, s)
+	}
+	st, err := c.o.Executor.Wait(ctx, name)
+	if err != nil {
+		if ctx.Err() != nil {
+			// The agent is stopping; the step goes on and the next agent re-attaches.
+			return st, nil, ctx.Err()
+		}
+		return st, nil, fmt.Errorf("waiting for step %s: %w", name, err)
+	}
+	f := c.classify(name, step, st)
+	c.finishOperation(name, st, f)
+	if f != nil {
+		log.Info("step failed", "reason", f.Reason, "message", f.Message, "exitCode", st.ExitCode)
+	} else {
+		log.Info("step succeeded", "duration", st.FinishedAt.Sub(st.StartedAt).String())
+	}
+	c.prune()
+	return st, f, nil
+}
+
+// classify turns a finished step's state into a Failure (nil on success).
+func (c *Controller) classify(name string, step backends.Step, st bexec.State) *backends.Failure {
+	switch st.Phase {
+	case bexec.PhaseSucceeded:
+		return nil
+	case bexec.PhaseLost:
+		return &backends.Failure{Reason: backends.ReasonInterrupted, Message: "the step's runner stopped before recording a result: " + st.Message}
+	}
+	if st.Reason == backends.ReasonTimeout {
+		return &backends.Failure{Reason: backends.ReasonTimeout, Message: fmt.Sprintf("killed after %s", step.Timeout)}
+	}
+	out, _ := c.o.Executor.Tail(name, classifyBytes)
+	f := c.o.Backend.Classify(step, st.ExitCode, out)
+	if f.Reason == "" {
+		f.Reason = backends.ReasonFailed
+	}
+	return &f
+}
+
+func (c *Controller) markRunning(name string, s bexec.State) {
+	cur, err := c.o.Store.Get(store.Operations, name)
+	if err != nil {
+		return
+	}
+	op := cur.(*v1alpha1.Operation)
+	if op.Status.Phase != v1alpha1.OperationPending {
+		return
+	}
+	op.Status.Phase = v1alpha1.OperationRunning
+	op.Status.PID = int32(s.PID)
+	t := s.StartedAt
+	if t.IsZero() {
+		t = c.o.Now()
+	}
+	mt := metav1.NewTime(t.UTC())
+	op.Status.StartedAt = &mt
+	_, _ = c.o.Store.UpdateStatus(store.Operations, op)
+}
+
+// finishOperation records a finished step on its Operation.
+func (c *Controller) finishOperation(name string, st bexec.State, f *backends.Failure) {
+	cur, err := c.o.Store.Get(store.Operations, name)
+	if err != nil {
+		c.log.Error(err, "operation vanished", "operation", name)
+		return
+	}
+	op := cur.(*v1alpha1.Operation)
+	s := &op.Status
+	if s.StartedAt == nil && !st.StartedAt.IsZero() {
+		t := metav1.NewTime(st.StartedAt.UTC())
+		s.StartedAt = &t
+	}
+	fin := st.FinishedAt
+	if fin.IsZero() {
+		fin = c.o.Now()
+	}
+	ft := metav1.NewTime(fin.UTC())
+	s.FinishedAt = &ft
+	if st.Phase == bexec.PhaseSucceeded || st.Phase == bexec.PhaseFailed {
+		code := int32(st.ExitCode)
+		s.ExitCode = &code
+	}
+	if f == nil {
+		s.Phase = v1alpha1.OperationSucceeded
+		s.Reason, s.Message = "", ""
+	} else {
+		s.Phase = v1alpha1.OperationFailed
+		s.Reason = f.Reason
+		s.Message = clipMsg(f.Message)
+	}
+	s.PID = 0
+	if tail, err := c.o.Executor.Tail(name, tailBytes); err == nil {
+		s.OutputTail = string(tail)
+	}
+	if _, err := c.o.Store.UpdateStatus(store.Operations, op); err != nil {
+		c.log.Error(err, "recording operation result", "operation", name)
+	}
+}
+
+// reattach finishes the Operations a previous agent left Pending or
+// Running: it waits for a step still running (its runner checked by pid
+// and start time) and records the result a finished one wrote. A step is
+// never started again.
+func (c *Controller) reattach(ctx context.Context) {
+	items, _, err := c.o.Store.List(store.Operations)
+	if err != nil {
+		return
+	}
+	for _, it := range items {
+		op := it.Object.(*v1alpha1.Operation)
+		if op.Status.Phase != v1alpha1.OperationPending && op.Status.Phase != v1alpha1.OperationRunning {
+			continue
+		}
+		name := op.Name
+		log := c.log.WithValues("operation", name)
+		st, err := c.o.Executor.Status(name)
+		if errors.Is(err, bexec.ErrNotFound) {
+			f := backends.Failure{Reason: backends.ReasonInterrupted, Message: "the agent stopped before the step started"}
+			c.finishOperation(name, bexec.State{Phase: bexec.PhaseLost}, &f)
+			continue
+		}
+		if err != nil {
+			log.Error(err, "cannot read step state")
+			continue
+		}
+		if !st.Phase.Done() {
+			log.Info("re-attaching to a running step", "pid", st.PID)
+			c.markRunning(name, st)
+			st, err = c.o.Executor.Wait(ctx, name)
+			if err != nil {
+				return
+			}
+		}
+		step := st.Step
+		f := c.classify(name, step, st)
+		c.finishOperation(name, st, f)
+		log.Info("recorded the result of a step started by a previous agent", "phase", st.Phase, "exitCode", st.ExitCode)
+	}
+}
+
+// prune keeps the newest KeepOperations Operations and their step directories.
+func (c *Controller) prune() {
+	items, _, err := c.o.Store.List(store.Operations)
+	if err != nil || len(items) <= c.o.KeepOperations {
+		return
+	}
+	type opAge struct {
+		name string
+		at   time.Time
+		done bool
+	}
+	ops := make([]opAge, 0, len(items))
+	for _, it := range items {
+		op := it.Object.(*v1alpha1.Operation)
+		done := op.Status.Phase == v1alpha1.OperationSucceeded || op.Status.Phase == v1alpha1.OperationFailed
+		ops = append(ops, opAge{name: op.Name, at: op.CreationTimestamp.Time, done: done})
+	}
+	sort.Slice(ops, func(i, j int) bool {
+		if !ops[i].at.Equal(ops[j].at) {
+			return ops[i].at.Before(ops[j].at)
+		}
+		return ops[i].name < ops[j].name
+	})
+	excess := len(ops) - c.o.KeepOperations
+	for _, o := range ops {
+		if excess <= 0 {
+			break
+		}
+		if !o.done {
+			continue
+		}
+		if _, err := c.o.Store.Delete(store.Operations, o.name, ""); err == nil {
+			excess--
+		}
+	}
+	_, _ = c.o.Executor.Prune(c.o.KeepOperations)
+}
