@@ -1,0 +1,561 @@
+package exec
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/backends"
+)
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// sh is a step running a shell script with a small, known environment.
+func sh(script string) backends.Step {
+	return backends.Step{
+		Type:    v1alpha1.StepInstall,
+		Argv:    []string{"/bin/sh", "-c", script},
+		Env:     []string{"PATH=/usr/bin:/bin"},
+		Timeout: time.Minute,
+	}
+}
+
+func newExecutor(dir string, opts ...func(*Options)) *Executor {
+	o := Options{Dir: dir, Mode: ModeDetached, Self: selfCommand(), Log: logr.Discard(), KillGrace: 200 * time.Millisecond}
+	for _, f := range opts {
+		f(&o)
+	}
+	e, err := New(o)
+	Expect(err).NotTo(HaveOccurred())
+	return e
+}
+
+func wait(e *Executor, id string) State {
+	GinkgoHelper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s, err := e.Wait(ctx, id)
+	Expect(err).NotTo(HaveOccurred())
+	return s
+}
+
+func tail(e *Executor, id string) string {
+	GinkgoHelper()
+	b, err := e.Tail(id, 1<<20)
+	Expect(err).NotTo(HaveOccurred())
+	return string(b)
+}
+
+// live is true while pid names a process that has not exited.
+func live(pid int) bool {
+	st, err := procFS{Root: "/proc"}.Stat(pid)
+	return err == nil && !st.Exited()
+}
+
+// liveInGroup lists the processes of group pgid that have not exited.
+func liveInGroup(pgid int) []int {
+	entries, err := os.ReadDir("/proc")
+	Expect(err).NotTo(HaveOccurred())
+	var pids []int
+	for _, ent := range entries {
+		pid, err := strconv.Atoi(ent.Name())
+		if err != nil {
+			continue
+		}
+		st, err := procFS{Root: "/proc"}.Stat(pid)
+		if err == nil && st.PGRP == pgid && !st.Exited() {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func readPID(path string) int {
+	GinkgoHelper()
+	var pid int
+	Eventually(func() error {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err
+	}).Should(Succeed())
+	return pid
+}
+
+func lines(path string) []string {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	Expect(err).NotTo(HaveOccurred())
+	return strings.Fields(string(b))
+}
+
+// runRunner runs the runner on a step directory in a process of its own
+// and returns its exit code.
+func runRunner(stepDir string) int {
+	GinkgoHelper()
+	self := selfCommand()
+	cmd := osexec.Command(self[0], self[1], stepDir)
+	err := cmd.Run()
+	var exitErr *osexec.ExitError
+	if errors.As(err, &exitErr) {
+		return exitErr.ExitCode()
+	}
+	Expect(err).NotTo(HaveOccurred())
+	return 0
+}
+
+var _ = Describe("Executor", func() {
+	var (
+		dir  string
+		work string
+		e    *Executor
+		ctx  context.Context
+	)
+
+	BeforeEach(func() {
+		dir = filepath.Join(GinkgoT().TempDir(), "steps")
+		work = GinkgoT().TempDir()
+		e = newExecutor(dir)
+		ctx = context.Background()
+	})
+
+	When("a step succeeds", func() {
+		It("reports Succeeded with exit code 0 and its stdout and stderr in the log", func() {
+			Expect(e.Start(ctx, "ok", sh("echo out; echo err >&2; echo more"))).To(Succeed())
+			s := wait(e, "ok")
+			Expect(s.Phase).To(Equal(PhaseSucceeded))
+			Expect(s.ExitCode).To(Equal(0))
+			Expect(s.Reason).To(BeEmpty())
+			Expect(s.PID).To(BeNumerically(">", 0))
+			Expect(s.StartedAt).NotTo(BeZero())
+			Expect(s.FinishedAt).To(BeTemporally(">=", s.StartedAt))
+			Expect(s.Step.Argv).To(Equal([]string{"/bin/sh", "-c", "echo out; echo err >&2; echo more"}))
+			Expect(s.Step.Type).To(Equal(v1alpha1.StepInstall))
+			Expect(s.Step.Timeout).To(Equal(time.Minute))
+			Expect(tail(e, "ok")).To(Equal("out\nerr\nmore\n"))
+
+			f, err := e.OpenLog("ok")
+			Expect(err).NotTo(HaveOccurred())
+			defer func() { _ = f.Close() }()
+			b, err := io.ReadAll(f)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(string(b)).To(Equal("out\nerr\nmore\n"))
+			Expect(f.Name()).To(Equal(e.LogPath("ok")))
+		})
+
+		It("reaps the runner, leaving no zombie while the agent lives", func() {
+			Expect(e.Start(ctx, "reaped", sh("true"))).To(Succeed())
+			s := wait(e, "reaped")
+			Eventually(func() error {
+				_, err := os.Stat(fmt.Sprintf("/proc/%d", s.PID))
+				return err
+			}).Should(MatchError(os.ErrNotExist))
+		})
+
+		It("streams output to the log while the step runs", func() {
+			gate := filepath.Join(work, "go")
+			Expect(e.Start(ctx, "stream", sh(fmt.Sprintf("echo first; while [ ! -e %s ]; do sleep 0.02; done; echo second", gate)))).To(Succeed())
+			Eventually(func() string { return tail(e, "stream") }).Should(Equal("first\n"))
+			s, err := e.Status("stream")
+			Expect(err).NotTo(HaveOccurred())
+			Expect(s.Phase).To(Equal(PhaseRunning))
+			Expect(os.WriteFile(gate, nil, 0o600)).To(Succeed())
+			Expect(wait(e, "stream").Phase).To(Equal(PhaseSucceeded))
+			Expect(tail(e, "stream")).To(Equal("first\nsecond\n"))
+		})
+	})
+
+	When("a step exits non-zero", func() {
+		It("reports Failed with the exit code", func() {
+			Expect(e.Start(ctx, "three", sh("echo 'E: nope' >&2; exit 3"))).To(Succeed())
+			s := wait(e, "three")
+			Expect(s.Phase).To(Equal(PhaseFailed))
+			Expect(s.ExitCode).To(Equal(3))
+			Expect(s.Reason).To(Equal(backends.ReasonFailed))
+			Expect(tail(e, "three")).To(Equal("E: nope\n"))
+		})
+	})
+
+	When("a step's command does not exist", func() {
+		It("reports Failed with exit code 127 and says why", func() {
+			Expect(e.Start(ctx, "missing", backends.Step{Argv: []string{"/nonexistent/apt-get"}})).To(Succeed())
+			s := wait(e, "missing")
+			Expect(s.Phase).To(Equal(PhaseFailed))
+			Expect(s.ExitCode).To(Equal(127))
+			Expect(s.Message).To(ContainSubstring("/nonexistent/apt-get"))
+			Expect(tail(e, "missing")).To(ContainSubstring("/nonexistent/apt-get"))
+		})
+	})
+
+	When("a step runs past its timeout", func() {
+		It("kills its whole process group and reports Timeout", func() {
+			pgidFile := filepath.Join(work, "pgid")
+			step := sh(fmt.Sprintf("echo $$ > %s; sleep 30 & sleep 30 & wait", pgidFile))
+			step.Timeout = 300 * time.Millisecond
+			began := time.Now()
+			Expect(e.Start(ctx, "slow", step)).To(Succeed())
+			pgid := readPID(pgidFile)
+			Eventually(func() []int { return liveInGroup(pgid) }).Should(HaveLen(3))
+			s := wait(e, "slow")
+			Expect(time.Since(began)).To(BeNumerically("<", 10*time.Second))
+			Expect(s.Phase).To(Equal(PhaseFailed))
+			Expect(s.Reason).To(Equal(backends.ReasonTimeout))
+			Expect(s.Message).To(ContainSubstring("300ms"))
+			Expect(s.ExitCode).To(BeNumerically(">", 128))
+			Eventually(func() []int { return liveInGroup(pgid) }).Should(BeEmpty())
+		})
+
+		It("uses SIGKILL when the step ignores SIGTERM", func() {
+			pgidFile := filepath.Join(work, "pgid")
+			step := sh(fmt.Sprintf("trap '' TERM; echo $$ > %s; sleep 30", pgidFile))
+			step.Timeout = 200 * time.Millisecond
+			Expect(e.Start(ctx, "stubborn", step)).To(Succeed())
+			pgid := readPID(pgidFile)
+			s := wait(e, "stubborn")
+			Expect(s.Reason).To(Equal(backends.ReasonTimeout))
+			Expect(s.ExitCode).To(Equal(128 + int(syscall.SIGKILL)))
+			Eventually(func() []int { return liveInGroup(pgid) }).Should(BeEmpty())
+		})
+	})
+
+	When("the agent that started the step is killed", func() {
+		It("lets the step finish, and a new agent on the same directory reads its result", func() {
+			gate := filepath.Join(work, "go")
+			step, err := json.Marshal(sh(fmt.Sprintf("echo begun; while [ ! -e %s ]; do sleep 0.02; done; echo finished", gate)))
+			Expect(err).NotTo(HaveOccurred())
+			self := selfCommand()
+			agent := osexec.Command(self[0], "agent-start", dir, "survivor", string(step))
+			agent.Stderr = GinkgoWriter
+			stdout, err := agent.StdoutPipe()
+			Expect(err).NotTo(HaveOccurred())
+			Expect(agent.Start()).To(Succeed())
+			line, err := bufio.NewReader(stdout).ReadString('\n')
+			Expect(err).NotTo(HaveOccurred())
+			Expect(line).To(Equal("started\n"))
+
+			Expect(agent.Process.Signal(syscall.SIGKILL)).To(Succeed())
+			Expect(agent.Wait()).To(MatchError(ContainSubstring("killed")))
+
+			restarted := newExecutor(dir)
+			s, err := restarted.Status("survivor")
+			Expect(err).NotTo(HaveOccurred())
+			Expect(s.Phase).To(BeElementOf(PhasePending, PhaseRunning))
+			Eventually(func() Phase {
+				s, _ := restarted.Status("survivor")
+				return s.Phase
+			}).Should(Equal(PhaseRunning))
+
+			Expect(os.WriteFile(gate, nil, 0o600)).To(Succeed())
+			s = wait(restarted, "survivor")
+			Expect(s.Phase).To(Equal(PhaseSucceeded))
+			Expect(tail(restarted, "survivor")).To(Equal("begun\nfinished\n"))
+		})
+	})
+
+	When("the runner itself is killed mid-step", func() {
+		It("reports Lost, reason Interrupted, and the step's command dies with it", func() {
+			pidFile := filepath.Join(work, "pid")
+			Expect(e.Start(ctx, "orphan", sh(fmt.Sprintf("echo $$ > %s; exec sleep 30", pidFile)))).To(Succeed())
+			child := readPID(pidFile)
+			s, err := e.Status("orphan")
+			Expect(err).NotTo(HaveOccurred())
+			Expect(s.Phase).To(Equal(PhaseRunning))
+
+			Expect(syscall.Kill(s.PID, syscall.SIGKILL)).To(Succeed())
+			s = wait(e, "orphan")
+			Expect(s.Phase).To(Equal(PhaseLost))
+			Expect(s.Reason).To(Equal(backends.ReasonInterrupted))
+			Expect(s.Message).To(ContainSubstring(strconv.Itoa(s.PID)))
+			Eventually(func() bool { return live(child) }).Should(BeFalse())
+		})
+	})
+
+	When("the runner is asked to stop", func() {
+		It("stops the step and records Interrupted", func() {
+			pgidFile := filepath.Join(work, "pgid")
+			Expect(e.Start(ctx, "stopped", sh(fmt.Sprintf("echo $$ > %s; sleep 30", pgidFile)))).To(Succeed())
+			pgid := readPID(pgidFile)
+			s, err := e.Status("stopped")
+			Expect(err).NotTo(HaveOccurred())
+			Expect(syscall.Kill(s.PID, syscall.SIGTERM)).To(Succeed())
+			s = wait(e, "stopped")
+			Expect(s.Phase).To(Equal(PhaseFailed))
+			Expect(s.Reason).To(Equal(backends.ReasonInterrupted))
+			Eventually(func() []int { return liveInGroup(pgid) }).Should(BeEmpty())
+		})
+	})
+
+	Describe("re-attaching by pid", func() {
+		var (
+			stepDir string
+			self    ProcStat
+			boot    string
+		)
+
+		BeforeEach(func() {
+			Expect(e.create("attach", stepRecord{ID: "attach", Argv: []string{"/bin/true"}, Env: []string{}, CreatedAt: time.Now()})).To(Succeed())
+			stepDir = filepath.Join(dir, "attach")
+			var err error
+			self, err = procFS{Root: "/proc"}.Stat(os.Getpid())
+			Expect(err).NotTo(HaveOccurred())
+			boot, err = procFS{Root: "/proc"}.BootID()
+			Expect(err).NotTo(HaveOccurred())
+		})
+
+		DescribeTable("tells the recorded runner from another process",
+			func(mutate func(*runnerRecord), want Phase) {
+				r := runnerRecord{PID: os.Getpid(), StartTime: self.StartTime, BootID: boot, StartedAt: time.Now()}
+				mutate(&r)
+				Expect(writeJSONAtomic(stepDir, runnerFile, r)).To(Succeed())
+				s, err := e.Status("attach")
+				Expect(err).NotTo(HaveOccurred())
+				Expect(s.Phase).To(Equal(want))
+				if want == PhaseLost {
+					Expect(s.Reason).To(Equal(backends.ReasonInterrupted))
+				}
+			},
+			Entry("same pid, start time and boot: running", func(*runnerRecord) {}, PhaseRunning),
+			Entry("pid reused by a process started at another time: lost", func(r *runnerRecord) { r.StartTime++ }, PhaseLost),
+			Entry("recorded in an earlier boot: lost", func(r *runnerRecord) { r.BootID = "00000000-0000-0000-0000-000000000000" }, PhaseLost),
+			Entry("pid gone: lost", func(r *runnerRecord) { r.PID = 1 << 30 }, PhaseLost),
+		)
+
+		It("does not count a zombie as running", func() {
+			cmd := osexec.Command("/bin/true")
+			Expect(cmd.Start()).To(Succeed())
+			DeferCleanup(func() { _ = cmd.Wait() })
+			var st ProcStat
+			Eventually(func() byte {
+				st, _ = procFS{Root: "/proc"}.Stat(cmd.Process.Pid)
+				return st.State
+			}).Should(Equal(byte('Z')))
+			r := runnerRecord{PID: cmd.Process.Pid, StartTime: st.StartTime, BootID: boot}
+			Expect(writeJSONAtomic(stepDir, runnerFile, r)).To(Succeed())
+			s, err := e.Status("attach")
+			Expect(err).NotTo(HaveOccurred())
+			Expect(s.Phase).To(Equal(PhaseLost))
+		})
+	})
+
+	When("the same step is started twice", func() {
+		It("runs it once", func() {
+			count := filepath.Join(work, "count")
+			step := sh(fmt.Sprintf("echo run >> %s", count))
+			Expect(e.Start(ctx, "once", step)).To(Succeed())
+			Expect(e.Start(ctx, "once", step)).To(MatchError(ErrExists))
+			Expect(wait(e, "once").Phase).To(Equal(PhaseSucceeded))
+			Expect(newExecutor(dir).Start(ctx, "once", step)).To(MatchError(ErrExists))
+			Expect(runRunner(filepath.Join(dir, "once"))).To(Equal(RunnerClaimed))
+			Consistently(func() []string { return lines(count) }, "200ms").Should(Equal([]string{"run"}))
+		})
+
+		It("runs it once when agents race to start it", func() {
+			count := filepath.Join(work, "count")
+			step := sh(fmt.Sprintf("echo run >> %s", count))
+			executors := []*Executor{e, newExecutor(dir), newExecutor(dir)}
+			errs := make([]error, 9)
+			var wg sync.WaitGroup
+			for i := range errs {
+				wg.Go(func() { errs[i] = executors[i%3].Start(ctx, "race", step) })
+			}
+			wg.Wait()
+			started := 0
+			for _, err := range errs {
+				if err == nil {
+					started++
+				} else {
+					Expect(err).To(MatchError(ErrExists))
+				}
+			}
+			Expect(started).To(Equal(1))
+			Expect(wait(e, "race").Phase).To(Equal(PhaseSucceeded))
+			Consistently(func() []string { return lines(count) }, "200ms").Should(Equal([]string{"run"}))
+		})
+	})
+
+	When("a runner never claims the step", func() {
+		It("is Pending for the start grace, then Lost, and a late runner does not run it", func() {
+			clock := &fakeClock{t: time.Now()}
+			e = newExecutor(dir, func(o *Options) { o.Clock = clock; o.StartGrace = time.Minute })
+			count := filepath.Join(work, "count")
+			rec := stepRecord{ID: "late", Argv: []string{"/bin/sh", "-c", "echo run >> " + count}, Env: []string{}, CreatedAt: clock.Now()}
+			Expect(e.create("late", rec)).To(Succeed())
+
+			s, err := e.Status("late")
+			Expect(err).NotTo(HaveOccurred())
+			Expect(s.Phase).To(Equal(PhasePending))
+
+			clock.Add(2 * time.Minute)
+			s, err = e.Status("late")
+			Expect(err).NotTo(HaveOccurred())
+			Expect(s.Phase).To(Equal(PhaseLost))
+			Expect(s.Reason).To(Equal(backends.ReasonInterrupted))
+
+			Expect(runRunner(filepath.Join(dir, "late"))).To(Equal(RunnerClaimed))
+			Expect(lines(count)).To(BeEmpty())
+			s, err = e.Status("late")
+			Expect(err).NotTo(HaveOccurred())
+			Expect(s.Phase).To(Equal(PhaseLost))
+		})
+	})
+
+	When("the runner cannot be launched", func() {
+		It("returns an error and the step is Lost at once", func() {
+			e = newExecutor(dir, func(o *Options) { o.Self = []string{"/nonexistent/patchlet", "run-step"} })
+			err := e.Start(ctx, "nolaunch", sh("true"))
+			Expect(err).To(MatchError(ContainSubstring("/nonexistent/patchlet")))
+			s, err := e.Status("nolaunch")
+			Expect(err).NotTo(HaveOccurred())
+			Expect(s.Phase).To(Equal(PhaseLost))
+			Expect(s.Message).To(ContainSubstring("/nonexistent/patchlet"))
+		})
+	})
+
+	Describe("the step's environment", func() {
+		BeforeEach(func() {
+			GinkgoT().Setenv("PATCHLET_TEST_LEAK", "leaked")
+		})
+
+		It("is exactly the step's Env", func() {
+			Expect(e.Start(ctx, "env", backends.Step{Argv: []string{"/usr/bin/env"}, Env: []string{"A=1", "B=two words"}})).To(Succeed())
+			Expect(wait(e, "env").Phase).To(Equal(PhaseSucceeded))
+			Expect(tail(e, "env")).To(Equal("A=1\nB=two words\n"))
+		})
+
+		It("is empty when the step has none", func() {
+			Expect(e.Start(ctx, "noenv", backends.Step{Argv: []string{"/usr/bin/env"}})).To(Succeed())
+			Expect(wait(e, "noenv").Phase).To(Equal(PhaseSucceeded))
+			Expect(tail(e, "noenv")).To(BeEmpty())
+		})
+	})
+
+	Describe("Wait", func() {
+		It("returns the context's error when the context ends first", func() {
+			pgidFile := filepath.Join(work, "pgid")
+			Expect(e.Start(ctx, "long", sh(fmt.Sprintf("echo $$ > %s; sleep 30", pgidFile)))).To(Succeed())
+			DeferCleanup(func() {
+				s, _ := e.Status("long")
+				_ = syscall.Kill(s.PID, syscall.SIGTERM)
+				wait(e, "long")
+			})
+			short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+			defer cancel()
+			began := time.Now()
+			_, err := e.Wait(short, "long")
+			Expect(err).To(MatchError(context.DeadlineExceeded))
+			Expect(time.Since(began)).To(BeNumerically("<", time.Second))
+		})
+
+		It("returns promptly when the step ends, also for an agent that did not start it", func() {
+			gate := filepath.Join(work, "go")
+			Expect(e.Start(ctx, "prompt", sh(fmt.Sprintf("while [ ! -e %s ]; do sleep 0.01; done", gate)))).To(Succeed())
+			other := newExecutor(dir)
+			done := make(chan time.Time, 1)
+			go func() {
+				defer GinkgoRecover()
+				wait(other, "prompt")
+				done <- time.Now()
+			}()
+			Eventually(func() Phase { s, _ := e.Status("prompt"); return s.Phase }).Should(Equal(PhaseRunning))
+			Expect(os.WriteFile(gate, nil, 0o600)).To(Succeed())
+			var ended time.Time
+			Eventually(done, 5*time.Second).Should(Receive(&ended))
+			s, err := e.Status("prompt")
+			Expect(err).NotTo(HaveOccurred())
+			Expect(ended.Sub(s.FinishedAt)).To(BeNumerically("<", 500*time.Millisecond))
+		})
+
+		It("reports an unknown step", func() {
+			_, err := e.Wait(ctx, "nobody")
+			Expect(err).To(MatchError(ErrNotFound))
+		})
+	})
+
+	Describe("Tail", func() {
+		It("returns the last n bytes of the output", func() {
+			Expect(e.Start(ctx, "digits", sh("printf 0123456789"))).To(Succeed())
+			wait(e, "digits")
+			Expect(e.Tail("digits", 4)).To(Equal([]byte("6789")))
+			Expect(e.Tail("digits", 100)).To(Equal([]byte("0123456789")))
+		})
+
+		It("reports an unknown step", func() {
+			_, err := e.OpenLog("nobody")
+			Expect(err).To(MatchError(ErrNotFound))
+		})
+	})
+
+	Describe("List and Prune", func() {
+		It("removes the oldest finished steps and keeps running ones", func() {
+			for _, id := range []string{"a", "b", "c"} {
+				Expect(e.Start(ctx, id, sh("true"))).To(Succeed())
+				wait(e, id)
+			}
+			gate := filepath.Join(work, "go")
+			Expect(e.Start(ctx, "0-running", sh(fmt.Sprintf("while [ ! -e %s ]; do sleep 0.01; done", gate)))).To(Succeed())
+			DeferCleanup(func() {
+				Expect(os.WriteFile(gate, nil, 0o600)).To(Succeed())
+				wait(e, "0-running")
+			})
+			Expect(e.List()).To(Equal([]string{"0-running", "a", "b", "c"}))
+
+			Expect(e.Prune(1)).To(Equal([]string{"a", "b"}))
+			Expect(e.List()).To(Equal([]string{"0-running", "c"}))
+			_, err := e.Status("a")
+			Expect(err).To(MatchError(ErrNotFound))
+			Expect(e.Prune(1)).To(BeEmpty())
+		})
+	})
+
+	DescribeTable("Start refuses a bad step and creates nothing",
+		func(id string, step backends.Step) {
+			Expect(e.Start(ctx, id, step)).NotTo(Succeed())
+			entries, err := os.ReadDir(dir)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(entries).To(BeEmpty())
+		},
+		Entry("empty id", "", sh("true")),
+		Entry("id escaping the directory", "../x", sh("true")),
+		Entry("hidden id", ".x", sh("true")),
+		Entry("id with a slash", "a/b", sh("true")),
+		Entry("id with a space", "a b", sh("true")),
+		Entry("id too long", strings.Repeat("x", 129), sh("true")),
+		Entry("no argv", "x", backends.Step{}),
+		Entry("relative command", "x", backends.Step{Argv: []string{"sh", "-c", "true"}}),
+	)
+})
