@@ -1,0 +1,190 @@
+package dropdir
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
+)
+
+// maxFileSize is the largest policy file read; a larger one is a problem.
+const maxFileSize = 16 << 20
+
+// IsPolicyFile reports whether a name in the drop directory is read as a
+// policy file: it ends in .yaml, .yml or .json and is neither a dotfile
+// (which covers git-sync's ..data links and Emacs' .#lock files) nor an
+// editor's temporary or backup file.
+func IsPolicyFile(name string) bool {
+	switch {
+	case name == "" || strings.HasPrefix(name, "."):
+		return false
+	case strings.HasPrefix(name, "#") || strings.HasSuffix(name, "#"):
+		return false // Emacs auto-save
+	case strings.HasSuffix(name, "~"):
+		return false // backup files
+	case name == "4913":
+		return false // vim's probe file
+	}
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".swp", ".swx", ".tmp":
+		return false
+	case ".yaml", ".yml", ".json":
+		return true
+	}
+	return false
+}
+
+// fileState is what one policy file holds: its policies, decoded,
+// defaulted and validated, or the error that makes the whole file unusable.
+type fileState struct {
+	// Path is the absolute path of the file as named in the directory.
+	Path string
+	// Policies in document order. Nil when Err is set.
+	Policies []*v1alpha1.PatchPolicy
+	// Err is why the file cannot be used (read, parse, decode, kind,
+	// validation). The policies the file defined before are kept.
+	Err error
+}
+
+// parsePolicies decodes the documents of one file strictly, defaults and
+// validates every PatchPolicy, and refuses every other kind. Any error makes
+// the whole file unusable: a file is taken as a unit, so that a half-written
+// file never applies half of its policies.
+func parsePolicies(data []byte) ([]*v1alpha1.PatchPolicy, error) {
+	if len(data) == 0 {
+		return nil, errors.New("file is empty (still being written?); its previous policies are kept until it has content or is removed")
+	}
+	docs, err := v1alpha1.SplitDocuments(data)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		out  []*v1alpha1.PatchPolicy
+		errs []string
+	)
+	for i, doc := range docs {
+		n := i + 1
+		obj, err := v1alpha1.Decode(doc)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("document %d: %v", n, err))
+			continue
+		}
+		p, ok := obj.(*v1alpha1.PatchPolicy)
+		if !ok {
+			errs = append(errs, fmt.Sprintf("document %d: kind %s %q is not accepted from the policy directory, only %s",
+				n, obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), v1alpha1.KindPatchPolicy))
+			continue
+		}
+		p.SetDefaults()
+		if verrs := p.Validate(); len(verrs) > 0 {
+			errs = append(errs, fmt.Sprintf("document %d (%s %q): %v", n, v1alpha1.KindPatchPolicy, p.Name, verrs.ToAggregate()))
+			continue
+		}
+		out = append(out, p)
+	}
+	if len(errs) > 0 {
+		return nil, errors.New(strings.Join(errs, "; "))
+	}
+	return out, nil
+}
+
+// entry is one candidate file found in the directory.
+type dirEntry struct {
+	name    string
+	symlink bool
+}
+
+// listDir returns the policy file names in dir, sorted. A missing directory
+// is reported as an error wrapping fs.ErrNotExist.
+func listDir(dir string) ([]dirEntry, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []dirEntry
+	for _, e := range ents {
+		if !IsPolicyFile(e.Name()) {
+			continue
+		}
+		t := e.Type()
+		if t.IsDir() {
+			continue
+		}
+		if !t.IsRegular() && t&fs.ModeSymlink == 0 {
+			continue // fifos, sockets, devices: never opened
+		}
+		out = append(out, dirEntry{name: e.Name(), symlink: t&fs.ModeSymlink != 0})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out, nil
+}
+
+// errGone means the file disappeared between listing and reading.
+var errGone = errors.New("file is gone")
+
+// readPolicyFile reads one file, following symlinks. It returns errGone when
+// a regular file vanished meanwhile (it is simply absent then); a dangling
+// symlink is an error (a swap in progress must not remove policies).
+func readPolicyFile(path string, e dirEntry) ([]byte, bool, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) && !e.symlink {
+			return nil, false, errGone
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, false, fmt.Errorf("dangling symlink: %w", err)
+		}
+		return nil, false, fmt.Errorf("reading file: %w", err)
+	}
+	if fi.IsDir() {
+		return nil, false, nil // a symlink to a directory: not a file, ignored
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, false, fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
+	}
+	if fi.Size() > maxFileSize {
+		return nil, false, fmt.Errorf("file is %d bytes, larger than the limit of %d", fi.Size(), maxFileSize)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) && !e.symlink {
+			return nil, false, errGone
+		}
+		return nil, false, fmt.Errorf("reading file: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, false, fmt.Errorf("reading file: %w", err)
+	}
+	if len(data) > maxFileSize {
+		return nil, false, fmt.Errorf("file is larger than the limit of %d bytes", maxFileSize)
+	}
+	return data, true, nil
+}
+
+// parseCache remembers the parse of each file by its content, so that a
+// rescan decodes only the files that changed.
+type parseCache map[string]cachedParse
+
+type cachedParse struct {
+	data     []byte
+	policies []*v1alpha1.PatchPolicy
+	err      error
+}
+
+func (c parseCache) parse(path string, data []byte) ([]*v1alpha1.PatchPolicy, error) {
+	if p, ok := c[path]; ok && bytes.Equal(p.data, data) {
+		return p.policies, p.err
+	}
+	pols, err := parsePolicies(data)
+	c[path] = cachedParse{data: data, policies: pols, err: err}
+	return pols, err
+}
