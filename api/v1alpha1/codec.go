@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -58,11 +59,17 @@ func New(kind string) Object {
 	return nil
 }
 
-// ToJSON converts one YAML or JSON document to JSON, rejecting duplicate keys.
+// ToJSON converts one YAML or JSON document to JSON, rejecting duplicate keys
+// and documents larger than MaxDocumentSize.
 func ToJSON(doc []byte) ([]byte, error) {
+	if len(doc) > MaxDocumentSize {
+		return nil, &DecodeError{Err: fmt.Errorf("document of %d bytes is larger than the limit of %d bytes", len(doc), MaxDocumentSize)}
+	}
 	trimmed := bytes.TrimSpace(doc)
-	if len(trimmed) > 0 && trimmed[0] == '{' {
-		return trimmed, nil // JSON: duplicate keys are caught by the strict decoder
+	if len(trimmed) > 0 && trimmed[0] == '{' && json.Valid(trimmed) {
+		// JSON: duplicate keys are caught by the strict decoder. A YAML flow
+		// mapping ({kind: Host}) also starts with '{' but is not valid JSON.
+		return trimmed, nil
 	}
 	j, err := yaml.YAMLToJSONStrict(doc)
 	if err != nil {
@@ -182,7 +189,7 @@ func SplitDocuments(data []byte) ([][]byte, error) {
 func isEmptyDocument(d []byte) bool {
 	for _, line := range bytes.Split(d, []byte("\n")) {
 		l := bytes.TrimSpace(line)
-		if len(l) == 0 || l[0] == '#' || bytes.Equal(l, []byte("---")) {
+		if len(l) == 0 || l[0] == '#' || bytes.Equal(l, []byte("---")) || bytes.Equal(l, []byte("...")) {
 			continue
 		}
 		return false
