@@ -1,0 +1,201 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/julienschmidt/httprouter"
+	"k8s.io/apimachinery/pkg/version"
+
+	"github.com/patchlet/patchlet/store"
+)
+
+// Authorizer decides whether a request may act on an object. verb is one of
+// get, list, watch, create, update, patch, delete; resource is the plural
+// name, with "/status" or "/log" for a subresource; name is empty for list,
+// watch and create. A non-nil error refuses the request with 403 Forbidden
+// and the error's text.
+type Authorizer interface {
+	Authorize(r *http.Request, verb, resource, name string) error
+}
+
+// Options configure a Server.
+type Options struct {
+	// Store holds the objects. Required.
+	Store *store.Store
+	// Log receives request failures and, at V(4), one line per request.
+	Log logr.Logger
+	// Version is served at /version. Report Major "1" and a Minor kubectl
+	// knows (e.g. "32"): /usr/bin/kubectl picks its own version from it.
+	Version version.Info
+	// ReadyChecks are run by /readyz, each reported by name with ?verbose.
+	ReadyChecks map[string]func() error
+	// OperationLogs opens the full log of an operation; nil answers 404.
+	OperationLogs func(name string) (io.ReadCloser, error)
+	// Authorizer is asked before every request on an object; nil allows all.
+	Authorizer Authorizer
+}
+
+// Server serves patchlet's HTTP API. Create it with New.
+type Server struct {
+	store      *store.Store
+	log        logr.Logger
+	ready      map[string]func() error
+	readyNames []string
+	opLogs     func(name string) (io.ReadCloser, error)
+	authz      Authorizer
+	now        func() time.Time
+
+	// bookmarkEvery is the interval of BOOKMARK events in a watch.
+	bookmarkEvery time.Duration
+	// shutdownGrace bounds how long Serve waits for requests at shutdown.
+	shutdownGrace time.Duration
+
+	resources map[string]*resource
+	disc      discovery
+	handler   http.Handler
+}
+
+// New returns a Server for the options.
+func New(o Options) *Server {
+	s := &Server{
+		store:         o.Store,
+		log:           o.Log,
+		ready:         o.ReadyChecks,
+		opLogs:        o.OperationLogs,
+		authz:         o.Authorizer,
+		now:           time.Now,
+		bookmarkEvery: 30 * time.Second,
+		shutdownGrace: 10 * time.Second,
+		resources:     newResources(),
+	}
+	for name := range s.ready {
+		s.readyNames = append(s.readyNames, name)
+	}
+	sort.Strings(s.readyNames)
+	s.disc = newDiscovery(o.Version, s.resources)
+	s.handler = s.routes()
+	return s
+}
+
+// Handler returns the http.Handler of the API.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Route prefix of the group version.
+const apiPath = "/apis/patchlet.io/v1alpha1"
+
+func (s *Server) routes() http.Handler {
+	r := httprouter.New()
+	r.RedirectFixedPath = false
+	r.HandleMethodNotAllowed = true
+	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		s.writeError(w, req, errNotFoundPath(req.URL.Path))
+	})
+	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		s.writeError(w, req, errMethodNotAllowed(fmt.Sprintf("method %s is not allowed on %s", req.Method, req.URL.Path)))
+	})
+	r.PanicHandler = func(w http.ResponseWriter, req *http.Request, v any) {
+		s.log.Error(fmt.Errorf("panic: %v", v), "request panicked", "method", req.Method, "path", req.URL.Path)
+		s.writeError(w, req, errors.New("internal error"))
+	}
+
+	r.GET("/version", s.serveVersion)
+	r.GET("/healthz", s.serveHealth)
+	r.GET("/livez", s.serveHealth)
+	r.GET("/readyz", s.serveReady)
+	r.GET("/openapi/v2", s.serveOpenAPIv2)
+	r.GET("/api", s.serveStatic(func() []byte { return s.disc.api }))
+	r.GET("/apis", s.serveStatic(func() []byte { return s.disc.groups }))
+	r.GET("/apis/patchlet.io", s.serveStatic(func() []byte { return s.disc.group }))
+	r.GET(apiPath, s.serveStatic(func() []byte { return s.disc.resources }))
+
+	r.GET(apiPath+"/:resource", s.serveList)
+	r.POST(apiPath+"/:resource", s.serveCreate)
+	r.GET(apiPath+"/:resource/:name", s.serveGet)
+	r.PUT(apiPath+"/:resource/:name", s.serveUpdate)
+	r.PATCH(apiPath+"/:resource/:name", s.servePatch)
+	r.DELETE(apiPath+"/:resource/:name", s.serveDelete)
+	r.GET(apiPath+"/:resource/:name/:sub", s.serveGetSub)
+	r.PUT(apiPath+"/:resource/:name/:sub", s.serveUpdate)
+	r.PATCH(apiPath+"/:resource/:name/:sub", s.servePatch)
+
+	if s.log.V(4).Enabled() {
+		return s.accessLog(r)
+	}
+	return r
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (s *Server) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		s.log.V(4).Info("request", "method", r.Method, "uri", r.RequestURI, "code", rec.code,
+			"remote", r.RemoteAddr, "duration", time.Since(start))
+	})
+}
+
+// Serve serves the API on ln until ctx ends, then shuts down gracefully:
+// watches end, running requests get shutdownGrace to finish. It returns nil
+// after a shutdown caused by ctx.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	base, cancelBase := context.WithCancel(context.Background())
+	defer cancelBase()
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		// No ReadTimeout or WriteTimeout: watches are long. Bodies are read
+		// under a per-request deadline (see readBody).
+		IdleTimeout:    120 * time.Second,
+		MaxHeaderBytes: 64 << 10,
+		BaseContext:    func(net.Listener) context.Context { return base },
+		ErrorLog:       log.New(logWriter{s.log}, "", 0),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("serving api", "address", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	cancelBase() // ends watches
+	sctx, cancel := context.WithTimeout(context.Background(), s.shutdownGrace)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	<-errc
+	if err != nil {
+		return fmt.Errorf("shutting down the api server: %w", err)
+	}
+	return nil
+}
+
+// logWriter hands net/http's own messages (TLS handshake failures and the
+// like) to logr at V(1).
+type logWriter struct{ log logr.Logger }
+
+func (l logWriter) Write(p []byte) (int, error) {
+	l.log.V(1).Info("http server", "message", strings.TrimSpace(string(p)))
+	return len(p), nil
+}
