@@ -57,9 +57,11 @@ type Package struct {
 	// PreinstSleep makes the preinst sleep this long (whole seconds),
 	// which gives a test time to interrupt dpkg or hold it busy.
 	PreinstSleep time.Duration
-	// PostinstFail makes the postinst exit 1, which leaves the package
-	// half-configured: dpkg then reports an interrupted state.
-	PostinstFail bool
+	// PostinstFailWhile makes the postinst exit 1 while this path exists
+	// inside the root, which leaves the package half-configured (what
+	// dpkg --audit reports) until the path is gone and dpkg --configure -a
+	// runs.
+	PostinstFailWhile string
 }
 
 // Filename is the conventional .deb file name of p.
@@ -90,6 +92,9 @@ func (p Package) validate() error {
 		if !filepath.IsAbs(path) || filepath.Clean(path) != path || path == "/" {
 			return fmt.Errorf("package %q: file path %q is not a clean absolute path", p.Name, path)
 		}
+	}
+	if strings.ContainsAny(p.PostinstFailWhile, "'\n") || (p.PostinstFailWhile != "" && !filepath.IsAbs(p.PostinstFailWhile)) {
+		return fmt.Errorf("package %q: PostinstFailWhile %q must be an absolute path without quotes", p.Name, p.PostinstFailWhile)
 	}
 	for path := range p.Conffiles {
 		if !filepath.IsAbs(path) || filepath.Clean(path) != path || path == "/" {
@@ -207,7 +212,7 @@ func writeTree(tree string, p Package) error {
 			return err
 		}
 	}
-	if p.RebootRequired || p.PostinstFail {
+	if p.RebootRequired || p.PostinstFailWhile != "" {
 		script := "#!/bin/sh\nset -e\n"
 		if p.RebootRequired {
 			script += "if [ \"$1\" = configure ]; then\n" +
@@ -216,8 +221,9 @@ func writeTree(tree string, p Package) error {
 				"  echo \"$DPKG_MAINTSCRIPT_PACKAGE\" >> /var/run/reboot-required.pkgs\n" +
 				"fi\n"
 		}
-		if p.PostinstFail {
-			script += "echo \"postinst of $DPKG_MAINTSCRIPT_PACKAGE fails on purpose\" >&2\nexit 1\n"
+		if p.PostinstFailWhile != "" {
+			script += fmt.Sprintf("if [ -e '%s' ]; then\n"+
+				"  echo \"postinst of $DPKG_MAINTSCRIPT_PACKAGE fails on purpose\" >&2\n  exit 1\nfi\n", p.PostinstFailWhile)
 		}
 		script += "exit 0\n"
 		if err := write(filepath.Join(tree, "DEBIAN", "postinst"), script, 0o755); err != nil {

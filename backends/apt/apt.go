@@ -1,0 +1,295 @@
+// Package apt is patchlet's backend for Debian and Ubuntu (apt-get, dpkg).
+// It owns what patchlet knows about apt: observing a root's packages (the
+// dpkg status file parsed directly, pending upgrades from a cached
+// simulated dist-upgrade, available versions from apt's own index files,
+// reboot-required), building the noninteractive apt-get, apt-mark and dpkg
+// command lines of each step, and classifying their failures.
+//
+// With a Root other than "/" the backend manages that directory without a
+// chroot: every command gets APT_CONFIG pointing at a configuration file
+// (written under StateDir) that sets Dir to the root and makes apt run
+// dpkg with --root and --log inside it, so the host's apt configuration
+// and package database are never read or written. dpkg chroots into the
+// root for maintainer scripts, which therefore need a /bin/sh there.
+package apt
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/backends"
+)
+
+// Defaults.
+const (
+	DefaultStateDir       = "/var/lib/patchlet"
+	DefaultPath           = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	DefaultRefreshTimeout = 120 * time.Second
+	DefaultStepTimeout    = 30 * time.Minute
+
+	// refreshStampFile is patchlet's own record of the last successful
+	// index refresh, in StateDir.
+	refreshStampFile = "apt-index-refreshed"
+	// aptConfigFile is the APT_CONFIG file for a Root other than "/", in StateDir.
+	aptConfigFile = "apt-root.conf"
+)
+
+// Paths are the absolute paths of the programs the backend runs.
+type Paths struct {
+	AptGet   string
+	AptMark  string
+	AptCache string
+	Dpkg     string
+}
+
+// Options configure a Backend.
+type Options struct {
+	// Root is the root directory to manage ("" means "/").
+	Root string
+	// StateDir holds patchlet's own files (refresh stamp, APT_CONFIG file).
+	StateDir string
+	Log      logr.Logger
+	// Clock returns the current time (default time.Now).
+	Clock func() time.Time
+	// Runner runs the dry run (default ExecRunner).
+	Runner Runner
+	// Paths overrides the programs' paths; empty ones are looked up once
+	// in PathEnv by New.
+	Paths Paths
+	// PathEnv is the PATH given to every command (default DefaultPath).
+	PathEnv string
+	// RefreshTimeout and StepTimeout bound the refresh and every other step.
+	RefreshTimeout time.Duration
+	StepTimeout    time.Duration
+	// Architecture is dpkg's native architecture (default: from the Go
+	// runtime, amd64, arm64, …).
+	Architecture string
+}
+
+// Backend is the apt backend for one root. It is safe for concurrent use.
+type Backend struct {
+	root           string // absolute, "/" or without a trailing slash
+	stateDir       string
+	log            logr.Logger
+	clock          func() time.Time
+	runner         Runner
+	paths          Paths
+	pathEnv        string
+	aptConfig      string // "" when Root is "/"
+	refreshTimeout time.Duration
+	stepTimeout    time.Duration
+	arch           string
+
+	mu      sync.Mutex
+	upCache struct {
+		stamp string
+		ups   map[string]backends.Upgrade
+	}
+	availCache struct {
+		key   string
+		avail map[string][]string
+	}
+}
+
+var _ backends.Backend = (*Backend)(nil)
+
+// New returns the apt backend for opts.Root. For a Root other than "/" it
+// writes the APT_CONFIG file into StateDir.
+func New(opts Options) (*Backend, error) {
+	b := &Backend{
+		root:           opts.Root,
+		stateDir:       opts.StateDir,
+		log:            opts.Log,
+		clock:          opts.Clock,
+		runner:         opts.Runner,
+		paths:          opts.Paths,
+		pathEnv:        opts.PathEnv,
+		refreshTimeout: opts.RefreshTimeout,
+		stepTimeout:    opts.StepTimeout,
+		arch:           opts.Architecture,
+	}
+	if b.root == "" {
+		b.root = "/"
+	}
+	if !filepath.IsAbs(b.root) {
+		return nil, fmt.Errorf("apt root %q is not an absolute path", b.root)
+	}
+	b.root = filepath.Clean(b.root)
+	if strings.ContainsAny(b.root, "\"\n\r;{}") {
+		return nil, fmt.Errorf("apt root %q: characters not allowed in an apt configuration", b.root)
+	}
+	if b.stateDir == "" {
+		b.stateDir = DefaultStateDir
+	}
+	if b.clock == nil {
+		b.clock = time.Now
+	}
+	if b.runner == nil {
+		b.runner = ExecRunner{}
+	}
+	if b.pathEnv == "" {
+		b.pathEnv = DefaultPath
+	}
+	if b.refreshTimeout <= 0 {
+		b.refreshTimeout = DefaultRefreshTimeout
+	}
+	if b.stepTimeout <= 0 {
+		b.stepTimeout = DefaultStepTimeout
+	}
+	if b.arch == "" {
+		b.arch = debianArch(runtime.GOARCH)
+	}
+	for _, p := range []struct {
+		dst  *string
+		name string
+	}{
+		{&b.paths.AptGet, "apt-get"}, {&b.paths.AptMark, "apt-mark"},
+		{&b.paths.AptCache, "apt-cache"}, {&b.paths.Dpkg, "dpkg"},
+	} {
+		if *p.dst == "" {
+			path, err := lookPath(p.name, b.pathEnv)
+			if err != nil {
+				return nil, err
+			}
+			*p.dst = path
+		}
+		if !filepath.IsAbs(*p.dst) {
+			return nil, fmt.Errorf("path of %s %q is not absolute", p.name, *p.dst)
+		}
+	}
+	if b.root != "/" {
+		if err := b.writeAptConfig(); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// lookPath finds a program in the directories of pathEnv (not the
+// process's own PATH).
+func lookPath(name, pathEnv string) (string, error) {
+	for _, dir := range filepath.SplitList(pathEnv) {
+		if !filepath.IsAbs(dir) {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("find %s in %s: %w", name, pathEnv, exec.ErrNotFound)
+}
+
+// debianArch maps GOARCH to dpkg's architecture names.
+func debianArch(goarch string) string {
+	switch goarch {
+	case "386":
+		return "i386"
+	case "arm":
+		return "armhf"
+	case "ppc64le":
+		return "ppc64el"
+	case "mipsle":
+		return "mipsel"
+	case "mips64le":
+		return "mips64el"
+	case "loong64":
+		return "loong64"
+	default: // amd64, arm64, s390x, riscv64, …
+		return goarch
+	}
+}
+
+// AptConfig renders the APT_CONFIG file that points apt at root.
+func AptConfig(root string) string {
+	return fmt.Sprintf("// Written by patchlet: apt and dpkg act on %[1]s, not on the host.\n"+
+		"Dir \"%[1]s/\";\n"+
+		"Dir::State::status \"%[1]s/var/lib/dpkg/status\";\n"+
+		"DPkg::Options {\"--root=%[1]s\"; \"--log=%[1]s/var/log/dpkg.log\";};\n", root)
+}
+
+func (b *Backend) writeAptConfig() error {
+	if err := os.MkdirAll(b.stateDir, 0o755); err != nil {
+		return fmt.Errorf("create state dir: %w", err)
+	}
+	b.aptConfig = filepath.Join(b.stateDir, aptConfigFile)
+	if err := writeFileAtomic(b.aptConfig, []byte(AptConfig(b.root))); err != nil {
+		return fmt.Errorf("write apt config: %w", err)
+	}
+	return nil
+}
+
+// writeFileAtomic writes data to path through a synced temporary file and
+// a rename, then syncs the directory.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return dir.Sync()
+}
+
+// Name implements backends.Backend.
+func (b *Backend) Name() string { return "apt" }
+
+// Family implements backends.Backend.
+func (b *Backend) Family() string { return v1alpha1.FamilyDebian }
+
+// Root is the root directory the backend manages.
+func (b *Backend) Root() string { return b.root }
+
+// Env is the complete environment of every command the backend runs:
+// DEBIAN_FRONTEND=noninteractive, LC_ALL=C, PATH and, for a root other
+// than "/", APT_CONFIG. Each call returns a new slice.
+func (b *Backend) Env() []string {
+	env := []string{"DEBIAN_FRONTEND=noninteractive", "LC_ALL=C", "PATH=" + b.pathEnv}
+	if b.aptConfig != "" {
+		env = append(env, "APT_CONFIG="+b.aptConfig)
+	}
+	return env
+}
+
+// RecordRefresh implements backends.Backend: it stores t in StateDir.
+func (b *Backend) RecordRefresh(t time.Time) error {
+	if err := os.MkdirAll(b.stateDir, 0o755); err != nil {
+		return fmt.Errorf("create state dir: %w", err)
+	}
+	path := filepath.Join(b.stateDir, refreshStampFile)
+	if err := writeFileAtomic(path, []byte(t.UTC().Format(time.RFC3339Nano)+"\n")); err != nil {
+		return fmt.Errorf("record index refresh: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,120 @@
+package apt
+
+import (
+	"bytes"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/backends"
+)
+
+// The package manager's words for each failure class (LC_ALL=C).
+var (
+	// E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 4242 (apt-get)
+	lockHolderRE = regexp.MustCompile(`Could not get lock (.+?)\.? It is held by process (\d+)(?: \(([^)]*)\))?`)
+	// dpkg: error: dpkg frontend lock was locked by another process with pid 4242
+	dpkgLockPIDRE = regexp.MustCompile(`lock was locked by another process with pid (\d+)`)
+	lockRE        = regexp.MustCompile(`Could not get lock |Unable to acquire the dpkg frontend lock|Unable to lock (?:the )?(?:administration|download|directory)|status database (?:area )?is locked by another process|lock was locked by another process`)
+
+	interruptedRE = regexp.MustCompile(`dpkg was interrupted, you must manually run '(?:sudo )?dpkg --configure -a'`)
+	diskFullRE    = regexp.MustCompile(`You don't have enough free space|No space left on device`)
+	notFoundRE    = regexp.MustCompile(`Unable to locate package |Version '[^']*' for '[^']*' was not found|Couldn't find any package by (?:glob|regex) |Package '[^']*' has no installation candidate|Release '[^']*' for '[^']*' was not found`)
+	// E: Failed to fetch http://…/foo_2.0_all.deb  404  Not Found [IP: …]
+	// E: Unable to fetch some archives, maybe run apt-get update or try with --fix-missing?
+	staleRE = regexp.MustCompile(`Failed to fetch |Unable to fetch some archives|\b404\s+Not Found|Hash Sum mismatch|File has unexpected size`)
+)
+
+// Classify implements backends.Backend: it explains a failed step from
+// its output (stdout and stderr). The first class that matches wins, in
+// this order: lock held, dpkg interrupted, disk full, package not found,
+// stale index. A fetch failure while refreshing is a plain failure, not a
+// stale index: refreshing again would not help. Message is the matching
+// line (without "E: "), else the last E: line, else the output's tail.
+func (b *Backend) Classify(step backends.Step, exitCode int, output []byte) backends.Failure {
+	return ClassifyOutput(step.Type, exitCode, output)
+}
+
+// ClassifyOutput is Classify without a Backend.
+func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends.Failure {
+	lines := strings.Split(strings.ReplaceAll(string(output), "\r\n", "\n"), "\n")
+	find := func(re *regexp.Regexp) (string, bool) {
+		// Prefer an E: line; dpkg's own errors start with "dpkg: error".
+		for _, l := range lines {
+			if strings.HasPrefix(l, "E: ") && re.MatchString(l) {
+				return l, true
+			}
+		}
+		for _, l := range lines {
+			if re.MatchString(l) {
+				return l, true
+			}
+		}
+		return "", false
+	}
+	if l, ok := find(lockRE); ok {
+		f := backends.Failure{Reason: backends.ReasonLockHeld, Message: message(l)}
+		if m := lockHolderRE.FindStringSubmatch(l); m != nil {
+			f.LockHolderPID, _ = strconv.Atoi(m[2])
+			f.LockHolder = m[3]
+		} else if m := dpkgLockPIDRE.FindStringSubmatch(l); m != nil {
+			f.LockHolderPID, _ = strconv.Atoi(m[1])
+		}
+		return f
+	}
+	if l, ok := find(interruptedRE); ok {
+		return backends.Failure{Reason: backends.ReasonInterrupted, Message: message(l)}
+	}
+	if l, ok := find(diskFullRE); ok {
+		return backends.Failure{Reason: backends.ReasonDiskFull, Message: message(l)}
+	}
+	if l, ok := find(notFoundRE); ok {
+		return backends.Failure{Reason: backends.ReasonNotFound, Message: message(l)}
+	}
+	if typ != v1alpha1.StepRefresh {
+		if l, ok := find(staleRE); ok {
+			return backends.Failure{Reason: backends.ReasonStaleIndex, Message: message(l)}
+		}
+	}
+	return backends.Failure{Reason: backends.ReasonFailed, Message: failedMessage(lines, exitCode, output)}
+}
+
+// message trims a line and its "E: " / "W: " prefix.
+func message(line string) string {
+	line = strings.TrimSpace(line)
+	for _, p := range []string{"E: ", "W: ", "Err: "} {
+		if s, ok := strings.CutPrefix(line, p); ok {
+			return strings.TrimSpace(s)
+		}
+	}
+	return line
+}
+
+// failedMessage is the last E: line (the most specific: apt's summary
+// "Sub-process /usr/bin/dpkg returned an error code (1)" comes after the
+// cause, so the first of a run of E: lines at the end is kept), else the
+// output's tail.
+func failedMessage(lines []string, exitCode int, output []byte) string {
+	last := -1
+	for i, l := range lines {
+		if strings.HasPrefix(l, "E: ") {
+			last = i
+		}
+	}
+	if last >= 0 {
+		first := last
+		for first > 0 && strings.HasPrefix(lines[first-1], "E: ") {
+			first--
+		}
+		msgs := make([]string, 0, last-first+1)
+		for _, l := range lines[first : last+1] {
+			msgs = append(msgs, message(l))
+		}
+		return strings.Join(msgs, "; ")
+	}
+	if t := tail(bytes.TrimSpace(output), 400); t != "" {
+		return t
+	}
+	return "exit code " + strconv.Itoa(exitCode)
+}

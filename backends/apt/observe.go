@@ -1,0 +1,415 @@
+package apt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/patchlet/patchlet/backends"
+)
+
+// Paths inside the root.
+const (
+	statusPath        = "var/lib/dpkg/status"
+	updatesDir        = "var/lib/dpkg/updates"
+	dpkgLockPath      = "var/lib/dpkg/lock"
+	listsDir          = "var/lib/apt/lists"
+	preferencesDir    = "etc/apt/preferences.d"
+	preferencesFile   = "etc/apt/preferences"
+	updateSuccessPath = "var/lib/apt/periodic/update-success-stamp"
+)
+
+// Reboot-required flag files, in order; /var/run is usually a symlink to
+// /run, which path resolution inside the root follows.
+var rebootFlagPaths = []string{"run/reboot-required", "var/run/reboot-required"}
+
+// Observe implements backends.Backend. It reads the dpkg status file, the
+// reboot-required files and the refresh stamp directly; pending upgrades
+// come from a dry run that is cached until the status file, apt's lists
+// directory or apt's preferences change, and available versions from
+// apt's index files.
+func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observation, error) {
+	status, err := os.ReadFile(b.path(statusPath))
+	if err != nil {
+		return nil, fmt.Errorf("read dpkg status: %w", err)
+	}
+	db := ParseStatus(status, b.arch)
+	obs := &backends.Observation{Installed: db.Installed}
+
+	pending, err := b.pendingUpdates()
+	if err != nil {
+		return nil, err
+	}
+	if len(db.Interrupted) > 0 || pending {
+		if b.dpkgBusy() {
+			b.log.V(1).Info("dpkg database in flux while dpkg runs", "packages", db.Interrupted)
+		} else {
+			obs.Interrupted = true
+		}
+	}
+
+	obs.RebootRequired, obs.RebootPackages, err = b.rebootRequired()
+	if err != nil {
+		return nil, err
+	}
+	obs.IndexRefreshed, err = b.indexRefreshed()
+	if err != nil {
+		return nil, err
+	}
+
+	obs.Upgrades, err = b.upgrades(ctx, obs.Interrupted)
+	if err != nil {
+		return nil, err
+	}
+	obs.Available, err = b.available(ctx, names)
+	if err != nil {
+		return nil, err
+	}
+	return obs, nil
+}
+
+// path is the host path of rel inside the root, with symlinks resolved
+// inside the root (an absolute link such as /var/run → /run stays in it).
+func (b *Backend) path(rel string) string {
+	if b.root == "/" {
+		return "/" + rel
+	}
+	return resolveInRoot(b.root, rel)
+}
+
+// resolveInRoot joins rel to root, following symlinks as if root were /:
+// ".." never leaves root and absolute link targets restart at root.
+// Missing components are joined as they are.
+func resolveInRoot(root, rel string) string {
+	parts := strings.Split(filepath.ToSlash(rel), "/")
+	var cur []string
+	for hops := 0; len(parts) > 0; {
+		p := parts[0]
+		parts = parts[1:]
+		switch p {
+		case "", ".":
+			continue
+		case "..":
+			if len(cur) > 0 {
+				cur = cur[:len(cur)-1]
+			}
+			continue
+		}
+		next := append(slices.Clone(cur), p)
+		full := filepath.Join(root, filepath.Join(next...))
+		fi, err := os.Lstat(full)
+		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+			cur = next
+			continue
+		}
+		hops++
+		target, err := os.Readlink(full)
+		if err != nil || hops > 40 {
+			cur = next // let the caller's open fail on it
+			continue
+		}
+		if strings.HasPrefix(target, "/") {
+			cur = nil
+		}
+		parts = append(strings.Split(target, "/"), parts...)
+	}
+	return filepath.Join(root, filepath.Join(cur...))
+}
+
+// pendingUpdates reports whether dpkg's journal (updates/) holds entries
+// that dpkg has not yet merged into the status file: apt refuses to run
+// then ("dpkg was interrupted"). dpkg names them with digits only.
+func (b *Backend) pendingUpdates() (bool, error) {
+	entries, err := os.ReadDir(b.path(updatesDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read dpkg updates dir: %w", err)
+	}
+	for _, e := range entries {
+		if n := e.Name(); n != "" && strings.Trim(n, "0123456789") == "" {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// dpkgBusy reports whether some process holds dpkg's database lock, that
+// is, dpkg is running and the states it leaves are not (yet) an
+// interruption. Any doubt counts as not busy.
+func (b *Backend) dpkgBusy() bool {
+	f, err := os.Open(b.path(dpkgLockPath))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	lk := syscall.Flock_t{Type: syscall.F_WRLCK, Whence: 0}
+	if err := syscall.FcntlFlock(f.Fd(), syscall.F_GETLK, &lk); err != nil {
+		return false
+	}
+	return lk.Type != syscall.F_UNLCK
+}
+
+// rebootRequired reads /run/reboot-required(.pkgs) (and /var/run/…). A
+// missing .pkgs file is no error; names are deduplicated in order.
+func (b *Backend) rebootRequired() (bool, []string, error) {
+	for _, flag := range rebootFlagPaths {
+		_, err := os.Stat(b.path(flag))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return false, nil, fmt.Errorf("check reboot-required: %w", err)
+		}
+		data, err := os.ReadFile(b.path(flag + ".pkgs"))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return true, nil, fmt.Errorf("read reboot-required.pkgs: %w", err)
+		}
+		var pkgs []string
+		for _, line := range strings.Split(string(data), "\n") {
+			if line = strings.TrimSpace(line); line != "" && !slices.Contains(pkgs, line) {
+				pkgs = append(pkgs, line)
+			}
+		}
+		return true, pkgs, nil
+	}
+	return false, nil, nil
+}
+
+// indexRefreshed is the time of the last successful refresh: patchlet's own
+// stamp, else the mtime of update-success-stamp (Ubuntu's hook), else zero.
+// A time after now (clock stepped back) is reported as now.
+func (b *Backend) indexRefreshed() (time.Time, error) {
+	var t time.Time
+	data, err := os.ReadFile(filepath.Join(b.stateDir, refreshStampFile))
+	switch {
+	case err == nil:
+		t, err = time.Parse(time.RFC3339Nano, strings.TrimSpace(string(data)))
+		if err != nil {
+			b.log.Error(err, "ignoring unreadable refresh stamp", "path", filepath.Join(b.stateDir, refreshStampFile))
+			t = time.Time{}
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return time.Time{}, fmt.Errorf("read refresh stamp: %w", err)
+	}
+	if t.IsZero() {
+		if fi, err := os.Stat(b.path(updateSuccessPath)); err == nil {
+			t = fi.ModTime()
+		}
+	}
+	if now := b.clock(); t.After(now) {
+		t = now
+	}
+	return t, nil
+}
+
+// fingerprint identifies the state the dry run depends on: the status
+// file, apt's lists directory and its files, apt's preferences. Any change
+// of mtime or size changes it.
+func (b *Backend) fingerprint() (string, error) {
+	var sb strings.Builder
+	stamp := func(path string) error {
+		fi, err := os.Stat(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			sb.WriteString(path)
+			sb.WriteString(" -\n")
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&sb, "%s %d %d\n", path, fi.ModTime().UnixNano(), fi.Size())
+		return nil
+	}
+	dirStamp := func(dir string) error {
+		if err := stamp(dir); err != nil {
+			return err
+		}
+		entries, err := os.ReadDir(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if e.Name() == "lock" || !e.Type().IsRegular() {
+				continue
+			}
+			info, err := e.Info()
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // replaced while we read
+			}
+			if err != nil {
+				return err
+			}
+			sb.WriteString(e.Name())
+			sb.WriteByte(' ')
+			sb.WriteString(strconv.FormatInt(info.ModTime().UnixNano(), 10))
+			sb.WriteByte(' ')
+			sb.WriteString(strconv.FormatInt(info.Size(), 10))
+			sb.WriteByte('\n')
+		}
+		return nil
+	}
+	if err := stamp(b.path(statusPath)); err != nil {
+		return "", fmt.Errorf("stat dpkg status: %w", err)
+	}
+	if err := stamp(b.path(preferencesFile)); err != nil {
+		return "", fmt.Errorf("stat apt preferences: %w", err)
+	}
+	for _, dir := range []string{listsDir, preferencesDir} {
+		if err := dirStamp(b.path(dir)); err != nil {
+			return "", fmt.Errorf("stat %s: %w", dir, err)
+		}
+	}
+	return sb.String(), nil
+}
+
+// dryRunArgv simulates a dist-upgrade without taking apt's locks.
+// dist-upgrade rather than upgrade: it lists the upgrades that need a new
+// package (a new kernel ABI package behind linux-image-amd64, which is how
+// kernel security fixes arrive) instead of keeping them back, and the
+// upgrade step (apt-get install --only-upgrade NAMES) installs such new
+// dependencies too, so this is the plan that step runs.
+func (b *Backend) dryRunArgv() []string {
+	return []string{b.paths.AptGet, "-s", "-q", "-o", "Debug::NoLocking=1", "dist-upgrade"}
+}
+
+// upgrades returns the pending upgrades, from the cache when nothing they
+// depend on changed. An interrupted dpkg database makes apt refuse the dry
+// run; then no upgrades are reported (recovery comes first).
+func (b *Backend) upgrades(ctx context.Context, interrupted bool) (map[string]backends.Upgrade, error) {
+	fp, err := b.fingerprint()
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	if b.upCache.ups != nil && b.upCache.stamp == fp {
+		ups := b.upCache.ups
+		b.mu.Unlock()
+		return cloneUpgrades(ups), nil
+	}
+	b.mu.Unlock()
+
+	argv := b.dryRunArgv()
+	b.log.V(1).Info("simulating upgrade", "argv", argv)
+	stdout, _, err := b.runner.Run(ctx, argv, b.Env())
+	if err != nil {
+		if interrupted {
+			b.log.V(1).Info("dry run refused while dpkg is interrupted", "error", err.Error())
+			return map[string]backends.Upgrade{}, nil
+		}
+		return nil, fmt.Errorf("simulate upgrade: %w", err)
+	}
+	ups := ParseDryRun(stdout)
+	b.mu.Lock()
+	b.upCache.stamp, b.upCache.ups = fp, ups
+	b.mu.Unlock()
+	return cloneUpgrades(ups), nil
+}
+
+func cloneUpgrades(m map[string]backends.Upgrade) map[string]backends.Upgrade {
+	out := make(map[string]backends.Upgrade, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// available returns the versions of names in apt's indexes, newest first.
+// It reads the lists directory's Packages files itself; only indexes in a
+// compression it cannot read make it ask apt-cache madison. Results are
+// cached until the lists change or other names are asked for.
+func (b *Backend) available(ctx context.Context, names []string) (map[string][]string, error) {
+	avail := map[string][]string{}
+	wanted := map[string]bool{}
+	for _, n := range names {
+		if validName(n) {
+			wanted[n] = true
+		} else {
+			b.log.Info("ignoring invalid package name", "name", n)
+		}
+	}
+	if len(wanted) == 0 {
+		return avail, nil
+	}
+	sorted := slices.Sorted(func(yield func(string) bool) {
+		for n := range wanted {
+			if !yield(n) {
+				return
+			}
+		}
+	})
+	files, unreadable, err := indexFiles(b.path(listsDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return avail, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var key strings.Builder
+	key.WriteString(strings.Join(sorted, ","))
+	for _, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			continue
+		}
+		fmt.Fprintf(&key, "\n%s %d %d", f, fi.ModTime().UnixNano(), fi.Size())
+	}
+	if unreadable {
+		// Without stamps of the files we cannot read, never cache.
+		key.Reset()
+	}
+	b.mu.Lock()
+	if k := key.String(); k != "" && b.availCache.key == k {
+		cached := b.availCache.avail
+		b.mu.Unlock()
+		return cloneAvailable(cached), nil
+	}
+	b.mu.Unlock()
+
+	archs := []string{b.arch}
+	for _, f := range files {
+		if err := scanIndexFile(f, wanted, archs, avail); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // replaced by a refresh while we read
+			}
+			return nil, err
+		}
+	}
+	if unreadable {
+		argv := slices.Concat([]string{b.paths.AptCache, "madison"}, sorted)
+		stdout, _, err := b.runner.Run(ctx, argv, b.Env())
+		if err != nil {
+			return nil, fmt.Errorf("list available versions: %w", err)
+		}
+		ParseMadison(stdout, avail)
+	}
+	for _, vs := range avail {
+		sortNewestFirst(vs)
+	}
+	if k := key.String(); k != "" {
+		b.mu.Lock()
+		b.availCache.key, b.availCache.avail = k, avail
+		b.mu.Unlock()
+	}
+	return cloneAvailable(avail), nil
+}
+
+func cloneAvailable(m map[string][]string) map[string][]string {
+	out := make(map[string][]string, len(m))
+	for k, v := range m {
+		out[k] = slices.Clone(v)
+	}
+	return out
+}

@@ -1,0 +1,129 @@
+package apt
+
+import (
+	"bytes"
+
+	"github.com/patchlet/patchlet/backends"
+)
+
+// StatusDB is what the dpkg status file says.
+type StatusDB struct {
+	// Installed packages: every package whose files are (at least partly)
+	// on disk, keyed by name, or by name:arch for a foreign architecture.
+	Installed map[string]backends.Package
+	// Interrupted lists the packages that dpkg --audit would report: left
+	// half-installed, unpacked, half-configured, awaiting or pending
+	// triggers, or flagged reinst-required.
+	Interrupted []string
+}
+
+// ParseStatus parses a dpkg status file (/var/lib/dpkg/status). It reads
+// the Package, Status, Version and Architecture fields of each paragraph
+// and skips everything else without allocating. nativeArch is dpkg's
+// architecture: packages of other architectures (but "all") are keyed
+// name:arch, as apt prints them.
+//
+// A paragraph looks like:
+//
+//	Package: libc6
+//	Status: install ok installed
+//	Priority: optional
+//	Architecture: amd64
+//	Multi-Arch: same
+//	Version: 2.36-9+deb12u4
+//	Description: GNU C Library: Shared libraries
+//	 Contains the standard libraries that are used by nearly all programs on
+//	 the system.
+//
+// Status is "WANT FLAG STATE": want is install, hold, deinstall, purge or
+// unknown; flag is ok or reinstreq; state is not-installed, config-files,
+// half-installed, unpacked, half-configured, triggers-awaited,
+// triggers-pending or installed.
+func ParseStatus(data []byte, nativeArch string) StatusDB {
+	db := StatusDB{Installed: make(map[string]backends.Package, bytes.Count(data, []byte("\nPackage: "))+1)}
+	var name, status, version, arch []byte
+	flush := func() {
+		if len(name) > 0 {
+			db.add(name, status, version, arch, nativeArch)
+		}
+		name, status, version, arch = nil, nil, nil, nil
+	}
+	for len(data) > 0 {
+		var line []byte
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			line, data = data, nil
+		}
+		if len(line) > 0 && line[len(line)-1] == '\r' {
+			line = line[:len(line)-1]
+		}
+		if len(line) == 0 {
+			flush()
+			continue
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			continue // continuation of a multi-line field
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon < 0 {
+			continue
+		}
+		key, value := line[:colon], bytes.TrimSpace(line[colon+1:])
+		switch len(key) {
+		case 7:
+			if fieldIs(key, "Package") {
+				if len(name) > 0 {
+					// A paragraph without a blank line before it.
+					flush()
+				}
+				name = value
+			} else if fieldIs(key, "Version") {
+				version = value
+			}
+		case 6:
+			if fieldIs(key, "Status") {
+				status = value
+			}
+		case 12:
+			if fieldIs(key, "Architecture") {
+				arch = value
+			}
+		}
+	}
+	flush()
+	return db
+}
+
+// fieldIs compares a field name case-insensitively (deb822), cheaply for
+// the common exact case.
+func fieldIs(key []byte, want string) bool {
+	return string(key) == want || bytes.EqualFold(key, []byte(want))
+}
+
+func (db *StatusDB) add(name, status, version, arch []byte, nativeArch string) {
+	want, rest, _ := bytes.Cut(status, []byte(" "))
+	flag, state, _ := bytes.Cut(rest, []byte(" "))
+	key := string(name)
+	if len(arch) > 0 && string(arch) != "all" && nativeArch != "" && string(arch) != nativeArch {
+		key += ":" + string(arch)
+	}
+	switch string(state) {
+	case "half-installed", "unpacked", "half-configured", "triggers-awaited", "triggers-pending":
+		db.Interrupted = append(db.Interrupted, key)
+	default:
+		if string(flag) == "reinstreq" {
+			db.Interrupted = append(db.Interrupted, key)
+		}
+	}
+	switch string(state) {
+	case "", "not-installed", "config-files":
+		return
+	}
+	db.Installed[key] = backends.Package{
+		Name:    string(name),
+		Version: string(version),
+		Arch:    string(arch),
+		Held:    string(want) == "hold",
+	}
+}
