@@ -339,7 +339,8 @@ func AvailableNames(policies []v1alpha1.PatchPolicy, hostLabels map[string]strin
 //   - Held holds an installed package. Held without a version does not
 //     install a missing package. Held with a version installs that version
 //     and holds it, releasing patchlet's hold first when the version must
-//     move. A package held by the package manager that no policy holds is
+//     move. (A Held package another policy installs is held on the next
+//     pass.) A package held by the package manager that no policy holds is
 //     left alone: patchlet never releases a hold it did not ask for, and no
 //     policy installs, upgrades or removes it (the item is Skip/Held and the
 //     policy is Stalled).

@@ -184,6 +184,9 @@ var _ = Describe("Plan", func() {
 			Entry("pin already met on a held package: Satisfied",
 				pkg("nginx", v1alpha1.PackagePresent, "1.22"), observe().held("nginx", "1.22"), allCaps,
 				v1alpha1.ActionNone, "Satisfied", "1.22", "1.22", "", false),
+			Entry("a version the backend's family cannot have: Unsupported",
+				pkg("curl", v1alpha1.PackagePresent, "1.0_beta"), observe().available("curl", "1.0_beta"), allCaps,
+				v1alpha1.ActionSkip, "Unsupported", "", "", "", true),
 			Entry("a name the backend's family cannot have: Unsupported",
 				pkg("Foo_Bar", v1alpha1.PackagePresent, ""), observe(), allCaps,
 				v1alpha1.ActionSkip, "Unsupported", "", "", "", true),
@@ -204,6 +207,9 @@ var _ = Describe("Plan", func() {
 			}
 			Expect(names).To(Equal([]string{"curl", "telnet", "zsh"}))
 			Expect(stepsText(out.Steps)).To(Equal("Remove:telnet Install:zsh"))
+			Expect(out.Steps[1].Names()).To(Equal([]string{"zsh"}))
+			_, found := out.Policy("nope")
+			Expect(found).To(BeFalse())
 		})
 	})
 
@@ -283,6 +289,13 @@ var _ = Describe("Plan", func() {
 			Expect(stepsText(out.Steps)).To(Equal("Remove:telnet"))
 		})
 
+		It("names the repository a security update comes from", func() {
+			o := observe().installed("libc6", "2.36-9")
+			o.o.Upgrades["libc6"] = backends.Upgrade{Name: "libc6", From: "2.36-9", To: "2.36-9+deb12u9", Source: "bookworm-security", Security: true}
+			out := planOf(o, allCaps, policy("p", updates(v1alpha1.UpdatesSecurity)))
+			Expect(itemOf(onlyPolicy(out, "p"), "libc6").Message).To(ContainSubstring("bookworm-security"))
+		})
+
 		It("names the glob an excluded package matched", func() {
 			out := planOf(host(), allCaps, policy("p", updates(v1alpha1.UpdatesAll, "linux-*")))
 			Expect(itemOf(onlyPolicy(out, "p"), "linux-image-amd64").Message).To(ContainSubstring(`"linux-*"`))
@@ -323,6 +336,9 @@ var _ = Describe("Plan", func() {
 			Entry("Held vs Latest", spec("openssl", "Held", ""), spec("openssl", "Latest", ""), true),
 			Entry("Held vs a pin", spec("openssl", "Held", ""), spec("openssl", "Present", "3.0.15"), true),
 			Entry("Held at one version vs Held at another", spec("openssl", "Held", "3.0.11"), spec("openssl", "Held", "3.0.15"), true),
+			Entry("Latest vs a pin", spec("openssl", "Latest", ""), spec("openssl", "Present", "3.0.15"), true),
+			Entry("a pin vs Held", spec("openssl", "Present", "3.0.15"), spec("openssl", "Held", ""), true),
+			Entry("Latest vs Absent", spec("openssl", "Latest", ""), spec("openssl", "Absent", ""), true),
 			Entry("Absent vs Absent agree", spec("openssl", "Absent", ""), spec("openssl", "Absent", ""), false),
 			Entry("same pin agrees", spec("openssl", "Present", "3.0.15"), spec("openssl", "Present", "3.0.15"), false),
 			Entry("Present vs a pin agrees", spec("openssl", "Present", ""), spec("openssl", "Present", "3.0.15"), false),

@@ -85,6 +85,25 @@ var _ = Describe("Policy status", func() {
 		Entry("Drifted (Audit) is done", base(audit, pkg("curl", v1alpha1.PackagePresent, "")),
 			func(p *v1alpha1.PatchPolicy) reconcile.PassOutcome { return outcome(p, observe(), allCaps) },
 			want{"False/Drifted", "False/Drifted", "False/Drifted", "False/Drifted", "False/NotRequired", gen, "Drifted", "audit"}),
+		Entry("Audit without drift is Compliant", base(audit, pkg("curl", v1alpha1.PackagePresent, "")),
+			func(p *v1alpha1.PatchPolicy) reconcile.PassOutcome {
+				return outcome(p, observe().installed("curl", "7.88"), allCaps)
+			},
+			want{"True/Compliant", "False/Compliant", "False/Compliant", "False/Compliant", "False/NotRequired", gen, "Compliant", "no drift"}),
+		Entry("waiting for a rollout slot or a lock", base(pkg("curl", v1alpha1.PackagePresent, "")),
+			func(p *v1alpha1.PatchPolicy) reconcile.PassOutcome {
+				o := outcome(p, observe(), allCaps)
+				o.WaitingUntil = retry
+				return o
+			},
+			want{"False/Applying", "True/Applying", "False/Applying", "False/Applying", "False/NotRequired", gen - 1, "Progressing", "waiting until 2026-11-23T10:05:00Z"}),
+		Entry("an unclassified step failure", base(pkg("curl", v1alpha1.PackagePresent, "")),
+			func(p *v1alpha1.PatchPolicy) reconcile.PassOutcome {
+				o := outcome(p, observe(), allCaps)
+				o.StepFailure = &reconcile.StepFailure{Step: v1alpha1.StepUpgrade}
+				return o
+			},
+			want{"False/StepFailed", "True/StepFailed", "True/StepFailed", "False/StepFailed", "False/NotRequired", gen - 1, "Failed", "upgrade step failed"}),
 		Entry("Suspended", base(suspend, pkg("curl", v1alpha1.PackagePresent, "")),
 			func(p *v1alpha1.PatchPolicy) reconcile.PassOutcome { return outcome(p, observe(), allCaps) },
 			want{"False/Suspended", "False/Suspended", "False/Suspended", "False/Suspended", "False/NotRequired", gen, "Suspended", "suspend"}),
