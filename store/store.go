@@ -154,6 +154,15 @@ func Open(dir string, opts Options) (*Store, error) {
 			return nil, err
 		}
 	}
+	// An interrupted write of the resourceversion file leaves a temporary file
+	// next to it; the old file is intact.
+	tmps, err := filepath.Glob(filepath.Join(dir, ".tmp-resourceversion-*"))
+	if err != nil {
+		return nil, fmt.Errorf("listing temporary files: %w", err)
+	}
+	for _, t := range tmps {
+		_ = os.Remove(t)
+	}
 	b, err := os.ReadFile(filepath.Join(dir, "resourceversion"))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("reading resourceversion: %w", err)
@@ -413,7 +422,9 @@ func (s *Store) path(resource, name string) string {
 // commit persists obj with the next resourceVersion and publishes the event.
 // s.mu is held.
 func (s *Store) commit(resource string, typ watch.EventType, obj v1alpha1.Object) (v1alpha1.Object, error) {
-	if strings.ContainsAny(obj.GetName(), "/\x00") || obj.GetName() == "" || obj.GetName() == "." || obj.GetName() == ".." {
+	// A leading dot is refused too: ".tmp-*" files are removed when the store
+	// opens, and hidden files are easy to miss.
+	if strings.ContainsAny(obj.GetName(), "/\x00") || obj.GetName() == "" || strings.HasPrefix(obj.GetName(), ".") {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("invalid object name %q", obj.GetName()))
 	}
 	rv := s.rv + 1
