@@ -28,6 +28,10 @@ func TestMain(m *testing.M) {
 			os.Exit(agentStart(os.Args[2], os.Args[3], os.Args[4]))
 		}
 	}
+	// Race-enabled runners otherwise linger a second after they are done.
+	if os.Getenv("GORACE") == "" {
+		_ = os.Setenv("GORACE", "atexit_sleep_ms=0")
+	}
 	os.Exit(m.Run())
 }
 
