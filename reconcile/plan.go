@@ -300,6 +300,8 @@ type planner struct {
 	caps   Capabilities
 	family string
 	claims hostClaims
+	// upgrades are the names of obs.Upgrades, sorted.
+	upgrades []string
 }
 
 // AvailableNames returns, sorted, the packages whose available versions
@@ -400,7 +402,7 @@ func Plan(in PlanInput) PlanOutput {
 		out.Policies = append(out.Policies, pp)
 	}
 
-	pl := planner{obs: obs, caps: in.Capabilities, family: in.Family, claims: mergeClaims(enforcing)}
+	pl := planner{obs: obs, caps: in.Capabilities, family: in.Family, claims: mergeClaims(enforcing), upgrades: sortedKeys(obs.Upgrades)}
 	// steps[type][package] → version and the policies served.
 	type merged struct {
 		version  string
@@ -497,7 +499,7 @@ func (pl planner) planPolicy(p *v1alpha1.PatchPolicy, pp *PolicyPlan) ([]contrib
 				Message: "this backend cannot tell security updates apart; use spec.updates.apply All or None",
 			}, nil, true)
 		} else {
-			for _, name := range sortedKeys(pl.obs.Upgrades) {
+			for _, name := range pl.upgrades {
 				if own[name] {
 					continue
 				}
