@@ -74,6 +74,8 @@ type Options struct {
 
 // Client talks to one agent. It is safe for concurrent use.
 type Client struct {
+	// server names the agent in connection errors.
+	server    string
 	base      *url.URL
 	http      *http.Client
 	timeout   time.Duration
@@ -100,7 +102,7 @@ func New(opts Options) (*Client, error) {
 			IdleConnTimeout: 30 * time.Second,
 		}
 		base := &url.URL{Scheme: "http", Host: "localhost"}
-		return &Client{base: base, http: &http.Client{Transport: tr}, timeout: opts.RequestTimeout, userAgent: opts.UserAgent}, nil
+		return &Client{server: server, base: base, http: &http.Client{Transport: tr}, timeout: opts.RequestTimeout, userAgent: opts.UserAgent}, nil
 	}
 	u, err := url.Parse(server)
 	if err != nil {
@@ -120,7 +122,7 @@ func New(opts Options) (*Client, error) {
 		return nil, fmt.Errorf("server %q: --cert, --key and --ca need an https:// server", server)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
-	return &Client{base: u, http: &http.Client{Transport: tr}, timeout: opts.RequestTimeout, userAgent: opts.UserAgent}, nil
+	return &Client{server: server, base: u, http: &http.Client{Transport: tr}, timeout: opts.RequestTimeout, userAgent: opts.UserAgent}, nil
 }
 
 func tlsConfig(opts Options) (*tls.Config, error) {
@@ -181,7 +183,7 @@ func NewForConfig(cfg *rest.Config, requestTimeout time.Duration, userAgent stri
 		return nil, fmt.Errorf("kubeconfig server: %w", err)
 	}
 	base.Path = strings.TrimSuffix(base.Path, "/")
-	return &Client{base: base, http: hc, timeout: requestTimeout, userAgent: userAgent}, nil
+	return &Client{server: base.String(), base: base, http: hc, timeout: requestTimeout, userAgent: userAgent}, nil
 }
 
 // NewForHTTPClient returns a client that reaches server (scheme://host[:port])
@@ -192,7 +194,7 @@ func NewForHTTPClient(server string, hc *http.Client) (*Client, error) {
 		return nil, fmt.Errorf("parsing server %q: %w", server, err)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
-	return &Client{base: u, http: hc}, nil
+	return &Client{server: server, base: u, http: hc}, nil
 }
 
 // Server returns the base URL requests go to ("http://localhost" for a
@@ -245,7 +247,14 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, context.C
 	resp, err := c.http.Do(req)
 	if err != nil {
 		cancel()
-		return nil, nil, err
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("%s %s: no answer from the agent at %s in time: %w", r.method, r.path, c.server, err)
+		}
+		return nil, nil, fmt.Errorf("%s %s: cannot reach the agent at %s: %w", r.method, r.path, c.server, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer cancel()

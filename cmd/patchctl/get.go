@@ -1,0 +1,308 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/client"
+)
+
+const getLong = `Show PatchPolicies, Hosts or Operations as a table, like kubectl get.
+
+Tables are rendered from the objects themselves:
+
+  patchpolicies  NAME READY MODE PENDING REBOOT AGE
+                 (-o wide adds HOSTS compliant/matched, LAST-OPERATION, MESSAGE)
+  hosts          NAME BACKEND OS CACHE UPGRADABLE SECURITY REBOOT AGE
+                 (-o wide adds KERNEL, INSTALLED, LAST-REFRESH)
+  operations     NAME STEP PHASE EXIT POLICY AGE
+                 (-o wide adds DURATION, ATTEMPTS, ARGV)
+
+READY and REBOOT of a policy are the status of its Ready and RebootRequired
+conditions (Unknown until the agent has reported them). AGE counts from
+creation, as kubectl shows it (45s, 3m12s, 5h, 2d).
+
+-o yaml and -o json print the objects in full (a list when no single name
+was given); -o name prints kind/name lines for scripts. -l selects by labels
+(key=value, key!=value, key in (a,b), key, !key). -w prints the table, then
+one row per change until interrupted.`
+
+const getExamples = `  # All policies, with their Ready message
+  patchctl get policies -o wide
+
+  # One host in full
+  patchctl get host web-1 -o yaml
+
+  # Operations of one policy, as they change
+  patchctl get ops -l patchlet.io/policy=web-security -w
+
+  # Names only
+  patchctl get pp -o name`
+
+type getOptions struct {
+	output        string
+	selector      string
+	fieldSelector string
+	watch         bool
+	noHeaders     bool
+}
+
+func newGetCommand(g *globalOptions, s streams) *cobra.Command {
+	o := &getOptions{}
+	cmd := &cobra.Command{
+		Use:     "get KIND [NAME...] | KIND/NAME...",
+		Short:   "Show objects as a table, YAML or JSON",
+		Long:    getLong,
+		Example: getExamples,
+		Args:    rangeArgs(1, -1, "resource type (one of "+kindList+")"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch o.output {
+			case "", "wide", "yaml", "json", "name":
+			default:
+				return usagef("get: unsupported output format %q (want wide, yaml, json or name)", o.output)
+			}
+			if o.selector != "" {
+				if _, err := labels.Parse(o.selector); err != nil {
+					return usagef("get: bad label selector %q: %v", o.selector, err)
+				}
+			}
+			if o.fieldSelector != "" {
+				if _, err := fields.ParseSelector(o.fieldSelector); err != nil {
+					return usagef("get: bad field selector %q: %v", o.fieldSelector, err)
+				}
+			}
+			kind, refs, err := parseRefs(args, false)
+			if err != nil {
+				return err
+			}
+			if len(refs) > 0 && (o.selector != "" || o.fieldSelector != "") {
+				return usagef("get: names and a selector cannot be given together")
+			}
+			if o.watch && (len(refs) > 1 || (len(refs) == 1 && refs[0].kind.resource != kind.resource)) {
+				return usagef("get: --watch takes one resource type and at most one name")
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			return runGet(cmd.Context(), c, g, s, o, kind, refs)
+		},
+	}
+	f := cmd.Flags()
+	addOutputFlag(f, &o.output, "wide, yaml, json, name")
+	f.StringVarP(&o.selector, "selector", "l", "", "label selector, e.g. role=web,env!=test")
+	f.StringVar(&o.fieldSelector, "field-selector", "", "field selector, e.g. metadata.name=web-1")
+	f.BoolVarP(&o.watch, "watch", "w", false, "after listing, print changes as they happen until interrupted")
+	f.BoolVar(&o.noHeaders, "no-headers", false, "leave out the table header")
+	return cmd
+}
+
+func runGet(ctx context.Context, c *client.Client, g *globalOptions, s streams, o *getOptions, kind kindInfo, refs []ref) error {
+	if len(refs) == 0 {
+		return getList(ctx, c, g, s, o, kind)
+	}
+	// Named objects, grouped by kind in the order given.
+	var order []kindInfo
+	byKind := map[string][]v1alpha1.Object{}
+	failed := false
+	for _, r := range refs {
+		res, err := c.Dynamic(r.kind.resource)
+		if err != nil {
+			return err
+		}
+		obj, err := res.Get(ctx, r.name)
+		if err != nil {
+			failed = true
+			printError(s.errOut, err)
+			continue
+		}
+		ensureTypeMeta(obj, r.kind.kind)
+		if _, ok := byKind[r.kind.kind]; !ok {
+			order = append(order, r.kind)
+		}
+		byKind[r.kind.kind] = append(byKind[r.kind.kind], obj)
+	}
+	var all []v1alpha1.Object
+	for _, k := range order {
+		all = append(all, byKind[k.kind]...)
+	}
+	switch o.output {
+	case "yaml", "json":
+		if len(refs) == 1 && len(all) == 1 {
+			if err := printObject(s.out, all[0], o.output); err != nil {
+				return err
+			}
+		} else if len(all) > 0 {
+			if err := printObject(s.out, genericList(all), o.output); err != nil {
+				return err
+			}
+		}
+	case "name":
+		for _, obj := range all {
+			fmt.Fprintln(s.out, objRef(obj))
+		}
+	default:
+		for i, k := range order {
+			if i > 0 {
+				fmt.Fprintln(s.out)
+			}
+			p := &tablePrinter{w: s.out, kind: k.kind, wide: o.output == "wide", noHeaders: o.noHeaders, now: g.now}
+			if err := p.print(byKind[k.kind]); err != nil {
+				return err
+			}
+		}
+	}
+	if failed {
+		return reportedError{}
+	}
+	if o.watch {
+		obj := all[0]
+		return watchAndPrint(ctx, c, g, s, o, kind, metav1.ListOptions{
+			FieldSelector:   fields.OneTermEqualSelector("metadata.name", obj.GetName()).String(),
+			ResourceVersion: obj.GetResourceVersion(),
+		}, true)
+	}
+	return nil
+}
+
+// genericList wraps objects in a kind: List, as kubectl prints several
+// objects.
+func genericList(objs []v1alpha1.Object) map[string]any {
+	items := make([]any, len(objs))
+	for i, o := range objs {
+		items[i] = o
+	}
+	return map[string]any{"apiVersion": "v1", "kind": "List", "metadata": map[string]any{"resourceVersion": ""}, "items": items}
+}
+
+func getList(ctx context.Context, c *client.Client, g *globalOptions, s streams, o *getOptions, kind kindInfo) error {
+	res, err := c.Dynamic(kind.resource)
+	if err != nil {
+		return err
+	}
+	opts := metav1.ListOptions{LabelSelector: o.selector, FieldSelector: o.fieldSelector}
+	list, err := res.List(ctx, opts)
+	if err != nil {
+		return err
+	}
+	objs, err := listObjects(list, kind.kind)
+	if err != nil {
+		return err
+	}
+	switch o.output {
+	case "yaml", "json":
+		list.GetObjectKind().SetGroupVersionKind(v1alpha1.GroupVersion.WithKind(kind.kind + "List"))
+		if err := printObject(s.out, list, o.output); err != nil {
+			return err
+		}
+	case "name":
+		for _, obj := range objs {
+			fmt.Fprintln(s.out, objRef(obj))
+		}
+	default:
+		if len(objs) == 0 && !o.watch {
+			fmt.Fprintln(s.errOut, "No resources found")
+			return nil
+		}
+		p := &tablePrinter{w: s.out, kind: kind.kind, wide: o.output == "wide", noHeaders: o.noHeaders, now: g.now}
+		if len(objs) > 0 {
+			if err := p.print(objs); err != nil {
+				return err
+			}
+		}
+	}
+	if !o.watch {
+		return nil
+	}
+	lm, err := meta.ListAccessor(list)
+	if err != nil {
+		return err
+	}
+	opts.ResourceVersion = lm.GetResourceVersion()
+	return watchAndPrint(ctx, c, g, s, o, kind, opts, len(objs) > 0)
+}
+
+// listObjects returns the items of a typed list.
+func listObjects(list runtime.Object, kind string) ([]v1alpha1.Object, error) {
+	items, err := meta.ExtractList(list)
+	if err != nil {
+		return nil, fmt.Errorf("reading list: %w", err)
+	}
+	out := make([]v1alpha1.Object, 0, len(items))
+	for _, it := range items {
+		obj, ok := it.(v1alpha1.Object)
+		if !ok {
+			return nil, fmt.Errorf("unexpected list item %T", it)
+		}
+		ensureTypeMeta(obj, kind)
+		out = append(out, obj)
+	}
+	return out, nil
+}
+
+// watchAndPrint prints every change from opts.ResourceVersion on, until
+// ctx ends or the server ends the stream.
+func watchAndPrint(ctx context.Context, c *client.Client, g *globalOptions, s streams, o *getOptions, kind kindInfo, opts metav1.ListOptions, headerPrinted bool) error {
+	res, err := c.Dynamic(kind.resource)
+	if err != nil {
+		return err
+	}
+	w, err := res.Watch(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+	p := &tablePrinter{w: s.out, kind: kind.kind, wide: o.output == "wide", noHeaders: o.noHeaders, now: g.now, printed: headerPrinted}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return nil
+			}
+			if err := printEvent(s.out, p, o.output, ev, kind); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func printEvent(w io.Writer, p *tablePrinter, output string, ev watch.Event, kind kindInfo) error {
+	if ev.Type == watch.Error {
+		if st, ok := ev.Object.(*metav1.Status); ok {
+			return fmt.Errorf("watch: %s", st.Message)
+		}
+		return errors.New("watch: error event")
+	}
+	if ev.Type == watch.Bookmark {
+		return nil
+	}
+	obj, ok := ev.Object.(v1alpha1.Object)
+	if !ok {
+		return fmt.Errorf("watch: unexpected object %T", ev.Object)
+	}
+	ensureTypeMeta(obj, kind.kind)
+	switch output {
+	case "yaml":
+		fmt.Fprintln(w, "---")
+		return printObject(w, obj, "yaml")
+	case "json":
+		return printObject(w, obj, "json")
+	case "name":
+		_, err := fmt.Fprintln(w, objRef(obj))
+		return err
+	}
+	return p.print([]v1alpha1.Object{obj})
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/client"
+)
+
+const logsLong = `Print the full log of an Operation: the combined output of the
+package-manager step it ran, as the agent recorded it (describe shows only
+the tail).
+
+With -f, keep printing what the step writes until it has finished
+(Succeeded or Failed), then exit.`
+
+const logsExamples = `  # The log of one step
+  patchctl logs op-7f3a
+
+  # The log of a policy's last step (describe shows its name)
+  patchctl describe pp web-security | grep 'Last Operation'
+
+  # Follow a running step
+  patchctl logs -f op-7f3a`
+
+// followInterval is how often -f looks for new output.
+const followInterval = time.Second
+
+func newLogsCommand(g *globalOptions, s streams) *cobra.Command {
+	var follow bool
+	cmd := &cobra.Command{
+		Use:     "logs OPERATION",
+		Short:   "Print the full log of an Operation",
+		Long:    logsLong,
+		Example: logsExamples,
+		Args:    rangeArgs(1, 2, "the name of the operation"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if len(args) == 2 || len(args) == 1 && containsSlash(name) {
+				k, refs, err := parseRefs(args, true)
+				if err != nil {
+					return err
+				}
+				if k.resource != client.Operations || len(refs) != 1 {
+					return usagef("logs: only operations have logs")
+				}
+				name = refs[0].name
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			return runLogs(cmd.Context(), c, s.out, name, follow)
+		},
+	}
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new output until the step has finished")
+	return cmd
+}
+
+func containsSlash(s string) bool {
+	for _, r := range s {
+		if r == '/' {
+			return true
+		}
+	}
+	return false
+}
+
+func runLogs(ctx context.Context, c *client.Client, out io.Writer, name string, follow bool) error {
+	var offset int64
+	ops := c.Operations()
+	for {
+		finished := false
+		if follow {
+			op, err := ops.Get(ctx, name)
+			if err != nil {
+				return err
+			}
+			finished = op.Status.Phase == v1alpha1.OperationSucceeded || op.Status.Phase == v1alpha1.OperationFailed
+		}
+		rc, err := c.LogsFrom(ctx, name, offset)
+		if err != nil {
+			return err
+		}
+		n, err := io.Copy(out, rc)
+		rc.Close()
+		offset += n
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("reading the log of operation %q: %w", name, err)
+		}
+		if !follow || finished {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(followInterval):
+		}
+	}
+}

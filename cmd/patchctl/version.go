@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+	"runtime"
+
+	"github.com/spf13/cobra"
+
+	"github.com/patchlet/patchlet/internal/version"
+)
+
+const versionLong = `Print the version of patchctl and of the agent it talks to (from the
+agent's /version endpoint). With --client, only patchctl's; nothing is sent.`
+
+const versionExamples = `  patchctl version
+  patchctl version --client`
+
+func newVersionCommand(g *globalOptions, s streams) *cobra.Command {
+	var clientOnly bool
+	var output string
+	cmd := &cobra.Command{
+		Use:     "version",
+		Short:   "Print the client and server versions",
+		Long:    versionLong,
+		Example: versionExamples,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "" && output != "json" && output != "yaml" {
+				return usagef("version: unsupported output format %q (want json or yaml)", output)
+			}
+			clientVersion := map[string]string{
+				"gitVersion": version.Version,
+				"goVersion":  runtime.Version(),
+				"platform":   runtime.GOOS + "/" + runtime.GOARCH,
+			}
+			doc := map[string]any{"clientVersion": clientVersion}
+			if output == "" {
+				fmt.Fprintf(s.out, "Client Version: %s\n", version.Version)
+			}
+			if clientOnly {
+				if output != "" {
+					return printObject(s.out, doc, output)
+				}
+				return nil
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			info, err := c.ServerVersion(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if output != "" {
+				doc["serverVersion"] = info
+				return printObject(s.out, doc, output)
+			}
+			fmt.Fprintf(s.out, "Server Version: %s\n", info.GitVersion)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&clientOnly, "client", false, "print only the client version")
+	addOutputFlag(cmd.Flags(), &output, "json, yaml")
+	return cmd
+}
