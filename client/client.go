@@ -299,7 +299,14 @@ func errorFromBody(code int, method, resource, name string, body []byte) error {
 	}
 	gr := schema.GroupResource{Group: v1alpha1.Group, Resource: resource}
 	msg := strings.TrimSpace(string(body))
-	return apierrors.NewGenericServerResponse(code, method, gr, name, msg, 0, true)
+	se := apierrors.NewGenericServerResponse(code, method, gr, name, msg, 0, true)
+	if msg != "" {
+		if len(msg) > 512 {
+			msg = msg[:512] + "…"
+		}
+		se.ErrStatus.Message += ": " + msg
+	}
+	return se
 }
 
 // ServerVersion returns the agent's build information from /version.

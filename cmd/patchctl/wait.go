@@ -116,7 +116,7 @@ func newWaitCommand(g *globalOptions, s streams) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&o.forSpec, "for", "", "condition=TYPE[=True|False|Unknown], or delete")
-	cmd.Flags().DurationVar(&o.timeout, "timeout", 30*time.Second, "give up after this long (0: check once; negative: a week)")
+	cmd.Flags().DurationVar(&o.timeout, "timeout", 60*time.Second, "give up after this long (0: check once; negative: a week)")
 	return cmd
 }
 
