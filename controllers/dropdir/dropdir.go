@@ -293,7 +293,7 @@ func (w *Watcher) scan() ([]fileState, error) {
 	seen := make(map[string]bool, len(ents))
 	for _, e := range ents {
 		path := filepath.Join(w.dir, e.name)
-		data, ok, err := readPolicyFile(path, e)
+		fi, ok, err := statPolicyFile(path, e)
 		if errors.Is(err, errGone) || (err == nil && !ok) {
 			continue
 		}
@@ -302,7 +302,21 @@ func (w *Watcher) scan() ([]fileState, error) {
 			files = append(files, fileState{Path: path, Err: err})
 			continue
 		}
-		pols, err := w.cache.parse(path, data)
+		if c, ok := w.cache.unchanged(path, fi); ok {
+			files = append(files, fileState{Path: path, Policies: c.policies, Err: c.err})
+			continue
+		}
+		readAt := time.Now()
+		data, err := readPolicyFile(path, e)
+		if errors.Is(err, errGone) {
+			delete(seen, path)
+			continue
+		}
+		if err != nil {
+			files = append(files, fileState{Path: path, Err: err})
+			continue
+		}
+		pols, err := w.cache.parse(path, fi, readAt, data)
 		files = append(files, fileState{Path: path, Policies: pols, Err: err})
 	}
 	for p := range w.cache {

@@ -1,12 +1,12 @@
 package dropdir
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"path/filepath"
 	"strings"
+
+	equality "k8s.io/apimachinery/pkg/api/equality"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 )
@@ -169,9 +169,9 @@ func sameContent(have, want *v1alpha1.PatchPolicy) bool {
 	if !mapsEqual(have.Labels, want.Labels) || !mapsEqual(have.Annotations, want.Annotations) {
 		return false
 	}
-	a, err1 := json.Marshal(have.Spec)
-	b, err2 := json.Marshal(want.Spec)
-	return err1 == nil && err2 == nil && bytes.Equal(a, b)
+	// Semantic equality: nil and empty slices and maps are equal, as they
+	// are once the store has encoded them (omitempty).
+	return equality.Semantic.DeepEqual(have.Spec, want.Spec)
 }
 
 func mapsEqual(a, b map[string]string) bool {

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 )
@@ -129,10 +131,11 @@ func listDir(dir string) ([]dirEntry, error) {
 // errGone means the file disappeared between listing and reading.
 var errGone = errors.New("file is gone")
 
-// readPolicyFile reads one file, following symlinks. It returns errGone when
-// a regular file vanished meanwhile (it is simply absent then); a dangling
-// symlink is an error (a swap in progress must not remove policies).
-func readPolicyFile(path string, e dirEntry) ([]byte, bool, error) {
+// statPolicyFile stats one file, following symlinks. It returns errGone
+// when a regular file vanished meanwhile (it is simply absent then), and
+// ok=false for a symlink to a directory (ignored); a dangling symlink is an
+// error (a swap in progress must not remove policies).
+func statPolicyFile(path string, e dirEntry) (fs.FileInfo, bool, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) && !e.symlink {
@@ -144,7 +147,7 @@ func readPolicyFile(path string, e dirEntry) ([]byte, bool, error) {
 		return nil, false, fmt.Errorf("reading file: %w", err)
 	}
 	if fi.IsDir() {
-		return nil, false, nil // a symlink to a directory: not a file, ignored
+		return nil, false, nil
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, false, fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
@@ -152,39 +155,90 @@ func readPolicyFile(path string, e dirEntry) ([]byte, bool, error) {
 	if fi.Size() > maxFileSize {
 		return nil, false, fmt.Errorf("file is %d bytes, larger than the limit of %d", fi.Size(), maxFileSize)
 	}
+	return fi, true, nil
+}
+
+// readPolicyFile reads a file that statPolicyFile accepted.
+func readPolicyFile(path string, e dirEntry) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) && !e.symlink {
-			return nil, false, errGone
+			return nil, errGone
 		}
-		return nil, false, fmt.Errorf("reading file: %w", err)
+		return nil, fmt.Errorf("reading file: %w", err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
-		return nil, false, fmt.Errorf("reading file: %w", err)
+		return nil, fmt.Errorf("reading file: %w", err)
 	}
 	if len(data) > maxFileSize {
-		return nil, false, fmt.Errorf("file is larger than the limit of %d bytes", maxFileSize)
+		return nil, fmt.Errorf("file is larger than the limit of %d bytes", maxFileSize)
 	}
-	return data, true, nil
+	return data, nil
 }
+
+// fileStamp identifies one version of a file's content without reading it:
+// the file (device, inode), its size and its change and modification times.
+type fileStamp struct {
+	dev, ino     uint64
+	size         int64
+	mtime, ctime int64
+}
+
+func stampOf(fi fs.FileInfo) (fileStamp, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileStamp{}, false
+	}
+	return fileStamp{
+		dev: uint64(st.Dev), ino: st.Ino, size: st.Size,
+		mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano(),
+	}, true
+}
+
+// racyWindow: a file changed less than this before it was read may change
+// again without its stamp changing (file times are coarse), so its stamp is
+// not trusted and it is read again (the "racy git" problem).
+const racyWindow = time.Second
 
 // parseCache remembers the parse of each file by its content, so that a
 // rescan decodes only the files that changed.
 type parseCache map[string]cachedParse
 
 type cachedParse struct {
+	stamp    fileStamp
+	stamped  bool      // stamp is valid
+	readAt   time.Time // when data was read
 	data     []byte
 	policies []*v1alpha1.PatchPolicy
 	err      error
 }
 
-func (c parseCache) parse(path string, data []byte) ([]*v1alpha1.PatchPolicy, error) {
+// unchanged returns the cached parse of path when its stamp shows the file
+// has not changed since it was read, and the read was not racy.
+func (c parseCache) unchanged(path string, fi fs.FileInfo) (cachedParse, bool) {
+	p, ok := c[path]
+	if !ok || !p.stamped {
+		return cachedParse{}, false
+	}
+	st, ok := stampOf(fi)
+	if !ok || st != p.stamp || p.readAt.Sub(time.Unix(0, max(st.mtime, st.ctime))) < racyWindow {
+		return cachedParse{}, false
+	}
+	return p, true
+}
+
+// parse returns the parse of data, read from path at readAt with the stamp
+// of fi (taken before reading), reusing the cached parse of equal content.
+func (c parseCache) parse(path string, fi fs.FileInfo, readAt time.Time, data []byte) ([]*v1alpha1.PatchPolicy, error) {
+	st, stamped := stampOf(fi)
 	if p, ok := c[path]; ok && bytes.Equal(p.data, data) {
+		p.stamp, p.stamped, p.readAt = st, stamped, readAt
+		c[path] = p
 		return p.policies, p.err
 	}
 	pols, err := parsePolicies(data)
-	c[path] = cachedParse{data: data, policies: pols, err: err}
+	c[path] = cachedParse{stamp: st, stamped: stamped, readAt: readAt, data: data, policies: pols, err: err}
 	return pols, err
 }
