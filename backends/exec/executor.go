@@ -229,9 +229,8 @@ func (e *Executor) create(id string, rec stepRecord) error {
 	if err := writeJSONAtomic(tmp, stepFile, rec); err != nil {
 		return fmt.Errorf("step %s: %w", id, err)
 	}
-	if _, err := os.Lstat(e.stepDir(id)); err == nil {
-		return fmt.Errorf("step %s: %w", id, ErrExists)
-	}
+	// os.Rename refuses an existing directory as the target; rename(2)
+	// itself refuses a non-empty one, should another Start win the race.
 	if err := os.Rename(tmp, e.stepDir(id)); err != nil {
 		if errors.Is(err, syscall.EEXIST) || errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.ENOTDIR) {
 			return fmt.Errorf("step %s: %w", id, ErrExists)

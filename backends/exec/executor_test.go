@@ -261,6 +261,7 @@ var _ = Describe("Executor", func() {
 			self := selfCommand()
 			agent := osexec.Command(self[0], "agent-start", dir, "survivor", string(step))
 			agent.Stderr = GinkgoWriter
+			agent.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 			stdout, err := agent.StdoutPipe()
 			Expect(err).NotTo(HaveOccurred())
 			Expect(agent.Start()).To(Succeed())
@@ -268,7 +269,9 @@ var _ = Describe("Executor", func() {
 			Expect(err).NotTo(HaveOccurred())
 			Expect(line).To(Equal("started\n"))
 
-			Expect(agent.Process.Signal(syscall.SIGKILL)).To(Succeed())
+			// Kill the agent's whole process group, as a supervisor or a
+			// Ctrl-C on a terminal does.
+			Expect(syscall.Kill(-agent.Process.Pid, syscall.SIGKILL)).To(Succeed())
 			Expect(agent.Wait()).To(MatchError(ContainSubstring("killed")))
 
 			restarted := newExecutor(dir)
@@ -384,6 +387,12 @@ var _ = Describe("Executor", func() {
 			Consistently(func() []string { return lines(count) }, "200ms").Should(Equal([]string{"run"}))
 		})
 
+		It("refuses an id whose directory is in the way", func() {
+			Expect(os.Mkdir(filepath.Join(dir, "taken"), 0o700)).To(Succeed())
+			Expect(e.Start(ctx, "taken", sh("true"))).To(MatchError(ErrExists))
+			Expect(os.ReadDir(filepath.Join(dir, "taken"))).To(BeEmpty())
+		})
+
 		It("runs it once when agents race to start it", func() {
 			count := filepath.Join(work, "count")
 			step := sh(fmt.Sprintf("echo run >> %s", count))
@@ -455,6 +464,15 @@ var _ = Describe("Executor", func() {
 			Expect(e.Start(ctx, "env", backends.Step{Argv: []string{"/usr/bin/env"}, Env: []string{"A=1", "B=two words"}})).To(Succeed())
 			Expect(wait(e, "env").Phase).To(Equal(PhaseSucceeded))
 			Expect(tail(e, "env")).To(Equal("A=1\nB=two words\n"))
+		})
+
+		It("is empty when a hand-written step.json has none", func() {
+			rec := stepRecord{ID: "nullenv", Argv: []string{"/usr/bin/env"}, CreatedAt: time.Now()}
+			Expect(e.create("nullenv", rec)).To(Succeed())
+			Expect(os.ReadFile(filepath.Join(dir, "nullenv", stepFile))).To(ContainSubstring(`"env": null`))
+			Expect(runRunner(filepath.Join(dir, "nullenv"))).To(Equal(RunnerOK))
+			Expect(wait(e, "nullenv").Phase).To(Equal(PhaseSucceeded))
+			Expect(tail(e, "nullenv")).To(BeEmpty())
 		})
 
 		It("is empty when the step has none", func() {
