@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/util/jsonpath"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/client"
@@ -34,7 +36,9 @@ conditions (Unknown until the agent has reported them). AGE counts from
 creation, as kubectl shows it (45s, 3m12s, 5h, 2d).
 
 -o yaml and -o json print the objects in full (a list when no single name
-was given); -o name prints kind/name lines for scripts. -l selects by labels
+was given); -o name prints kind/name lines for scripts; -o jsonpath=TEMPLATE
+prints the fields a kubectl JSONPath template picks (missing fields print
+nothing). -l selects by labels
 (key=value, key!=value, key in (a,b), key, !key). -w prints the table, then
 one row per change until interrupted.`
 
@@ -48,10 +52,14 @@ const getExamples = `  # All policies, with their Ready message
   patchctl get ops -l patchlet.io/policy=web-security -w
 
   # Names only
-  patchctl get pp -o name`
+  patchctl get pp -o name
+
+  # One field, for scripts
+  patchctl get pp web-security -o jsonpath='{.status.lastOperation}'`
 
 type getOptions struct {
 	output        string
+	jsonPath      *jsonpath.JSONPath
 	selector      string
 	fieldSelector string
 	watch         bool
@@ -70,7 +78,15 @@ func newGetCommand(g *globalOptions, s streams) *cobra.Command {
 			switch o.output {
 			case "", "wide", "yaml", "json", "name":
 			default:
-				return usagef("get: unsupported output format %q (want wide, yaml, json or name)", o.output)
+				tmpl, ok := strings.CutPrefix(o.output, "jsonpath=")
+				if !ok {
+					return usagef("get: unsupported output format %q (want wide, yaml, json, name or jsonpath=TEMPLATE)", o.output)
+				}
+				jp, err := parseJSONPath(tmpl)
+				if err != nil {
+					return usageError{err}
+				}
+				o.jsonPath, o.output = jp, "jsonpath"
 			}
 			if o.selector != "" {
 				if _, err := labels.Parse(o.selector); err != nil {
@@ -100,7 +116,7 @@ func newGetCommand(g *globalOptions, s streams) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	addOutputFlag(f, &o.output, "wide, yaml, json, name")
+	addOutputFlag(f, &o.output, "wide, yaml, json, name, jsonpath=TEMPLATE (e.g. '{.status.lastOperation}')")
 	f.StringVarP(&o.selector, "selector", "l", "", "label selector, e.g. role=web,env!=test")
 	f.StringVar(&o.fieldSelector, "field-selector", "", "field selector, e.g. metadata.name=web-1")
 	f.BoolVarP(&o.watch, "watch", "w", false, "after listing, print changes as they happen until interrupted")
@@ -138,13 +154,13 @@ func runGet(ctx context.Context, c *client.Client, g *globalOptions, s streams, 
 		all = append(all, byKind[k.kind]...)
 	}
 	switch o.output {
-	case "yaml", "json":
+	case "yaml", "json", "jsonpath":
 		if len(refs) == 1 && len(all) == 1 {
-			if err := printObject(s.out, all[0], o.output); err != nil {
+			if err := o.printDoc(s.out, all[0]); err != nil {
 				return err
 			}
 		} else if len(all) > 0 {
-			if err := printObject(s.out, genericList(all), o.output); err != nil {
+			if err := o.printDoc(s.out, genericList(all)); err != nil {
 				return err
 			}
 		}
@@ -201,9 +217,9 @@ func getList(ctx context.Context, c *client.Client, g *globalOptions, s streams,
 		return err
 	}
 	switch o.output {
-	case "yaml", "json":
+	case "yaml", "json", "jsonpath":
 		list.GetObjectKind().SetGroupVersionKind(v1alpha1.GroupVersion.WithKind(kind.kind + "List"))
-		if err := printObject(s.out, list, o.output); err != nil {
+		if err := o.printDoc(s.out, list); err != nil {
 			return err
 		}
 	case "name":
@@ -272,14 +288,14 @@ func watchAndPrint(ctx context.Context, c *client.Client, g *globalOptions, s st
 			if !ok {
 				return nil
 			}
-			if err := printEvent(s.out, p, o.output, ev, kind); err != nil {
+			if err := printEvent(s.out, p, o, ev, kind); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-func printEvent(w io.Writer, p *tablePrinter, output string, ev watch.Event, kind kindInfo) error {
+func printEvent(w io.Writer, p *tablePrinter, o *getOptions, ev watch.Event, kind kindInfo) error {
 	if ev.Type == watch.Error {
 		if st, ok := ev.Object.(*metav1.Status); ok {
 			return fmt.Errorf("watch: %s", st.Message)
@@ -294,15 +310,24 @@ func printEvent(w io.Writer, p *tablePrinter, output string, ev watch.Event, kin
 		return fmt.Errorf("watch: unexpected object %T", ev.Object)
 	}
 	ensureTypeMeta(obj, kind.kind)
-	switch output {
+	switch o.output {
 	case "yaml":
 		fmt.Fprintln(w, "---")
 		return printObject(w, obj, "yaml")
-	case "json":
-		return printObject(w, obj, "json")
+	case "json", "jsonpath":
+		return o.printDoc(w, obj)
 	case "name":
 		_, err := fmt.Fprintln(w, objRef(obj))
 		return err
 	}
 	return p.print([]v1alpha1.Object{obj})
+}
+
+// printDoc writes one document (an object or a list) in the YAML, JSON or
+// JSONPath output format.
+func (o *getOptions) printDoc(w io.Writer, doc any) error {
+	if o.output == "jsonpath" {
+		return printJSONPath(w, o.jsonPath, doc)
+	}
+	return printObject(w, doc, o.output)
 }

@@ -304,6 +304,15 @@ var _ = Describe("patchctl", func() {
 			Expect(l.Items).To(HaveLen(2))
 		})
 
+		It("prints the fields a JSONPath template picks", func() {
+			r := a.run("get", "pp", "web", "-o", "jsonpath={.status.lastOperation}")
+			Expect(r.code).To(Equal(0), r.stderr)
+			Expect(r.stdout).To(Equal("op-1"))
+			r = a.run("get", "pp", "-o", `jsonpath={range .items[*]}{.metadata.name} {.status.pending}{"\n"}{end}`)
+			Expect(r.code).To(Equal(0), r.stderr)
+			Expect(r.stdout).To(Equal("db 0\nweb 3\n"))
+		})
+
 		It("reports a missing object with the server's message and exit status 1", func() {
 			r := a.run("get", "pp", "nope")
 			Expect(r.code).To(Equal(1))
@@ -432,6 +441,24 @@ var _ = Describe("patchctl", func() {
 			r := a.run("wait", "pp/nope", "--for=condition=Ready", "--timeout=20s")
 			Expect(r.code).To(Equal(1))
 			Expect(r.stderr).To(ContainSubstring(`"nope" not found`))
+		})
+
+		It("waits for an operation's phase with a JSONPath", func() {
+			createOperation(a.store, "op-1", v1alpha1.OperationRunning, nil)
+			w := a.start("wait", "op/op-1", "--for=jsonpath={.status.phase}=Succeeded", "--timeout=20s")
+			Consistently(w.exited, "300ms").Should(BeFalse())
+			obj, err := a.store.Get(store.Operations, "op-1")
+			Expect(err).NotTo(HaveOccurred())
+			op := obj.(*v1alpha1.Operation)
+			op.Status.Phase = v1alpha1.OperationSucceeded
+			_, err = a.store.UpdateStatus(store.Operations, op)
+			Expect(err).NotTo(HaveOccurred())
+			Eventually(w.exited, "5s").Should(BeTrue())
+			Expect(w.exitCode()).To(Equal(0), w.errOut.String())
+
+			r := a.run("wait", "op/op-1", "--for=jsonpath={.status.phase}=Failed", "--timeout=0")
+			Expect(r.code).To(Equal(1))
+			Expect(r.stderr).To(ContainSubstring(`{.status.phase} is "Succeeded"`))
 		})
 
 		It("waits for a deletion", func() {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/util/jsonpath"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/client"
@@ -26,6 +27,10 @@ instead. As with kubectl, a condition only counts once the agent has seen
 the object's current spec: status.observedGeneration, and the condition's own
 observedGeneration when it has one, must be at least metadata.generation.
 So "apply, then wait" never succeeds on the status of the previous spec.
+
+--for=jsonpath='{.status.phase}'=Succeeded waits until a kubectl JSONPath
+expression renders exactly VALUE (no generation check): the way to wait
+for an Operation, which has a phase rather than conditions.
 
 --for=delete waits until the object is gone.
 
@@ -42,6 +47,9 @@ const waitExamples = `  # Apply a policy and wait until the host complies
   # Wait until a reboot is no longer required
   patchctl wait host web-1 --for=condition=RebootRequired=False
 
+  # Wait until a step has finished successfully
+  patchctl wait op/op-7f3a --for=jsonpath='{.status.phase}'=Succeeded
+
   # Wait until a policy is deleted
   patchctl wait pp old-policy --for=delete`
 
@@ -55,15 +63,47 @@ type waitFor struct {
 	delete   bool
 	condType string
 	status   string
+	// jsonPath (with jsonExpr, its text) is compared with jsonValue.
+	jsonPath  *jsonpath.JSONPath
+	jsonExpr  string
+	jsonValue string
+}
+
+// describe names what is waited for, for messages.
+func (w waitFor) describe() string {
+	if w.jsonPath != nil {
+		return w.jsonExpr + "=" + w.jsonValue
+	}
+	return "condition " + w.condType
 }
 
 func parseWaitFor(s string) (waitFor, error) {
 	if strings.EqualFold(s, "delete") {
 		return waitFor{delete: true}, nil
 	}
+	if expr, ok := strings.CutPrefix(s, "jsonpath="); ok {
+		var value string
+		if i := strings.LastIndex(expr, "}"); i >= 0 {
+			rest := expr[i+1:]
+			if !strings.HasPrefix(rest, "=") {
+				return waitFor{}, fmt.Errorf("--for=%q: want jsonpath={.path}=VALUE", s)
+			}
+			expr, value = expr[:i+1], rest[1:]
+		} else {
+			var found bool
+			if expr, value, found = strings.Cut(expr, "="); !found {
+				return waitFor{}, fmt.Errorf("--for=%q: want jsonpath={.path}=VALUE", s)
+			}
+		}
+		jp, err := parseJSONPath(expr)
+		if err != nil {
+			return waitFor{}, fmt.Errorf("--for=%q: %w", s, err)
+		}
+		return waitFor{jsonPath: jp, jsonExpr: expr, jsonValue: value}, nil
+	}
 	rest, ok := strings.CutPrefix(s, "condition=")
 	if !ok || rest == "" {
-		return waitFor{}, fmt.Errorf("--for=%q: want condition=TYPE[=STATUS] or delete", s)
+		return waitFor{}, fmt.Errorf("--for=%q: want condition=TYPE[=STATUS], jsonpath={.path}=VALUE or delete", s)
 	}
 	typ, status, hasStatus := strings.Cut(rest, "=")
 	if !hasStatus {
@@ -88,7 +128,7 @@ func parseWaitFor(s string) (waitFor, error) {
 func newWaitCommand(g *globalOptions, s streams) *cobra.Command {
 	o := &waitOptions{}
 	cmd := &cobra.Command{
-		Use:     "wait KIND/NAME | KIND NAME --for=condition=TYPE[=STATUS] | --for=delete",
+		Use:     "wait KIND/NAME | KIND NAME --for=condition=TYPE[=STATUS] | --for=jsonpath={.path}=VALUE | --for=delete",
 		Short:   "Wait until an object meets a condition",
 		Long:    waitLong,
 		Example: waitExamples,
@@ -115,7 +155,7 @@ func newWaitCommand(g *globalOptions, s streams) *cobra.Command {
 			return runWait(cmd.Context(), c, s, refs[0], cond, o.timeout)
 		},
 	}
-	cmd.Flags().StringVar(&o.forSpec, "for", "", "condition=TYPE[=True|False|Unknown], or delete")
+	cmd.Flags().StringVar(&o.forSpec, "for", "", "condition=TYPE[=True|False|Unknown], jsonpath={.path}=VALUE, or delete")
 	cmd.Flags().DurationVar(&o.timeout, "timeout", 60*time.Second, "give up after this long (0: check once; negative: a week)")
 	return cmd
 }
@@ -123,6 +163,16 @@ func newWaitCommand(g *globalOptions, s streams) *cobra.Command {
 // conditionState says whether obj meets cond and, either way, describes
 // the condition's state for people.
 func conditionState(obj v1alpha1.Object, cond waitFor) (bool, string) {
+	if cond.jsonPath != nil {
+		v, found, err := jsonPathValue(cond.jsonPath, obj)
+		switch {
+		case err != nil:
+			return false, fmt.Sprintf("%s: %v", cond.jsonExpr, err)
+		case !found:
+			return false, cond.jsonExpr + " is not set"
+		}
+		return v == cond.jsonValue, fmt.Sprintf("%s is %q", cond.jsonExpr, v)
+	}
 	var conds []metav1.Condition
 	observed, hasObserved := int64(0), false
 	switch o := obj.(type) {
@@ -193,7 +243,7 @@ func runWait(ctx context.Context, c *client.Client, s streams, r ref, cond waitF
 			if cond.delete {
 				return true, met()
 			}
-			return true, fmt.Errorf("%s was deleted while waiting for condition %s", r, cond.condType)
+			return true, fmt.Errorf("%s was deleted while waiting for %s", r, cond.describe())
 		}
 		if cond.delete {
 			state = "still exists"
