@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -89,8 +90,8 @@ func indexFiles(listsDir string) (files []string, unreadable bool, err error) {
 	}
 	for _, e := range entries {
 		n := e.Name()
-		if !e.Type().IsRegular() {
-			continue
+		if !e.Type().IsRegular() && e.Type()&fs.ModeSymlink == 0 {
+			continue // apt links file: repositories' indexes
 		}
 		switch {
 		case strings.HasSuffix(n, "_Packages"), strings.HasSuffix(n, "_Packages.gz"):
@@ -127,8 +128,8 @@ func scanIndexFile(path string, wanted map[string]bool, archs []string, avail ma
 // ParseMadison parses apt-cache madison output into avail, for indexes
 // this package cannot read itself:
 //
-//	     foo |        2.0 | file:/srv/repo ./ Packages
-//	     foo |        1.0 | http://deb.debian.org/debian bookworm/main amd64 Packages
+//	foo |        2.0 | file:/srv/repo ./ Packages
+//	foo |        1.0 | http://deb.debian.org/debian bookworm/main amd64 Packages
 func ParseMadison(out []byte, avail map[string][]string) {
 	for _, line := range strings.Split(string(out), "\n") {
 		parts := strings.Split(line, "|")

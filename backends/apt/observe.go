@@ -242,10 +242,11 @@ func (b *Backend) fingerprint() (string, error) {
 			return err
 		}
 		for _, e := range entries {
-			if e.Name() == "lock" || !e.Type().IsRegular() {
+			if e.Name() == "lock" || e.IsDir() {
 				continue
 			}
-			info, err := e.Info()
+			// Follow links: apt links the indexes of file: repositories.
+			info, err := os.Stat(filepath.Join(dir, e.Name()))
 			if errors.Is(err, fs.ErrNotExist) {
 				continue // replaced while we read
 			}
