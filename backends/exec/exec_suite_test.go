@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -61,6 +62,14 @@ func selfCommand() []string {
 	}
 	return []string{exe, "run-step"}
 }
+
+// No goroutine of ours outlives the runners it waits for.
+var _ = AfterSuite(func() {
+	Eventually(func() string {
+		buf := make([]byte, 1<<20)
+		return string(buf[:runtime.Stack(buf, true)])
+	}).ShouldNot(ContainSubstring("backends/exec.(*Executor)"))
+})
 
 func TestExec(t *testing.T) {
 	RegisterFailHandler(Fail)

@@ -426,7 +426,7 @@ func (e *Executor) Tail(id string, n int64) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("step %s log: %w", id, err)
 	}
-	off := max(fi.Size()-n, 0)
+	off := min(max(fi.Size()-n, 0), fi.Size())
 	b := make([]byte, fi.Size()-off)
 	k, err := f.ReadAt(b, off)
 	if err != nil && !errors.Is(err, io.EOF) {

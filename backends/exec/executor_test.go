@@ -577,3 +577,65 @@ var _ = Describe("Executor", func() {
 		Entry("relative command", "x", backends.Step{Argv: []string{"sh", "-c", "true"}}),
 	)
 })
+
+var _ = Describe("the runner's footprint", func() {
+	It("stays small while the step runs", func() {
+		dir := filepath.Join(GinkgoT().TempDir(), "steps")
+		gate := filepath.Join(GinkgoT().TempDir(), "go")
+		e := newExecutor(dir)
+		Expect(e.Start(context.Background(), "rss", sh(fmt.Sprintf("while [ ! -e %s ]; do sleep 0.01; done", gate)))).To(Succeed())
+		DeferCleanup(func() {
+			Expect(os.WriteFile(gate, nil, 0o600)).To(Succeed())
+			wait(e, "rss")
+		})
+		Eventually(func() Phase { s, _ := e.Status("rss"); return s.Phase }).Should(Equal(PhaseRunning))
+		s, err := e.Status("rss")
+		Expect(err).NotTo(HaveOccurred())
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.PID))
+		Expect(err).NotTo(HaveOccurred())
+		field := func(name string) int {
+			for _, l := range strings.Split(string(status), "\n") {
+				if v, ok := strings.CutPrefix(l, name+":"); ok {
+					n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+					Expect(err).NotTo(HaveOccurred())
+					return n
+				}
+			}
+			Fail("no " + name + " in /proc/<pid>/status")
+			return 0
+		}
+		AddReportEntry("runner", fmt.Sprintf("VmRSS %d KiB, RssAnon %d KiB, %d threads", field("VmRSS"), field("RssAnon"), field("Threads")))
+		// Private memory; the race detector's shadow memory counts too.
+		Expect(field("RssAnon")).To(BeNumerically("<", 32<<10))
+	})
+
+	It("streams a large output to the log without holding it", func() {
+		dir := filepath.Join(GinkgoT().TempDir(), "steps")
+		e := newExecutor(dir)
+		Expect(e.Start(context.Background(), "big", sh("head -c 67108864 /dev/zero"))).To(Succeed())
+		Expect(wait(e, "big").Phase).To(Equal(PhaseSucceeded))
+		fi, err := os.Stat(e.LogPath("big"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(fi.Size()).To(Equal(int64(64 << 20)))
+		Expect(e.Tail("big", 3)).To(Equal([]byte{0, 0, 0}))
+	})
+})
+
+var _ = Describe("systemd mode", Label("systemd"), func() {
+	It("runs a step in a transient unit that reports like a detached one", func() {
+		comm, err := os.ReadFile("/proc/1/comm")
+		Expect(err).NotTo(HaveOccurred())
+		if strings.TrimSpace(string(comm)) != "systemd" {
+			Skip("systemd is not PID 1 here")
+		}
+		dir := filepath.Join(GinkgoT().TempDir(), "steps")
+		e := newExecutor(dir, func(o *Options) { o.Mode = ModeSystemd })
+		Expect(e.Mode()).To(Equal(ModeSystemd))
+		Expect(e.Start(context.Background(), "unit", sh("echo in-unit; exit 4"))).To(Succeed())
+		s := wait(e, "unit")
+		Expect(s.Phase).To(Equal(PhaseFailed))
+		Expect(s.ExitCode).To(Equal(4))
+		Expect(s.Unit).To(Equal("patchlet-step-unit.service"))
+		Expect(tail(e, "unit")).To(Equal("in-unit\n"))
+	})
+})
