@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -562,6 +564,23 @@ var _ = Describe("patchctl", func() {
 			r := ctl("", []string{"PATCHLET_SERVER=" + a.server()}, "get", "pp", "-o", "name")
 			Expect(r.code).To(Equal(0), r.stderr)
 			Expect(r.stdout).To(Equal("patchpolicy/db\n"))
+		})
+
+		It("gives up on a request after --request-timeout", func() {
+			release := make(chan struct{})
+			hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				select {
+				case <-r.Context().Done():
+				case <-release:
+				}
+			}))
+			defer hung.Close()
+			defer close(release)
+			start := time.Now()
+			r := ctl("", nil, "--server", hung.URL, "--request-timeout", "300ms", "get", "pp")
+			Expect(r.code).To(Equal(1))
+			Expect(r.stderr).To(ContainSubstring("no answer from the agent at " + hung.URL + " in time"))
+			Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
 		})
 
 		It("fails with exit status 1 naming the address when nothing listens", func() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -125,7 +126,7 @@ func newRootCommand(s streams, getenv func(string) string) *cobra.Command {
 	pf.StringVar(&g.ca, "ca", "", "CA bundle (PEM) that signed the agent's certificate")
 	pf.StringVar(&g.kubeconfig, "kubeconfig", "", "take server and credentials from this kubeconfig file")
 	pf.StringVar(&g.context, "context", "", "kubeconfig context to use (default: its current context)")
-	pf.DurationVar(&g.requestTimeout, "request-timeout", 0, "give up on a single request after this long (e.g. 10s); 0 means no limit")
+	pf.Var((*timeoutValue)(&g.requestTimeout), "request-timeout", "give up on a single request after this long (e.g. 10s, or 10 for seconds); 0 means no limit")
 	g.serverChanged = func() bool { return pf.Changed("server") }
 
 	root.AddCommand(
@@ -246,4 +247,25 @@ func rangeArgs(min, max int, what string) cobra.PositionalArgs {
 // addOutputFlag adds -o/--output with the allowed formats listed.
 func addOutputFlag(fs *pflag.FlagSet, p *string, formats string) {
 	fs.StringVarP(p, "output", "o", "", "output format: "+formats)
+}
+
+// timeoutValue is a duration flag that, like kubectl's --request-timeout,
+// also takes a bare number of seconds.
+type timeoutValue time.Duration
+
+func (t *timeoutValue) String() string { return time.Duration(*t).String() }
+
+func (t *timeoutValue) Type() string { return "duration" }
+
+func (t *timeoutValue) Set(s string) error {
+	if n, err := strconv.ParseUint(s, 10, 32); err == nil {
+		*t = timeoutValue(time.Duration(n) * time.Second)
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return fmt.Errorf("want a duration such as 10s or a number of seconds, not %q", s)
+	}
+	*t = timeoutValue(d)
+	return nil
 }
