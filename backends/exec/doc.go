@@ -18,4 +18,21 @@
 // only once, so a step never runs twice. Status tells a live runner from a
 // dead one, or from an unrelated process that reuses its pid, by comparing
 // the process start time and the boot id with the recorded ones.
+//
+// The step's command runs in a process group of its own inside the
+// runner's session, so that the runner can kill the whole group on timeout
+// and still live to record the result. If the runner dies, the command
+// gets SIGKILL (parent-death signal); in systemd mode the unit's
+// KillMode=control-group also takes down whatever the command started.
+//
+// Wiring (cmd/patchlet):
+//
+//	self, _ := os.Executable()
+//	e, err := exec.New(exec.Options{Dir: filepath.Join(stateDir, "steps"),
+//		Mode: exec.Mode(flagExecutor), Self: []string{self, "run-step"}, Log: log})
+//	// and the run-step subcommand: os.Exit(exec.RunnerMain(args[0]))
+//
+// An agent run by systemd in detached mode needs KillMode=process in its
+// own unit, or stopping the agent kills its runners; auto picks systemd
+// mode there anyway.
 package exec

@@ -184,7 +184,7 @@ func (r runner) execute(step stepRecord, stepErr error) resultRecord {
 	if res.Reason == "" && res.ExitCode != 0 {
 		res.Reason = backends.ReasonFailed
 		if res.Signal != "" {
-			res.Message = "killed by " + res.Signal
+			res.Message = fmt.Sprintf("killed by signal %d (%s)", int(ws.Signal()), res.Signal)
 		}
 	}
 	return res
