@@ -226,7 +226,7 @@ var _ = Describe("Watch", func() {
 		}
 		Expect(len(got)).To(BeNumerically(">", 0))
 		Expect(len(got)).To(BeNumerically("<", writes))
-		Expect(got[0]).To(Equal(rvOf(p) + 1), "the events it did get are the first ones, in order")
+		Expect(got[0]).To(Equal(rvOf(p)+1), "the events it did get are the first ones, in order")
 		for i := 1; i < len(got); i++ {
 			Expect(got[i]).To(Equal(got[i-1] + 1))
 		}
