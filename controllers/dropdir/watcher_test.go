@@ -123,6 +123,38 @@ var _ = Describe("Watcher", func() {
 			Expect(e.w.Ready()).To(Succeed())
 		})
 
+		It("sees a quick rewrite of the same size (file times are coarse)", func() {
+			e.write("web.yaml", policy("web", "aaaa"))
+			Eventually(e.packages("web")).Should(Equal("aaaa"))
+			e.write("web.yaml", policy("web", "bbbb"))
+			Eventually(e.packages("web")).Should(Equal("bbbb"))
+			e.write("web.yaml", policy("web", "cccc"))
+			Eventually(e.packages("web")).Should(Equal("cccc"))
+		})
+
+		It("removes a broken file's policies once the file itself is removed", func() {
+			e.write("web.yaml", policy("web", "openssl"))
+			Eventually(e.packages("web")).Should(Equal("openssl"))
+			e.write("web.yaml", "kind: PatchPolicy\nmetadata: {name: web\n")
+			Eventually(e.w.Problems).Should(HaveLen(1))
+			Expect(e.packages("web")()).To(Equal("openssl"))
+			e.remove("web.yaml")
+			Eventually(e.names).Should(BeEmpty())
+			Eventually(e.w.Problems).Should(BeEmpty())
+		})
+
+		It("treats a dangling symlink as a problem and keeps what it defined", func() {
+			target := filepath.Join(e.root, "web-policy.yaml")
+			Expect(os.WriteFile(target, []byte(policy("web", "openssl")), 0o644)).To(Succeed())
+			Expect(os.Symlink(target, e.path("web.yaml"))).To(Succeed())
+			Eventually(e.packages("web")).Should(Equal("openssl"))
+			Expect(e.source("web")()).To(Equal(e.path("web.yaml")))
+			Expect(os.Remove(target)).To(Succeed())
+			e.write("other.yaml", policy("other", "curl")) // an event in the directory
+			Eventually(e.problems).Should(ConsistOf(And(HavePrefix(e.path("web.yaml")), ContainSubstring("dangling symlink"))))
+			Expect(e.packages("web")()).To(Equal("openssl"))
+		})
+
 		It("ignores dotfiles, editor temporary files, other extensions and sub-directories", func() {
 			for _, n := range []string{".hidden.yaml", "web.yaml~", ".web.yaml.swp", ".web.yaml.swx", "#web.yaml#",
 				".#web.yaml", "web.tmp", "web.yaml.tmp", "4913", "README.md", "web.yaml.bak"} {
@@ -359,6 +391,34 @@ var _ = Describe("Watcher", func() {
 			Expect(os.MkdirAll(e.dir, 0o755)).To(Succeed())
 			e.write("db.yaml", policy("db", "postgresql"))
 			Eventually(e.names).Should(Equal([]string{"db"}))
+		})
+	})
+
+	When("rescans follow each other quickly", func() {
+		It("sees a rewrite of the same size within one tick of the file clock", func() {
+			e = newEnv("policies.d")
+			Expect(os.MkdirAll(e.dir, 0o755)).To(Succeed())
+			for i, pkg := range []string{"aaaa", "bbbb", "cccc", "dddd"} {
+				e.write("web.yaml", policy("web", pkg)) // same size, same inode, no wait
+				Expect(e.w.Sync()).To(Succeed())
+				Expect(e.packages("web")()).To(Equal(pkg), "rewrite %d", i)
+			}
+		})
+	})
+
+	When("the drop directory path is not a directory", func() {
+		It("reports a problem naming it and changes nothing", func() {
+			e = newEnv("policies.d")
+			p := &v1alpha1.PatchPolicy{}
+			p.Name = "kept"
+			p.Annotations = map[string]string{v1alpha1.AnnotationSourceFile: filepath.Join(e.dir, "kept.yaml")}
+			_, err := e.st.Create(store.PatchPolicies, p)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(os.WriteFile(e.dir, []byte("oops"), 0o644)).To(Succeed())
+			e.start()
+			Expect(e.problems()).To(ConsistOf(e.dir + ": not a directory"))
+			Expect(e.w.Ready()).To(MatchError(ContainSubstring(e.dir)))
+			Expect(e.names()).To(Equal([]string{"kept"}))
 		})
 	})
 
