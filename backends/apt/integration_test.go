@@ -41,6 +41,12 @@ var (
 		return testrepo.Package{Name: "linux-image-test", Version: v, RebootRequired: true}
 	}
 	secfix = func(v string) testrepo.Package { return testrepo.Package{Name: "secfix", Version: v} }
+	meta = func(v, abi string) testrepo.Package {
+		return testrepo.Package{Name: "linux-image-meta", Version: v, Depends: "linux-image-" + abi}
+	}
+	abi = func(abi string) testrepo.Package {
+		return testrepo.Package{Name: "linux-image-" + abi, Version: "1.0", RebootRequired: true}
+	}
 	flaky  = testrepo.Package{Name: "flaky", Version: "1.0", PostinstFailWhile: "/etc/flaky-fail"}
 	slow   = func(v string, sleep time.Duration) testrepo.Package {
 		return testrepo.Package{Name: "slow", Version: v, PreinstSleep: sleep}
@@ -66,7 +72,9 @@ func newFixture(dir string) *fixture {
 	Expect(err).NotTo(HaveOccurred())
 	f := &fixture{builder: b, main: main, sec: sec}
 	f.add(main, hello("1.0"), hello("1.1"), hello("2.0"), kernel("1.0"), kernel("2.0"), secfix("1.0"), flaky, slow("1.0", 0), slow("2.0", 30*time.Second), big)
-	f.add(sec, secfix("1.1"))
+	f.add(sec, secfix("1.1"), meta("2.0", "abi2"), abi("abi2"), testrepo.Package{Name: "dual", Version: "1.1"})
+	f.add(main, meta("1.0", "abi1"), abi("abi1"), testrepo.Package{Name: "dual", Version: "1.0"},
+		testrepo.Package{Name: "dual", Version: "1.1"})
 	return f
 }
 
@@ -158,17 +166,35 @@ var _ = Describe("apt backend against a real isolated root", Label("integration"
 		Expect(obs.Interrupted).To(BeFalse())
 		Expect(obs.RebootRequired).To(BeFalse())
 
-		// secfix 1.0 from the main suite: its upgrade comes from the security suite.
-		mustRun(b.InstallStep([]backends.PackageRef{{Name: "secfix", Version: "1.0"}}))
+		// Older versions from the main suite: their upgrades come from
+		// the security suite (dual 1.1 from both), and the new kernel
+		// needs a new package, which dist-upgrade reports.
+		mustRun(b.InstallStep([]backends.PackageRef{{Name: "secfix", Version: "1.0"},
+			{Name: "linux-image-meta", Version: "1.0"}, {Name: "dual", Version: "1.0"}}))
 		obs = observe()
-		Expect(obs.Upgrades).To(HaveKeyWithValue("secfix", backends.Upgrade{
-			Name: "secfix", From: "1.0", To: "1.1", Source: "stable-security", Security: true}))
+		Expect(obs.Upgrades).To(Equal(map[string]backends.Upgrade{
+			"hello":            {Name: "hello", From: "1.0", To: "2.0", Source: "stable"},
+			"secfix":           {Name: "secfix", From: "1.0", To: "1.1", Source: "stable-security", Security: true},
+			"dual":             {Name: "dual", From: "1.0", To: "1.1", Source: "stable-security", Security: true},
+			"linux-image-meta": {Name: "linux-image-meta", From: "1.0", To: "2.0", Source: "stable-security", Security: true},
+			"linux-image-abi2": {Name: "linux-image-abi2", To: "1.0", Source: "stable-security", Security: true},
+		}))
 
 		cmd := exec.Command("/usr/bin/apt-get", "-s", "-q", "-o", "Debug::NoLocking=1", "dist-upgrade")
 		cmd.Env = b.Env()
 		out, err := cmd.Output()
 		Expect(err).NotTo(HaveOccurred())
 		recordGolden("debian-12.apt-get-s-dist-upgrade.stdout", out)
+		Expect(apt.ParseDryRun(out)).To(Equal(obs.Upgrades))
+
+		// Why dist-upgrade: a plain upgrade keeps the new kernel back.
+		cmd = exec.Command("/usr/bin/apt-get", "-s", "-q", "-o", "Debug::NoLocking=1", "upgrade")
+		cmd.Env = b.Env()
+		out, err = cmd.Output()
+		Expect(err).NotTo(HaveOccurred())
+		recordGolden("debian-12.apt-get-s-upgrade.stdout", out)
+		Expect(apt.ParseDryRun(out)).NotTo(HaveKey("linux-image-meta"))
+		Expect(string(out)).To(MatchRegexp(`kept back:\n  linux-image-meta`))
 	})
 
 	It("installs a pinned older version and upgrades to the newest", func() {
