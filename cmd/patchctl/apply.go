@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -37,6 +39,11 @@ someone else changed it meanwhile. The result is printed like kubectl's:
   patchpolicy/web-security unchanged    (it already was as the file says)
 
 The agent's validation errors are printed one field per line.
+
+A "kind: List" document (what "patchctl get -o yaml" prints for several
+objects) is applied item by item. Server-owned metadata in a file
+(resourceVersion, uid, creationTimestamp, generation) is ignored, so the
+output of "get -o yaml" can be applied again.
 
 -f takes a file, a directory (its *.yaml, *.yml and *.json files, in name
 order; with -R also those of its subdirectories), or "-" for standard input;
@@ -87,11 +94,46 @@ func newApplyCommand(g *globalOptions, s streams) *cobra.Command {
 type document struct {
 	source string // file name, or "-" for standard input
 	index  int    // 1-based position in its file
+	item   int    // 1-based position in a List document; 0 when not in one
 	obj    v1alpha1.Object
 }
 
 func (d document) where() string {
+	if d.item > 0 {
+		return fmt.Sprintf("%s: document %d, item %d", d.source, d.index, d.item)
+	}
 	return fmt.Sprintf("%s: document %d", d.source, d.index)
+}
+
+// listItem is one object document, on its own or an item of a List.
+type listItem struct {
+	doc  []byte
+	list bool
+}
+
+// listItems expands a "kind: List" (or PatchPolicyList, …) document, as
+// "patchctl get -o yaml" prints several objects, into its items; any other
+// document is returned as it is.
+func listItems(doc []byte) ([]listItem, error) {
+	j, err := v1alpha1.ToJSON(doc)
+	if err != nil {
+		return []listItem{{doc: doc}}, nil // Decode reports it
+	}
+	var head struct {
+		Kind  string            `json:"kind"`
+		Items []json.RawMessage `json:"items"`
+	}
+	if err := json.Unmarshal(j, &head); err != nil || !strings.HasSuffix(head.Kind, "List") {
+		return []listItem{{doc: doc}}, nil
+	}
+	if len(head.Items) == 0 {
+		return nil, fmt.Errorf("%s without items", head.Kind)
+	}
+	out := make([]listItem, len(head.Items))
+	for i, it := range head.Items {
+		out[i] = listItem{doc: it, list: true}
+	}
+	return out, nil
 }
 
 // readDocuments reads, splits and strictly decodes every document of the
@@ -141,22 +183,32 @@ func readDocuments(sources []string, recursive bool, stdin io.Reader, validate b
 			continue
 		}
 		for i, part := range parts {
-			d := document{source: f, index: i + 1}
-			obj, err := v1alpha1.Decode(part)
+			items, err := listItems(part)
 			if err != nil {
-				problems = append(problems, decodeProblems(d.where(), err)...)
+				problems = append(problems, fmt.Sprintf("%s: document %d: %v", f, i+1, err))
 				continue
 			}
-			d.obj = obj
-			if validate {
-				if errs := validateObject(obj); len(errs) > 0 {
-					for _, e := range errs {
-						problems = append(problems, fmt.Sprintf("%s (%s): %s", d.where(), objRef(obj), e.Error()))
-					}
+			for j, item := range items {
+				d := document{source: f, index: i + 1}
+				if items[0].list {
+					d.item = j + 1
+				}
+				obj, err := v1alpha1.Decode(item.doc)
+				if err != nil {
+					problems = append(problems, decodeProblems(d.where(), err)...)
 					continue
 				}
+				d.obj = obj
+				if validate {
+					if errs := validateObject(obj); len(errs) > 0 {
+						for _, e := range errs {
+							problems = append(problems, fmt.Sprintf("%s (%s): %s", d.where(), objRef(obj), e.Error()))
+						}
+						continue
+					}
+				}
+				docs = append(docs, d)
 			}
-			docs = append(docs, d)
 		}
 	}
 	if len(docs) == 0 && len(problems) == 0 {
@@ -274,6 +326,13 @@ func runApply(ctx context.Context, g *globalOptions, s streams, o *applyOptions)
 // applyOne creates obj or replaces the live object with it, and says which
 // happened: "created", "configured" or "unchanged".
 func applyOne(ctx context.Context, r *client.Resource[v1alpha1.Object, runtime.Object], obj v1alpha1.Object) (string, error) {
+	// Metadata the server owns is not taken from the file (it may come
+	// from "patchctl get -o yaml").
+	obj = obj.DeepCopyObject().(v1alpha1.Object)
+	obj.SetResourceVersion("")
+	obj.SetUID("")
+	obj.SetCreationTimestamp(metav1.Time{})
+	obj.SetGeneration(0)
 	for attempt := 0; ; attempt++ {
 		live, err := r.Get(ctx, obj.GetName())
 		if apierrors.IsNotFound(err) {

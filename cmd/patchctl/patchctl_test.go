@@ -157,6 +157,29 @@ var _ = Describe("patchctl", func() {
 			Expect(r.stdout).To(Equal("patchpolicy/db created\npatchpolicy/web created\n"))
 		})
 
+		It("applies the output of get -o yaml again, item by item", func() {
+			Expect(a.runIn(webPolicy+"---\n"+dbPolicy, "apply", "-f", "-").code).To(Equal(0))
+			setPolicyStatus(a.store, "web", func(p *v1alpha1.PatchPolicy) { p.Status.Pending = 2 })
+			backup := a.run("get", "pp", "-o", "yaml")
+			Expect(backup.code).To(Equal(0), backup.stderr)
+			f := writeFile(dir, "backup.yaml", backup.stdout)
+
+			r := a.run("apply", "-f", f)
+			Expect(r.code).To(Equal(0), r.stderr)
+			Expect(r.stdout).To(Equal("patchpolicy/db unchanged\npatchpolicy/web unchanged\n"))
+
+			Expect(a.run("delete", "pp", "web", "db").code).To(Equal(0))
+			r = a.run("apply", "-f", f)
+			Expect(r.code).To(Equal(0), r.stderr)
+			Expect(r.stdout).To(Equal("patchpolicy/db created\npatchpolicy/web created\n"))
+			Expect(getPolicy(a.store, "web").Status.Pending).To(BeZero(), "status is the agent's, not the file's")
+
+			writeFile(dir, "bad.yaml", strings.Replace(backup.stdout, "  spec:\n", "  spec:\n    colour: red\n", 1))
+			r = a.run("apply", "-f", filepath.Join(dir, "bad.yaml"))
+			Expect(r.code).To(Equal(1))
+			Expect(r.stderr).To(ContainSubstring("bad.yaml: document 1, item 1: spec.colour: Forbidden: unknown field"))
+		})
+
 		It("names the file, document and field of a bad document and sends nothing", func() {
 			f := writeFile(dir, "bad.yaml", dbPolicy+"---\n"+strings.Replace(webPolicy, "packages:", "pakages:", 1))
 			r := a.run("apply", "-f", f)
