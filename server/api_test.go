@@ -575,3 +575,15 @@ var _ = Describe("The API", func() {
 		})
 	})
 })
+
+var _ = Describe("The plain-HTTP loopback listener", func() {
+	It("refuses requests naming a host that is not loopback (DNS rebinding)", func() {
+		t := newLoopbackServer(server.Options{})
+		r := t.do(http.MethodPost, api+"/patchpolicies", "application/yaml", []byte(webPolicy), "Host", "evil.example.com")
+		Expect(r.code).To(Equal(http.StatusForbidden))
+		Expect(r.status().Message).To(ContainSubstring(`not "evil.example.com"`))
+		Expect(t.get(api + "/patchpolicies/web").code).To(Equal(http.StatusNotFound))
+		Expect(t.get("/healthz", "Host", "localhost:1234").code).To(Equal(http.StatusOK))
+		Expect(t.get("/healthz", "Host", "[::1]:1234").code).To(Equal(http.StatusOK))
+	})
+})

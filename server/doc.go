@@ -56,6 +56,9 @@
 //     holding a 410 Expired Status, as the Kubernetes API server does.
 //   - GET /openapi/v2 answers 200 with an empty body (an empty protobuf
 //     document): kubectl apply needs a document to exist; a JSON one breaks it.
+//   - On a plain-HTTP listener (--insecure, loopback only) a request whose
+//     Host header is not a loopback name or address is 403: a web page could
+//     otherwise reach the agent through DNS rebinding.
 //   - Discovery, /version, /healthz, /livez and /readyz are served without
 //     asking the Authorizer; every request on an object goes through it.
 package server

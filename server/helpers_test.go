@@ -126,6 +126,9 @@ func (t *testServer) do(method, path, contentType string, body []byte, header ..
 		req.Header.Set("Content-Type", contentType)
 	}
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" {
+			req.Host = header[i+1]
+		}
 		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := t.client.Do(req)
@@ -155,11 +158,11 @@ func mustJSON(v any) []byte {
 
 // certs is a test PKI written to files.
 type certs struct {
-	dir                                   string
-	caFile, serverCert, serverKey         string
-	clientCert, clientKey                 string
-	otherClientCert, otherClientKey       string
-	caPool                                *x509.CertPool
+	dir                             string
+	caFile, serverCert, serverKey   string
+	clientCert, clientKey           string
+	otherClientCert, otherClientKey string
+	caPool                          *x509.CertPool
 }
 
 func newKey() *ecdsa.PrivateKey {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/julienschmidt/httprouter"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/version"
 
 	"github.com/patchlet/patchlet/store"
@@ -162,8 +163,12 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	base, cancelBase := context.WithCancel(context.Background())
 	defer cancelBase()
+	handler := s.handler
+	if _, plain := ln.(*net.TCPListener); plain {
+		handler = loopbackHostOnly(s, handler)
+	}
 	srv := &http.Server{
-		Handler:           s.handler,
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		// No ReadTimeout or WriteTimeout: watches are long. Bodies are read
 		// under a per-request deadline (see readBody).
@@ -189,6 +194,25 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("shutting down the api server: %w", err)
 	}
 	return nil
+}
+
+// loopbackHostOnly guards a plain-HTTP listener (--insecure, loopback
+// only) against DNS rebinding: a web page whose domain resolves to
+// 127.0.0.1 is same-origin with the agent and could write policies. Such
+// requests name the attacker's domain in Host; only loopback names pass.
+func loopbackHostOnly(s *Server, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if !isLoopback(strings.Trim(host, "[]")) {
+			s.writeError(w, r, statusError(http.StatusForbidden, metav1.StatusReasonForbidden,
+				fmt.Sprintf("the plain-HTTP listener answers requests for a loopback host only, not %q", r.Host)))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // logWriter hands net/http's own messages (TLS handshake failures and the
