@@ -364,6 +364,17 @@ var _ = Describe("patchctl", func() {
 		})
 	})
 
+	It("watches one object by name, including its deletion", func() {
+		Expect(a.runIn(webPolicy+"---\n"+dbPolicy, "apply", "-f", "-").code).To(Equal(0))
+		w := a.start("get", "pp", "web", "-w", "-o", "name")
+		Eventually(w.out.String).Should(Equal("patchpolicy/web\n"))
+		setPolicyStatus(a.store, "db", func(p *v1alpha1.PatchPolicy) { p.Status.Pending = 1 })
+		setPolicyStatus(a.store, "web", func(p *v1alpha1.PatchPolicy) { p.Status.Pending = 1 })
+		Eventually(w.out.String).Should(Equal("patchpolicy/web\npatchpolicy/web\n"))
+		Expect(a.run("delete", "pp", "web").code).To(Equal(0))
+		Eventually(w.out.String).Should(Equal("patchpolicy/web\npatchpolicy/web\npatchpolicy/web\n"))
+	})
+
 	Describe("describe", func() {
 		It("shows a policy's spec, conditions, plan and host counts", func() {
 			Expect(a.runIn(webPolicy, "apply", "-f", "-").code).To(Equal(0))
