@@ -2,6 +2,7 @@ package apt_test
 
 import (
 	"bytes"
+	"fmt"
 	"context"
 	"errors"
 	"os"
@@ -23,11 +24,19 @@ import (
 // tests see into testdata/ (the classifier's golden files).
 const updateGoldenEnv = "PATCHLET_UPDATE_GOLDEN"
 
+// goldenNames replaces the run's temporary paths and the test's pid in
+// recorded outputs, so that re-recording changes only what apt changed.
+var goldenNames = map[string]string{}
+
 func recordGolden(name string, out []byte) {
 	if os.Getenv(updateGoldenEnv) == "" {
 		return
 	}
-	Expect(os.WriteFile(filepath.Join("testdata", name), out, 0o644)).To(Succeed())
+	text := strings.ReplaceAll(string(out), fmt.Sprintf("process %d (", os.Getpid()), "process 4242 (")
+	for from, to := range goldenNames {
+		text = strings.ReplaceAll(text, from, to)
+	}
+	Expect(os.WriteFile(filepath.Join("testdata", name), []byte(text), 0o644)).To(Succeed())
 }
 
 // The repository's packages.
@@ -72,6 +81,8 @@ func newFixture(dir string) *fixture {
 	Expect(err).NotTo(HaveOccurred())
 	f := &fixture{builder: b, main: main, sec: sec}
 	f.add(main, hello("1.0"), hello("1.1"), hello("2.0"), kernel("1.0"), kernel("2.0"), secfix("1.0"), flaky, slow("1.0", 0), slow("2.0", 30*time.Second), big)
+	goldenNames[main.Dir] = "/srv/repo/main"
+	goldenNames[sec.Dir] = "/srv/repo/security"
 	f.add(sec, secfix("1.1"), meta("2.0", "abi2"), abi("abi2"), testrepo.Package{Name: "dual", Version: "1.1"})
 	f.add(main, meta("1.0", "abi1"), abi("abi1"), testrepo.Package{Name: "dual", Version: "1.0"},
 		testrepo.Package{Name: "dual", Version: "1.1"})
@@ -134,6 +145,8 @@ var _ = Describe("apt backend against a real isolated root", Label("integration"
 		var err error
 		root, err = testrepo.NewRoot(filepath.Join(dir, "root"), fx.main, fx.sec)
 		Expect(err).NotTo(HaveOccurred())
+		goldenNames[root.Dir] = "/srv/root"
+		DeferCleanup(func() { delete(goldenNames, root.Dir) })
 		stateDir = filepath.Join(dir, "state")
 		b, err = apt.New(apt.Options{Root: root.Dir, StateDir: stateDir, Log: GinkgoLogr})
 		Expect(err).NotTo(HaveOccurred())
@@ -295,6 +308,8 @@ var _ = Describe("apt backend against a real isolated root", Label("integration"
 	It("classifies a package gone from the repository since the refresh as StaleIndex", func() {
 		repo, err := testrepo.NewRepo(filepath.Join(GinkgoT().TempDir(), "stale"), testrepo.Release{Suite: "stale"})
 		Expect(err).NotTo(HaveOccurred())
+		goldenNames[repo.Dir] = "/srv/repo/stale"
+		DeferCleanup(func() { delete(goldenNames, repo.Dir) })
 		fx.add(repo, hello("1.0"), hello("2.0"))
 		Expect(root.SetSources(repo)).To(Succeed())
 		mustRun(b.RefreshStep())
@@ -416,3 +431,10 @@ var _ = Describe("apt backend against a real isolated root", Label("integration"
 		Expect(b.Classify(step, code, out).Reason).To(Equal(backends.ReasonDiskFull))
 	})
 })
+
+func readFile(path string) string {
+	GinkgoHelper()
+	data, err := os.ReadFile(path)
+	Expect(err).NotTo(HaveOccurred())
+	return string(data)
+}

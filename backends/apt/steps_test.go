@@ -1,0 +1,153 @@
+package apt_test
+
+import (
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/apt"
+)
+
+var fakePaths = apt.Paths{AptGet: "/x/apt-get", AptMark: "/x/apt-mark", AptCache: "/x/apt-cache", Dpkg: "/x/dpkg"}
+
+func newBackend(root string, runner apt.Runner) *apt.Backend {
+	GinkgoHelper()
+	b, err := apt.New(apt.Options{Root: root, StateDir: GinkgoT().TempDir(), Log: GinkgoLogr,
+		Runner: runner, Paths: fakePaths})
+	Expect(err).NotTo(HaveOccurred())
+	return b
+}
+
+var aptOpts = []string{"-y", "-q", "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold",
+	"-o", "DPkg::Lock::Timeout=0"}
+
+func concat(parts ...[]string) []string {
+	var out []string
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+var _ = Describe("steps", func() {
+	When("managing the host root", func() {
+		var b *apt.Backend
+		BeforeEach(func() { b = newBackend("/", nil) })
+
+		It("builds every step with absolute paths and exactly the noninteractive environment", func() {
+			env := []string{"DEBIAN_FRONTEND=noninteractive", "LC_ALL=C", "PATH=" + apt.DefaultPath}
+			Expect(b.RefreshStep()).To(Equal(backends.Step{
+				Type: v1alpha1.StepRefresh, Env: env, Timeout: 120 * time.Second,
+				Argv: concat([]string{"/x/apt-get", "update", "--error-on=any"}, aptOpts),
+			}))
+			Expect(b.InstallStep([]backends.PackageRef{{Name: "hello", Version: "1:2.0-1"}, {Name: "libc6:i386"}})).To(Equal(backends.Step{
+				Type: v1alpha1.StepInstall, Env: env, Timeout: 30 * time.Minute, Packages: []string{"hello", "libc6:i386"},
+				Argv: concat([]string{"/x/apt-get"}, aptOpts, []string{"--allow-downgrades", "install", "hello=1:2.0-1", "libc6:i386"}),
+			}))
+			Expect(b.InstallStep([]backends.PackageRef{{Name: "hello"}}).Argv).To(Equal(
+				concat([]string{"/x/apt-get"}, aptOpts, []string{"install", "hello"})), "no downgrades without a pin")
+			Expect(b.UpgradeStep([]string{"openssl", "libssl3", "openssl"})).To(Equal(backends.Step{
+				Type: v1alpha1.StepUpgrade, Env: env, Timeout: 30 * time.Minute, Packages: []string{"openssl", "libssl3"},
+				Argv: concat([]string{"/x/apt-get"}, aptOpts, []string{"install", "--only-upgrade", "openssl", "libssl3"}),
+			}))
+			Expect(b.RemoveStep([]string{"telnet"}).Argv).To(Equal(concat([]string{"/x/apt-get"}, aptOpts, []string{"remove", "telnet"})))
+			Expect(b.HoldStep([]string{"linux-image-amd64"}, true)).To(Equal(backends.Step{
+				Type: v1alpha1.StepHold, Env: env, Timeout: 30 * time.Minute, Packages: []string{"linux-image-amd64"},
+				Argv: []string{"/x/apt-mark", "-o", "DPkg::Lock::Timeout=0", "hold", "linux-image-amd64"},
+			}))
+			unhold := b.HoldStep([]string{"linux-image-amd64"}, false)
+			Expect(unhold.Type).To(Equal(v1alpha1.StepUnhold))
+			Expect(unhold.Argv).To(Equal([]string{"/x/apt-mark", "-o", "DPkg::Lock::Timeout=0", "unhold", "linux-image-amd64"}))
+			Expect(b.RecoverStep()).To(Equal(backends.Step{
+				Type: v1alpha1.StepRecover, Env: env, Timeout: 30 * time.Minute,
+				Argv: []string{"/x/dpkg", "--force-confdef", "--force-confold", "--configure", "-a"},
+			}))
+		})
+
+		It("gives every step its own slices", func() {
+			s1 := b.UpgradeStep([]string{"a1"})
+			s2 := b.UpgradeStep([]string{"b2"})
+			s1.Argv[0], s1.Env[0] = "changed", "changed"
+			Expect(s2.Argv[0]).To(Equal("/x/apt-get"))
+			Expect(s2.Env[0]).To(Equal("DEBIAN_FRONTEND=noninteractive"))
+			Expect(b.UpgradeStep([]string{"b2"}).Argv).To(Equal(s2.Argv))
+		})
+
+		DescribeTable("refuses names and versions that could reach a command line as something else",
+			func(build func(*apt.Backend) (backends.Step, error), viaInterface func(*apt.Backend) backends.Step) {
+				_, err := build(b)
+				Expect(err).To(HaveOccurred())
+				s := viaInterface(b)
+				Expect(s.Argv).To(BeNil(), "an executor cannot start a refused step")
+				Expect(s.Packages).To(BeEmpty())
+			},
+			Entry("an option as a name",
+				func(b *apt.Backend) (backends.Step, error) { return b.BuildUpgrade([]string{"-o=APT::Foo"}) },
+				func(b *apt.Backend) backends.Step { return b.UpgradeStep([]string{"-o=APT::Foo"}) }),
+			Entry("one bad name among good ones",
+				func(b *apt.Backend) (backends.Step, error) { return b.BuildRemove([]string{"ok", "Bad Name"}) },
+				func(b *apt.Backend) backends.Step { return b.RemoveStep([]string{"ok", "Bad Name"}) }),
+			Entry("a version with a space",
+				func(b *apt.Backend) (backends.Step, error) {
+					return b.BuildInstall([]backends.PackageRef{{Name: "hello", Version: "1.0 --force-yes"}})
+				},
+				func(b *apt.Backend) backends.Step {
+					return b.InstallStep([]backends.PackageRef{{Name: "hello", Version: "1.0 --force-yes"}})
+				}),
+			Entry("a bad architecture qualifier",
+				func(b *apt.Backend) (backends.Step, error) { return b.BuildHold([]string{"libc6:-x"}, true) },
+				func(b *apt.Backend) backends.Step { return b.HoldStep([]string{"libc6:-x"}, true) }),
+			Entry("no packages at all",
+				func(b *apt.Backend) (backends.Step, error) { return b.BuildInstall(nil) },
+				func(b *apt.Backend) backends.Step { return b.InstallStep(nil) }),
+			Entry("the same package pinned twice",
+				func(b *apt.Backend) (backends.Step, error) {
+					return b.BuildInstall([]backends.PackageRef{{Name: "a1", Version: "1"}, {Name: "a1", Version: "2"}})
+				},
+				func(b *apt.Backend) backends.Step {
+					return b.InstallStep([]backends.PackageRef{{Name: "a1", Version: "1"}, {Name: "a1", Version: "2"}})
+				}),
+		)
+	})
+
+	When("managing another root", func() {
+		It("points apt at it through APT_CONFIG and dpkg through --root and --log", func() {
+			stateDir := GinkgoT().TempDir()
+			b, err := apt.New(apt.Options{Root: "/srv/image/", StateDir: stateDir, Paths: fakePaths,
+				RefreshTimeout: time.Minute, StepTimeout: time.Hour})
+			Expect(err).NotTo(HaveOccurred())
+			conf := stateDir + "/apt-root.conf"
+			env := []string{"DEBIAN_FRONTEND=noninteractive", "LC_ALL=C", "PATH=" + apt.DefaultPath, "APT_CONFIG=" + conf}
+			for _, s := range []backends.Step{b.RefreshStep(), b.UpgradeStep([]string{"hello"}), b.HoldStep([]string{"hello"}, true), b.RecoverStep()} {
+				Expect(s.Env).To(Equal(env))
+			}
+			Expect(b.RefreshStep().Timeout).To(Equal(time.Minute))
+			Expect(b.RecoverStep().Timeout).To(Equal(time.Hour))
+			Expect(b.RecoverStep().Argv).To(Equal([]string{"/x/dpkg", "--root=/srv/image", "--log=/srv/image/var/log/dpkg.log",
+				"--force-confdef", "--force-confold", "--configure", "-a"}))
+			Expect(readFile(conf)).To(Equal(apt.AptConfig("/srv/image")))
+			Expect(apt.AptConfig("/srv/image")).To(ContainSubstring("Dir \"/srv/image/\";\n" +
+				"Dir::State::status \"/srv/image/var/lib/dpkg/status\";\n" +
+				"DPkg::Options {\"--root=/srv/image\"; \"--log=/srv/image/var/log/dpkg.log\";};\n"))
+		})
+
+		It("refuses roots that are relative or would break the configuration", func() {
+			for _, root := range []string{"srv/image", "/srv/a\";Dir \"/", "/srv/a\nb"} {
+				_, err := apt.New(apt.Options{Root: root, StateDir: GinkgoT().TempDir(), Paths: fakePaths})
+				Expect(err).To(HaveOccurred(), root)
+			}
+		})
+	})
+
+	It("finds the real programs in PATH once, as absolute paths", func() {
+		b, err := apt.New(apt.Options{Root: "/", StateDir: GinkgoT().TempDir()})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(b.RefreshStep().Argv[0]).To(Equal("/usr/bin/apt-get"))
+		Expect(b.RecoverStep().Argv[0]).To(Equal("/usr/bin/dpkg"))
+		_, err = apt.New(apt.Options{Root: "/", StateDir: GinkgoT().TempDir(), PathEnv: "/nonexistent"})
+		Expect(err).To(MatchError(ContainSubstring("apt-get")))
+	})
+})
