@@ -338,7 +338,7 @@ func (w *Watcher) setProblems(next map[string]string) {
 			continue
 		}
 		w.problems[file] = Problem{File: file, Error: msg, Since: now}
-		w.log.Error(errors.New(msg), "policy file has a problem; the policies it defined before are kept", "file", file)
+		w.log.Error(errors.New(msg), "policy file has a problem", "file", file)
 	}
 	for file := range w.problems {
 		if _, ok := next[file]; !ok {
@@ -455,7 +455,19 @@ func statID(path string) (fileID, bool) {
 }
 
 // ensure adds and removes watches to match the file system as it is now.
+// It checks again after each change, so that a directory created while a
+// watch was being added is not missed.
 func (s *watchSet) ensure() {
+	for range 8 {
+		if !s.ensureOnce() {
+			return
+		}
+	}
+}
+
+// ensureOnce makes one pass and reports whether it changed a watch.
+func (s *watchSet) ensureOnce() bool {
+	changed := false
 	// The ancestor: the parent if it exists, else the nearest existing one.
 	anc := filepath.Dir(s.dir)
 	for {
@@ -464,16 +476,17 @@ func (s *watchSet) ensure() {
 		}
 		anc = filepath.Dir(anc)
 	}
-	if anc != s.ancestor && anc != s.dir {
+	if anc != s.ancestor {
+		changed = true
 		if s.ancestor != "" {
 			_ = s.fw.Remove(s.ancestor)
 		}
 		if err := s.fw.Add(anc); err != nil {
 			s.log.Error(err, "watching directory", "path", anc)
 			s.ancestor = ""
-		} else {
-			s.ancestor = anc
+			return false // retried at the next rescan
 		}
+		s.ancestor = anc
 	}
 
 	id, ok := statID(s.dir)
@@ -481,17 +494,20 @@ func (s *watchSet) ensure() {
 	case !ok && s.dirWatched:
 		_ = s.fw.Remove(s.dir)
 		s.dirWatched = false
+		changed = true
 	case ok && (!s.dirWatched || id != s.dirID):
+		changed = true
 		if s.dirWatched {
 			_ = s.fw.Remove(s.dir) // the old target (a swapped symlink); may be gone already
 		}
 		if err := s.fw.Add(s.dir); err != nil {
 			s.log.Error(err, "watching policy directory")
 			s.dirWatched = false
-			return
+			return false // retried at the next rescan
 		}
 		s.dirWatched, s.dirID = true, id
 	}
+	return changed
 }
 
 // relevant reports whether an event on path can change what the directory

@@ -203,7 +203,7 @@ var _ = Describe("Watcher", func() {
 		})
 
 		It("logs a problem once per change, not on every rescan", func() {
-			const logged = `"msg"="policy file has a problem; the policies it defined before are kept"`
+			const logged = `"msg"="policy file has a problem"`
 			e.write("bad.yaml", policy("bad", "curl")+"  colour: blue\n")
 			Eventually(func() int { return e.logs.count(logged, "bad.yaml") }).Should(Equal(1))
 			since := e.w.Problems()[0].Since
