@@ -51,7 +51,9 @@
 //   - Watches start from resourceVersion (empty or 0: one ADDED event per
 //     object first), apply the selectors to every event (an object that stops
 //     matching is sent as DELETED), send a BOOKMARK every 30 seconds when
-//     allowWatchBookmarks=true, end after timeoutSeconds, and answer a
+//     allowWatchBookmarks=true, end after timeoutSeconds, support
+//     sendInitialEvents=true (the current state, then a BOOKMARK annotated
+//     k8s.io/initial-events-end, as client-go's watch-list expects), and answer a
 //     resourceVersion older than the store's history with an ERROR event
 //     holding a 410 Expired Status, as the Kubernetes API server does.
 //   - GET /openapi/v2 answers 200 with an empty body (an empty protobuf

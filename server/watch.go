@@ -21,6 +21,9 @@ type watchParams struct {
 	since     uint64
 	timeout   time.Duration
 	bookmarks bool
+	// initialEvents: the client asked for the current state first, ended
+	// by a BOOKMARK annotated k8s.io/initial-events-end (watch-list).
+	initialEvents bool
 }
 
 func parseWatchParams(q url.Values) (watchParams, error) {
@@ -40,6 +43,13 @@ func parseWatchParams(q url.Values) (watchParams, error) {
 		p.timeout = time.Duration(n) * time.Second
 	}
 	p.bookmarks = q.Get("allowWatchBookmarks") == "true"
+	if q.Get("sendInitialEvents") == "true" {
+		if !p.bookmarks {
+			return p, apierrors.NewBadRequest("sendInitialEvents=true needs allowWatchBookmarks=true")
+		}
+		p.initialEvents = true
+		p.since = 0
+	}
 	return p, nil
 }
 
@@ -114,6 +124,11 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, res *resourc
 		}
 	}
 	ch, werr := s.store.Watch(ctx, res.Resource, p.since)
+	// With since 0 the store queued one ADDED event per object before
+	// returning: the first initial events in ch are the initial state.
+	// Events up to initialRV are among them.
+	initialRV := s.store.ResourceVersion()
+	initial := len(ch)
 	if werr != nil && !apierrors.IsResourceExpired(werr) && !apierrors.IsGone(werr) {
 		s.writeError(w, r, werr)
 		return
@@ -142,6 +157,9 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, res *resourc
 		return
 	}
 	_ = rc.Flush()
+	if p.initialEvents && initial == 0 && !send(watch.Bookmark, bookmark(res, initialRV, true)) {
+		return
+	}
 
 	var tick <-chan time.Time
 	if p.bookmarks && !table {
@@ -157,8 +175,17 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, res *resourc
 			if !ok {
 				return
 			}
+			endOfInitial := false
+			if initial > 0 {
+				initial--
+				endOfInitial = initial == 0 && p.initialEvents
+				initialRV = max(initialRV, ev.RV)
+			}
 			typ, ok := f.filter(ev)
 			if !ok {
+				if endOfInitial && !send(watch.Bookmark, bookmark(res, initialRV, true)) {
+					return
+				}
 				continue
 			}
 			obj := ev.JSON
@@ -175,21 +202,25 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, res *resourc
 			if !send(typ, obj) {
 				return
 			}
+			if endOfInitial && !send(watch.Bookmark, bookmark(res, initialRV, true)) {
+				return
+			}
 		case <-tick:
 			// Every event up to rv is in ch or was sent: read rv first.
 			rv := s.store.ResourceVersion()
 			if len(ch) > 0 {
 				continue
 			}
-			if !send(watch.Bookmark, bookmark(res, rv)) {
+			if !send(watch.Bookmark, bookmark(res, rv, false)) {
 				return
 			}
 		}
 	}
 }
 
-// bookmark is the object of a BOOKMARK event: kind and resourceVersion only.
-func bookmark(res *resource, rv uint64) []byte {
+// bookmark is the object of a BOOKMARK event: kind and resourceVersion
+// only; initialEnd marks the end of the initial events.
+func bookmark(res *resource, rv uint64, initialEnd bool) []byte {
 	b := make([]byte, 0, 128)
 	b = append(b, `{"kind":"`...)
 	b = append(b, res.Kind...)
@@ -197,6 +228,10 @@ func bookmark(res *resource, rv uint64) []byte {
 	b = append(b, v1alpha1.GroupVersion.String()...)
 	b = append(b, `","metadata":{"resourceVersion":"`...)
 	b = strconv.AppendUint(b, rv, 10)
-	b = append(b, `","creationTimestamp":null}}`...)
+	b = append(b, '"')
+	if initialEnd {
+		b = append(b, `,"annotations":{"k8s.io/initial-events-end":"true"}`...)
+	}
+	b = append(b, `,"creationTimestamp":null}}`...)
 	return b
 }

@@ -141,6 +141,28 @@ metadata: {name: other}
 		Expect(b.ResourceVersion).To(Equal(strconv.FormatUint(t.store.ResourceVersion(), 10)))
 	})
 
+	It("sends the initial state then a bookmark marking its end when asked (watch-list)", func() {
+		const q = "?watch=true&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan"
+		Expect(t.create(webPolicy).code).To(Equal(http.StatusCreated))
+		Expect(t.create("apiVersion: patchlet.io/v1alpha1\nkind: PatchPolicy\nmetadata: {name: db}\n").code).To(Equal(http.StatusCreated))
+		events := t.watch(api + "/patchpolicies" + q)
+		var first, second, end event
+		Eventually(events).Should(Receive(&first))
+		Eventually(events).Should(Receive(&second))
+		Expect([]string{first.String(), second.String()}).To(ConsistOf("ADDED web", "ADDED db"))
+		Eventually(events).Should(Receive(&end))
+		Expect(end.Type).To(Equal("BOOKMARK"))
+		var b metav1.PartialObjectMetadata
+		Expect(json.Unmarshal(end.Object, &b)).To(Succeed())
+		Expect(b.Annotations).To(HaveKeyWithValue("k8s.io/initial-events-end", "true"))
+		Expect(b.ResourceVersion).To(Equal(strconv.FormatUint(t.store.ResourceVersion(), 10)))
+		setPolicyLabel(t.store, "db", "x", "y")
+		Eventually(events).Should(Receive(HaveField("String()", "MODIFIED db")))
+
+		empty := t.watch(api + "/hosts" + q)
+		Eventually(empty).Should(Receive(HaveField("Type", "BOOKMARK")))
+	})
+
 	It("ends the stream after timeoutSeconds", func() {
 		events := t.watch(api + "/hosts?watch=true&timeoutSeconds=1")
 		Eventually(events).WithTimeout(5 * time.Second).Should(BeClosed())
