@@ -1,0 +1,108 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/go-logr/logr"
+	"golang.org/x/sys/unix"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/apt"
+	bexec "github.com/patchlet/patchlet/backends/exec"
+	"github.com/patchlet/patchlet/controllers/policy"
+	"github.com/patchlet/patchlet/internal/options"
+	"github.com/patchlet/patchlet/reconcile"
+	"github.com/patchlet/patchlet/store"
+)
+
+// newController picks the backend and builds the reconcile loop.
+func newController(o options.Options, st *store.Store, ex *bexec.Executor, log logr.Logger) (*policy.Controller, error) {
+	rel, relErr := backends.ReadOSRelease(o.Root)
+	name, reason := o.Backend, "--backend "+o.Backend
+	if name == "auto" {
+		if relErr != nil {
+			return nil, fmt.Errorf("--backend auto: %w", relErr)
+		}
+		var err error
+		name, reason, err = backends.DetectBackend(rel)
+		if err != nil {
+			return nil, fmt.Errorf("--backend auto: %w", err)
+		}
+	}
+	var (
+		b     backends.Backend
+		caps  reconcile.Capabilities
+		watch []string
+	)
+	switch name {
+	case "apt":
+		ab, err := apt.New(apt.Options{Root: o.Root, StateDir: o.StateDir, Log: log.WithName("apt")})
+		if err != nil {
+			return nil, fmt.Errorf("apt backend: %w", err)
+		}
+		b = ab
+		caps = reconcile.Capabilities{Hold: true, Security: true}
+		watch = []string{filepath.Join(o.Root, "var/lib/dpkg"), filepath.Join(o.Root, "var/lib/apt/lists")}
+	default:
+		return nil, fmt.Errorf("--backend %s: not implemented yet (issue #4); the apt backend is", name)
+	}
+
+	host := o.HostName
+	if host == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("--host-name not given and the hostname is unknown: %w", err)
+		}
+		host = strings.ToLower(h)
+	}
+	if errs := v1alpha1.ValidateObjectName(host, nil); len(errs) > 0 {
+		return nil, fmt.Errorf("--host-name %q: %s", host, errs.ToAggregate().Error())
+	}
+	var uts unix.Utsname
+	kernel := ""
+	if unix.Uname(&uts) == nil {
+		kernel = unix.ByteSliceToString(uts.Release[:])
+	}
+	var rebooter policy.Rebooter
+	if argv := strings.Fields(o.RebootCommand); len(argv) > 0 {
+		rebooter = commandRebooter{argv: argv}
+	}
+	return policy.New(policy.Options{
+		Store:      st,
+		Backend:    b,
+		Executor:   ex,
+		Log:        log.WithName("controller"),
+		HostName:   host,
+		HostLabels: o.HostLabels,
+		OS: v1alpha1.OSInfo{
+			ID: rel.ID, IDLike: strings.Join(rel.IDLike, " "), VersionID: rel.VersionID,
+			PrettyName: rel.PrettyName, Kernel: kernel,
+		},
+		BackendInfo:  v1alpha1.BackendInfo{Name: name, Reason: reason},
+		Capabilities: caps,
+		Root:         o.Root,
+		WatchPaths:   watch,
+		StateDir:     o.StateDir,
+		Rebooter:     rebooter,
+		Resync:       o.ResyncPeriod,
+		StepTimeout:  o.StepTimeout,
+	}), nil
+}
+
+// commandRebooter runs --reboot-command (split on spaces, no shell).
+type commandRebooter struct{ argv []string }
+
+func (r commandRebooter) Reboot(ctx context.Context) error {
+	cmd := osexec.CommandContext(ctx, r.argv[0], r.argv[1:]...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %w (output: %q)", strings.Join(r.argv, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
