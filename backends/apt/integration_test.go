@@ -2,9 +2,9 @@ package apt_test
 
 import (
 	"bytes"
-	"fmt"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,17 +50,17 @@ var (
 		return testrepo.Package{Name: "linux-image-test", Version: v, RebootRequired: true}
 	}
 	secfix = func(v string) testrepo.Package { return testrepo.Package{Name: "secfix", Version: v} }
-	meta = func(v, abi string) testrepo.Package {
+	meta   = func(v, abi string) testrepo.Package {
 		return testrepo.Package{Name: "linux-image-meta", Version: v, Depends: "linux-image-" + abi}
 	}
 	abi = func(abi string) testrepo.Package {
 		return testrepo.Package{Name: "linux-image-" + abi, Version: "1.0", RebootRequired: true}
 	}
-	flaky  = testrepo.Package{Name: "flaky", Version: "1.0", PostinstFailWhile: "/etc/flaky-fail"}
-	slow   = func(v string, sleep time.Duration) testrepo.Package {
+	flaky = testrepo.Package{Name: "flaky", Version: "1.0", PostinstFailWhile: "/etc/flaky-fail"}
+	slow  = func(v string, sleep time.Duration) testrepo.Package {
 		return testrepo.Package{Name: "slow", Version: v, PreinstSleep: sleep}
 	}
-	big    = testrepo.Package{Name: "big", Version: "1.0",
+	big = testrepo.Package{Name: "big", Version: "1.0",
 		Files: map[string]string{"/usr/share/big/blob": strings.Repeat("x", 256*1024)}}
 )
 

@@ -62,8 +62,10 @@ func ParseStatus(data []byte, nativeArch string) StatusDB {
 			flush()
 			continue
 		}
-		if line[0] == ' ' || line[0] == '\t' {
-			continue // continuation of a multi-line field
+		switch line[0] {
+		case 'P', 'S', 'V', 'A', 'p', 's', 'v', 'a':
+		default:
+			continue // a field we skip, or a continuation line
 		}
 		colon := bytes.IndexByte(line, ':')
 		if colon < 0 {
