@@ -73,5 +73,8 @@ var _ = AfterSuite(func() {
 
 func TestExec(t *testing.T) {
 	RegisterFailHandler(Fail)
+	// Generous for a loaded 2-core CI machine; Eventually returns as soon
+	// as it can.
+	SetDefaultEventuallyTimeout(10 * time.Second)
 	RunSpecs(t, "backends/exec")
 }
