@@ -1,0 +1,226 @@
+package apt_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/apt"
+)
+
+// countingRunner answers every command with a fixed output and counts calls.
+type countingRunner struct {
+	mu     sync.Mutex
+	calls  [][]string
+	envs   [][]string
+	stdout []byte
+	err    error
+}
+
+func (r *countingRunner) Run(_ context.Context, argv, env []string) ([]byte, []byte, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, argv)
+	r.envs = append(r.envs, env)
+	return r.stdout, nil, r.err
+}
+
+func (r *countingRunner) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.calls)
+}
+
+const dryRun = "Inst openssl [3.0.11-1~deb12u1] (3.0.11-1~deb12u2 Debian-Security:12/stable-security [amd64])\n"
+
+const listsPackages = `Package: openssl
+Version: 3.0.11-1~deb12u1
+Architecture: amd64
+
+Package: openssl
+Version: 3.0.11-1~deb12u2
+Architecture: amd64
+
+Package: openssl
+Version: 9.9
+Architecture: arm64
+
+Package: other
+Version: 1.0
+Architecture: all
+`
+
+func writeFile(path, content string) {
+	GinkgoHelper()
+	Expect(os.MkdirAll(filepath.Dir(path), 0o755)).To(Succeed())
+	Expect(os.WriteFile(path, []byte(content), 0o644)).To(Succeed())
+}
+
+// touchLater moves a file's mtime forward, as a change a second later would.
+func touchLater(path string) {
+	GinkgoHelper()
+	fi, err := os.Stat(path)
+	Expect(err).NotTo(HaveOccurred())
+	t := fi.ModTime().Add(time.Second)
+	Expect(os.Chtimes(path, t, t)).To(Succeed())
+}
+
+var _ = Describe("Observe", func() {
+	var (
+		root   string
+		runner *countingRunner
+		b      *apt.Backend
+		now    time.Time
+		ctx    = context.Background()
+	)
+
+	BeforeEach(func() {
+		root = GinkgoT().TempDir()
+		writeFile(filepath.Join(root, "var/lib/dpkg/status"),
+			"Package: openssl\nStatus: install ok installed\nArchitecture: amd64\nVersion: 3.0.11-1~deb12u1\n")
+		Expect(os.MkdirAll(filepath.Join(root, "var/lib/dpkg/updates"), 0o755)).To(Succeed())
+		writeFile(filepath.Join(root, "var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages"), listsPackages)
+		Expect(os.MkdirAll(filepath.Join(root, "run"), 0o755)).To(Succeed())
+		Expect(os.Symlink("/run", filepath.Join(root, "var/run"))).To(Succeed())
+		runner = &countingRunner{stdout: []byte(dryRun)}
+		now = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+		var err error
+		b, err = apt.New(apt.Options{Root: root, StateDir: filepath.Join(root, "state"), Log: GinkgoLogr,
+			Runner: runner, Paths: fakePaths, Architecture: "amd64", Clock: func() time.Time { return now }})
+		Expect(err).NotTo(HaveOccurred())
+	})
+
+	It("reports packages, upgrades and available versions, newest first, for this architecture", func() {
+		obs, err := b.Observe(ctx, []string{"openssl", "absent"})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(obs.Installed).To(Equal(map[string]backends.Package{
+			"openssl": {Name: "openssl", Version: "3.0.11-1~deb12u1", Arch: "amd64"}}))
+		Expect(obs.Upgrades).To(Equal(map[string]backends.Upgrade{
+			"openssl": {Name: "openssl", From: "3.0.11-1~deb12u1", To: "3.0.11-1~deb12u2", Source: "stable-security", Security: true}}))
+		Expect(obs.Available).To(Equal(map[string][]string{"openssl": {"3.0.11-1~deb12u2", "3.0.11-1~deb12u1"}}))
+		Expect(obs.Interrupted).To(BeFalse())
+		Expect(obs.RebootRequired).To(BeFalse())
+		Expect(obs.IndexRefreshed).To(BeZero())
+
+		Expect(runner.calls).To(Equal([][]string{{"/x/apt-get", "-s", "-q", "-o", "Debug::NoLocking=1", "dist-upgrade"}}))
+		Expect(runner.envs[0]).To(ContainElement("APT_CONFIG=" + filepath.Join(root, "state/apt-root.conf")))
+	})
+
+	It("spawns no process when nothing changed, and re-runs the dry run when the status or the lists change", func() {
+		_, err := b.Observe(ctx, []string{"openssl"})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(runner.count()).To(Equal(1))
+		obs, err := b.Observe(ctx, []string{"openssl"})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(runner.count()).To(Equal(1), "a second Observe with nothing changed runs nothing")
+		Expect(obs.Upgrades).To(HaveKey("openssl"))
+
+		// Callers may change what they got without changing the cache.
+		delete(obs.Upgrades, "openssl")
+		obs.Available["openssl"][0] = "changed"
+		obs, err = b.Observe(ctx, []string{"openssl"})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(obs.Upgrades).To(HaveKey("openssl"))
+		Expect(obs.Available["openssl"][0]).To(Equal("3.0.11-1~deb12u2"))
+
+		touchLater(filepath.Join(root, "var/lib/dpkg/status"))
+		_, err = b.Observe(ctx, nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(runner.count()).To(Equal(2))
+
+		writeFile(filepath.Join(root, "var/lib/apt/lists/security_Packages"), "Package: openssl\nVersion: 3.0.11-1~deb12u3\nArchitecture: amd64\n")
+		obs, err = b.Observe(ctx, []string{"openssl"})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(runner.count()).To(Equal(3))
+		Expect(obs.Available["openssl"]).To(Equal([]string{"3.0.11-1~deb12u3", "3.0.11-1~deb12u2", "3.0.11-1~deb12u1"}))
+
+		_, err = b.Observe(ctx, []string{"openssl"})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(runner.count()).To(Equal(3))
+	})
+
+	It("asks apt-cache madison only for indexes it cannot read", func() {
+		writeFile(filepath.Join(root, "var/lib/apt/lists/archive.ubuntu.com_ubuntu_dists_jammy_main_binary-amd64_Packages.lz4"), "binary")
+		runner.stdout = []byte(" openssl | 3.0.2-0ubuntu1.12 | http://archive.ubuntu.com/ubuntu jammy-updates/main amd64 Packages\n")
+		obs, err := b.Observe(ctx, []string{"openssl"})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(runner.calls).To(ContainElement([]string{"/x/apt-cache", "madison", "openssl"}))
+		Expect(obs.Available["openssl"]).To(ContainElement("3.0.2-0ubuntu1.12"))
+	})
+
+	It("fails when the dry run fails on a healthy database", func() {
+		runner.err = errors.New("apt-get -s dist-upgrade: exit status 100")
+		_, err := b.Observe(ctx, nil)
+		Expect(err).To(MatchError(ContainSubstring("simulate upgrade")))
+	})
+
+	It("reports an interrupted dpkg from its journal, and no upgrades when apt refuses the dry run", func() {
+		writeFile(filepath.Join(root, "var/lib/dpkg/updates/tmp.i"), "#padding\n")
+		obs, err := b.Observe(ctx, nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(obs.Interrupted).To(BeFalse(), "dpkg's preallocated tmp.i is no journal entry")
+
+		writeFile(filepath.Join(root, "var/lib/dpkg/updates/0000"), "Package: openssl\nStatus: install reinstreq half-installed\n")
+		runner.err = errors.New("E: dpkg was interrupted")
+		touchLater(filepath.Join(root, "var/lib/dpkg/status"))
+		obs, err = b.Observe(ctx, nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(obs.Interrupted).To(BeTrue())
+		Expect(obs.Upgrades).To(BeEmpty())
+	})
+
+	It("reports reboot-required through the root's /var/run link, never the host's", func() {
+		obs, err := b.Observe(ctx, nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(obs.RebootRequired).To(BeFalse())
+
+		writeFile(filepath.Join(root, "run/reboot-required"), "*** System restart required ***\n")
+		writeFile(filepath.Join(root, "run/reboot-required.pkgs"), "linux-image-6.1.0-27-amd64\nlibc6\nlinux-image-6.1.0-27-amd64\n")
+		obs, err = b.Observe(ctx, nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(obs.RebootRequired).To(BeTrue())
+		Expect(obs.RebootPackages).To(Equal([]string{"linux-image-6.1.0-27-amd64", "libc6"}))
+	})
+
+	It("reports its own refresh record, else apt's success stamp, never in the future", func() {
+		stamp := filepath.Join(root, "var/lib/apt/periodic/update-success-stamp")
+		writeFile(stamp, "")
+		stampTime := now.Add(-5 * time.Hour)
+		Expect(os.Chtimes(stamp, stampTime, stampTime)).To(Succeed())
+		obs, err := b.Observe(ctx, nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(obs.IndexRefreshed).To(BeTemporally("==", stampTime))
+
+		refreshed := now.Add(-time.Hour)
+		Expect(b.RecordRefresh(refreshed)).To(Succeed())
+		obs, err = b.Observe(ctx, nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(obs.IndexRefreshed).To(BeTemporally("==", refreshed))
+
+		// Survives a restart: a new backend on the same state dir.
+		b2, err := apt.New(apt.Options{Root: root, StateDir: filepath.Join(root, "state"), Runner: runner, Paths: fakePaths,
+			Clock: func() time.Time { return now }})
+		Expect(err).NotTo(HaveOccurred())
+		obs, err = b2.Observe(ctx, nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(obs.IndexRefreshed).To(BeTemporally("==", refreshed))
+
+		Expect(b.RecordRefresh(now.Add(time.Hour))).To(Succeed())
+		obs, err = b.Observe(ctx, nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(obs.IndexRefreshed).To(BeTemporally("==", now))
+	})
+
+	It("fails without a dpkg status file", func() {
+		Expect(os.Remove(filepath.Join(root, "var/lib/dpkg/status"))).To(Succeed())
+		_, err := b.Observe(ctx, nil)
+		Expect(err).To(MatchError(ContainSubstring("dpkg status")))
+	})
+})
