@@ -189,6 +189,15 @@ var _ = Describe("Observe", func() {
 		Expect(obs.RebootPackages).To(Equal([]string{"linux-image-6.1.0-27-amd64", "libc6"}))
 	})
 
+	It("resolves absolute links inside the root", func() {
+		Expect(os.Remove(filepath.Join(root, "var/run"))).To(Succeed())
+		Expect(os.Symlink("/srv/../state-run", filepath.Join(root, "var/run"))).To(Succeed())
+		writeFile(filepath.Join(root, "state-run/reboot-required"), "")
+		obs, err := b.Observe(ctx, nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(obs.RebootRequired).To(BeTrue())
+	})
+
 	It("reports its own refresh record, else apt's success stamp, never in the future", func() {
 		stamp := filepath.Join(root, "var/lib/apt/periodic/update-success-stamp")
 		writeFile(stamp, "")
