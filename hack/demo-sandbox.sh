@@ -75,5 +75,5 @@ echo
 echo "==> in the sandbox now"
 chroot "$M" dpkg-query -W demo-hello demo-conf demo-kernel | sed 's/^/    /'
 echo "    held: $(chroot "$M" apt-mark showhold | tr '\n' ' ')"
-echo "    /etc/demo-conf.conf kept the operator's edit: $(grep -c 'edited by the operator' "$M/etc/demo-conf.conf") line; the new default is in $(ls "$M"/etc/demo-conf.conf.dpkg-dist)"
+echo "    /etc/demo-conf.conf kept the operator's edit: $(grep -c 'edited by the operator' "$M/etc/demo-conf.conf") line; the new default is in $(cd "$M" && ls etc/demo-conf.conf.dpkg-dist | sed "s,^,/,")"
 echo "    /run/reboot-required.pkgs: $(cat "$M/run/reboot-required.pkgs" 2>/dev/null | tr '\n' ' ')"
