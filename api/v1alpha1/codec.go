@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 
+	yamlv3 "go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	kjson "sigs.k8s.io/json"
@@ -73,9 +74,46 @@ func ToJSON(doc []byte) ([]byte, error) {
 	}
 	j, err := yaml.YAMLToJSONStrict(doc)
 	if err != nil {
-		return nil, &DecodeError{Err: err}
+		// The YAML error names a duplicate key by line only; name it by path.
+		return nil, &DecodeError{Fields: yamlDuplicates(doc), Err: err}
 	}
 	return j, nil
+}
+
+// yamlDuplicates returns one error per duplicate mapping key of a YAML
+// document, named by its path. Aliases are not followed.
+func yamlDuplicates(doc []byte) field.ErrorList {
+	var root yamlv3.Node
+	if yamlv3.Unmarshal(doc, &root) != nil {
+		return nil
+	}
+	var errs field.ErrorList
+	var walk func(n *yamlv3.Node, p *field.Path)
+	walk = func(n *yamlv3.Node, p *field.Path) {
+		switch n.Kind {
+		case yamlv3.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, p)
+			}
+		case yamlv3.MappingNode:
+			seen := map[string]bool{}
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i]
+				kp := p.Child(k.Value)
+				if seen[k.Value] {
+					errs = append(errs, field.Duplicate(kp, kp.String()))
+				}
+				seen[k.Value] = true
+				walk(n.Content[i+1], kp)
+			}
+		case yamlv3.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, p.Index(i))
+			}
+		}
+	}
+	walk(&root, nil)
+	return errs
 }
 
 type typeHeader struct {

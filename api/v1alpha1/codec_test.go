@@ -100,16 +100,18 @@ var _ = Describe("strict decoding", func() {
 		Entry("metadata.name", " \n{\"apiVersion\":\"patchlet.io/v1alpha1\",\"kind\":\"Host\",\"metadata\":{\"name\":\"a\",\"name\":\"b\"}}\n", "metadata.name"),
 	)
 
-	DescribeTable("names a duplicate key in YAML by key and line",
-		func(doc, key, line string) {
+	DescribeTable("names a duplicate key in YAML by path and line",
+		func(doc, path, line string) {
 			de := decodeErr(doc)
-			Expect(de.Error()).To(ContainSubstring(`key "` + key + `" already set`))
-			Expect(de.Error()).To(ContainSubstring("line " + line))
+			Expect(fieldErrs(de.Fields)).To(ConsistOf(fieldErr{path, field.ErrorTypeDuplicate}))
+			Expect(de.Error()).To(ContainSubstring(path))
+			Expect(de.Err).To(MatchError(ContainSubstring("line " + line)))
 		},
-		Entry("spec.mode", policyHead+"spec:\n  mode: Audit\n  mode: Enforce\n", "mode", "7"),
+		Entry("spec.mode", policyHead+"spec:\n  mode: Audit\n  mode: Enforce\n", "spec.mode", "7"),
 		Entry("kind", policyHead+"kind: Host\n", "kind", "5"),
-		Entry("a package name", policyHead+"spec:\n  packages:\n  - name: openssl\n    name: -oAPT::Get::x=1\n", "name", "8"),
-		Entry("in a flow mapping", policyHead+"spec: {mode: Audit, mode: Enforce}\n", "mode", "5"),
+		Entry("a package name", policyHead+"spec:\n  packages:\n  - name: openssl\n    name: -oAPT::Get::x=1\n", "spec.packages[0].name", "8"),
+		Entry("in a flow mapping", policyHead+"spec: {mode: Audit, mode: Enforce}\n", "spec.mode", "5"),
+		Entry("a quoted key", policyHead+"spec:\n  mode: Audit\n  'mode': Enforce\n", "spec.mode", "7"),
 	)
 
 	DescribeTable("names a wrong apiVersion or kind",
