@@ -101,7 +101,9 @@ func yamlDuplicates(doc []byte) field.ErrorList {
 				k := n.Content[i]
 				kp := p.Child(k.Value)
 				if seen[k.Value] {
-					errs = append(errs, field.Duplicate(kp, kp.String()))
+					e := field.Duplicate(kp, k.Value)
+					e.Detail = fmt.Sprintf("key %q already set in this mapping (line %d)", k.Value, k.Line)
+					errs = append(errs, e)
 				}
 				seen[k.Value] = true
 				walk(n.Content[i+1], kp)

@@ -106,6 +106,7 @@ var _ = Describe("strict decoding", func() {
 			Expect(fieldErrs(de.Fields)).To(ConsistOf(fieldErr{path, field.ErrorTypeDuplicate}))
 			Expect(de.Error()).To(ContainSubstring(path))
 			Expect(de.Err).To(MatchError(ContainSubstring("line " + line)))
+			Expect(de.Error()).To(ContainSubstring("already set in this mapping (line " + line + ")"))
 		},
 		Entry("spec.mode", policyHead+"spec:\n  mode: Audit\n  mode: Enforce\n", "spec.mode", "7"),
 		Entry("kind", policyHead+"kind: Host\n", "kind", "5"),
