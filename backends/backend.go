@@ -47,6 +47,11 @@ type Observation struct {
 	// Interrupted is true when the package database says an earlier run was
 	// interrupted and needs recovery (dpkg --configure -a).
 	Interrupted bool
+	// InterruptedPackages names the packages the package database lists
+	// as interrupted (half-installed, unpacked, half-configured, awaiting
+	// triggers, or flagged for reinstallation), each at the version it
+	// records; empty when only an unfinished journal is left.
+	InterruptedPackages []PackageRef
 	// RebootRequired is true when the package manager says a reboot is needed.
 	RebootRequired bool
 	// RebootPackages names the packages that asked for the reboot.

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/patchlet/patchlet/backends"
@@ -53,6 +52,7 @@ func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observ
 			b.log.V(1).Info("dpkg database in flux while dpkg runs", "packages", db.Interrupted)
 		} else {
 			obs.Interrupted = true
+			obs.InterruptedPackages = interruptedRefs(db)
 		}
 	}
 
@@ -147,16 +147,24 @@ func (b *Backend) pendingUpdates() (bool, error) {
 // is, dpkg is running and the states it leaves are not (yet) an
 // interruption. Any doubt counts as not busy.
 func (b *Backend) dpkgBusy() bool {
-	f, err := os.Open(b.path(dpkgLockPath))
-	if err != nil {
-		return false
+	_, held, err := lockOwner(b.path(dpkgLockPath))
+	return err == nil && held
+}
+
+// interruptedRefs names the packages dpkg left in an interrupted state at
+// the version the status file records for them (for a package interrupted
+// while being upgraded, the version being replaced).
+func interruptedRefs(db StatusDB) []backends.PackageRef {
+	refs := make([]backends.PackageRef, 0, len(db.Interrupted))
+	for _, key := range db.Interrupted {
+		p, ok := db.Installed[key]
+		if !ok {
+			continue
+		}
+		// key is name:arch for a foreign architecture, as apt wants it.
+		refs = append(refs, backends.PackageRef{Name: key, Version: p.Version})
 	}
-	defer f.Close()
-	lk := syscall.Flock_t{Type: syscall.F_WRLCK, Whence: 0}
-	if err := syscall.FcntlFlock(f.Fd(), syscall.F_GETLK, &lk); err != nil {
-		return false
-	}
-	return lk.Type != syscall.F_UNLCK
+	return refs
 }
 
 // rebootRequired reads /run/reboot-required(.pkgs) (and /var/run/…). A

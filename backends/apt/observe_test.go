@@ -173,7 +173,21 @@ var _ = Describe("Observe", func() {
 		obs, err = b.Observe(ctx, nil)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(obs.Interrupted).To(BeTrue())
+		Expect(obs.InterruptedPackages).To(BeEmpty(), "the status file itself lists no interrupted package")
 		Expect(obs.Upgrades).To(BeEmpty())
+	})
+
+	It("names the packages dpkg left interrupted, at the version the status file records", func() {
+		writeFile(filepath.Join(root, "var/lib/dpkg/status"),
+			"Package: openssl\nStatus: install reinstreq half-installed\nArchitecture: amd64\nVersion: 3.0.11-1~deb12u1\n\n"+
+				"Package: libc6\nStatus: install ok unpacked\nArchitecture: i386\nVersion: 2.36-9\n\n"+
+				"Package: zlib1g\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1:1.2.13\n")
+		obs, err := b.Observe(ctx, nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(obs.Interrupted).To(BeTrue())
+		Expect(obs.InterruptedPackages).To(ConsistOf(
+			backends.PackageRef{Name: "openssl", Version: "3.0.11-1~deb12u1"},
+			backends.PackageRef{Name: "libc6:i386", Version: "2.36-9"}))
 	})
 
 	It("reports reboot-required through the root's /var/run link, never the host's", func() {

@@ -98,6 +98,21 @@ func (b *Backend) BuildInstall(pkgs []backends.PackageRef) (backends.Step, error
 	return b.aptGetStep(v1alpha1.StepInstall, []string{"install"}, extra, args, names), nil
 }
 
+// BuildReinstall returns the step that installs pkgs again, each at its
+// exact version when one is given: what repairs a package dpkg left
+// half-installed, which dpkg --configure -a cannot finish. apt-get
+// install --reinstall also unpacks a package whose installed version is
+// already the requested one.
+func (b *Backend) BuildReinstall(pkgs []backends.PackageRef) (backends.Step, error) {
+	s, err := b.BuildInstall(pkgs)
+	if err != nil {
+		return backends.Step{}, fmt.Errorf("re%w", err)
+	}
+	i := slices.Index(s.Argv, "install")
+	s.Argv = slices.Concat(s.Argv[:i+1], []string{"--reinstall"}, s.Argv[i+1:])
+	return s, nil
+}
+
 // BuildUpgrade returns the step that upgrades the named installed packages
 // to their candidate versions; it never installs a named package that is
 // not installed.
@@ -214,6 +229,16 @@ func (b *Backend) HoldStep(names []string, hold bool) backends.Step {
 			typ = v1alpha1.StepUnhold
 		}
 		return b.refused(typ, err)
+	}
+	return s
+}
+
+// ReinstallStep installs pkgs again (see BuildReinstall); an invalid
+// request yields a nil Argv.
+func (b *Backend) ReinstallStep(pkgs []backends.PackageRef) backends.Step {
+	s, err := b.BuildReinstall(pkgs)
+	if err != nil {
+		return b.refused(v1alpha1.StepInstall, err)
 	}
 	return s
 }

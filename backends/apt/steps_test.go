@@ -67,6 +67,19 @@ var _ = Describe("steps", func() {
 			}))
 		})
 
+		It("reinstalls interrupted packages at their recorded version, refusing what install refuses", func() {
+			s := b.ReinstallStep([]backends.PackageRef{{Name: "slow", Version: "1.0"}, {Name: "libc6:i386"}})
+			Expect(s.Type).To(Equal(v1alpha1.StepInstall))
+			Expect(s.Packages).To(Equal([]string{"slow", "libc6:i386"}))
+			Expect(s.Argv).To(Equal(concat([]string{"/x/apt-get"}, aptOpts,
+				[]string{"--allow-downgrades", "install", "--reinstall", "slow=1.0", "libc6:i386"})))
+			Expect(b.ReinstallStep([]backends.PackageRef{{Name: "slow"}}).Argv).To(Equal(
+				concat([]string{"/x/apt-get"}, aptOpts, []string{"install", "--reinstall", "slow"})))
+			_, err := b.BuildReinstall([]backends.PackageRef{{Name: "-o", Version: "1"}})
+			Expect(err).To(MatchError(ContainSubstring("reinstall: invalid package name")))
+			Expect(b.ReinstallStep(nil).Argv).To(BeNil())
+		})
+
 		It("gives every step its own slices", func() {
 			s1 := b.UpgradeStep([]string{"a1"})
 			s2 := b.UpgradeStep([]string{"b2"})
