@@ -88,7 +88,7 @@ var _ = Describe("Client", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(created.ResourceVersion).NotTo(BeEmpty())
 		Expect(created.Generation).To(Equal(int64(1)))
-		Expect(created.Spec.Mode).To(Equal(v1alpha1.ModeEnforce), "the server defaults")
+		Expect(created.Spec.Mode).To(BeEmpty(), "stored as written; defaults apply where it is enforced")
 		_, err = pp.Create(ctx, policy("db", nil))
 		Expect(err).NotTo(HaveOccurred())
 

@@ -36,7 +36,7 @@ func RefreshDue(policies []v1alpha1.PatchPolicy, out PlanOutput, refreshed, now 
 		}
 		maxAge := v1alpha1.DefaultCacheMaxAge
 		if c := p.Spec.Cache; c != nil && c.MaxAge != nil {
-			maxAge = c.MaxAge.Duration
+			maxAge = c.MaxAge.Get()
 		}
 		if refreshed.IsZero() || now.Sub(refreshed) > maxAge {
 			return true

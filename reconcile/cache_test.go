@@ -5,7 +5,6 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/reconcile"
@@ -14,7 +13,7 @@ import (
 var _ = Describe("RefreshDue", func() {
 	maxAge := func(d time.Duration) func(*v1alpha1.PatchPolicy) {
 		return func(p *v1alpha1.PatchPolicy) {
-			p.Spec.Cache = &v1alpha1.CacheSpec{MaxAge: &metav1.Duration{Duration: d}}
+			p.Spec.Cache = &v1alpha1.CacheSpec{MaxAge: v1alpha1.DurationPtr(d)}
 		}
 	}
 	DescribeTable("refreshes an old index only when something is to be done",

@@ -52,7 +52,7 @@ func reboot(policy v1alpha1.RebootPolicyType, w *v1alpha1.TimeWindow) func(*v1al
 }
 
 func win(start string, d time.Duration, tz string, days ...v1alpha1.Weekday) v1alpha1.TimeWindow {
-	return v1alpha1.TimeWindow{Days: days, Start: start, Duration: metav1.Duration{Duration: d}, TimeZone: tz}
+	return v1alpha1.TimeWindow{Days: days, Start: start, Duration: v1alpha1.NewDuration(d), TimeZone: tz}
 }
 
 // obs is a small observation builder.

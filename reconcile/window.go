@@ -36,10 +36,11 @@ func parseWindow(w v1alpha1.TimeWindow) (window, error) {
 		p.hour < 0 || p.hour > 23 || p.minute < 0 || p.minute > 59 {
 		return window{}, fmt.Errorf("window start %q is not HH:MM", w.Start)
 	}
-	if w.Duration.Duration <= 0 {
-		return window{}, fmt.Errorf("window duration %s is not positive", w.Duration.Duration)
+	d, err := w.Duration.Parse()
+	if err != nil || d <= 0 {
+		return window{}, fmt.Errorf("window duration %q is not a positive duration", w.Duration)
 	}
-	p.duration = w.Duration.Duration
+	p.duration = d
 	zone := w.TimeZone
 	if zone == "" {
 		zone = v1alpha1.DefaultTimeZone

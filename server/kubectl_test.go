@@ -21,9 +21,10 @@ import (
 
 const kubectlPath = "/usr/bin/kubectl"
 
-// A policy kubectl apply can re-apply as "unchanged": every field the
-// server would default inside a list is given, and no duration is written
-// in a form the server normalises (4h comes back as 4h0m0s).
+// The policy of DESIGN.md: defaults left out (packages[0].state) and
+// durations written short (4h, 3h), as operators write them. The server
+// stores a policy as written, so kubectl apply of the unchanged file says
+// "unchanged".
 const applyPolicy = `apiVersion: patchlet.io/v1alpha1
 kind: PatchPolicy
 metadata:
@@ -33,8 +34,11 @@ spec:
   hostSelector: {matchLabels: {role: web}}
   updates: {apply: Security, exclude: ["linux-image-*"]}
   packages:
-  - {name: openssl, version: "3.0.15-1~deb12u1", state: Present}
+  - {name: openssl, version: "3.0.15-1~deb12u1"}
   - {name: docker-ce, state: Held}
+  cache: {maxAge: 4h}
+  maintenanceWindow: {days: [Mon, Tue, Wed, Thu], start: "01:00", duration: 3h, timeZone: Europe/Berlin}
+  reboot: {policy: IfRequired, window: {days: [Sun], start: "02:00", duration: 2h, timeZone: Europe/Berlin}}
 `
 
 var _ = Describe("kubectl against patchlet", Label("integration"), func() {

@@ -337,8 +337,13 @@ func admit(res *resource, obj v1alpha1.Object) error {
 			"is set by patchlet for objects read from the policy directory; write the file there instead"))
 	}
 	if p, ok := obj.(*v1alpha1.PatchPolicy); ok {
-		p.SetDefaults()
-		errs = append(errs, p.Validate()...)
+		// Validate the policy as it will be enforced, but store it as the
+		// client wrote it: defaults are applied where the policy is used, so
+		// that kubectl apply's three-way merge sees its own fields come back
+		// unchanged and a re-apply says "unchanged".
+		d := p.DeepCopy()
+		d.SetDefaults()
+		errs = append(errs, d.Validate()...)
 	}
 	if len(errs) > 0 {
 		return apierrors.NewInvalid(res.groupKind(), obj.GetName(), errs)

@@ -125,10 +125,14 @@ func policyCells(o v1alpha1.Object) []any {
 	if c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReady); c != nil {
 		reason, msg = c.Reason, c.Message
 	}
+	mode := p.Spec.Mode
+	if mode == "" {
+		mode = v1alpha1.ModeEnforce // the default, applied where the policy is enforced
+	}
 	return []any{
 		p.Name,
 		conditionStatus(st.Conditions, v1alpha1.ConditionReady),
-		string(p.Spec.Mode),
+		string(mode),
 		int64(st.Pending),
 		reboot,
 		nil, // age, filled in by the table builder

@@ -2,8 +2,6 @@ package v1alpha1
 
 import (
 	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Defaults of a PatchPolicy.
@@ -35,7 +33,8 @@ func (p *PatchPolicy) SetDefaults() {
 		s.Cache = &CacheSpec{}
 	}
 	if s.Cache.MaxAge == nil {
-		s.Cache.MaxAge = &metav1.Duration{Duration: DefaultCacheMaxAge}
+		d := NewDuration(DefaultCacheMaxAge)
+		s.Cache.MaxAge = &d
 	}
 	if s.Reboot == nil {
 		s.Reboot = &RebootSpec{}

@@ -5,7 +5,6 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/patchlet/patchlet/api/v1alpha1"
 )
@@ -20,7 +19,7 @@ var _ = Describe("PatchPolicy defaults", func() {
 		Expect(p.Spec.Packages[0].State).To(Equal(v1.PackagePresent))
 		Expect(p.Spec.Packages[1].State).To(Equal(v1.PackageLatest))
 		Expect(p.Spec.Updates.Apply).To(Equal(v1.UpdatesNone))
-		Expect(p.Spec.Cache.MaxAge.Duration).To(Equal(4 * time.Hour))
+		Expect(p.Spec.Cache.MaxAge.Get()).To(Equal(4 * time.Hour))
 		Expect(p.Spec.Reboot.Policy).To(Equal(v1.RebootNever))
 		Expect(p.Spec.Reboot.Window).To(BeNil(), "no window is invented")
 		Expect(p.Spec.MaintenanceWindow).To(BeNil(), "no window is invented")
@@ -31,8 +30,8 @@ var _ = Describe("PatchPolicy defaults", func() {
 
 	It("defaults the time zone of both windows to UTC", func() {
 		p := &v1.PatchPolicy{Spec: v1.PatchPolicySpec{
-			MaintenanceWindow: &v1.TimeWindow{Start: "01:00", Duration: metav1.Duration{Duration: time.Hour}},
-			Reboot:            &v1.RebootSpec{Window: &v1.TimeWindow{Start: "02:00", Duration: metav1.Duration{Duration: time.Hour}}},
+			MaintenanceWindow: &v1.TimeWindow{Start: "01:00", Duration: v1.NewDuration(time.Hour)},
+			Reboot:            &v1.RebootSpec{Window: &v1.TimeWindow{Start: "02:00", Duration: v1.NewDuration(time.Hour)}},
 		}}
 		p.SetDefaults()
 		Expect(p.Spec.MaintenanceWindow.TimeZone).To(Equal("UTC"))
@@ -42,7 +41,7 @@ var _ = Describe("PatchPolicy defaults", func() {
 
 	It("keeps every value the operator set", func() {
 		p := fullObjects()[0].(*v1.PatchPolicy)
-		p.Spec.Cache.MaxAge.Duration = 0 // zero is a choice (always refresh), not a missing value
+		*p.Spec.Cache.MaxAge = "0s" // zero is a choice (always refresh), not a missing value
 		want := p.DeepCopy()
 		p.SetDefaults()
 		Expect(p).To(Equal(want))
@@ -69,9 +68,9 @@ var _ = Describe("PatchPolicy defaults", func() {
 		a, b := &v1.PatchPolicy{}, &v1.PatchPolicy{}
 		a.SetDefaults()
 		b.SetDefaults()
-		a.Spec.Cache.MaxAge.Duration = time.Minute
+		*a.Spec.Cache.MaxAge = v1.NewDuration(time.Minute)
 		a.Spec.Reboot.Policy = v1.RebootIfRequired
-		Expect(b.Spec.Cache.MaxAge.Duration).To(Equal(v1.DefaultCacheMaxAge))
+		Expect(b.Spec.Cache.MaxAge.Get()).To(Equal(v1.DefaultCacheMaxAge))
 		Expect(b.Spec.Reboot.Policy).To(Equal(v1.RebootNever))
 	})
 })

@@ -57,7 +57,7 @@ type UpdatesSpec struct {
 type CacheSpec struct {
 	// MaxAge: refresh the index when it is older than this. Default 4h.
 	// +optional
-	MaxAge *metav1.Duration `json:"maxAge,omitempty"`
+	MaxAge *Duration `json:"maxAge,omitempty"`
 }
 
 // Weekday is a three-letter English day name: Mon, Tue, Wed, Thu, Fri, Sat, Sun.
@@ -73,7 +73,7 @@ type TimeWindow struct {
 	// Start is the local opening time, "HH:MM" (24-hour clock).
 	Start string `json:"start"`
 	// Duration of the window, at most 7 days (e.g. "2h").
-	Duration metav1.Duration `json:"duration"`
+	Duration Duration `json:"duration"`
 	// TimeZone is an IANA zone name (e.g. Europe/Berlin). Default UTC.
 	// +optional
 	TimeZone string `json:"timeZone,omitempty"`

@@ -192,8 +192,12 @@ func ValidatePatchPolicySpec(s *PatchPolicySpec, fld *field.Path) field.ErrorLis
 			}
 		}
 	}
-	if c := s.Cache; c != nil && c.MaxAge != nil && c.MaxAge.Duration < 0 {
-		errs = append(errs, field.Invalid(fld.Child("cache", "maxAge"), c.MaxAge.Duration.String(), "must not be negative"))
+	if c := s.Cache; c != nil && c.MaxAge != nil {
+		if d, err := c.MaxAge.Parse(); err != nil {
+			errs = append(errs, field.Invalid(fld.Child("cache", "maxAge"), printable(string(*c.MaxAge)), "must be a duration such as 4h, 90m or 1h30m"))
+		} else if d < 0 {
+			errs = append(errs, field.Invalid(fld.Child("cache", "maxAge"), string(*c.MaxAge), "must not be negative"))
+		}
 	}
 	if r := s.Reboot; r != nil {
 		rf := fld.Child("reboot")
@@ -276,8 +280,10 @@ func ValidateTimeWindow(w *TimeWindow, fld *field.Path) field.ErrorList {
 	if !clockTime.MatchString(w.Start) {
 		errs = append(errs, field.Invalid(fld.Child("start"), printable(w.Start), "must be a 24-hour time HH:MM"))
 	}
-	if w.Duration.Duration <= 0 || w.Duration.Duration > MaxWindowDuration {
-		errs = append(errs, field.Invalid(fld.Child("duration"), w.Duration.Duration.String(), "must be positive and at most 168h"))
+	if d, err := w.Duration.Parse(); err != nil {
+		errs = append(errs, field.Invalid(fld.Child("duration"), printable(string(w.Duration)), "must be a duration such as 2h, 90m or 1h30m"))
+	} else if d <= 0 || d > MaxWindowDuration {
+		errs = append(errs, field.Invalid(fld.Child("duration"), string(w.Duration), "must be positive and at most 168h"))
 	}
 	if w.TimeZone != "" {
 		// "Local" is Go's name for the agent's own zone, not an IANA name: the

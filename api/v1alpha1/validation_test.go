@@ -26,9 +26,9 @@ func validPolicy() *v1.PatchPolicy {
 			Packages:     []v1.PackageSpec{{Name: "openssl", Version: "3.0.15-1~deb12u1"}},
 			Updates:      &v1.UpdatesSpec{Apply: v1.UpdatesSecurity, Exclude: []string{"linux-image-*"}},
 			MaintenanceWindow: &v1.TimeWindow{Days: []v1.Weekday{"Mon", "Tue"}, Start: "01:00",
-				Duration: metav1.Duration{Duration: 3 * time.Hour}, TimeZone: "Europe/Berlin"},
+				Duration: v1.NewDuration(3 * time.Hour), TimeZone: "Europe/Berlin"},
 			Reboot: &v1.RebootSpec{Policy: v1.RebootIfRequired, Window: &v1.TimeWindow{Days: []v1.Weekday{"Sun"},
-				Start: "02:00", Duration: metav1.Duration{Duration: 2 * time.Hour}, TimeZone: "Europe/Berlin"}},
+				Start: "02:00", Duration: v1.NewDuration(2 * time.Hour), TimeZone: "Europe/Berlin"}},
 			Rollout: &v1.RolloutSpec{MaxConcurrent: ptr(intstr.FromString("10%")), MaxFailures: ptr(intstr.FromInt32(2))},
 		},
 	}
@@ -289,7 +289,9 @@ var _ = Describe("PatchPolicy validation", func() {
 			}
 		}, "spec.updates.exclude"),
 		// cache, mode, reboot
-		Entry("a negative cache maxAge", func(p *v1.PatchPolicy) { p.Spec.Cache.MaxAge = &metav1.Duration{Duration: -time.Hour} }, "spec.cache.maxAge"),
+		Entry("a negative cache maxAge", func(p *v1.PatchPolicy) { p.Spec.Cache.MaxAge = v1.DurationPtr(-time.Hour) }, "spec.cache.maxAge"),
+		Entry("a cache maxAge that is not a duration", func(p *v1.PatchPolicy) { *p.Spec.Cache.MaxAge = "4 hours" }, "spec.cache.maxAge"),
+		Entry("a window duration that is not a duration", func(p *v1.PatchPolicy) { p.Spec.Reboot.Window.Duration = "two hours" }, "spec.reboot.window.duration"),
 		Entry("an unknown mode", func(p *v1.PatchPolicy) { p.Spec.Mode = "DryRun" }, "spec.mode"),
 		Entry("an unknown reboot policy", func(p *v1.PatchPolicy) { p.Spec.Reboot.Policy = "Always" }, "spec.reboot.policy"),
 		// windows
@@ -298,10 +300,10 @@ var _ = Describe("PatchPolicy validation", func() {
 		Entry("a reboot window starting at 01:60", func(p *v1.PatchPolicy) { p.Spec.Reboot.Window.Start = "01:60" }, "spec.reboot.window.start"),
 		Entry("a reboot window start with a newline", func(p *v1.PatchPolicy) { p.Spec.Reboot.Window.Start = "01:00\n" }, "spec.reboot.window.start"),
 		Entry("a reboot window without a start", func(p *v1.PatchPolicy) { p.Spec.Reboot.Window.Start = "" }, "spec.reboot.window.start"),
-		Entry("a zero reboot window", func(p *v1.PatchPolicy) { p.Spec.Reboot.Window.Duration.Duration = 0 }, "spec.reboot.window.duration"),
-		Entry("a negative reboot window", func(p *v1.PatchPolicy) { p.Spec.Reboot.Window.Duration.Duration = -time.Hour }, "spec.reboot.window.duration"),
+		Entry("a zero reboot window", func(p *v1.PatchPolicy) { p.Spec.Reboot.Window.Duration = v1.NewDuration(0) }, "spec.reboot.window.duration"),
+		Entry("a negative reboot window", func(p *v1.PatchPolicy) { p.Spec.Reboot.Window.Duration = v1.NewDuration(-time.Hour) }, "spec.reboot.window.duration"),
 		Entry("a reboot window longer than a week", func(p *v1.PatchPolicy) {
-			p.Spec.Reboot.Window.Duration.Duration = v1.MaxWindowDuration + time.Minute
+			p.Spec.Reboot.Window.Duration = v1.NewDuration(v1.MaxWindowDuration + time.Minute)
 		}, "spec.reboot.window.duration"),
 		Entry("a long day name", func(p *v1.PatchPolicy) { p.Spec.Reboot.Window.Days = []v1.Weekday{"Sunday"} }, "spec.reboot.window.days[0]"),
 		Entry("a lowercase day name", func(p *v1.PatchPolicy) { p.Spec.Reboot.Window.Days = []v1.Weekday{"Sun", "mon"} }, "spec.reboot.window.days[1]"),
@@ -313,7 +315,7 @@ var _ = Describe("PatchPolicy validation", func() {
 		Entry("a time zone with a space", func(p *v1.PatchPolicy) { p.Spec.Reboot.Window.TimeZone = "Europe/Berlin " }, "spec.reboot.window.timeZone"),
 		Entry("the agent's local time zone", func(p *v1.PatchPolicy) { p.Spec.Reboot.Window.TimeZone = "Local" }, "spec.reboot.window.timeZone"),
 		Entry("a maintenance window starting at 25:00", func(p *v1.PatchPolicy) { p.Spec.MaintenanceWindow.Start = "25:00" }, "spec.maintenanceWindow.start"),
-		Entry("a zero maintenance window", func(p *v1.PatchPolicy) { p.Spec.MaintenanceWindow.Duration.Duration = 0 }, "spec.maintenanceWindow.duration"),
+		Entry("a zero maintenance window", func(p *v1.PatchPolicy) { p.Spec.MaintenanceWindow.Duration = v1.NewDuration(0) }, "spec.maintenanceWindow.duration"),
 		Entry("a maintenance window on Funday", func(p *v1.PatchPolicy) { p.Spec.MaintenanceWindow.Days = []v1.Weekday{"Mon", "Fun"} }, "spec.maintenanceWindow.days[1]"),
 		Entry("a maintenance window in no time zone", func(p *v1.PatchPolicy) { p.Spec.MaintenanceWindow.TimeZone = "CEST" }, "spec.maintenanceWindow.timeZone"),
 		// rollout
@@ -355,16 +357,16 @@ var _ = Describe("PatchPolicy validation", func() {
 		Entry("maxFailures 0%", func(p *v1.PatchPolicy) { p.Spec.Rollout.MaxFailures = ptr(intstr.FromString("0%")) }),
 		Entry("a window at 23:59 over midnight", func(p *v1.PatchPolicy) {
 			p.Spec.Reboot.Window.Start = "23:59"
-			p.Spec.Reboot.Window.Duration.Duration = 6 * time.Hour
+			p.Spec.Reboot.Window.Duration = v1.NewDuration(6 * time.Hour)
 		}),
-		Entry("a window of exactly a week", func(p *v1.PatchPolicy) { p.Spec.MaintenanceWindow.Duration.Duration = v1.MaxWindowDuration }),
+		Entry("a window of exactly a week", func(p *v1.PatchPolicy) { p.Spec.MaintenanceWindow.Duration = v1.NewDuration(v1.MaxWindowDuration) }),
 		Entry("a window on every day", func(p *v1.PatchPolicy) { p.Spec.MaintenanceWindow.Days = nil }),
 		Entry("time zone UTC", func(p *v1.PatchPolicy) { p.Spec.MaintenanceWindow.TimeZone = "UTC" }),
 		Entry("time zone America/Argentina/Buenos_Aires", func(p *v1.PatchPolicy) {
 			p.Spec.MaintenanceWindow.TimeZone = "America/Argentina/Buenos_Aires"
 		}),
 		Entry("time zone Etc/GMT+5", func(p *v1.PatchPolicy) { p.Spec.MaintenanceWindow.TimeZone = "Etc/GMT+5" }),
-		Entry("cache maxAge 0 (always refresh)", func(p *v1.PatchPolicy) { p.Spec.Cache.MaxAge = &metav1.Duration{} }),
+		Entry("cache maxAge 0 (always refresh)", func(p *v1.PatchPolicy) { p.Spec.Cache.MaxAge = v1.DurationPtr(0) }),
 		Entry("Held with a version", func(p *v1.PatchPolicy) { p.Spec.Packages[0].State = v1.PackageHeld }),
 		Entry("Latest and Absent without a version", func(p *v1.PatchPolicy) {
 			p.Spec.Packages = []v1.PackageSpec{{Name: "curl", State: v1.PackageLatest}, {Name: "telnet", State: v1.PackageAbsent}}

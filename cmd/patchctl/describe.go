@@ -227,7 +227,7 @@ func windowString(w *v1alpha1.TimeWindow) string {
 	if tz == "" {
 		tz = v1alpha1.DefaultTimeZone
 	}
-	return fmt.Sprintf("%s %s for %s (%s)", days, w.Start, w.Duration.Duration, tz)
+	return fmt.Sprintf("%s %s for %s (%s)", days, w.Start, w.Duration, tz)
 }
 
 func intOrString(v *intstr.IntOrString) string {
@@ -260,7 +260,7 @@ func describePolicy(w io.Writer, p *v1alpha1.PatchPolicy, now time.Time) {
 	s.add("Updates", updates)
 	maxAge := v1alpha1.DefaultCacheMaxAge.String()
 	if sp.Cache != nil && sp.Cache.MaxAge != nil {
-		maxAge = sp.Cache.MaxAge.Duration.String()
+		maxAge = string(*sp.Cache.MaxAge)
 	}
 	s.add("Cache Max Age", maxAge)
 	s.add("Maintenance Window", windowString(sp.MaintenanceWindow))

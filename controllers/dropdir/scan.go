@@ -84,8 +84,10 @@ func parsePolicies(data []byte) ([]*v1alpha1.PatchPolicy, error) {
 				n, obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), v1alpha1.KindPatchPolicy))
 			continue
 		}
-		p.SetDefaults()
-		if verrs := p.Validate(); len(verrs) > 0 {
+		// Validated as enforced (defaulted), stored as written, as over the API.
+		d := p.DeepCopy()
+		d.SetDefaults()
+		if verrs := d.Validate(); len(verrs) > 0 {
 			errs = append(errs, fmt.Sprintf("document %d (%s %q): %v", n, v1alpha1.KindPatchPolicy, p.Name, verrs.ToAggregate()))
 			continue
 		}

@@ -23,14 +23,14 @@ var _ = Describe("Watcher", func() {
 	When("files are dropped, edited and removed", func() {
 		BeforeEach(func() { e = newStartedEnv() })
 
-		It("creates the file's policy, defaulted, annotated with the file's path", func() {
+		It("creates the file's policy as written (defaults apply where it is enforced), annotated with the file's path", func() {
 			e.write("web.yaml", policy("web", "openssl"))
 			Eventually(e.packages("web")).Should(Equal("openssl"))
 			p := e.get("web")
 			Expect(p.Annotations).To(HaveKeyWithValue(v1alpha1.AnnotationSourceFile, e.path("web.yaml")))
 			Expect(filepath.IsAbs(p.Annotations[v1alpha1.AnnotationSourceFile])).To(BeTrue())
-			Expect(p.Spec.Mode).To(Equal(v1alpha1.ModeEnforce))
-			Expect(p.Spec.Packages[0].State).To(Equal(v1alpha1.PackagePresent))
+			Expect(p.Spec.Mode).To(BeEmpty(), "stored as written, not defaulted")
+			Expect(p.Spec.Packages[0].State).To(BeEmpty())
 			Expect(p.Generation).To(BeEquivalentTo(1))
 			Expect(e.w.Problems()).To(BeEmpty())
 			Expect(e.w.Ready()).To(Succeed())
