@@ -14,7 +14,7 @@ CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 # Debian packages the tests need (real apt/dpkg in isolated roots, see docs/testing.md).
 TEST_DEBS := dpkg-dev apt-utils busybox-static
 # Extra packages for `make bench`.
-BENCH_DEBS := wrk hyperfine
+BENCH_DEBS := bc wrk
 
 GO_TEST_FLAGS ?= -race -count=1 -timeout 40m
 FUZZ_TIME ?= 10s
@@ -76,9 +76,10 @@ demo: build deps ## Run the agent on a sandbox of this host (overlay of /), conv
 	./hack/demo.sh
 
 .PHONY: bench
-bench: build ## Run the Go benchmarks and print the numbers.
-	@./hack/install-debs.sh $(BENCH_DEBS)
-	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./store/ ./server/ ./backends/apt/ ./controllers/... 2>&1 | grep -E '^(Benchmark|ok|PASS|FAIL|goos|cpu)'
+bench: build ## Go benchmarks, then the agent on a sandbox: install overhead and idle footprint (numbers printed).
+	@./hack/install-debs.sh $(TEST_DEBS) $(BENCH_DEBS)
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./store/ ./server/ ./backends/apt/ ./reconcile/ ./controllers/... 2>&1 | grep -E '^(Benchmark|ok|FAIL|cpu)'
+	IDLE_SECONDS=$${IDLE_SECONDS:-60} RUNS=$${RUNS:-5} ./hack/bench-agent.sh
 
 $(CONTROLLER_GEN):
 	GOBIN=$(BIN) $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)

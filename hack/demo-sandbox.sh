@@ -2,26 +2,8 @@
 # Runs inside a private mount namespace (see hack/demo.sh): builds the
 # overlay sandbox, runs the agent in it and walks through the demo.
 set -euo pipefail
-M=$W/merged
-mkdir -p "$W/ovl" "$M"
-mount -t tmpfs -o size=1g,mode=755 tmpfs "$W/ovl"
-mkdir -p "$W/ovl/upper" "$W/ovl/work"
-mount -t overlay overlay -o "lowerdir=/,upperdir=$W/ovl/upper,workdir=$W/ovl/work" "$M"
-mount -t proc proc "$M/proc"
-mount --rbind /dev "$M/dev"
-mount -t tmpfs tmpfs "$M/run"
-mount -t tmpfs tmpfs "$M/tmp"
-ln -sfn /run "$M/var/run" 2>/dev/null || true
-
-# apt inside the sandbox sees only the demo repository.
-mkdir -p "$M/srv/demo"
-cp -a "$W/build/repo" "$M/srv/demo/repo"
-chmod -R a+rX "$M/srv/demo"
-rm -f "$M"/etc/apt/sources.list.d/*
-echo "deb [trusted=yes] file:/srv/demo/repo ./" > "$M/etc/apt/sources.list"
-install -m 0755 "$SRC/bin/patchlet" "$SRC/bin/patchctl" "$M/usr/local/bin/"
-rm -rf "$M/var/lib/patchlet" "$M/etc/patchlet"
-mkdir -p "$M/etc/patchlet/policies.d"
+source "$SRC/hack/sandbox-lib.sh"
+sandbox_up
 
 echo "==> the sandbox starts with old versions installed and a locally edited conffile"
 debs=$(find "$W/build/debs" -name 'demo-conf_1.0-1_all.deb' -o -name 'demo-kernel_6.1.0-1_all.deb')
