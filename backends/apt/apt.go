@@ -98,6 +98,10 @@ type Backend struct {
 		key   string
 		avail map[string][]string
 	}
+
+	// lockMu guards lockFiles, the lock files LockHolder keeps open.
+	lockMu    sync.Mutex
+	lockFiles map[string]*os.File
 }
 
 var _ backends.Backend = (*Backend)(nil)

@@ -23,10 +23,12 @@ const frontendLockPath = "var/lib/dpkg/lock-frontend"
 // pid is 0 when the holder is unknown (an open-file-description lock).
 //
 // F_OFD_GETLK also reports a lock this very process holds (apt's locks are
-// classic POSIX locks, which F_GETLK does not report to their owner).
+// classic POSIX locks, which F_GETLK does not report to their owner). The
+// lock files stay open between calls: closing a descriptor of a file drops
+// every POSIX lock the closing process holds on it.
 func (b *Backend) LockHolder() (pid int, command string, held bool, err error) {
 	for _, rel := range []string{frontendLockPath, dpkgLockPath} {
-		pid, held, err := lockOwner(b.path(rel))
+		pid, held, err := b.lockOwner(b.path(rel))
 		if err != nil {
 			return 0, "", false, err
 		}
@@ -39,15 +41,11 @@ func (b *Backend) LockHolder() (pid int, command string, held bool, err error) {
 
 // lockOwner tells whether a write lock on path would conflict with a lock
 // someone holds, and the holder's pid when the kernel knows it.
-func lockOwner(path string) (int, bool, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, false, nil
+func (b *Backend) lockOwner(path string) (int, bool, error) {
+	f, err := b.lockFile(path)
+	if f == nil || err != nil {
+		return 0, false, err
 	}
-	if err != nil {
-		return 0, false, fmt.Errorf("open lock %s: %w", path, err)
-	}
-	defer f.Close()
 	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0}
 	err = unix.FcntlFlock(f.Fd(), unix.F_OFD_GETLK, &lk)
 	if errors.Is(err, unix.EINVAL) {
@@ -62,6 +60,40 @@ func lockOwner(path string) (int, bool, error) {
 		return 0, false, nil
 	}
 	return max(int(lk.Pid), 0), true, nil
+}
+
+// lockFile returns the open lock file at path (nil when there is none),
+// opening it once and again only when path names another file now.
+func (b *Backend) lockFile(path string) (*os.File, error) {
+	b.lockMu.Lock()
+	defer b.lockMu.Unlock()
+	if b.lockFiles == nil {
+		b.lockFiles = map[string]*os.File{}
+	}
+	cur, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stat lock %s: %w", path, err)
+	}
+	if f := b.lockFiles[path]; f != nil {
+		if fi, err := f.Stat(); err == nil && os.SameFile(fi, cur) {
+			return f, nil
+		}
+		// Replaced: the old file's locks are not this file's locks.
+		_ = f.Close()
+		delete(b.lockFiles, path)
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open lock %s: %w", path, err)
+	}
+	b.lockFiles[path] = f
+	return f, nil
 }
 
 // processName is /proc/PID/comm, or "" when unknown.

@@ -55,6 +55,10 @@ var _ = Describe("LockHolder", func() {
 			Expect(err).NotTo(HaveOccurred())
 			Expect(cmd).To(Equal(strings.TrimSpace(string(comm))))
 
+			_, _, held, err = b.LockHolder()
+			Expect(err).NotTo(HaveOccurred())
+			Expect(held).To(BeTrue(), "asking twice does not drop this process's lock")
+
 			release()
 			_, _, held, err = b.LockHolder()
 			Expect(err).NotTo(HaveOccurred())
@@ -63,4 +67,19 @@ var _ = Describe("LockHolder", func() {
 		Entry("the frontend lock (apt-get, unattended-upgrades)", "lock-frontend"),
 		Entry("dpkg's database lock (a dpkg whose frontend died)", "lock"),
 	)
+
+	It("follows a lock file that was replaced", func() {
+		path := filepath.Join(root, "var/lib/dpkg/lock-frontend")
+		writeFile(path, "")
+		_, _, held, err := b.LockHolder()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(held).To(BeFalse())
+		Expect(os.Remove(path)).To(Succeed())
+		release := holdLock(path)
+		defer release()
+		pid, _, held, err := b.LockHolder()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(held).To(BeTrue())
+		Expect(pid).To(Equal(os.Getpid()))
+	})
 })
