@@ -97,6 +97,11 @@ type Controller struct {
 	generation map[string]int64 // last seen generation per policy
 	lastPass   passSummary
 	cacheErr   string
+	// unrepairedKey names an interruption of the package database that
+	// recovery could not repair (set: unrepairedSet); no step runs for it
+	// again.
+	unrepairedKey string
+	unrepairedSet bool
 }
 
 // passSummary is what /readyz and tests read about the last pass.

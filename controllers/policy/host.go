@@ -211,4 +211,3 @@ func (c *Controller) maybeReboot(ctx context.Context, p *pass) {
 		_ = os.Remove(c.rebootRecordPath())
 	}
 }
-

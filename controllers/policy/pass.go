@@ -85,20 +85,8 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (res Result, ret
 
 	// An interrupted package database is repaired before anything else,
 	// and only when the package manager says it was interrupted.
-	if p.obs.Interrupted && c.enforcing(p) {
-		c.log.Info("package database was interrupted; recovering")
-		st, f, err := c.runStep(ctx, p, c.o.Backend.RecoverStep(), c.selectedNames(p))
-		if err != nil {
-			return res, err
-		}
-		if f != nil {
-			c.failAll(p, v1alpha1.StepRecover, *f, key)
-			return Result{RequeueAfter: c.limiter.When(key)}, fmt.Errorf("recovering the package database: %s: %s", f.Reason, f.Message)
-		}
-		_ = st
-		if err := c.observe(ctx, p); err != nil {
-			return res, err
-		}
+	if r, stop, err := c.recoverDatabase(ctx, p, key); stop || err != nil {
+		return r, err
 	}
 
 	if err := c.refreshIfStale(ctx, p, key, false); err != nil {
@@ -111,7 +99,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (res Result, ret
 		return res, nil
 	}
 
-	if r, held := c.lockHeld(p); held {
+	if r, held := c.lockHeld(p, planPolicies(p)); held {
 		return r, nil
 	}
 
@@ -208,7 +196,7 @@ func (c *Controller) maxAge(p *pass) time.Duration {
 		}
 		d := v1alpha1.DefaultCacheMaxAge
 		if pol.Spec.Cache != nil && pol.Spec.Cache.MaxAge != nil {
-			d = pol.Spec.Cache.MaxAge.Duration
+			d = pol.Spec.Cache.MaxAge.Get()
 		}
 		if d <= 0 {
 			d = time.Nanosecond
@@ -290,31 +278,60 @@ type LockChecker interface {
 }
 
 // lockHeld checks the package lock before a step: while another process
-// holds it, the pass waits (no step, no Operation) and retries soon.
-func (c *Controller) lockHeld(p *pass) (Result, bool) {
+// holds it, the pass waits (no step, no Operation) and retries soon. Each
+// named policy reports the holder.
+func (c *Controller) lockHeld(p *pass, policies map[string]v1alpha1.StepType) (Result, bool) {
 	lc, ok := c.o.Backend.(LockChecker)
 	if !ok {
 		return Result{}, false
 	}
 	pid, cmd, held, err := lc.LockHolder()
-	if err != nil || !held {
+	if err != nil {
+		c.log.V(1).Info("cannot check the package lock", "error", err.Error())
 		return Result{}, false
 	}
-	f := backends.Failure{Reason: backends.ReasonLockHeld, Message: fmt.Sprintf("the package lock is held by process %d (%s)", pid, cmd), LockHolderPID: pid, LockHolder: cmd}
-	for _, s := range p.plan.Steps {
-		for _, name := range s.Policies {
-			p.stepFailure[name] = &reconcile.StepFailure{Step: s.Type, Failure: f, NextRetry: p.now.Add(c.o.LockRetry)}
-		}
+	if !held {
+		return Result{}, false
+	}
+	f := backends.Failure{Reason: backends.ReasonLockHeld, Message: lockMessage(pid, cmd), LockHolderPID: pid, LockHolder: cmd}
+	for name, step := range policies {
+		p.stepFailure[name] = &reconcile.StepFailure{Step: step, Failure: f, NextRetry: p.now.Add(c.o.LockRetry)}
 	}
 	c.log.Info("package lock held; waiting", "pid", pid, "command", cmd)
 	return Result{RequeueAfter: c.o.LockRetry}, true
 }
 
-func (c *Controller) failAll(p *pass, step v1alpha1.StepType, f backends.Failure, key string) {
+func lockMessage(pid int, cmd string) string {
+	switch {
+	case pid > 0 && cmd != "":
+		return fmt.Sprintf("the package lock is held by process %d (%s)", pid, cmd)
+	case pid > 0:
+		return fmt.Sprintf("the package lock is held by process %d", pid)
+	}
+	return "the package lock is held by another process"
+}
+
+// planPolicies maps every policy a planned step serves to its first step.
+func planPolicies(p *pass) map[string]v1alpha1.StepType {
+	m := map[string]v1alpha1.StepType{}
+	for _, s := range p.plan.Steps {
+		for _, name := range s.Policies {
+			if _, ok := m[name]; !ok {
+				m[name] = s.Type
+			}
+		}
+	}
+	return m
+}
+
+// failAll reports a failed step on every selected policy and returns the
+// backoff before the next try.
+func (c *Controller) failAll(p *pass, step v1alpha1.StepType, f backends.Failure, key string) time.Duration {
 	d := c.limiter.When(key)
 	for _, name := range c.selectedNames(p) {
 		p.stepFailure[name] = &reconcile.StepFailure{Step: step, Failure: f, NextRetry: c.o.Now().Add(d)}
 	}
+	return d
 }
 
 // backendStep turns a planned step into the backend's command line.

@@ -65,11 +65,15 @@ func (c *Controller) runStep(ctx context.Context, p *pass, step backends.Step, p
 	log := c.log.WithValues("operation", name, "step", step.Type)
 	log.Info("running step", "argv", step.Argv)
 	if err := c.o.Executor.Start(ctx, name, step); err != nil {
-		f := backends.Failure{Reason: backends.ReasonFailed, Message: "starting the step: " + err.Error()}
-		c.finishOperation(name, bexec.State{Phase: bexec.PhaseFailed, Reason: backends.ReasonFailed, Message: err.Error(), FinishedAt: c.o.Now()}, &f)
-		return bexec.State{}, &f, nil
+		if !errors.Is(err, bexec.ErrExists) {
+			f := backends.Failure{Reason: backends.ReasonFailed, Message: "starting the step: " + err.Error()}
+			c.finishOperation(name, bexec.State{Phase: bexec.PhaseFailed, Reason: backends.ReasonFailed, Message: err.Error(), FinishedAt: c.o.Now()}, &f)
+			return bexec.State{}, &f, nil
+		}
+		// The step was started already (it never runs twice): follow it.
+		log.Info("step exists already; re-attaching")
 	}
-	if s, err := c.o.Executor.Status(name); err == nil {
+	if s, ok := c.awaitRunner(ctx, name); ok {
 		c.markRunning(name, s)
 	}
 	st, err := c.o.Executor.Wait(ctx, name)
@@ -89,6 +93,33 @@ func (c *Controller) runStep(ctx context.Context, p *pass, step backends.Step, p
 	}
 	c.prune()
 	return st, f, nil
+}
+
+// claimWait bounds how long runStep waits for a step's runner to record
+// its pid before it marks the Operation Running without one.
+const claimWait = time.Second
+
+// awaitRunner returns the step's state once its runner claimed it (the
+// pid is known) or it finished, polling briefly; ok is false when the
+// state cannot be read.
+func (c *Controller) awaitRunner(ctx context.Context, name string) (bexec.State, bool) {
+	delay := 2 * time.Millisecond
+	deadline := time.Now().Add(claimWait)
+	for {
+		s, err := c.o.Executor.Status(name)
+		if err != nil {
+			return s, false
+		}
+		if s.PID != 0 || s.Phase != bexec.PhasePending || time.Now().After(deadline) {
+			return s, true
+		}
+		select {
+		case <-ctx.Done():
+			return s, true
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 50*time.Millisecond)
+	}
 }
 
 // classify turns a finished step's state into a Failure (nil on success).

@@ -1,0 +1,427 @@
+package policy_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/hack/testrepo"
+	"github.com/patchlet/patchlet/store"
+)
+
+const poll = 20 * time.Millisecond
+
+// setup makes a harness on the shared repository (or the given ones) whose
+// loop is stopped when the test ends.
+func setup(repos ...*testrepo.Repo) *harness {
+	GinkgoHelper()
+	if len(repos) == 0 {
+		repos = []*testrepo.Repo{sharedRepo.repo}
+	}
+	h, err := newHarness(GinkgoT().TempDir(), GinkgoLogr, repos...)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() { Expect(h.close()).To(Succeed()) })
+	return h
+}
+
+// eventuallyReady waits until the policy is Ready and returns it.
+func eventuallyReady(h *harness, name string, timeout time.Duration) *v1alpha1.PatchPolicy {
+	GinkgoHelper()
+	var pol *v1alpha1.PatchPolicy
+	Eventually(func(g Gomega) {
+		var err error
+		pol, err = h.policy(name)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(isReady(pol)).To(BeTrue(), "conditions: %+v", pol.Status.Conditions)
+	}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
+	return pol
+}
+
+// steps lists the step types of the Operations, oldest first, with their phase.
+func steps(ops []*v1alpha1.Operation) []string {
+	out := make([]string, len(ops))
+	for i, op := range ops {
+		out[i] = fmt.Sprintf("%s:%s:%s", op.Spec.Step, op.Status.Phase, op.Status.Reason)
+	}
+	return out
+}
+
+var _ = Describe("the reconcile loop against real apt in an isolated root", Label("integration"), func() {
+	It("installs a pinned version although a newer one exists", func() {
+		h := setup()
+		Expect(h.apply(newPolicy("pin", v1alpha1.PackageSpec{Name: "hello", Version: "1.1"}))).To(Succeed())
+		h.start()
+		pol := eventuallyReady(h, "pin", 20*time.Second)
+		Expect(version(h.installed(), "hello")).To(Equal("1.1"))
+		Expect(pol.Status.LastOperation).NotTo(BeEmpty())
+
+		host, err := h.host()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(host.Status.Upgradable).To(ContainElement(HaveField("Name", "hello")), "2.0 is still available")
+		Expect(steps(h.operations(""))).To(Equal([]string{"Refresh:Succeeded:", "Install:Succeeded:"}))
+	})
+
+	It("upgrades a package to the latest version", func() {
+		h := setup()
+		Expect(h.preinstall("hello=1.0")).To(Succeed())
+		Expect(h.apply(newPolicy("latest", v1alpha1.PackageSpec{Name: "hello", State: v1alpha1.PackageLatest}))).To(Succeed())
+		h.start()
+		eventuallyReady(h, "latest", 20*time.Second)
+		Expect(version(h.installed(), "hello")).To(Equal("2.0"))
+		Expect(h.dpkgLog()).To(ContainSubstring(" upgrade hello:all 1.0 2.0"))
+	})
+
+	It("keeps a locally edited conffile through an upgrade and writes the new one as .dpkg-dist", func() {
+		h := setup()
+		Expect(h.preinstall("hello=1.0")).To(Succeed())
+		conf := h.root.Path("etc/hello.conf")
+		Expect(os.WriteFile(conf, []byte("# edited by the operator\ngreeting=moin\n"), 0o644)).To(Succeed())
+		Expect(h.apply(newPolicy("latest", v1alpha1.PackageSpec{Name: "hello", State: v1alpha1.PackageLatest}))).To(Succeed())
+		h.start()
+		eventuallyReady(h, "latest", 20*time.Second)
+		Expect(version(h.installed(), "hello")).To(Equal("2.0"))
+		Expect(os.ReadFile(conf)).To(BeEquivalentTo("# edited by the operator\ngreeting=moin\n"))
+		Expect(os.ReadFile(conf + ".dpkg-dist")).To(BeEquivalentTo("# hello 2.0\ngreeting=hi\n"))
+	})
+
+	It("reports a required reboot on the Host and as the RebootRequired condition", func() {
+		h := setup()
+		Expect(h.apply(newPolicy("kernel", v1alpha1.PackageSpec{Name: "linux-image-test"}))).To(Succeed())
+		start := time.Now().Add(-time.Second)
+		h.start()
+		pol := eventuallyReady(h, "kernel", 20*time.Second)
+		rc := condition(pol.Status.Conditions, "RebootRequired")
+		Expect(rc.Status).To(Equal(metav1.ConditionTrue))
+		Expect(rc.Message).To(ContainSubstring("linux-image-test"))
+		Expect(pol.Status.Hosts.RebootRequired).To(BeEquivalentTo(1))
+
+		Eventually(func(g Gomega) {
+			host, err := h.host()
+			g.Expect(err).NotTo(HaveOccurred())
+			rr := host.Status.RebootRequired
+			g.Expect(rr.Required).To(BeTrue())
+			g.Expect(rr.Packages).To(Equal([]string{"linux-image-test"}))
+			g.Expect(rr.Since).NotTo(BeNil())
+			g.Expect(rr.Since.Time).To(BeTemporally(">=", start))
+			g.Expect(rr.Since.Time).To(BeTemporally("<=", time.Now()))
+			hc := condition(host.Status.Conditions, "RebootRequired")
+			g.Expect(hc.Status).To(Equal(metav1.ConditionTrue))
+			g.Expect(hc.Message).To(ContainSubstring("linux-image-test"))
+		}).WithTimeout(5 * time.Second).WithPolling(poll).Should(Succeed())
+	})
+
+	It("waits while another process holds the dpkg lock, naming it, and proceeds soon after the release", func() {
+		h := setup()
+		lock, err := os.OpenFile(h.root.Path("var/lib/dpkg/lock-frontend"), os.O_RDWR|os.O_CREATE, 0o640)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(lock.Close)
+		Expect(syscall.FcntlFlock(lock.Fd(), syscall.F_SETLK, &syscall.Flock_t{Type: syscall.F_WRLCK})).To(Succeed())
+
+		Expect(h.apply(newPolicy("locked", v1alpha1.PackageSpec{Name: "hello"}))).To(Succeed())
+		h.start()
+		pid := strconv.Itoa(os.Getpid())
+		Eventually(func(g Gomega) {
+			pol, err := h.policy("locked")
+			g.Expect(err).NotTo(HaveOccurred())
+			d := condition(pol.Status.Conditions, "Degraded")
+			g.Expect(d.Status).To(Equal(metav1.ConditionTrue))
+			g.Expect(d.Reason).To(Equal(backends.ReasonLockHeld))
+			g.Expect(d.Message).To(ContainSubstring("process " + pid))
+			g.Expect(condition(pol.Status.Conditions, "Ready").Status).To(Equal(metav1.ConditionFalse))
+		}).WithTimeout(20 * time.Second).WithPolling(poll).Should(Succeed())
+		Expect(h.operations(v1alpha1.StepInstall)).To(BeEmpty(), "no step runs against a held lock")
+		Expect(version(h.installed(), "hello")).To(BeEmpty())
+
+		Expect(syscall.FcntlFlock(lock.Fd(), syscall.F_SETLK, &syscall.Flock_t{Type: syscall.F_UNLCK})).To(Succeed())
+		released := time.Now()
+		eventuallyReady(h, "locked", 5*time.Second)
+		took := time.Since(released)
+		AddReportEntry("lock released to Ready", took.String())
+		GinkgoWriter.Printf("lock released to Ready in %s\n", took)
+		Expect(took).To(BeNumerically("<", 3*time.Second))
+		Expect(version(h.installed(), "hello")).To(Equal("2.0"))
+		Expect(steps(h.operations(v1alpha1.StepInstall))).To(Equal([]string{"Install:Succeeded:"}))
+	})
+
+	It("reports a full disk as Degraded DiskFull with apt's words and keeps the store intact", func() {
+		h := setup()
+		// copy: makes apt download into the archives, as from a mirror.
+		Expect(h.copySources(sharedRepo.repo)).To(Succeed())
+		archives := h.root.Path("var/cache/apt/archives")
+		if err := syscall.Mount("tmpfs", archives, "tmpfs", 0, "size=64k"); err != nil {
+			Skip(fmt.Sprintf("cannot mount a small tmpfs on %s (need CAP_SYS_ADMIN): %v", archives, err))
+		}
+		DeferCleanup(func() { Expect(syscall.Unmount(archives, syscall.MNT_DETACH)).To(Succeed()) })
+		Expect(os.MkdirAll(filepath.Join(archives, "partial"), 0o755)).To(Succeed())
+
+		Expect(h.apply(newPolicy("big", v1alpha1.PackageSpec{Name: "big"}))).To(Succeed())
+		h.start()
+		var msg string
+		Eventually(func(g Gomega) {
+			pol, err := h.policy("big")
+			g.Expect(err).NotTo(HaveOccurred())
+			d := condition(pol.Status.Conditions, "Degraded")
+			g.Expect(d.Status).To(Equal(metav1.ConditionTrue))
+			g.Expect(d.Reason).To(Equal(backends.ReasonDiskFull))
+			g.Expect(d.Message).To(ContainSubstring("You don't have enough free space in "))
+			msg = d.Message
+		}).WithTimeout(20 * time.Second).WithPolling(poll).Should(Succeed())
+		Expect(h.stop()).To(Succeed())
+		Expect(version(h.installed(), "big")).To(BeEmpty())
+
+		reopened, err := store.Open(h.stateDir, store.Options{})
+		Expect(err).NotTo(HaveOccurred())
+		obj, err := reopened.Get(store.PatchPolicies, "big")
+		Expect(err).NotTo(HaveOccurred())
+		d := condition(obj.(*v1alpha1.PatchPolicy).Status.Conditions, "Degraded")
+		Expect(d.Reason).To(Equal(backends.ReasonDiskFull))
+		Expect(d.Message).To(ContainSubstring("You don't have enough free space"), "last written: %s", msg)
+		_, err = reopened.Get(store.Hosts, hostName)
+		Expect(err).NotTo(HaveOccurred())
+		ops, _, err := reopened.List(store.Operations)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(ops).NotTo(BeEmpty())
+		failed := 0
+		for _, it := range ops {
+			op := it.Object.(*v1alpha1.Operation)
+			if op.Spec.Step != v1alpha1.StepInstall || op.Status.Phase == v1alpha1.OperationRunning {
+				continue // a retry the next agent re-attaches to
+			}
+			Expect(op.Status.Phase).To(Equal(v1alpha1.OperationFailed))
+			Expect(op.Status.Reason).To(Equal(backends.ReasonDiskFull))
+			Expect(op.Status.OutputTail).To(ContainSubstring("You don't have enough free space"))
+			failed++
+		}
+		Expect(failed).To(BeNumerically(">=", 1))
+	})
+
+	It("refreshes once and retries once when the repository dropped a file the index still lists", func() {
+		mirror, err := testrepo.NewRepo(filepath.Join(GinkgoT().TempDir(), "mirror"), testrepo.Release{Suite: "stable"})
+		Expect(err).NotTo(HaveOccurred())
+		old, newer := testrepo.Package{Name: "fresh", Version: "1.0"}, testrepo.Package{Name: "fresh", Version: "2.0"}
+		Expect(sharedRepo.add(mirror, old, newer)).To(Succeed())
+		h := setup()
+		// copy: copies the index into the root, so that it goes stale.
+		Expect(h.copySources(mirror)).To(Succeed())
+		Expect(h.aptGet("update")).To(Succeed())
+		Expect(h.backend.RecordRefresh(time.Now())).To(Succeed())
+		// The mirror drops 2.0 after the root fetched its index.
+		Expect(mirror.Delete(newer)).To(Succeed())
+		Expect(mirror.Publish()).To(Succeed())
+
+		Expect(h.apply(newPolicy("fresh", v1alpha1.PackageSpec{Name: "fresh"}))).To(Succeed())
+		h.start()
+		eventuallyReady(h, "fresh", 20*time.Second)
+		Expect(version(h.installed(), "fresh")).To(Equal("1.0"))
+		Expect(steps(h.operations(""))).To(Equal([]string{
+			"Install:Failed:" + backends.ReasonStaleIndex, "Refresh:Succeeded:", "Install:Succeeded:"}))
+	})
+
+	When("the policy is satisfied", func() {
+		var h *harness
+		BeforeEach(func() {
+			h = setup()
+			Expect(h.apply(newPolicy("pin", v1alpha1.PackageSpec{Name: "hello", Version: "1.1"}))).To(Succeed())
+			h.start()
+			eventuallyReady(h, "pin", 20*time.Second)
+			Expect(h.stop()).To(Succeed())
+		})
+
+		It("spawns no process on another pass", func() {
+			ops, runs := len(h.operations("")), h.runner.n.Load()
+			stepDirs, err := h.executor.List()
+			Expect(err).NotTo(HaveOccurred())
+
+			res, err := h.ctl.Reconcile(context.Background(), hostName)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(res.RequeueAfter).To(BeNumerically(">", time.Minute), "nothing to do until the index ages")
+
+			Expect(h.operations("")).To(HaveLen(ops))
+			Expect(h.runner.n.Load()).To(Equal(runs), "no dry run either")
+			Expect(h.executor.List()).To(Equal(stepDirs))
+			pol, err := h.policy("pin")
+			Expect(err).NotTo(HaveOccurred())
+			Expect(isReady(pol)).To(BeTrue())
+		})
+
+		It("refreshes the index once for two passes within maxAge", func() {
+			Expect(h.operations(v1alpha1.StepRefresh)).To(HaveLen(1))
+			_, err := h.ctl.Reconcile(context.Background(), hostName)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(h.operations(v1alpha1.StepRefresh)).To(HaveLen(1))
+		})
+	})
+
+	It("changes nothing in Audit mode and reports the drift with its plan", func() {
+		h := setup()
+		Expect(h.preinstall("hello=1.0")).To(Succeed())
+		status := h.statusFile()
+		lists, err := os.ReadDir(h.root.Path("var/lib/apt/lists"))
+		Expect(err).NotTo(HaveOccurred())
+
+		pol := newPolicy("audit", v1alpha1.PackageSpec{Name: "hello", State: v1alpha1.PackageLatest},
+			v1alpha1.PackageSpec{Name: "linux-image-test"})
+		pol.Spec.Mode = v1alpha1.ModeAudit
+		Expect(h.apply(pol)).To(Succeed())
+		h.start()
+		Eventually(func(g Gomega) {
+			p, err := h.policy("audit")
+			g.Expect(err).NotTo(HaveOccurred())
+			r := condition(p.Status.Conditions, "Ready")
+			g.Expect(r.Status).To(Equal(metav1.ConditionFalse))
+			g.Expect(r.Reason).To(Equal("Drifted"))
+			g.Expect(p.Status.ObservedGeneration).To(Equal(p.Generation))
+			g.Expect(p.Status.Plan).To(ConsistOf(
+				And(HaveField("Package", "hello"), HaveField("Action", v1alpha1.ActionUpgrade),
+					HaveField("From", "1.0"), HaveField("To", "2.0")),
+				And(HaveField("Package", "linux-image-test"), HaveField("Action", v1alpha1.ActionInstall)),
+			))
+		}).WithTimeout(20 * time.Second).WithPolling(poll).Should(Succeed())
+		Expect(h.stop()).To(Succeed())
+
+		Expect(h.operations("")).To(BeEmpty())
+		Expect(h.statusFile()).To(Equal(status), "the dpkg status file is byte-identical")
+		Expect(os.ReadDir(h.root.Path("var/lib/apt/lists"))).To(HaveLen(len(lists)), "no index refresh")
+		Expect(h.root.Path("run/reboot-required")).NotTo(BeAnExistingFile())
+	})
+
+	When("the runner is killed while dpkg runs a maintainer script", func() {
+		// runUntilPreinst starts an upgrade of slow 1.0 to 2.0 and returns
+		// its Operation once dpkg runs the sleeping preinst of 2.0.
+		runUntilPreinst := func(h *harness) *v1alpha1.Operation {
+			GinkgoHelper()
+			Expect(h.preinstall("slow=1.0")).To(Succeed())
+			Expect(h.apply(newPolicy("slow", v1alpha1.PackageSpec{Name: "slow", State: v1alpha1.PackageLatest}))).To(Succeed())
+			h.start()
+			var op *v1alpha1.Operation
+			Eventually(func(g Gomega) {
+				ops := h.operations(v1alpha1.StepUpgrade)
+				g.Expect(ops).To(HaveLen(1))
+				op = ops[0]
+				g.Expect(op.Status.Phase).To(Equal(v1alpha1.OperationRunning))
+				g.Expect(op.Status.PID).NotTo(BeZero(), "the Operation records the runner's pid")
+				g.Expect(h.dpkgLog()).To(ContainSubstring(" upgrade slow:all 1.0 2.0"))
+			}).WithTimeout(20 * time.Second).WithPolling(poll).Should(Succeed())
+			return op
+		}
+
+		It("waits for an apt-get that outlives its runner instead of recovering under it", func() {
+			// apt-get changes its effective uid to _apt while it fetches,
+			// which clears the parent-death signal the runner gave it: it
+			// goes on without the runner and finishes the upgrade.
+			h := setup()
+			op := runUntilPreinst(h)
+			aptGet := children(int(op.Status.PID))
+			Expect(aptGet).To(HaveLen(1))
+			Expect(syscall.Kill(int(op.Status.PID), syscall.SIGKILL)).To(Succeed())
+
+			Eventually(func(g Gomega) {
+				pol, err := h.policy("slow")
+				g.Expect(err).NotTo(HaveOccurred())
+				d := condition(pol.Status.Conditions, "Degraded")
+				g.Expect(d.Reason).To(Equal(backends.ReasonLockHeld))
+				g.Expect(d.Message).To(ContainSubstring(fmt.Sprintf("process %d (apt-get)", aptGet[0])))
+			}).WithTimeout(10 * time.Second).WithPolling(poll).Should(Succeed())
+			eventuallyReady(h, "slow", 20*time.Second)
+			Expect(version(h.installed(), "slow")).To(Equal("2.0"))
+			Expect(h.operations(v1alpha1.StepRecover)).To(BeEmpty(), "nothing was interrupted")
+			Expect(steps(h.operations(v1alpha1.StepUpgrade))).To(Equal([]string{"Upgrade:Failed:" + backends.ReasonInterrupted}))
+			Expect(strings.Count(h.dpkgLog(), " upgrade slow:")).To(Equal(1))
+		})
+
+		It("runs dpkg --configure -a exactly once when the runner and apt-get die, then succeeds", func() {
+			h := setup()
+			op := runUntilPreinst(h)
+			// What the runner's parent-death signal is meant to do.
+			aptGet := children(int(op.Status.PID))
+			Expect(aptGet).To(HaveLen(1))
+			Expect(syscall.Kill(int(op.Status.PID), syscall.SIGKILL)).To(Succeed())
+			Expect(syscall.Kill(aptGet[0], syscall.SIGKILL)).To(Succeed())
+
+			eventuallyReady(h, "slow", 30*time.Second)
+			Expect(version(h.installed(), "slow")).To(Equal("2.0"))
+			Expect(h.installed().Interrupted).To(BeEmpty())
+			Expect(steps(h.operations(v1alpha1.StepRecover))).To(Equal([]string{"Recover:Succeeded:"}))
+			Expect(steps(h.operations(v1alpha1.StepUpgrade))[0]).To(Equal("Upgrade:Failed:" + backends.ReasonInterrupted))
+			GinkgoWriter.Printf("operations: %v\n", steps(h.operations("")))
+		})
+
+		It("reinstalls a package dpkg left half-installed once dpkg --configure -a is done, once", func() {
+			h := setup()
+			op := runUntilPreinst(h)
+			// Everything dies at once (the OOM killer, a killed cgroup):
+			// dpkg leaves slow half-installed, which --configure -a cannot finish.
+			killTree(int(op.Status.PID))
+
+			eventuallyReady(h, "slow", 30*time.Second)
+			Expect(version(h.installed(), "slow")).To(Equal("2.0"))
+			Expect(h.installed().Interrupted).To(BeEmpty())
+			Expect(steps(h.operations(v1alpha1.StepRecover))).To(Equal([]string{"Recover:Succeeded:"}))
+			var reinstalls []*v1alpha1.Operation
+			for _, o := range h.operations(v1alpha1.StepInstall) {
+				if strings.Contains(strings.Join(o.Spec.Argv, " "), "--reinstall") {
+					reinstalls = append(reinstalls, o)
+				}
+			}
+			Expect(steps(reinstalls)).To(Equal([]string{"Install:Succeeded:"}))
+			Expect(reinstalls[0].Spec.Argv).To(ContainElement("slow=1.0"), "at the version dpkg recorded")
+		})
+	})
+})
+
+// children returns the pids of pid's child processes.
+func children(pid int) []int {
+	GinkgoHelper()
+	return processTree()[pid]
+}
+
+// killTree SIGKILLs pid and all its descendants at once.
+func killTree(pid int) {
+	GinkgoHelper()
+	pids := []int{pid}
+	children := processTree()
+	for i := 0; i < len(pids); i++ {
+		pids = append(pids, children[pids[i]]...)
+	}
+	Expect(len(pids)).To(BeNumerically(">=", 3), "runner, apt-get and dpkg")
+	for _, p := range pids {
+		_ = syscall.Kill(p, syscall.SIGKILL)
+	}
+}
+
+// processTree maps every process to its children.
+func processTree() map[int][]int {
+	GinkgoHelper()
+	children := map[int][]int{}
+	entries, err := os.ReadDir("/proc")
+	Expect(err).NotTo(HaveOccurred())
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(fields) < 2 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(fields[1])
+		children[ppid] = append(children[ppid], p)
+	}
+	return children
+}
