@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -294,6 +296,43 @@ var _ = Describe("the reconcile loop against real apt in an isolated root", Labe
 		Expect(h.statusFile()).To(Equal(status), "the dpkg status file is byte-identical")
 		Expect(os.ReadDir(h.root.Path("var/lib/apt/lists"))).To(HaveLen(len(lists)), "no index refresh")
 		Expect(h.root.Path("run/reboot-required")).NotTo(BeAnExistingFile())
+	})
+
+	It("recovers an interrupted database once, then waits for a repair by hand instead of looping", func() {
+		h := setup()
+		// A package dpkg left half-installed whose version no repository has.
+		Expect(os.WriteFile(h.root.Path("var/lib/dpkg/status"), []byte("Package: ghost\nStatus: install reinstreq half-installed\n"+
+			"Priority: optional\nSection: misc\nMaintainer: nobody <nobody@patchlet.invalid>\nArchitecture: all\nVersion: 9.9\n"+
+			"Description: gone\n"), 0o644)).To(Succeed())
+		Expect(h.apply(newPolicy("hello", v1alpha1.PackageSpec{Name: "hello"}))).To(Succeed())
+		h.start()
+
+		Eventually(func(g Gomega) {
+			pol, err := h.policy("hello")
+			g.Expect(err).NotTo(HaveOccurred())
+			d := condition(pol.Status.Conditions, "Degraded")
+			g.Expect(d.Reason).To(Equal(backends.ReasonInterrupted))
+			g.Expect(d.Message).To(ContainSubstring("ghost still interrupted"))
+		}).WithTimeout(20 * time.Second).WithPolling(poll).Should(Succeed())
+		Expect(steps(h.operations(v1alpha1.StepRecover))).To(Equal([]string{"Recover:Succeeded:"}))
+		Expect(h.operations(v1alpha1.StepInstall)).To(HaveLen(1), "one reinstall")
+		Expect(h.operations(v1alpha1.StepInstall)[0].Spec.Argv).To(ContainElement("--reinstall"))
+		Expect(h.operations(v1alpha1.StepInstall)[0].Spec.Argv).To(ContainElement("ghost"), "9.9 is in no index: the candidate")
+
+		// Passes go on (the steps changed the database, which triggers
+		// them), but run nothing for the same interruption.
+		ops := len(h.operations(""))
+		h.ctl.Enqueue()
+		Consistently(func() int { return len(h.operations("")) }).
+			WithTimeout(1500 * time.Millisecond).WithPolling(50 * time.Millisecond).Should(Equal(ops))
+		Expect(version(h.installed(), "hello")).To(BeEmpty())
+
+		// The operator repairs it; the loop notices and carries on.
+		out, err := exec.Command("dpkg", slices.Concat(h.root.DpkgArgs(), []string{"--remove", "--force-remove-reinstreq", "ghost"})...).CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "%s", out)
+		eventuallyReady(h, "hello", 20*time.Second)
+		Expect(version(h.installed(), "hello")).To(Equal("2.0"))
+		Expect(h.operations(v1alpha1.StepRecover)).To(HaveLen(1))
 	})
 
 	When("the runner is killed while dpkg runs a maintainer script", func() {

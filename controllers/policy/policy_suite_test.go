@@ -19,7 +19,11 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 2 && os.Args[1] == "run-step" {
 		os.Exit(bexec.RunnerMain(os.Args[2]))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	for _, f := range atExit {
+		f()
+	}
+	os.Exit(code)
 }
 
 func TestPolicy(t *testing.T) {

@@ -23,7 +23,8 @@ type Reinstaller interface {
 // recoverDatabase repairs an interrupted package database, once per
 // interruption: the backend's recover step (dpkg --configure -a), then,
 // for the packages still interrupted, one reinstall at their recorded
-// version (or the candidate, when the index no longer has it). When the
+// version (or the candidate, when the index no longer has it), after a
+// refresh of an index older than the policies allow. When the
 // database is still interrupted after that, the controller gives up on
 // that interruption: it reports it (Degraded, reason Interrupted) and runs
 // no step for it again until the package database changes to another
@@ -56,6 +57,11 @@ func (c *Controller) recoverDatabase(ctx context.Context, p *pass, key string) (
 	}
 
 	if p.obs.Interrupted && len(p.obs.InterruptedPackages) > 0 {
+		// A reinstall downloads: with an index older than the policies
+		// allow, refresh it first.
+		if err := c.refreshIfStale(ctx, p, key, false); err != nil {
+			return res, true, err
+		}
 		refs, err := c.reinstallRefs(ctx, p.obs.InterruptedPackages)
 		if err != nil {
 			return res, true, err
