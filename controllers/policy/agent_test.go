@@ -134,6 +134,10 @@ var _ = Describe("the agent SIGKILLed while a step runs", Label("integration"), 
 		Expect(installs[0].Status.ExitCode).To(HaveValue(BeZero()))
 		Expect(installs[0].Status.Attempts).To(BeEquivalentTo(1))
 
+		agentLog, err := os.ReadFile(log.Name())
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(agentLog)).To(ContainSubstring(`"msg":"re-attaching to a running step"`), "the step was still running")
+
 		dpkgLog, err := os.ReadFile(root.Path("var/log/dpkg.log"))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(strings.Count(string(dpkgLog), " install slow:")).To(Equal(1), "dpkg installed slow once:\n%s", dpkgLog)
