@@ -1,0 +1,355 @@
+package rpm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Runner runs one command to completion and captures its output.
+type Runner interface {
+	// Run runs argv with exactly env as its environment and stdin from
+	// /dev/null. A non-zero exit is an error that wraps *exec.ExitError.
+	Run(ctx context.Context, argv, env []string) (stdout, stderr []byte, err error)
+}
+
+// ExecRunner is the Runner that really executes commands.
+type ExecRunner struct{}
+
+// Run implements Runner.
+func (ExecRunner) Run(ctx context.Context, argv, env []string) ([]byte, []byte, error) {
+	if len(argv) == 0 {
+		return nil, nil, fmt.Errorf("run: empty command line")
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.Bytes(), stderr.Bytes(), fmt.Errorf("%s %s: %w (stderr: %q)",
+			argv[0], strings.Join(argv[1:], " "), err, Tail(stderr.Bytes(), 512))
+	}
+	return stdout.Bytes(), stderr.Bytes(), nil
+}
+
+// ExitCode is the exit code in err (from a Runner), or -1 when err is not
+// an exit of the command.
+func ExitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+// Tail returns at most n bytes from the end of b, without surrounding space.
+func Tail(b []byte, n int) string {
+	b = bytes.TrimSpace(b)
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
+
+// LookPath finds a program in the directories of pathEnv (not the
+// process's own PATH).
+func LookPath(name, pathEnv string) (string, error) {
+	for _, dir := range filepath.SplitList(pathEnv) {
+		if !filepath.IsAbs(dir) {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("find %s in %s: %w", name, pathEnv, exec.ErrNotFound)
+}
+
+// WriteFileAtomic writes data to path through a synced temporary file and
+// a rename, then syncs the directory.
+func WriteFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return dir.Sync()
+}
+
+// WriteStamp records t in path (RFC 3339), creating its directory.
+func WriteStamp(path string, t time.Time) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("create state dir: %w", err)
+	}
+	if err := WriteFileAtomic(path, []byte(t.UTC().Format(time.RFC3339Nano)+"\n")); err != nil {
+		return fmt.Errorf("record index refresh: %w", err)
+	}
+	return nil
+}
+
+// ReadStamp reads a time WriteStamp recorded; a missing or unreadable
+// file is the zero time (unreadable is reported through ok=false).
+func ReadStamp(path string) (t time.Time, ok bool, err error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return time.Time{}, true, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("read refresh stamp: %w", err)
+	}
+	t, perr := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(data)))
+	if perr != nil {
+		return time.Time{}, false, nil
+	}
+	return t, true, nil
+}
+
+// DBDirs are where RPM systems keep the package database, relative to the
+// root: Fedora 36+ and openSUSE use /usr/lib/sysimage/rpm (with
+// /var/lib/rpm a link to it), older systems /var/lib/rpm.
+var DBDirs = []string{"usr/lib/sysimage/rpm", "var/lib/rpm"}
+
+// Fingerprint stamps files and directories (and the files directly in the
+// directories): any change of mtime or size changes it. Missing paths are
+// stamped as missing.
+func Fingerprint(paths ...string) (string, error) {
+	var sb strings.Builder
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			sb.WriteString(p + " -\n")
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("stat %s: %w", p, err)
+		}
+		fmt.Fprintf(&sb, "%s %d %d\n", p, fi.ModTime().UnixNano(), fi.Size())
+		if !fi.IsDir() {
+			continue
+		}
+		entries, err := os.ReadDir(p)
+		if err != nil {
+			return "", fmt.Errorf("read %s: %w", p, err)
+		}
+		for _, e := range entries {
+			if strings.HasSuffix(e.Name(), ".lock") || strings.HasSuffix(e.Name(), ".pid") {
+				continue
+			}
+			info, err := os.Stat(filepath.Join(p, e.Name()))
+			if err != nil {
+				continue // replaced while we read
+			}
+			sb.WriteString(e.Name())
+			sb.WriteByte(' ')
+			sb.WriteString(strconv.FormatInt(info.ModTime().UnixNano(), 10))
+			sb.WriteByte(' ')
+			sb.WriteString(strconv.FormatInt(info.Size(), 10))
+			sb.WriteByte('\n')
+		}
+	}
+	return sb.String(), nil
+}
+
+// DB queries a root's installed packages with `rpm -qa`, re-running rpm
+// only when the database files changed. It is safe for concurrent use.
+type DB struct {
+	// Root is the managed root ("/" or an absolute directory).
+	Root string
+	// Rpm is the absolute path of rpm.
+	Rpm string
+	// Env is rpm's complete environment.
+	Env    []string
+	Runner Runner
+
+	mu    sync.Mutex
+	stamp string
+	pkgs  []Installed
+}
+
+// Argv is the rpm command line of the query.
+func (d *DB) Argv() []string {
+	argv := []string{d.Rpm}
+	if d.Root != "/" && d.Root != "" {
+		argv = append(argv, "--root", d.Root)
+	}
+	return append(argv, "-qa", "--queryformat", QueryFormat)
+}
+
+// Fingerprint stamps the database directories.
+func (d *DB) Fingerprint() (string, error) {
+	paths := make([]string, 0, len(DBDirs))
+	for _, rel := range DBDirs {
+		paths = append(paths, filepath.Join(d.Root, rel))
+	}
+	return Fingerprint(paths...)
+}
+
+// Installed returns the installed packages (a shared slice: do not modify).
+func (d *DB) Installed(ctx context.Context) ([]Installed, error) {
+	fp, err := d.Fingerprint()
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	if d.pkgs != nil && d.stamp == fp {
+		pkgs := d.pkgs
+		d.mu.Unlock()
+		return pkgs, nil
+	}
+	d.mu.Unlock()
+	stdout, _, err := d.Runner.Run(ctx, d.Argv(), d.Env)
+	if err != nil {
+		return nil, fmt.Errorf("list installed packages: %w", err)
+	}
+	pkgs := ParseQuery(stdout)
+	if pkgs == nil {
+		pkgs = []Installed{}
+	}
+	d.mu.Lock()
+	d.stamp, d.pkgs = fp, pkgs
+	d.mu.Unlock()
+	return pkgs, nil
+}
+
+// PIDFileHolder reads a lock file holding a process id (dnf's *.pid
+// locks, zypper's zypp.pid) and reports the process when it is alive.
+func PIDFileHolder(path string) (pid int, command string, held bool, err error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, "", false, nil
+	}
+	if err != nil {
+		return 0, "", false, fmt.Errorf("read lock %s: %w", path, err)
+	}
+	pid, perr := strconv.Atoi(strings.TrimSpace(string(data)))
+	if perr != nil || pid <= 0 {
+		return 0, "", false, nil
+	}
+	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err != nil {
+		return 0, "", false, nil // a dead holder does not hold the lock
+	}
+	return pid, ProcessName(pid), true, nil
+}
+
+// ProcessName is /proc/PID/comm, or "" when unknown.
+func ProcessName(pid int) string {
+	if pid <= 0 {
+		return ""
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// FcntlLocks asks the kernel who holds POSIX or open-file-description
+// locks on files (rpm's transaction lock .rpm.lock). The files stay open
+// between calls: closing a descriptor drops the POSIX locks this process
+// holds on the file. It is safe for concurrent use.
+type FcntlLocks struct {
+	mu    sync.Mutex
+	files map[string]*os.File
+}
+
+// Holder tells whether a write lock on path would conflict, and the
+// holder's pid (0 when unknown). A missing file is not held.
+func (l *FcntlLocks) Holder(path string) (int, bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.files == nil {
+		l.files = map[string]*os.File{}
+	}
+	cur, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("stat lock %s: %w", path, err)
+	}
+	f := l.files[path]
+	if f != nil {
+		if fi, err := f.Stat(); err != nil || !os.SameFile(fi, cur) {
+			_ = f.Close()
+			f = nil
+			delete(l.files, path)
+		}
+	}
+	if f == nil {
+		f, err = os.Open(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, false, nil
+		}
+		if err != nil {
+			return 0, false, fmt.Errorf("open lock %s: %w", path, err)
+		}
+		l.files[path] = f
+	}
+	lk := unix.Flock_t{Type: unix.F_WRLCK}
+	err = unix.FcntlFlock(f.Fd(), unix.F_OFD_GETLK, &lk)
+	if errors.Is(err, unix.EINVAL) {
+		lk = unix.Flock_t{Type: unix.F_WRLCK}
+		err = unix.FcntlFlock(f.Fd(), unix.F_GETLK, &lk)
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("query lock %s: %w", path, err)
+	}
+	if lk.Type == unix.F_UNLCK {
+		return 0, false, nil
+	}
+	return max(int(lk.Pid), 0), true, nil
+}
+
+// ValidNames validates package names for the RPM family and returns them
+// deduplicated, in order.
+func ValidNames(names []string, valid func(string) bool) ([]string, error) {
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no packages given")
+	}
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		if !valid(n) {
+			return nil, fmt.Errorf("invalid package name %q", n)
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
