@@ -1,0 +1,135 @@
+package testrpm
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// DefaultPath is the PATH given to commands run with Env.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// Busybox applets linked into a root's /bin for scriptlets.
+var applets = []string{"sh", "sleep", "touch", "echo", "mkdir", "cat", "rm", "cp", "mv", "ln", "true", "false", "test", "["}
+
+// busyboxPaths is where NewRoot looks for a static busybox (busybox-static).
+var busyboxPaths = []string{"/bin/busybox", "/usr/bin/busybox"}
+
+// Root is an isolated root directory that the host's dnf (--installroot)
+// and zypper (--root) manage. It holds a dnf.conf (gpgcheck off, no weak
+// dependencies), one .repo file per repository for both dnf
+// (etc/yum.repos.d) and zypper (etc/zypp/repos.d), a static busybox as
+// /bin/sh and /dev/null for scriptlets. Home is the HOME to run rpm, dnf
+// and zypper with: its .rpmmacros puts the database at /var/lib/rpm.
+type Root struct {
+	Dir  string
+	Home string
+}
+
+// NewRoot creates a root in dir (and its HOME next to it, dir+".home").
+func NewRoot(dir string, repos ...*Repo) (*Root, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	r := &Root{Dir: abs, Home: abs + ".home"}
+	for _, d := range []string{"bin", "dev", "tmp", "run", "usr/bin", "etc/dnf", "etc/yum.repos.d",
+		"etc/zypp/repos.d", "var/lib/rpm", "var/cache", "var/log", r.Home} {
+		if !filepath.IsAbs(d) {
+			d = filepath.Join(abs, d)
+		}
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	if err := os.Chmod(filepath.Join(abs, "tmp"), 0o1777); err != nil {
+		return nil, err
+	}
+	if err := os.Symlink("/run", filepath.Join(abs, "var/run")); err != nil && !os.IsExist(err) {
+		return nil, fmt.Errorf("link var/run: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(r.Home, ".rpmmacros"), []byte("%_dbpath /var/lib/rpm\n"), 0o644); err != nil {
+		return nil, fmt.Errorf("write .rpmmacros: %w", err)
+	}
+	conf := "[main]\ngpgcheck=0\ninstall_weak_deps=False\nskip_if_unavailable=False\nkeepcache=False\n"
+	if err := os.WriteFile(filepath.Join(abs, "etc/dnf/dnf.conf"), []byte(conf), 0o644); err != nil {
+		return nil, fmt.Errorf("write dnf.conf: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(abs, "etc/os-release"), []byte("ID=testrpm\nVERSION_ID=1\n"), 0o644); err != nil {
+		return nil, err
+	}
+	if err := installBusybox(abs); err != nil {
+		return nil, err
+	}
+	if err := makeDevNull(filepath.Join(abs, "dev/null")); err != nil {
+		return nil, err
+	}
+	return r, r.SetRepos(repos...)
+}
+
+// SetRepos replaces the root's repository files.
+func (r *Root) SetRepos(repos ...*Repo) error {
+	for _, d := range []string{"etc/yum.repos.d", "etc/zypp/repos.d"} {
+		old, _ := filepath.Glob(filepath.Join(r.Dir, d, "*.repo"))
+		for _, f := range old {
+			if err := os.Remove(f); err != nil {
+				return err
+			}
+		}
+	}
+	for _, repo := range repos {
+		dnf := fmt.Sprintf("[%s]\nname=%s\nbaseurl=%s\nenabled=1\ngpgcheck=0\nmetadata_expire=0\n", repo.ID, repo.ID, repo.URL())
+		if err := os.WriteFile(filepath.Join(r.Dir, "etc/yum.repos.d", repo.ID+".repo"), []byte(dnf), 0o644); err != nil {
+			return fmt.Errorf("write dnf repo: %w", err)
+		}
+		zyp := fmt.Sprintf("[%s]\nname=%s\nenabled=1\nautorefresh=0\nbaseurl=%s\ntype=rpm-md\ngpgcheck=0\nkeeppackages=0\n", repo.ID, repo.ID, repo.URL())
+		if err := os.WriteFile(filepath.Join(r.Dir, "etc/zypp/repos.d", repo.ID+".repo"), []byte(zyp), 0o644); err != nil {
+			return fmt.Errorf("write zypper repo: %w", err)
+		}
+	}
+	return nil
+}
+
+// Path is the host path of a path inside the root.
+func (r *Root) Path(rel string) string { return filepath.Join(r.Dir, strings.TrimPrefix(rel, "/")) }
+
+// Env is a complete environment for rpm, dnf and zypper on the root.
+func (r *Root) Env() []string {
+	return []string{"HOME=" + r.Home, "LC_ALL=C", "PATH=" + DefaultPath}
+}
+
+func installBusybox(root string) error {
+	var src string
+	for _, p := range busyboxPaths {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			src = p
+			break
+		}
+	}
+	if src == "" {
+		return fmt.Errorf("no static busybox in %v (install busybox-static)", busyboxPaths)
+	}
+	if err := copyFile(src, filepath.Join(root, "bin/busybox"), 0o755); err != nil {
+		return err
+	}
+	for _, a := range applets {
+		if err := os.Symlink("busybox", filepath.Join(root, "bin", a)); err != nil && !os.IsExist(err) {
+			return fmt.Errorf("link bin/%s: %w", a, err)
+		}
+	}
+	return nil
+}
+
+// makeDevNull creates a character device 1,3 (as root) or, failing that,
+// an empty world-writable file.
+func makeDevNull(path string) error {
+	if _, err := os.Lstat(path); err == nil {
+		return nil
+	}
+	if err := syscall.Mknod(path, syscall.S_IFCHR|0o666, int(1<<8|3)); err == nil {
+		return os.Chmod(path, 0o666)
+	}
+	return os.WriteFile(path, nil, 0o666)
+}
