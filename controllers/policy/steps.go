@@ -65,6 +65,11 @@ func (c *Controller) runStep(ctx context.Context, p *pass, step backends.Step, p
 	log := c.log.WithValues("operation", name, "step", step.Type)
 	log.Info("running step", "argv", step.Argv)
 	if err := c.o.Executor.Start(ctx, name, step); err != nil {
+		if ctx.Err() != nil && !errors.Is(err, bexec.ErrExists) {
+			// The agent is stopping: record nothing; the next agent
+			// re-attaches to the step if it started, or finds it never did.
+			return bexec.State{}, nil, ctx.Err()
+		}
 		if !errors.Is(err, bexec.ErrExists) {
 			f := backends.Failure{Reason: backends.ReasonFailed, Message: "starting the step: " + err.Error()}
 			c.finishOperation(name, bexec.State{Phase: bexec.PhaseFailed, Reason: backends.ReasonFailed, Message: err.Error(), FinishedAt: c.o.Now()}, &f)
