@@ -88,3 +88,29 @@ $(CONTROLLER_GEN):
 .PHONY: clean
 clean: ## Remove build output.
 	rm -rf $(BIN)/patchlet $(BIN)/patchctl
+
+##@ Packages
+
+NFPM_VERSION := v2.41.3
+NFPM := $(BIN)/nfpm-$(NFPM_VERSION)
+# Debian packages the package tests need (real rpm and pacman in isolated roots).
+PACKAGE_DEBS := rpm pacman-package-manager zstd libarchive-tools
+# Package version: the newest vX.Y.Z tag (0.0.0 without one); the release
+# counts the commits since it, so every later commit sorts newer.
+PKG_TAG := $(shell git describe --tags --abbrev=0 --match 'v[0-9]*' 2>/dev/null)
+PKG_VERSION ?= $(if $(PKG_TAG),$(patsubst v%,%,$(PKG_TAG)),0.0.0)
+PKG_RELEASE ?= $(shell echo $$(( $$(git rev-list --count $(if $(PKG_TAG),$(PKG_TAG)..HEAD,HEAD) 2>/dev/null || echo 0) + 1 )))
+OUT := $(CURDIR)/out
+
+.PHONY: packages
+packages: build $(NFPM) ## Build the deb, rpm, archlinux and apk packages of bin/ into out/.
+	PKG_VERSION=$(PKG_VERSION) PKG_RELEASE=$(PKG_RELEASE) PKG_BIN_DIR=$(BIN) PKG_OUT=$(OUT) NFPM=$(NFPM) ./hack/packages/build.sh
+
+.PHONY: test-packages
+test-packages: $(NFPM) ## Install, upgrade and remove the packages with real dpkg, rpm and pacman in isolated roots.
+	@./hack/install-debs.sh $(TEST_DEBS) $(PACKAGE_DEBS)
+	NFPM=$(NFPM) $(GO) test -race -count=1 ./hack/packages/
+
+$(NFPM):
+	GOBIN=$(BIN) $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+	mv $(BIN)/nfpm $@
