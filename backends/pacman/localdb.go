@@ -1,0 +1,113 @@
+package pacman
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/patchlet/patchlet/backends"
+)
+
+// ParseDesc parses one local database entry's desc file:
+//
+//	%NAME%
+//	foo
+//
+//	%VERSION%
+//	1.0-1
+//
+//	%ARCH%
+//	any
+//
+// It returns false when the entry names no package or version.
+func ParseDesc(data []byte) (backends.Package, bool) {
+	var p backends.Package
+	field := ""
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case line == "":
+			field = ""
+		case len(line) > 2 && line[0] == '%' && line[len(line)-1] == '%':
+			field = line
+		default:
+			switch field {
+			case "%NAME%":
+				p.Name = line
+			case "%VERSION%":
+				p.Version = line
+			case "%ARCH%":
+				p.Arch = line
+			}
+			field = "" // only the first value of each field matters here
+		}
+	}
+	return p, p.Name != "" && p.Version != ""
+}
+
+// readLocal returns the installed packages of the local database dir,
+// reading every entry's desc file; conf marks the held ones. The result
+// is cached until the directory or pacman.conf's IgnorePkg change (pacman
+// renames an entry on every upgrade, which changes the directory's mtime).
+func (b *Backend) readLocal(dir string, conf Conf) (map[string]backends.Package, error) {
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]backends.Package{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stat pacman local database: %w", err)
+	}
+	key := dir + " " + strconv.FormatInt(fi.ModTime().UnixNano(), 10) + " " + strings.Join(conf.IgnorePkg, " ")
+	b.mu.Lock()
+	if b.localCache.db != nil && b.localCache.key == key {
+		db := b.localCache.db
+		b.mu.Unlock()
+		return clonePackages(db), nil
+	}
+	b.mu.Unlock()
+
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read pacman local database: %w", err)
+	}
+	db := make(map[string]backends.Package, len(entries))
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue // ALPM_DB_VERSION
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name(), "desc"))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // being written or removed by pacman
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read pacman local database: %w", err)
+		}
+		p, ok := ParseDesc(data)
+		if !ok {
+			b.log.Info("ignoring unreadable local database entry", "entry", e.Name())
+			continue
+		}
+		p.Held = conf.Ignored(p.Name)
+		db[p.Name] = p
+	}
+	b.mu.Lock()
+	b.localCache.key, b.localCache.db = key, db
+	b.mu.Unlock()
+	return clonePackages(db), nil
+}
+
+func clonePackages(m map[string]backends.Package) map[string]backends.Package {
+	out := make(map[string]backends.Package, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}

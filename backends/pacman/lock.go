@@ -1,0 +1,73 @@
+package pacman
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// LockPath is pacman's lock file in the root's database directory.
+func (b *Backend) LockPath() string { return filepath.Join(b.conf().DBPath, "db.lck") }
+
+// LockHolder reports whether pacman's lock is held: pacman creates
+// DBPath/db.lck for a transaction and removes it afterwards, and refuses
+// to start while it exists. It runs no process. The holder's pid is found
+// by looking for a process that has the file open in /proc (pacman keeps
+// it open while it runs); pid 0 means unknown, which includes a stale
+// lock left by a pacman that died: pacman still refuses to run then, and
+// only removing the file (once no pacman runs) frees it.
+func (b *Backend) LockHolder() (pid int, command string, held bool, err error) {
+	path := b.LockPath()
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return 0, "", false, nil
+	} else if err != nil {
+		return 0, "", false, fmt.Errorf("stat pacman lock: %w", err)
+	}
+	pid = openedBy("/proc", path)
+	if pid == 0 {
+		b.log.V(1).Info("pacman lock exists but no process has it open (stale?)", "path", path)
+	}
+	return pid, processName(pid), true, nil
+}
+
+// openedBy returns the pid of a process with path open, found in
+// procDir/PID/fd, or 0. Processes it may not inspect are skipped.
+func openedBy(procDir, path string) int {
+	procs, err := os.ReadDir(procDir)
+	if err != nil {
+		return 0
+	}
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil || pid <= 0 {
+			continue
+		}
+		fdDir := filepath.Join(procDir, p.Name(), "fd")
+		fds, err := os.ReadDir(fdDir)
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			if target, err := os.Readlink(filepath.Join(fdDir, fd.Name())); err == nil && target == path {
+				return pid
+			}
+		}
+	}
+	return 0
+}
+
+// processName is /proc/PID/comm, or "" when unknown.
+func processName(pid int) string {
+	if pid <= 0 {
+		return ""
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}

@@ -1,0 +1,104 @@
+package pacman
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/patchlet/patchlet/backends"
+)
+
+// Observe implements backends.Backend. It reads the local database,
+// pacman.conf and the refresh stamp directly; pending upgrades and the
+// sync databases' versions come from the cached check (see checkUpdates),
+// cached package files from the cache dirs. pacman has no interrupted
+// state to report: a transaction it could not finish leaves db.lck, which
+// LockHolder reports.
+func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observation, error) {
+	conf := b.conf()
+	installed, err := b.readLocal(filepath.Join(conf.DBPath, "local"), conf)
+	if err != nil {
+		return nil, err
+	}
+	obs := &backends.Observation{Installed: installed}
+	ups, sync, err := b.checkUpdates(ctx, conf)
+	if err != nil {
+		return nil, err
+	}
+	obs.Upgrades = ups
+	obs.RebootRequired, obs.RebootPackages, err = b.rebootRequired(installed)
+	if err != nil {
+		return nil, err
+	}
+	obs.IndexRefreshed, err = b.indexRefreshed()
+	if err != nil {
+		return nil, err
+	}
+	obs.Available, err = b.available(conf, sync, names)
+	if err != nil {
+		return nil, err
+	}
+	return obs, nil
+}
+
+// available lists, newest first, the versions of names pacman can install:
+// each one's version in the sync databases and those whose package file
+// is in the cache.
+func (b *Backend) available(conf Conf, sync map[string]syncPkg, names []string) (map[string][]string, error) {
+	avail := map[string][]string{}
+	var files []string
+	for _, n := range names {
+		if !validName(n) {
+			b.log.Info("ignoring invalid package name", "name", n)
+			continue
+		}
+		if files == nil {
+			var err error
+			if files, err = cacheFiles(conf); err != nil {
+				return nil, err
+			}
+		}
+		var vs []string
+		if p, ok := sync[n]; ok {
+			vs = append(vs, p.Version)
+		}
+		for v := range cachedVersions(files, n) {
+			if !slices.Contains(vs, v) {
+				vs = append(vs, v)
+			}
+		}
+		slices.SortFunc(vs, func(x, y string) int { return Vercmp(y, x) })
+		if len(vs) > 0 {
+			avail[n] = vs
+		}
+	}
+	return avail, nil
+}
+
+// indexRefreshed is patchlet's own stamp of the last successful refresh
+// (zero: unknown). A time after now (clock stepped back) is reported as now.
+func (b *Backend) indexRefreshed() (time.Time, error) {
+	path := filepath.Join(b.stateDir, refreshStampFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read refresh stamp: %w", err)
+	}
+	t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(data)))
+	if err != nil {
+		b.log.Error(err, "ignoring unreadable refresh stamp", "path", path)
+		return time.Time{}, nil
+	}
+	if now := b.clock(); t.After(now) {
+		t = now
+	}
+	return t, nil
+}

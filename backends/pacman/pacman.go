@@ -1,0 +1,279 @@
+// Package pacman is patchlet's backend for Arch Linux and its derivatives
+// (pacman, libalpm). It owns what patchlet knows about pacman: observing a
+// root's packages (the local database's desc files parsed directly, no
+// process), pending upgrades checked against a private copy of the sync
+// databases, available versions (sync databases and the package cache),
+// reboot-required (running kernel against the installed kernel package),
+// building the noninteractive pacman command lines of each step, the lock
+// and classifying failures.
+//
+// Every command is pacman --noconfirm with LC_ALL=C; for a Root other than
+// "/" it gets --root R and --config R/etc/pacman.conf, and that file must
+// keep every path (DBPath, CacheDir, LogFile, GPGDir, HookDir) inside R.
+//
+// What pacman cannot do, the backend says instead of approximating:
+//   - Security: Arch has no security classification of updates in its
+//     repositories, so Capabilities().Security is false and a Security
+//     policy is reported Unsupported.
+//   - Holds: pacman has no hold command; the only hold is IgnorePkg in
+//     pacman.conf, which patchlet does not edit. Capabilities().Hold is
+//     false, HoldStep is refused, and packages matching IgnorePkg in the
+//     [options] section are observed as Held.
+//   - Pins: a sync database holds one version per package, so a pinned
+//     version is installable only while it is the repositories' current
+//     one or its file is still in the package cache (pacman -U FILE);
+//     Available lists exactly those, and an install of another version is
+//     refused with the reason.
+//
+// Pending upgrades never touch the live sync databases (refreshing them
+// without upgrading is Arch's "partial upgrade"): like checkupdates, the
+// backend syncs a private database directory under StateDir whose local
+// database is a symlink to the root's, and asks it pacman -Qu. The result
+// is cached until the local database, the live sync databases, pacman.conf
+// or the refresh stamp change, so an Observe with nothing changed runs no
+// process. The install and upgrade steps therefore refresh the live sync
+// databases in the same transaction (pacman -Syy --needed …), so that the
+// versions they install are the ones Observe reported.
+package pacman
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/reconcile"
+)
+
+// Defaults.
+const (
+	DefaultStateDir       = "/var/lib/patchlet"
+	DefaultPath           = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	DefaultRefreshTimeout = 120 * time.Second
+	DefaultStepTimeout    = 30 * time.Minute
+
+	// refreshStampFile is patchlet's own record of the last successful
+	// refresh, in StateDir.
+	refreshStampFile = "pacman-index-refreshed"
+	// checkDBDir is the private database directory for pending upgrades,
+	// in StateDir.
+	checkDBDir = "pacman-checkdb"
+)
+
+// Options configure a Backend.
+type Options struct {
+	// Root is the root directory to manage ("" means "/").
+	Root string
+	// StateDir holds patchlet's own files (refresh stamp, private sync db).
+	StateDir string
+	Log      logr.Logger
+	// Clock returns the current time (default time.Now).
+	Clock func() time.Time
+	// Runner runs the pending-upgrade check (default ExecRunner).
+	Runner Runner
+	// Pacman is pacman's absolute path (default: looked up in PathEnv).
+	Pacman string
+	// PathEnv is the PATH given to every command (default DefaultPath).
+	PathEnv string
+	// RefreshTimeout and StepTimeout bound the refresh and every other step.
+	RefreshTimeout time.Duration
+	StepTimeout    time.Duration
+	// KernelRelease returns the running kernel's release, as uname -r
+	// prints it (default: uname(2)).
+	KernelRelease func() (string, error)
+}
+
+// Backend is the pacman backend for one root. It is safe for concurrent use.
+type Backend struct {
+	root           string
+	stateDir       string
+	log            logr.Logger
+	clock          func() time.Time
+	runner         Runner
+	pacman         string
+	pathEnv        string
+	refreshTimeout time.Duration
+	stepTimeout    time.Duration
+	kernel         func() (string, error)
+
+	// checkMu serializes pending-upgrade checks (one private database).
+	checkMu    sync.Mutex
+	mu         sync.Mutex
+	localCache struct {
+		key string
+		db  map[string]backends.Package
+	}
+	checkCache struct {
+		key   string
+		ups   map[string]backends.Upgrade
+		sync  map[string]syncPkg
+		valid bool
+	}
+}
+
+var _ backends.Backend = (*Backend)(nil)
+
+// New returns the pacman backend for opts.Root.
+func New(opts Options) (*Backend, error) {
+	b := &Backend{
+		root:           opts.Root,
+		stateDir:       opts.StateDir,
+		log:            opts.Log,
+		clock:          opts.Clock,
+		runner:         opts.Runner,
+		pacman:         opts.Pacman,
+		pathEnv:        opts.PathEnv,
+		refreshTimeout: opts.RefreshTimeout,
+		stepTimeout:    opts.StepTimeout,
+		kernel:         opts.KernelRelease,
+	}
+	if b.root == "" {
+		b.root = "/"
+	}
+	if !filepath.IsAbs(b.root) {
+		return nil, fmt.Errorf("pacman root %q is not an absolute path", b.root)
+	}
+	b.root = filepath.Clean(b.root)
+	if b.stateDir == "" {
+		b.stateDir = DefaultStateDir
+	}
+	if b.clock == nil {
+		b.clock = time.Now
+	}
+	if b.runner == nil {
+		b.runner = ExecRunner{}
+	}
+	if b.pathEnv == "" {
+		b.pathEnv = DefaultPath
+	}
+	if b.refreshTimeout <= 0 {
+		b.refreshTimeout = DefaultRefreshTimeout
+	}
+	if b.stepTimeout <= 0 {
+		b.stepTimeout = DefaultStepTimeout
+	}
+	if b.kernel == nil {
+		b.kernel = unameRelease
+	}
+	if b.pacman == "" {
+		p, err := lookPath("pacman", b.pathEnv)
+		if err != nil {
+			return nil, err
+		}
+		b.pacman = p
+	}
+	if !filepath.IsAbs(b.pacman) {
+		return nil, fmt.Errorf("path of pacman %q is not absolute", b.pacman)
+	}
+	return b, nil
+}
+
+// lookPath finds a program in the directories of pathEnv.
+func lookPath(name, pathEnv string) (string, error) {
+	for _, dir := range filepath.SplitList(pathEnv) {
+		if !filepath.IsAbs(dir) {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("find %s in %s: %w", name, pathEnv, exec.ErrNotFound)
+}
+
+// Name implements backends.Backend.
+func (b *Backend) Name() string { return "pacman" }
+
+// Family implements backends.Backend.
+func (b *Backend) Family() string { return v1alpha1.FamilyPacman }
+
+// Root is the root directory the backend manages.
+func (b *Backend) Root() string { return b.root }
+
+// Capabilities says what pacman can do: no security classification, no
+// hold command (see the package comment).
+func (b *Backend) Capabilities() reconcile.Capabilities {
+	return reconcile.Capabilities{Hold: false, Security: false}
+}
+
+// WatchPaths are the directories whose changes should wake the agent:
+// pacman's database directory (local and sync databases, db.lck).
+func (b *Backend) WatchPaths() []string {
+	return []string{b.conf().DBPath, filepath.Join(b.conf().DBPath, "local")}
+}
+
+// Env is the complete environment of every command: LC_ALL=C and PATH.
+// Each call returns a new slice.
+func (b *Backend) Env() []string {
+	return []string{"LC_ALL=C", "PATH=" + b.pathEnv}
+}
+
+// configPath is pacman.conf of the root.
+func (b *Backend) configPath() string { return filepath.Join(b.root, "etc/pacman.conf") }
+
+// baseArgv is pacman with the root's options.
+func (b *Backend) baseArgv() []string {
+	if b.root == "/" {
+		return []string{b.pacman, "--noconfirm"}
+	}
+	return []string{b.pacman, "--root", b.root, "--config", b.configPath(), "--noconfirm"}
+}
+
+// RecordRefresh implements backends.Backend: it stores t in StateDir.
+func (b *Backend) RecordRefresh(t time.Time) error {
+	if err := os.MkdirAll(b.stateDir, 0o755); err != nil {
+		return fmt.Errorf("create state dir: %w", err)
+	}
+	path := filepath.Join(b.stateDir, refreshStampFile)
+	if err := writeFileAtomic(path, []byte(t.UTC().Format(time.RFC3339Nano)+"\n")); err != nil {
+		return fmt.Errorf("record index refresh: %w", err)
+	}
+	return nil
+}
+
+// writeFileAtomic writes data to path through a synced temporary file and
+// a rename, then syncs the directory.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return dir.Sync()
+}
+
+// validName re-validates a package name before it reaches argv.
+func validName(n string) bool {
+	return v1alpha1.IsPackageName(v1alpha1.FamilyPacman, n) && !strings.HasPrefix(n, "-")
+}

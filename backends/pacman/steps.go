@@ -1,0 +1,238 @@
+package pacman
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/backends"
+)
+
+// ErrHoldUnsupported is why HoldStep is refused.
+var ErrHoldUnsupported = errors.New("pacman has no hold command; patchlet does not edit IgnorePkg in pacman.conf")
+
+// ErrRecoverUnsupported is why RecoverStep is refused: pacman leaves no
+// half-installed state to finish (a dead pacman leaves db.lck, which only
+// a person can judge stale).
+var ErrRecoverUnsupported = errors.New("pacman has no recovery command")
+
+// packageArgs validates names for argv: valid pacman names, no duplicates.
+func packageArgs(names []string) ([]string, error) {
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no packages given")
+	}
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		if !validName(n) {
+			return nil, fmt.Errorf("invalid package name %q", n)
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// BuildRefresh returns the step that refreshes the sync databases. -yy
+// forces the download: a repository changed in the same second as the
+// last sync is missed by -y.
+func (b *Backend) BuildRefresh() backends.Step {
+	return backends.Step{
+		Type:    v1alpha1.StepRefresh,
+		Argv:    slices.Concat(b.baseArgv(), []string{"-Syy"}),
+		Env:     b.Env(),
+		Timeout: b.refreshTimeout,
+	}
+}
+
+// BuildInstall returns the step that installs pkgs, pinned ones at their
+// exact version. When every package is pinned and its file is in the
+// package cache, it installs those files (pacman -U --needed FILE…).
+// Otherwise it installs from the repositories after refreshing the sync
+// databases (pacman -S -yy --needed NAME=VERSION|NAME…), which works for a
+// pinned version only while it is the repositories' current one. A pin
+// that neither can install, and a cached-only pin mixed with packages
+// from the repositories, are refused with the reason.
+func (b *Backend) BuildInstall(pkgs []backends.PackageRef) (backends.Step, error) {
+	if len(pkgs) == 0 {
+		return backends.Step{}, fmt.Errorf("install: no packages given")
+	}
+	names := make([]string, 0, len(pkgs))
+	for _, p := range pkgs {
+		if !validName(p.Name) {
+			return backends.Step{}, fmt.Errorf("install: invalid package name %q", p.Name)
+		}
+		if p.Version != "" && !v1alpha1.IsPackageVersion(v1alpha1.FamilyPacman, p.Version) {
+			return backends.Step{}, fmt.Errorf("install: invalid version %q of package %q", p.Version, p.Name)
+		}
+		if slices.Contains(names, p.Name) {
+			return backends.Step{}, fmt.Errorf("install: package %q given twice", p.Name)
+		}
+		names = append(names, p.Name)
+	}
+	conf := b.conf()
+	files, err := cacheFiles(conf)
+	if err != nil {
+		return backends.Step{}, fmt.Errorf("install: %w", err)
+	}
+	b.mu.Lock()
+	sync := b.checkCache.sync // nil until the first Observe: unknown
+	b.mu.Unlock()
+
+	cached := make([]string, 0, len(pkgs))
+	for _, p := range pkgs {
+		if p.Version == "" {
+			break
+		}
+		f, ok := cachedVersions(files, p.Name)[p.Version]
+		if !ok {
+			break
+		}
+		cached = append(cached, f)
+	}
+	if len(cached) == len(pkgs) {
+		return backends.Step{
+			Type:     v1alpha1.StepInstall,
+			Argv:     slices.Concat(b.baseArgv(), []string{"-U", "--needed"}, cached),
+			Env:      b.Env(),
+			Packages: names,
+			Timeout:  b.stepTimeout,
+		}, nil
+	}
+	targets := make([]string, 0, len(pkgs))
+	for _, p := range pkgs {
+		if p.Version == "" {
+			targets = append(targets, p.Name)
+			continue
+		}
+		cur, inSync := sync[p.Name]
+		_, inCache := cachedVersions(files, p.Name)[p.Version]
+		switch {
+		case sync == nil || (inSync && cur.Version == p.Version):
+			targets = append(targets, p.Name+"="+p.Version)
+		case inCache:
+			return backends.Step{}, fmt.Errorf("install: %s %s is only in the package cache and pacman cannot install cached files and repository packages in one command; pin it in a policy of its own", p.Name, p.Version)
+		case inSync:
+			return backends.Step{}, fmt.Errorf("install: %s %s is neither in the package cache (%s) nor the repositories' current version (%s)", p.Name, p.Version, filepath.Join(conf.CacheDirs...), cur.Version)
+		default:
+			return backends.Step{}, fmt.Errorf("install: %s %s is neither in the package cache nor in the repositories", p.Name, p.Version)
+		}
+	}
+	return backends.Step{
+		Type:     v1alpha1.StepInstall,
+		Argv:     slices.Concat(b.baseArgv(), []string{"-S", "-yy", "--needed"}, targets),
+		Env:      b.Env(),
+		Packages: names,
+		Timeout:  b.stepTimeout,
+	}, nil
+}
+
+// BuildUpgrade returns the step that upgrades the named installed packages
+// to the repositories' versions, refreshing the sync databases in the same
+// transaction (pacman -S -yy --needed NAMES) so that it installs what
+// Observe's private check reported. Names that are not installed are
+// left out (an upgrade never installs); none left is an error.
+func (b *Backend) BuildUpgrade(names []string) (backends.Step, error) {
+	args, err := packageArgs(names)
+	if err != nil {
+		return backends.Step{}, fmt.Errorf("upgrade: %w", err)
+	}
+	conf := b.conf()
+	installed, err := b.readLocal(filepath.Join(conf.DBPath, "local"), conf)
+	if err != nil {
+		return backends.Step{}, fmt.Errorf("upgrade: %w", err)
+	}
+	args = slices.DeleteFunc(args, func(n string) bool {
+		_, ok := installed[n]
+		if !ok {
+			b.log.Info("not upgrading a package that is not installed", "package", n)
+		}
+		return !ok
+	})
+	if len(args) == 0 {
+		return backends.Step{}, fmt.Errorf("upgrade: none of %v is installed", names)
+	}
+	return backends.Step{
+		Type:     v1alpha1.StepUpgrade,
+		Argv:     slices.Concat(b.baseArgv(), []string{"-S", "-yy", "--needed"}, args),
+		Env:      b.Env(),
+		Packages: slices.Clone(args),
+		Timeout:  b.stepTimeout,
+	}, nil
+}
+
+// BuildRemove returns the step that removes packages (pacman -R: modified
+// backup files are kept as .pacsave; dependencies stay installed).
+func (b *Backend) BuildRemove(names []string) (backends.Step, error) {
+	args, err := packageArgs(names)
+	if err != nil {
+		return backends.Step{}, fmt.Errorf("remove: %w", err)
+	}
+	return backends.Step{
+		Type:     v1alpha1.StepRemove,
+		Argv:     slices.Concat(b.baseArgv(), []string{"-R"}, args),
+		Env:      b.Env(),
+		Packages: slices.Clone(args),
+		Timeout:  b.stepTimeout,
+	}, nil
+}
+
+// BuildHold always fails: see ErrHoldUnsupported and Capabilities.
+func (b *Backend) BuildHold(names []string, hold bool) (backends.Step, error) {
+	return backends.Step{}, ErrHoldUnsupported
+}
+
+// refused is the step returned for a request the backend will not run:
+// no command line (Argv is nil), no packages, so no executor starts it.
+func (b *Backend) refused(typ v1alpha1.StepType, err error) backends.Step {
+	b.log.Error(err, "refusing to build step", "step", typ)
+	return backends.Step{Type: typ, Env: b.Env()}
+}
+
+// RefreshStep implements backends.Backend.
+func (b *Backend) RefreshStep() backends.Step { return b.BuildRefresh() }
+
+// InstallStep implements backends.Backend; a refused request yields a
+// step with a nil Argv (see BuildInstall for the reasons).
+func (b *Backend) InstallStep(pkgs []backends.PackageRef) backends.Step {
+	s, err := b.BuildInstall(pkgs)
+	if err != nil {
+		return b.refused(v1alpha1.StepInstall, err)
+	}
+	return s
+}
+
+// UpgradeStep implements backends.Backend; a refused request yields a nil Argv.
+func (b *Backend) UpgradeStep(names []string) backends.Step {
+	s, err := b.BuildUpgrade(names)
+	if err != nil {
+		return b.refused(v1alpha1.StepUpgrade, err)
+	}
+	return s
+}
+
+// RemoveStep implements backends.Backend; a refused request yields a nil Argv.
+func (b *Backend) RemoveStep(names []string) backends.Step {
+	s, err := b.BuildRemove(names)
+	if err != nil {
+		return b.refused(v1alpha1.StepRemove, err)
+	}
+	return s
+}
+
+// HoldStep implements backends.Backend: always refused (nil Argv).
+func (b *Backend) HoldStep(names []string, hold bool) backends.Step {
+	typ := v1alpha1.StepHold
+	if !hold {
+		typ = v1alpha1.StepUnhold
+	}
+	return b.refused(typ, ErrHoldUnsupported)
+}
+
+// RecoverStep implements backends.Backend: always refused (nil Argv);
+// Observe never reports Interrupted.
+func (b *Backend) RecoverStep() backends.Step {
+	return b.refused(v1alpha1.StepRecover, ErrRecoverUnsupported)
+}
