@@ -18,9 +18,9 @@ var (
 	lockRE = regexp.MustCompile(`unable to lock database|could not lock database`)
 	// error: Partition /var too full: 502 blocks needed, 246 blocks free
 	// error: failed to commit transaction (not enough free disk space)
-	// error: could not extract /usr/blob (Write failed)  (with No space left on device)
+	// error: could not extract /usr/blob (Write failed)   (libarchive's words for ENOSPC)
 	// error: failed retrieving file '…' from … : Failure writing output to destination
-	diskFullRE = regexp.MustCompile(`not enough free disk space|too full: \d+ blocks needed|No space left on device|Failure writing output to destination`)
+	diskFullRE = regexp.MustCompile(`not enough free disk space|too full: \d+ blocks needed|No space left on device|could not extract .*\(Write failed\)|Failure writing output to destination`)
 	// error: target not found: foo
 	notFoundRE = regexp.MustCompile(`target not found: `)
 	// error: failed retrieving file 'foo-1.1-1-any.pkg.tar.zst' from mirror : The requested URL returned error: 404
