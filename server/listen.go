@@ -2,7 +2,6 @@ package server
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -24,10 +23,18 @@ type ListenConfig struct {
 	Insecure bool
 }
 
+// Reloader is implemented by the TLS listener Listen returns: Reload
+// re-reads the certificate, key and client CA; handshakes after it use them,
+// connections already open keep theirs, the listener stays up. Serve calls
+// it on SIGHUP and when one of the files changes.
+type Reloader interface {
+	Reload() error
+}
+
 // Listen opens the listener of c. A unix socket gets its parent directory
 // (0755) created, a stale socket removed and mode 0600. A TCP address needs
 // --tls-cert and --tls-key (TLS 1.2 or newer; with --client-ca, clients must
-// present a certificate signed by it) unless --insecure, which is refused for
+// present a certificate signed by it, see RoleAuthorizer) unless --insecure, which is refused for
 // an address that is not loopback.
 func Listen(c ListenConfig) (net.Listener, error) {
 	if path, ok := strings.CutPrefix(c.Listen, "unix:"); ok {
@@ -92,40 +99,15 @@ func listenTCP(c ListenConfig) (net.Listener, error) {
 	if c.TLSCert == "" || c.TLSKey == "" {
 		return nil, fmt.Errorf("--listen %q is a TCP address: it needs --tls-cert and --tls-key (or --insecure on a loopback address)", c.Listen)
 	}
-	cfg, err := tlsConfig(c)
-	if err != nil {
+	src := &tlsSource{cert: c.TLSCert, key: c.TLSKey, clientCA: c.ClientCA}
+	if err := src.Reload(); err != nil {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("--listen %q: %w", c.Listen, err)
 	}
-	return tls.NewListener(ln, cfg), nil
-}
-
-func tlsConfig(c ListenConfig) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
-	if err != nil {
-		return nil, fmt.Errorf("--tls-cert %q, --tls-key %q: %w", c.TLSCert, c.TLSKey, err)
-	}
-	cfg := &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{cert},
-		NextProtos:   []string{"h2", "http/1.1"},
-	}
-	if c.ClientCA != "" {
-		pem, err := os.ReadFile(c.ClientCA)
-		if err != nil {
-			return nil, fmt.Errorf("--client-ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--client-ca %q: no PEM certificate found", c.ClientCA)
-		}
-		cfg.ClientCAs = pool
-		cfg.ClientAuth = tls.RequireAndVerifyClientCert
-	}
-	return cfg, nil
+	return &tlsListener{Listener: tls.NewListener(ln, src.config()), src: src}, nil
 }
 
 func isLoopback(host string) bool {

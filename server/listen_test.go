@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -155,14 +156,21 @@ var _ = Describe("Listen", func() {
 			Expect(body).To(ContainSubstring(`"kind":"PatchPolicyList"`))
 		})
 
-		It("refuses the handshake without a client certificate", func() {
-			code, _, err := getBody(c.tlsClient("", ""), url)
-			Expect(err).To(HaveOccurred(), "answered %d", code)
+		It("answers 401 without a client certificate, and serves health checks", func() {
+			code, body, err := getBody(c.tlsClient("", ""), url)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(code).To(Equal(http.StatusUnauthorized))
+			Expect(body).To(ContainSubstring(`"reason":"Unauthorized"`))
+			code, _, err = getBody(c.tlsClient("", ""), strings.TrimSuffix(url, api+"/patchpolicies")+"/healthz")
+			Expect(err).NotTo(HaveOccurred())
+			Expect(code).To(Equal(http.StatusOK))
 		})
 
-		It("refuses a client certificate from another CA", func() {
-			code, _, err := getBody(c.tlsClient(c.otherClientCert, c.otherClientKey), url)
-			Expect(err).To(HaveOccurred(), "answered %d", code)
+		It("answers 401 to a client certificate from another CA, saying why", func() {
+			code, body, err := getBody(c.tlsClient(c.otherClientCert, c.otherClientKey), url)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(code).To(Equal(http.StatusUnauthorized))
+			Expect(body).To(ContainSubstring("unknown authority"))
 		})
 	})
 })

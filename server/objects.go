@@ -1,12 +1,14 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -20,11 +22,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/audit"
 	"github.com/patchlet/patchlet/store"
 )
-
-// bodyReadTimeout bounds reading a request body.
-const bodyReadTimeout = 30 * time.Second
 
 // conflictRetries is how often a write the server made conditional itself
 // is retried after a conflict.
@@ -47,7 +47,11 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, verb, resourc
 		return true
 	}
 	if err := s.authz.Authorize(r, verb, resource, name); err != nil {
-		s.writeError(w, r, apierrors.NewForbidden(store.GroupResource(resource), name, err))
+		var st apierrors.APIStatus
+		if !errors.As(err, &st) {
+			err = apierrors.NewForbidden(store.GroupResource(resource), name, err)
+		}
+		s.writeError(w, r, err)
 		return false
 	}
 	return true
@@ -172,6 +176,11 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, ps httprouter
 		return
 	}
 	if watching {
+		release, ok := s.acquireWatch(w, r)
+		if !ok {
+			return
+		}
+		defer release()
 		s.serveWatch(w, r, res, q, match)
 		return
 	}
@@ -282,10 +291,21 @@ func documentType(r *http.Request) (string, error) {
 // readBody reads a request body of at most v1alpha1.MaxDocumentSize bytes.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Now().Add(bodyReadTimeout))
+	_ = rc.SetReadDeadline(time.Now().Add(s.bodyTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, v1alpha1.MaxDocumentSize))
-	_ = rc.SetReadDeadline(time.Time{})
+	if err != nil {
+		// Keep the deadline: net/http reads what is left of the body
+		// before it answers, and a client that stalled would pin it.
+		w.Header().Set("Connection", "close")
+	} else {
+		_ = rc.SetReadDeadline(time.Time{})
+	}
 	var tooLarge *http.MaxBytesError
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return nil, statusError(http.StatusRequestTimeout, metav1.StatusReasonTimeout,
+			fmt.Sprintf("the request body was not received within %s", s.bodyTimeout))
+	}
 	if errors.As(err, &tooLarge) {
 		return nil, apierrors.NewRequestEntityTooLargeError(
 			fmt.Sprintf("the request body is larger than %d bytes", v1alpha1.MaxDocumentSize))
@@ -400,7 +420,11 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, res *resource) (
 	if err := admit(res, obj); err != nil {
 		return nil, err
 	}
-	return s.store.Create(res.Resource, obj)
+	out, err := s.store.Create(res.Resource, obj)
+	if err == nil {
+		s.record(r, "create", res.Resource, out, 0, out.GetGeneration())
+	}
+	return out, err
 }
 
 func randomSuffix() string {
@@ -474,7 +498,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, res *resource, s
 	if obj.GetName() != name {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%q) does not match the name on the URL (%q)", obj.GetName(), name))
 	}
-	return s.write(res, sub, name, func(v1alpha1.Object) (v1alpha1.Object, bool, error) {
+	return s.write(r, "update", res, sub, name, func(v1alpha1.Object) (v1alpha1.Object, bool, error) {
 		return obj.DeepCopyObject().(v1alpha1.Object), obj.GetResourceVersion() != "", nil
 	})
 }
@@ -483,7 +507,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, res *resource, s
 // the stored one and whether the client made it conditional on its own
 // resourceVersion; otherwise it is made conditional on the version checked
 // here and retried on a conflict.
-func (s *Server) write(res *resource, sub, name string, build func(cur v1alpha1.Object) (v1alpha1.Object, bool, error)) (v1alpha1.Object, error) {
+func (s *Server) write(r *http.Request, verb string, res *resource, sub, name string, build func(cur v1alpha1.Object) (v1alpha1.Object, bool, error)) (v1alpha1.Object, error) {
 	for attempt := 1; ; attempt++ {
 		cur, err := s.store.Get(res.Resource, name)
 		if err != nil {
@@ -516,6 +540,7 @@ func (s *Server) write(res *resource, sub, name string, build func(cur v1alpha1.
 		}
 		if err == nil {
 			s.log.V(1).Info("object updated", "resource", authzName(res, sub), "name", name, "resourceVersion", out.GetResourceVersion())
+			s.record(r, verb, authzName(res, sub), out, cur.GetGeneration(), out.GetGeneration())
 		}
 		return out, err
 	}
@@ -560,7 +585,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, res *resource, su
 	if err != nil {
 		return nil, err
 	}
-	return s.write(res, sub, name, func(cur v1alpha1.Object) (v1alpha1.Object, bool, error) {
+	return s.write(r, "patch", res, sub, name, func(cur v1alpha1.Object) (v1alpha1.Object, bool, error) {
 		curJSON, err := json.Marshal(cur)
 		if err != nil {
 			return nil, false, err
@@ -646,6 +671,26 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, res *resource, n
 		if err != nil && apierrors.IsConflict(err) && !conditional && attempt < conflictRetries {
 			continue
 		}
+		if err == nil {
+			s.record(r, "delete", res.Resource, gone, gone.GetGeneration(), 0)
+		}
 		return gone, err
+	}
+}
+
+// record hands an accepted change to the audit log. The change is made:
+// a failure to record it is logged, not answered.
+func (s *Server) record(r *http.Request, verb, resource string, obj v1alpha1.Object, before, after int64) {
+	if s.audit == nil {
+		return
+	}
+	id := IdentityOf(r)
+	e := audit.Entry{Change: &audit.Change{
+		User: id.Name, Groups: id.Groups, From: id.From,
+		Verb: verb, Resource: resource, Name: obj.GetName(), UID: string(obj.GetUID()),
+		GenerationBefore: before, GenerationAfter: after, ResourceVersion: obj.GetResourceVersion(),
+	}}
+	if err := s.audit.Record(context.WithoutCancel(r.Context()), e); err != nil {
+		s.log.Error(err, "recording a change in the audit log failed", "verb", verb, "resource", resource, "name", obj.GetName(), "user", id.Name)
 	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,8 +9,10 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/netip"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -17,14 +20,16 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/version"
 
+	"github.com/patchlet/patchlet/audit"
 	"github.com/patchlet/patchlet/store"
 )
 
 // Authorizer decides whether a request may act on an object. verb is one of
 // get, list, watch, create, update, patch, delete; resource is the plural
 // name, with "/status" or "/log" for a subresource; name is empty for list,
-// watch and create. A non-nil error refuses the request with 403 Forbidden
-// and the error's text.
+// watch and create. A non-nil error refuses the request: an API status error
+// (apierrors, e.g. 401 Unauthorized) as it is, any other with 403 Forbidden
+// and the error's text. IdentityOf(r) says who sent the request.
 type Authorizer interface {
 	Authorize(r *http.Request, verb, resource, name string) error
 }
@@ -43,7 +48,30 @@ type Options struct {
 	// OperationLogs opens the full log of an operation; nil answers 404.
 	OperationLogs func(name string) (io.ReadCloser, error)
 	// Authorizer is asked before every request on an object; nil allows all.
+	// An error that is an API status (apierrors) is answered as it is, 401
+	// Unauthorized included; any other error is 403 Forbidden. The agent
+	// uses a RoleAuthorizer.
 	Authorizer Authorizer
+	// Audit records every change accepted over the API; nil records none.
+	Audit audit.Recorder
+	// AllowCIDRs, when not empty, are the only source networks a TCP client
+	// may connect from; others get 403 before anything else is looked at.
+	// The unix socket is not affected.
+	AllowCIDRs []netip.Prefix
+	// MaxWatches bounds the watches served at once (429 beyond it);
+	// DefaultMaxWatches when 0, unbounded when negative.
+	MaxWatches int
+	// RateLimit is the requests per second a client may send (429 with
+	// Retry-After beyond it), counted per verified certificate name or
+	// else per source address; the unix socket is not limited.
+	// DefaultRateLimit when 0, unlimited when negative. RateBurst is the
+	// size of the bucket; DefaultRateBurst when 0.
+	RateLimit float64
+	RateBurst int
+	// HeaderTimeout bounds the TLS handshake and reading the request
+	// headers, BodyTimeout reading a request body, IdleTimeout an idle
+	// keep-alive connection. Defaults when 0.
+	HeaderTimeout, BodyTimeout, IdleTimeout time.Duration
 }
 
 // Server serves patchlet's HTTP API. Create it with New.
@@ -54,7 +82,16 @@ type Server struct {
 	readyNames []string
 	opLogs     func(name string) (io.ReadCloser, error)
 	authz      Authorizer
+	audit      audit.Recorder
 	now        func() time.Time
+
+	allowCIDRs []netip.Prefix
+	limiter    *rateLimiter
+	maxWatches int
+	watchMu    sync.Mutex
+	watches    int
+
+	headerTimeout, bodyTimeout, idleTimeout time.Duration
 
 	// bookmarkEvery is the interval of BOOKMARK events in a watch.
 	bookmarkEvery time.Duration
@@ -74,11 +111,21 @@ func New(o Options) *Server {
 		ready:         o.ReadyChecks,
 		opLogs:        o.OperationLogs,
 		authz:         o.Authorizer,
+		audit:         o.Audit,
 		now:           time.Now,
+		allowCIDRs:    o.AllowCIDRs,
+		maxWatches:    o.MaxWatches,
+		headerTimeout: cmp.Or(o.HeaderTimeout, DefaultHeaderTimeout),
+		bodyTimeout:   cmp.Or(o.BodyTimeout, DefaultBodyTimeout),
+		idleTimeout:   cmp.Or(o.IdleTimeout, DefaultIdleTimeout),
 		bookmarkEvery: 30 * time.Second,
 		shutdownGrace: 10 * time.Second,
 		resources:     newResources(),
 	}
+	if s.maxWatches == 0 {
+		s.maxWatches = DefaultMaxWatches
+	}
+	s.limiter = newRateLimiter(o.RateLimit, o.RateBurst, s.now)
 	for name := range s.ready {
 		s.readyNames = append(s.readyNames, name)
 	}
@@ -130,9 +177,9 @@ func (s *Server) routes() http.Handler {
 	r.PATCH(apiPath+"/:resource/:name/:sub", s.servePatch)
 
 	if s.log.V(4).Enabled() {
-		return s.accessLog(r)
+		return s.guard(s.accessLog(r))
 	}
-	return r
+	return s.guard(r)
 }
 
 type statusRecorder struct {
@@ -167,15 +214,25 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if _, plain := ln.(*net.TCPListener); plain {
 		handler = loopbackHostOnly(s, handler)
 	}
+	var src *tlsSource
+	if tl, ok := ln.(*tlsListener); ok {
+		src = tl.src
+		go src.watch(base, s.log.WithName("tls"))
+	}
 	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler: handler,
+		// Bounds the TLS handshake too: a client that sends its hello or
+		// its headers a byte at a time is closed after it.
+		ReadHeaderTimeout: s.headerTimeout,
 		// No ReadTimeout or WriteTimeout: watches are long. Bodies are read
 		// under a per-request deadline (see readBody).
-		IdleTimeout:    120 * time.Second,
+		IdleTimeout:    s.idleTimeout,
 		MaxHeaderBytes: 64 << 10,
 		BaseContext:    func(net.Listener) context.Context { return base },
-		ErrorLog:       log.New(logWriter{s.log}, "", 0),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return connContext(ctx, c, src)
+		},
+		ErrorLog: log.New(logWriter{s.log}, "", 0),
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
