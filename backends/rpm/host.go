@@ -145,9 +145,12 @@ func ReadStamp(path string) (t time.Time, ok bool, err error) {
 // /var/lib/rpm a link to it), older systems /var/lib/rpm.
 var DBDirs = []string{"usr/lib/sysimage/rpm", "var/lib/rpm"}
 
-// Fingerprint stamps files and directories (and the files directly in the
-// directories): any change of mtime or size changes it. Missing paths are
-// stamped as missing.
+// Fingerprint stamps files, and the entries directly in directories: any
+// change of mtime or size, or an entry added or removed, changes it. A
+// directory's own mtime is not stamped, nor lock files (*.lock, *.pid)
+// and SQLite's shared-memory index (*-shm), which readers touch: a dnf
+// query creates and removes a lock file in the cache directory and every
+// rpm query updates rpmdb.sqlite-shm. Missing paths are stamped as missing.
 func Fingerprint(paths ...string) (string, error) {
 	var sb strings.Builder
 	for _, p := range paths {
@@ -159,16 +162,17 @@ func Fingerprint(paths ...string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("stat %s: %w", p, err)
 		}
-		fmt.Fprintf(&sb, "%s %d %d\n", p, fi.ModTime().UnixNano(), fi.Size())
 		if !fi.IsDir() {
+			fmt.Fprintf(&sb, "%s %d %d\n", p, fi.ModTime().UnixNano(), fi.Size())
 			continue
 		}
+		sb.WriteString(p + "/\n")
 		entries, err := os.ReadDir(p)
 		if err != nil {
 			return "", fmt.Errorf("read %s: %w", p, err)
 		}
 		for _, e := range entries {
-			if strings.HasSuffix(e.Name(), ".lock") || strings.HasSuffix(e.Name(), ".pid") {
+			if n := e.Name(); strings.HasSuffix(n, ".lock") || strings.HasSuffix(n, ".pid") || strings.HasSuffix(n, "-shm") {
 				continue
 			}
 			info, err := os.Stat(filepath.Join(p, e.Name()))

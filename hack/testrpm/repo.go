@@ -32,8 +32,13 @@ type Repo struct {
 	advisories []Advisory
 }
 
-// NewRepo creates an empty repository in dir holding ShellProvider.
+// NewRepo creates an empty repository in dir holding ShellProvider. The
+// id "main" is refused: dnf takes a [main] section in a .repo file for its
+// own configuration, and the repository silently has no packages.
 func NewRepo(b *Builder, dir, id string) (*Repo, error) {
+	if id == "" || id == "main" {
+		return nil, fmt.Errorf("repository id %q not allowed", id)
+	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,322 @@
+// Package dnf is patchlet's backend for Fedora and RHEL 8+ (dnf) and, in
+// its yum mode, for RHEL/CentOS 7 (yum 3). It owns observing a root's
+// packages (rpm -qa, cached until the rpm database changes), pending
+// upgrades and their security class from the package manager's cached
+// metadata (never the network: refreshing is a step), available versions
+// for pins, reboot-required from install times (see backends/rpm),
+// building the noninteractive command lines of each step, and
+// classifying their failures.
+//
+// With a Root other than "/" every command gets --installroot=ROOT,
+// --releasever and --disableplugin='*' (dnf's plugins ignore the install
+// root): dnf then reads ROOT/etc/dnf/dnf.conf and ROOT/etc/yum.repos.d and
+// caches in ROOT/var/cache/dnf. Holds need the versionlock plugin, which
+// is therefore only available on Root "/" with the plugin installed;
+// elsewhere the hold step is refused and Capabilities says Hold: false.
+//
+// The yum mode is tested on recorded outputs of yum 3.4 only. Where the
+// yum binary is really dnf (RHEL 8+), New switches to the dnf mode.
+package dnf
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/rpm"
+)
+
+// Defaults.
+const (
+	DefaultStateDir       = "/var/lib/patchlet"
+	DefaultPath           = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	DefaultHome           = "/root"
+	DefaultRefreshTimeout = 120 * time.Second
+	DefaultStepTimeout    = 30 * time.Minute
+)
+
+// Exit codes of dnf and yum.
+const (
+	// ExitUpdatesAvailable is check-update's exit code when updates exist.
+	ExitUpdatesAvailable = 100
+	// ExitLocked is dnf's exit code when another process holds its lock
+	// and exit_on_lock is set.
+	ExitLocked = 200
+)
+
+// Mode is the command set the backend speaks.
+type Mode string
+
+// Modes.
+const (
+	ModeDNF Mode = "dnf"
+	ModeYum Mode = "yum"
+)
+
+// Paths are the absolute paths of the programs the backend runs.
+type Paths struct {
+	// DNF is dnf (or yum in ModeYum).
+	DNF string
+	Rpm string
+}
+
+// Options configure a Backend.
+type Options struct {
+	// Root is the root directory to manage ("" means "/").
+	Root string
+	// StateDir holds patchlet's own files (the refresh stamp).
+	StateDir string
+	Log      logr.Logger
+	Clock    func() time.Time
+	// Runner runs the observing commands (default rpm.ExecRunner).
+	Runner rpm.Runner
+	// Mode is ModeDNF (default) or ModeYum.
+	Mode  Mode
+	Paths Paths
+	// PathEnv is the PATH of every command (default DefaultPath).
+	PathEnv string
+	// Home is the HOME of every command (default /root): rpm reads its
+	// macros (the database path) from HOME/.rpmmacros.
+	Home string
+	// ReleaseVer is passed as --releasever for a Root other than "/"
+	// (default: VERSION_ID of ROOT/etc/os-release, else "1").
+	ReleaseVer string
+	// ProcRoot is where the boot time is read (default /proc).
+	ProcRoot string
+	// RebootPackages overrides rpm.DefaultRebootPackages.
+	RebootPackages []string
+	// Versionlock overrides the detection of the versionlock plugin.
+	Versionlock *bool
+	// RefreshTimeout and StepTimeout bound the refresh and every other step.
+	RefreshTimeout time.Duration
+	StepTimeout    time.Duration
+}
+
+// Capabilities says what the backend can do (reconcile.Capabilities).
+type Capabilities struct {
+	Hold     bool
+	Security bool
+}
+
+// Backend is the dnf (or yum) backend for one root. It is safe for
+// concurrent use.
+type Backend struct {
+	mode           Mode
+	root           string
+	stateDir       string
+	log            logr.Logger
+	clock          func() time.Time
+	runner         rpm.Runner
+	paths          Paths
+	pathEnv        string
+	home           string
+	releaseVer     string
+	procRoot       string
+	rebootPkgs     []string
+	versionlock    bool
+	refreshTimeout time.Duration
+	stepTimeout    time.Duration
+
+	db    *rpm.DB
+	locks rpm.FcntlLocks
+
+	mu         sync.Mutex
+	upCache    cached[map[string]backends.Upgrade]
+	availCache cached[map[string][]string]
+}
+
+type cached[T any] struct {
+	key string
+	val T
+	ok  bool
+}
+
+var _ backends.Backend = (*Backend)(nil)
+
+// New returns the backend for opts.Root.
+func New(opts Options) (*Backend, error) {
+	b := &Backend{
+		mode: opts.Mode, root: opts.Root, stateDir: opts.StateDir, log: opts.Log, clock: opts.Clock,
+		runner: opts.Runner, paths: opts.Paths, pathEnv: opts.PathEnv, home: opts.Home,
+		releaseVer: opts.ReleaseVer, procRoot: opts.ProcRoot, rebootPkgs: opts.RebootPackages,
+		refreshTimeout: opts.RefreshTimeout, stepTimeout: opts.StepTimeout,
+	}
+	if b.mode == "" {
+		b.mode = ModeDNF
+	}
+	if b.mode != ModeDNF && b.mode != ModeYum {
+		return nil, fmt.Errorf("dnf backend: unknown mode %q", b.mode)
+	}
+	if b.root == "" {
+		b.root = "/"
+	}
+	if !filepath.IsAbs(b.root) {
+		return nil, fmt.Errorf("dnf root %q is not an absolute path", b.root)
+	}
+	b.root = filepath.Clean(b.root)
+	if b.stateDir == "" {
+		b.stateDir = DefaultStateDir
+	}
+	if b.clock == nil {
+		b.clock = time.Now
+	}
+	if b.runner == nil {
+		b.runner = rpm.ExecRunner{}
+	}
+	if b.pathEnv == "" {
+		b.pathEnv = DefaultPath
+	}
+	if b.home == "" {
+		b.home = DefaultHome
+	}
+	if b.procRoot == "" {
+		b.procRoot = "/proc"
+	}
+	if b.refreshTimeout <= 0 {
+		b.refreshTimeout = DefaultRefreshTimeout
+	}
+	if b.stepTimeout <= 0 {
+		b.stepTimeout = DefaultStepTimeout
+	}
+	if b.paths.DNF == "" {
+		p, err := rpm.LookPath(string(b.mode), b.pathEnv)
+		if err != nil {
+			return nil, err
+		}
+		b.paths.DNF = p
+	}
+	if b.paths.Rpm == "" {
+		p, err := rpm.LookPath("rpm", b.pathEnv)
+		if err != nil {
+			return nil, err
+		}
+		b.paths.Rpm = p
+	}
+	for _, p := range []string{b.paths.DNF, b.paths.Rpm} {
+		if !filepath.IsAbs(p) {
+			return nil, fmt.Errorf("program path %q is not absolute", p)
+		}
+	}
+	if b.mode == ModeYum && IsDNF(b.paths.DNF) {
+		b.log.Info("yum is dnf here; using the dnf command set", "path", b.paths.DNF)
+		b.mode = ModeDNF
+	}
+	if b.root != "/" && b.releaseVer == "" {
+		b.releaseVer = "1"
+		if rel, err := backends.ReadOSRelease(b.root); err == nil && rel.VersionID != "" {
+			b.releaseVer = rel.VersionID
+		}
+	}
+	if !releaseVerRE(b.releaseVer) {
+		return nil, fmt.Errorf("dnf releasever %q: not allowed", b.releaseVer)
+	}
+	if opts.Versionlock != nil {
+		b.versionlock = *opts.Versionlock
+	} else {
+		b.versionlock = b.root == "/" && VersionlockPresent(b.mode)
+	}
+	b.db = &rpm.DB{Root: b.root, Rpm: b.paths.Rpm, Env: b.Env(), Runner: b.runner}
+	return b, nil
+}
+
+func releaseVerRE(s string) bool {
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// IsDNF reports whether the program at path is dnf under another name
+// (on RHEL 8+ /usr/bin/yum links to dnf-3).
+func IsDNF(path string) bool {
+	target, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return false
+	}
+	base := filepath.Base(target)
+	return base == "dnf" || strings.HasPrefix(base, "dnf-") || base == "dnf5"
+}
+
+// Plugin files that mean versionlock is installed.
+var versionlockGlobs = map[Mode][]string{
+	ModeDNF: {"/usr/lib/python3*/site-packages/dnf-plugins/versionlock.py", "/usr/lib/python3/dist-packages/dnf-plugins/versionlock.py"},
+	ModeYum: {"/usr/lib/yum-plugins/versionlock.py"},
+}
+
+// VersionlockPresent reports whether the host has the versionlock plugin.
+func VersionlockPresent(mode Mode) bool {
+	for _, g := range versionlockGlobs[mode] {
+		if m, _ := filepath.Glob(g); len(m) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Name implements backends.Backend.
+func (b *Backend) Name() string { return string(b.mode) }
+
+// Family implements backends.Backend.
+func (b *Backend) Family() string { return v1alpha1.FamilyRPM }
+
+// Root is the root directory the backend manages.
+func (b *Backend) Root() string { return b.root }
+
+// Capabilities says whether holds (versionlock) and security
+// classification (updateinfo) are available.
+func (b *Backend) Capabilities() Capabilities {
+	return Capabilities{Hold: b.versionlock, Security: true}
+}
+
+// WatchPaths are the paths whose changes mean Observe may see something
+// new: the rpm database and the metadata cache.
+func (b *Backend) WatchPaths() []string {
+	paths := make([]string, 0, 3)
+	for _, rel := range rpm.DBDirs {
+		paths = append(paths, filepath.Join(b.root, rel))
+	}
+	return append(paths, filepath.Join(b.root, b.cacheDir()))
+}
+
+func (b *Backend) cacheDir() string {
+	if b.mode == ModeYum {
+		return "var/cache/yum"
+	}
+	return "var/cache/dnf"
+}
+
+// Env is the complete environment of every command: LC_ALL=C, PATH, HOME.
+func (b *Backend) Env() []string {
+	return []string{"LC_ALL=C", "PATH=" + b.pathEnv, "HOME=" + b.home}
+}
+
+// baseArgs are the options every dnf/yum command line starts with:
+// assume yes, fail instead of waiting on a lock, and the root options.
+func (b *Backend) baseArgs() []string {
+	args := []string{b.paths.DNF, "-y", "--setopt=exit_on_lock=True"}
+	if b.mode == ModeYum {
+		args = []string{b.paths.DNF, "-y", "--setopt=exit_on_lock=1"}
+	}
+	if b.root != "/" {
+		args = append(args, "--installroot="+b.root, "--releasever="+b.releaseVer, "--disableplugin=*")
+	}
+	return args
+}
+
+// RecordRefresh implements backends.Backend.
+func (b *Backend) RecordRefresh(t time.Time) error {
+	return rpm.WriteStamp(filepath.Join(b.stateDir, string(b.mode)+"-index-refreshed"), t)
+}
+
+func (b *Backend) path(rel string) string { return filepath.Join(b.root, rel) }
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

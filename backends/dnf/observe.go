@@ -1,0 +1,301 @@
+package dnf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/rpm"
+)
+
+// Observe implements backends.Backend: installed packages from rpm -qa
+// (cached until the rpm database changes), pending upgrades and their
+// security class from the metadata cache (cached until the database, the
+// cache or the repositories change; never the network), available versions
+// of names, reboot-required from install times after boot, and the index
+// age from patchlet's own refresh record.
+func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observation, error) {
+	pkgs, err := b.db.Installed(ctx)
+	if err != nil {
+		return nil, err
+	}
+	obs := &backends.Observation{Installed: rpm.Packages(pkgs)}
+	for _, n := range b.heldNames() {
+		if p, ok := obs.Installed[n]; ok {
+			p.Held = true
+			obs.Installed[n] = p
+		}
+	}
+	ok, reboot, err := rpm.RebootCheck(pkgs, b.procRoot, b.rebootPkgs)
+	if err != nil {
+		b.log.Error(err, "cannot tell whether a reboot is required; assuming not")
+	}
+	obs.RebootRequired, obs.RebootPackages = ok, reboot
+	obs.IndexRefreshed, err = b.indexRefreshed()
+	if err != nil {
+		return nil, err
+	}
+	fp, err := b.fingerprint()
+	if err != nil {
+		return nil, err
+	}
+	obs.Upgrades, err = b.upgrades(ctx, fp, obs.Installed)
+	if err != nil {
+		return nil, err
+	}
+	obs.Available, err = b.available(ctx, fp, names)
+	if err != nil {
+		return nil, err
+	}
+	return obs, nil
+}
+
+// versionlockList is where the versionlock plugin keeps its locks.
+func (b *Backend) versionlockList() string {
+	if b.mode == ModeYum {
+		return b.path("etc/yum/pluginconf.d/versionlock.list")
+	}
+	return b.path("etc/dnf/plugins/versionlock.list")
+}
+
+func (b *Backend) heldNames() []string {
+	data, err := os.ReadFile(b.versionlockList())
+	if err != nil {
+		return nil
+	}
+	return ParseVersionlock(data)
+}
+
+// indexRefreshed is patchlet's own record of the last refresh, else the
+// newest repomd.xml in the metadata cache, else zero; never after now.
+func (b *Backend) indexRefreshed() (time.Time, error) {
+	stamp := filepath.Join(b.stateDir, string(b.mode)+"-index-refreshed")
+	t, ok, err := rpm.ReadStamp(stamp)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if !ok {
+		b.log.Info("ignoring unreadable refresh stamp", "path", stamp)
+	}
+	if t.IsZero() {
+		for _, pat := range []string{"*/repodata/repomd.xml", "*/*/*/repomd.xml"} {
+			files, _ := filepath.Glob(filepath.Join(b.root, b.cacheDir(), pat))
+			for _, f := range files {
+				if fi, err := os.Stat(f); err == nil && fi.ModTime().After(t) {
+					t = fi.ModTime()
+				}
+			}
+		}
+	}
+	if now := b.clock(); t.After(now) {
+		t = now
+	}
+	return t, nil
+}
+
+// fingerprint stamps what the package manager's answers depend on: the
+// rpm database, the metadata cache, the repository files, the locks.
+func (b *Backend) fingerprint() (string, error) {
+	dbfp, err := b.db.Fingerprint()
+	if err != nil {
+		return "", err
+	}
+	paths := []string{b.path(b.cacheDir()), b.path("etc/yum.repos.d"), b.versionlockList()}
+	for _, pat := range []string{"*/repodata", "*/*/*"} {
+		m, _ := filepath.Glob(filepath.Join(b.root, b.cacheDir(), pat))
+		paths = append(paths, m...)
+	}
+	fp, err := rpm.Fingerprint(paths...)
+	if err != nil {
+		return "", err
+	}
+	return dbfp + fp, nil
+}
+
+// noCache reports the package manager's complaint that the cache-only
+// query has no metadata yet (no refresh so far).
+func noCache(stdout, stderr []byte) bool {
+	s := string(stdout) + string(stderr)
+	return strings.Contains(s, "Cache-only enabled but no cache") || strings.Contains(s, "cache-only mode")
+}
+
+// queryArgs start a read-only query on the cached metadata.
+func (b *Backend) queryArgs(args ...string) []string {
+	base := slices.Clone(b.baseArgs())
+	base = append(base, "-q", "-C")
+	return append(base, args...)
+}
+
+// upgrades lists pending upgrades (newest candidate per name) with their
+// security class, from the cache when fp is unchanged.
+func (b *Backend) upgrades(ctx context.Context, fp string, installed map[string]backends.Package) (map[string]backends.Upgrade, error) {
+	b.mu.Lock()
+	if c := b.upCache; c.ok && c.key == fp {
+		b.mu.Unlock()
+		return maps.Clone(c.val), nil
+	}
+	b.mu.Unlock()
+
+	var cands []Candidate
+	if b.mode == ModeYum {
+		argv := b.queryArgs("check-update")
+		stdout, stderr, err := b.runner.Run(ctx, argv, b.Env())
+		if err != nil && rpm.ExitCode(err) != ExitUpdatesAvailable {
+			if noCache(stdout, stderr) {
+				return map[string]backends.Upgrade{}, nil
+			}
+			return nil, fmt.Errorf("list pending upgrades: %w", err)
+		}
+		cands = ParseCheckUpdate(stdout)
+	} else {
+		argv := b.queryArgs("repoquery", "--upgrades", "--latest-limit=1", "--qf", repoqueryFormat)
+		stdout, stderr, err := b.runner.Run(ctx, argv, b.Env())
+		if err != nil {
+			if noCache(stdout, stderr) {
+				b.log.V(1).Info("no metadata cache yet; no upgrades known")
+				return map[string]backends.Upgrade{}, nil
+			}
+			return nil, fmt.Errorf("list pending upgrades: %w", err)
+		}
+		cands = ParseRepoquery(stdout)
+	}
+	ups := map[string]backends.Upgrade{}
+	for _, c := range cands {
+		if cur, ok := ups[c.Name]; ok && rpm.CompareEVR(cur.To, c.EVR) >= 0 {
+			continue
+		}
+		ups[c.Name] = backends.Upgrade{Name: c.Name, From: installed[c.Name].Version, To: c.EVR, Source: c.Repo}
+	}
+	if len(ups) > 0 {
+		if err := b.markSecurity(ctx, ups); err != nil {
+			return nil, err
+		}
+	}
+	b.mu.Lock()
+	b.upCache = cached[map[string]backends.Upgrade]{key: fp, val: ups, ok: true}
+	b.mu.Unlock()
+	return maps.Clone(ups), nil
+}
+
+// markSecurity marks the upgrades that a security advisory applies to:
+// the advisory fixes the package at a version no newer than the candidate.
+func (b *Backend) markSecurity(ctx context.Context, ups map[string]backends.Upgrade) error {
+	args := []string{"updateinfo", "list", "--security"}
+	if b.mode == ModeYum {
+		args = []string{"updateinfo", "list", "security"}
+	}
+	stdout, stderr, err := b.runner.Run(ctx, b.queryArgs(args...), b.Env())
+	if err != nil {
+		if noCache(stdout, stderr) {
+			return nil
+		}
+		return fmt.Errorf("list security advisories: %w", err)
+	}
+	for _, a := range ParseUpdateinfo(stdout) {
+		u, ok := ups[a.Name]
+		if !ok || !a.IsSecurity() || rpm.CompareEVR(a.EVR, u.To) > 0 {
+			continue
+		}
+		u.Security = true
+		ups[a.Name] = u
+	}
+	return nil
+}
+
+// available lists the versions of names in the repositories, newest
+// first, cached until fp or the names change.
+func (b *Backend) available(ctx context.Context, fp string, names []string) (map[string][]string, error) {
+	var valid []string
+	for _, n := range names {
+		if v1alpha1.IsPackageName(v1alpha1.FamilyRPM, n) {
+			valid = append(valid, n)
+		} else {
+			b.log.Info("ignoring invalid package name", "name", n)
+		}
+	}
+	slices.Sort(valid)
+	valid = slices.Compact(valid)
+	avail := map[string][]string{}
+	if len(valid) == 0 {
+		return avail, nil
+	}
+	key := fp + "\n" + strings.Join(valid, ",")
+	b.mu.Lock()
+	if c := b.availCache; c.ok && c.key == key {
+		b.mu.Unlock()
+		return cloneAvail(c.val), nil
+	}
+	b.mu.Unlock()
+
+	var cands []Candidate
+	if b.mode == ModeYum {
+		stdout, stderr, err := b.runner.Run(ctx, b.queryArgs(slices.Concat([]string{"list", "available", "--showduplicates"}, valid)...), b.Env())
+		// yum list exits 1 when none of the names is available.
+		if err != nil && rpm.ExitCode(err) != 1 && !noCache(stdout, stderr) {
+			return nil, fmt.Errorf("list available versions: %w", err)
+		}
+		cands = ParseCheckUpdate(stdout)
+	} else {
+		stdout, stderr, err := b.runner.Run(ctx, b.queryArgs(slices.Concat([]string{"repoquery", "--qf", repoqueryFormat, "--"}, valid)...), b.Env())
+		if err != nil && !noCache(stdout, stderr) {
+			return nil, fmt.Errorf("list available versions: %w", err)
+		}
+		cands = ParseRepoquery(stdout)
+	}
+	for _, c := range cands {
+		if c.Repo == "@System" || c.Repo == "installed" || !slices.Contains(valid, c.Name) {
+			continue
+		}
+		avail[c.Name] = append(avail[c.Name], c.EVR)
+	}
+	for n, vs := range avail {
+		avail[n] = rpm.SortNewestFirst(vs)
+	}
+	b.mu.Lock()
+	b.availCache = cached[map[string][]string]{key: key, val: avail, ok: true}
+	b.mu.Unlock()
+	return cloneAvail(avail), nil
+}
+
+func cloneAvail(m map[string][]string) map[string][]string {
+	out := make(map[string][]string, len(m))
+	for k, v := range m {
+		out[k] = slices.Clone(v)
+	}
+	return out
+}
+
+// LockHolder reports the process holding the package manager's lock:
+// dnf's pid-file locks (rpmdb, metadata, download), yum's yum.pid, then
+// rpm's transaction lock. It runs no process.
+func (b *Backend) LockHolder() (pid int, command string, held bool, err error) {
+	pidFiles := []string{"var/lib/dnf/rpmdb_lock.pid", "var/cache/dnf/metadata_lock.pid", "var/cache/dnf/download_lock.pid", "var/log/log_lock.pid"}
+	if b.mode == ModeYum {
+		pidFiles = []string{"var/run/yum.pid", "run/yum.pid"}
+	}
+	for _, rel := range pidFiles {
+		pid, cmd, held, err := rpm.PIDFileHolder(b.path(rel))
+		if err != nil || held {
+			return pid, cmd, held, err
+		}
+	}
+	for _, dir := range rpm.DBDirs {
+		pid, held, err := b.locks.Holder(b.path(filepath.Join(dir, ".rpm.lock")))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return 0, "", false, err
+		}
+		if held {
+			return pid, rpm.ProcessName(pid), true, nil
+		}
+	}
+	return 0, "", false, nil
+}

@@ -1,0 +1,195 @@
+package dnf
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/rpm"
+)
+
+func validName(n string) bool { return v1alpha1.IsPackageName(v1alpha1.FamilyRPM, n) }
+
+// BuildRefresh returns the step that refreshes the metadata cache
+// (makecache; yum makecache fast would skip expired metadata, so plain).
+func (b *Backend) BuildRefresh() backends.Step {
+	argv := slices.Concat(b.baseArgs(), []string{"makecache"})
+	if b.mode == ModeDNF {
+		argv = slices.Concat(b.baseArgs(), []string{"makecache", "--refresh"})
+	}
+	return backends.Step{Type: v1alpha1.StepRefresh, Argv: argv, Env: b.Env(), Timeout: b.refreshTimeout}
+}
+
+// PinArg is the package argument that selects NAME at an exact version:
+// NAME-VERSION, NAME-VERSION-RELEASE or NAME-EPOCH:VERSION-RELEASE.
+func PinArg(name, version string) string { return name + "-" + version }
+
+// BuildInstall returns the step that installs pkgs, each at its exact
+// version when one is given. dnf install downgrades to an older pinned
+// version by itself; yum needs a separate downgrade, so in yum mode a
+// pinned version older than the installed one is refused here (use the
+// upgrade or a pin at or above the installed version).
+func (b *Backend) BuildInstall(pkgs []backends.PackageRef) (backends.Step, error) {
+	if len(pkgs) == 0 {
+		return backends.Step{}, fmt.Errorf("install: no packages given")
+	}
+	var args, names []string
+	for _, p := range pkgs {
+		if !validName(p.Name) {
+			return backends.Step{}, fmt.Errorf("install: invalid package name %q", p.Name)
+		}
+		if slices.Contains(names, p.Name) {
+			return backends.Step{}, fmt.Errorf("install: package %q given twice", p.Name)
+		}
+		arg := p.Name
+		if p.Version != "" {
+			if !v1alpha1.IsPackageVersion(v1alpha1.FamilyRPM, p.Version) {
+				return backends.Step{}, fmt.Errorf("install: invalid version %q of package %q", p.Version, p.Name)
+			}
+			arg = PinArg(p.Name, p.Version)
+		}
+		names = append(names, p.Name)
+		args = append(args, arg)
+	}
+	return b.step(v1alpha1.StepInstall, []string{"install"}, args, names), nil
+}
+
+// BuildReinstall returns the step that reinstalls pkgs at their versions.
+func (b *Backend) BuildReinstall(pkgs []backends.PackageRef) (backends.Step, error) {
+	s, err := b.BuildInstall(pkgs)
+	if err != nil {
+		return backends.Step{}, fmt.Errorf("re%w", err)
+	}
+	i := slices.Index(s.Argv, "install")
+	s.Argv[i] = "reinstall"
+	return s, nil
+}
+
+// BuildUpgrade returns the step that upgrades the named installed
+// packages (dnf upgrade never installs a name that is not installed).
+func (b *Backend) BuildUpgrade(names []string) (backends.Step, error) {
+	args, err := rpm.ValidNames(names, validName)
+	if err != nil {
+		return backends.Step{}, fmt.Errorf("upgrade: %w", err)
+	}
+	verb := "upgrade"
+	if b.mode == ModeYum {
+		verb = "update"
+	}
+	return b.step(v1alpha1.StepUpgrade, []string{verb}, args, args), nil
+}
+
+// BuildRemove returns the step that removes packages. Dependencies that
+// were pulled in automatically stay (clean_requirements_on_remove off).
+func (b *Backend) BuildRemove(names []string) (backends.Step, error) {
+	args, err := rpm.ValidNames(names, validName)
+	if err != nil {
+		return backends.Step{}, fmt.Errorf("remove: %w", err)
+	}
+	extra := []string{"remove"}
+	if b.mode == ModeDNF {
+		extra = []string{"--setopt=clean_requirements_on_remove=False", "remove"}
+	}
+	return b.step(v1alpha1.StepRemove, extra, args, args), nil
+}
+
+// ErrHoldUnsupported is why a hold step is refused without versionlock.
+var ErrHoldUnsupported = fmt.Errorf("holding packages needs the versionlock plugin (python3-dnf-plugin-versionlock or yum-plugin-versionlock) on a host managed at /")
+
+// BuildHold returns the versionlock step that holds or releases packages.
+func (b *Backend) BuildHold(names []string, hold bool) (backends.Step, error) {
+	typ, verb := v1alpha1.StepHold, "add"
+	if !hold {
+		typ, verb = v1alpha1.StepUnhold, "delete"
+	}
+	if !b.versionlock {
+		return backends.Step{}, ErrHoldUnsupported
+	}
+	args, err := rpm.ValidNames(names, validName)
+	if err != nil {
+		return backends.Step{}, fmt.Errorf("versionlock %s: %w", verb, err)
+	}
+	return b.step(typ, []string{"versionlock", verb}, args, args), nil
+}
+
+func (b *Backend) step(typ v1alpha1.StepType, command, args, names []string) backends.Step {
+	return backends.Step{
+		Type:     typ,
+		Argv:     slices.Concat(b.baseArgs(), command, []string{"--"}, args),
+		Env:      b.Env(),
+		Packages: slices.Clone(names),
+		Timeout:  b.stepTimeout,
+	}
+}
+
+// refused is the step returned for a request the backend will not run:
+// no command line (Argv is nil) and no packages.
+func (b *Backend) refused(typ v1alpha1.StepType, err error) backends.Step {
+	b.log.Error(err, "refusing to build step", "step", typ)
+	return backends.Step{Type: typ, Env: b.Env()}
+}
+
+// RefreshStep implements backends.Backend.
+func (b *Backend) RefreshStep() backends.Step { return b.BuildRefresh() }
+
+// InstallStep implements backends.Backend; an invalid request yields a nil Argv.
+func (b *Backend) InstallStep(pkgs []backends.PackageRef) backends.Step {
+	s, err := b.BuildInstall(pkgs)
+	if err != nil {
+		return b.refused(v1alpha1.StepInstall, err)
+	}
+	return s
+}
+
+// ReinstallStep reinstalls pkgs; an invalid request yields a nil Argv.
+func (b *Backend) ReinstallStep(pkgs []backends.PackageRef) backends.Step {
+	s, err := b.BuildReinstall(pkgs)
+	if err != nil {
+		return b.refused(v1alpha1.StepInstall, err)
+	}
+	return s
+}
+
+// UpgradeStep implements backends.Backend; an invalid request yields a nil Argv.
+func (b *Backend) UpgradeStep(names []string) backends.Step {
+	s, err := b.BuildUpgrade(names)
+	if err != nil {
+		return b.refused(v1alpha1.StepUpgrade, err)
+	}
+	return s
+}
+
+// RemoveStep implements backends.Backend; an invalid request yields a nil Argv.
+func (b *Backend) RemoveStep(names []string) backends.Step {
+	s, err := b.BuildRemove(names)
+	if err != nil {
+		return b.refused(v1alpha1.StepRemove, err)
+	}
+	return s
+}
+
+// HoldStep implements backends.Backend; without versionlock (see
+// Capabilities) and for invalid names it yields a nil Argv.
+func (b *Backend) HoldStep(names []string, hold bool) backends.Step {
+	s, err := b.BuildHold(names, hold)
+	if err != nil {
+		typ := v1alpha1.StepHold
+		if !hold {
+			typ = v1alpha1.StepUnhold
+		}
+		return b.refused(typ, err)
+	}
+	return s
+}
+
+// RecoverStep implements backends.Backend. rpm has no interrupted state
+// that a command repairs (Observe never reports Interrupted), so it
+// rebuilds the rpm database indexes, which is harmless.
+func (b *Backend) RecoverStep() backends.Step {
+	argv := []string{b.paths.Rpm}
+	if b.root != "/" {
+		argv = append(argv, "--root", b.root)
+	}
+	return backends.Step{Type: v1alpha1.StepRecover, Argv: append(argv, "--rebuilddb"), Env: b.Env(), Timeout: b.stepTimeout}
+}
