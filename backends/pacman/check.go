@@ -104,7 +104,8 @@ func (b *Backend) fingerprint(conf Conf) (string, error) {
 }
 
 // checkUpdates returns the pending upgrades and the sync databases'
-// packages, from the cache when nothing they depend on changed.
+// packages, from the cache when nothing they depend on changed and the
+// check is younger than CheckInterval.
 // Otherwise it syncs the private database directory (its local database
 // a symlink to the root's) with -Syy and asks it -Qu and -Sl. When that
 // sync fails (offline), the live sync databases answer instead.
@@ -114,7 +115,7 @@ func (b *Backend) checkUpdates(ctx context.Context, conf Conf) (map[string]backe
 		return nil, nil, err
 	}
 	b.mu.Lock()
-	if b.checkCache.valid && b.checkCache.key == fp {
+	if b.checkFresh(fp) {
 		ups, sync := b.checkCache.ups, b.checkCache.sync
 		b.mu.Unlock()
 		return cloneUpgrades(ups), sync, nil
@@ -123,7 +124,7 @@ func (b *Backend) checkUpdates(ctx context.Context, conf Conf) (map[string]backe
 	b.checkMu.Lock()
 	defer b.checkMu.Unlock()
 	b.mu.Lock()
-	if b.checkCache.valid && b.checkCache.key == fp {
+	if b.checkFresh(fp) {
 		ups, sync := b.checkCache.ups, b.checkCache.sync
 		b.mu.Unlock()
 		return cloneUpgrades(ups), sync, nil
@@ -166,8 +167,19 @@ func (b *Backend) checkUpdates(ctx context.Context, conf Conf) (map[string]backe
 	}
 	b.mu.Lock()
 	b.checkCache.key, b.checkCache.ups, b.checkCache.sync, b.checkCache.valid = fp, ups, sync, true
+	b.checkCache.at = b.clock()
 	b.mu.Unlock()
 	return cloneUpgrades(ups), sync, nil
+}
+
+// checkFresh reports, under b.mu, whether the cached check stands for fp.
+func (b *Backend) checkFresh(fp string) bool {
+	c := &b.checkCache
+	if !c.valid || c.key != fp {
+		return false
+	}
+	age := b.clock().Sub(c.at)
+	return age >= 0 && age < b.checkInterval
 }
 
 // privateDB prepares StateDir/pacman-checkdb: a local symlink to the

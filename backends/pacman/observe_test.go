@@ -10,6 +10,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/pacman"
 )
 
 var _ = Describe("Observe", func() {
@@ -89,6 +90,25 @@ var _ = Describe("Observe", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(runner.count()).To(Equal(n + 3))
 		Expect(obs.Installed["foo"].Held).To(BeTrue(), "IgnorePkg is pacman's hold")
+	})
+
+	It("checks again once CheckInterval has passed, even with nothing changed", func(ctx context.Context) {
+		now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		b, err := pacman.New(pacman.Options{Root: root.dir, StateDir: state, Runner: runner, Pacman: "/usr/bin/pacman",
+			Clock: func() time.Time { return now }, CheckInterval: time.Hour,
+			KernelRelease: func() (string, error) { return "", nil }})
+		Expect(err).NotTo(HaveOccurred())
+		_, err = b.Observe(ctx, nil)
+		Expect(err).NotTo(HaveOccurred())
+		n := runner.count()
+		now = now.Add(59 * time.Minute)
+		_, err = b.Observe(ctx, nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(runner.count()).To(Equal(n))
+		now = now.Add(time.Minute)
+		_, err = b.Observe(ctx, nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(runner.count()).To(Equal(n + 3))
 	})
 
 	It("falls back to the live sync databases when the private sync fails", func(ctx context.Context) {

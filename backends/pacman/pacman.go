@@ -30,8 +30,8 @@
 // backend syncs a private database directory under StateDir whose local
 // database is a symlink to the root's, and asks it pacman -Qu. The result
 // is cached until the local database, the live sync databases, pacman.conf
-// or the refresh stamp change, so an Observe with nothing changed runs no
-// process. The install and upgrade steps therefore refresh the live sync
+// or the refresh stamp change, or CheckInterval passes, so an Observe with
+// nothing changed runs no process. The install and upgrade steps therefore refresh the live sync
 // databases in the same transaction (pacman -Syy --needed …), so that the
 // versions they install are the ones Observe reported.
 package pacman
@@ -58,6 +58,9 @@ const (
 	DefaultPath           = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	DefaultRefreshTimeout = 120 * time.Second
 	DefaultStepTimeout    = 30 * time.Minute
+	// DefaultCheckInterval is how long a pending-upgrade check stands
+	// when nothing local changed.
+	DefaultCheckInterval = time.Hour
 
 	// refreshStampFile is patchlet's own record of the last successful
 	// refresh, in StateDir.
@@ -85,6 +88,11 @@ type Options struct {
 	// RefreshTimeout and StepTimeout bound the refresh and every other step.
 	RefreshTimeout time.Duration
 	StepTimeout    time.Duration
+	// CheckInterval is how long a pending-upgrade check stands while the
+	// local database, the live sync databases, pacman.conf and the refresh
+	// stamp stay unchanged (default DefaultCheckInterval): upgrades
+	// published since are noticed on the first Observe after it.
+	CheckInterval time.Duration
 	// KernelRelease returns the running kernel's release, as uname -r
 	// prints it (default: uname(2)).
 	KernelRelease func() (string, error)
@@ -102,6 +110,7 @@ type Backend struct {
 	refreshTimeout time.Duration
 	stepTimeout    time.Duration
 	kernel         func() (string, error)
+	checkInterval  time.Duration
 
 	// checkMu serializes pending-upgrade checks (one private database).
 	checkMu    sync.Mutex
@@ -114,6 +123,7 @@ type Backend struct {
 		key   string
 		ups   map[string]backends.Upgrade
 		sync  map[string]syncPkg
+		at    time.Time
 		valid bool
 	}
 }
@@ -133,6 +143,7 @@ func New(opts Options) (*Backend, error) {
 		refreshTimeout: opts.RefreshTimeout,
 		stepTimeout:    opts.StepTimeout,
 		kernel:         opts.KernelRelease,
+		checkInterval:  opts.CheckInterval,
 	}
 	if b.root == "" {
 		b.root = "/"
@@ -158,6 +169,9 @@ func New(opts Options) (*Backend, error) {
 	}
 	if b.stepTimeout <= 0 {
 		b.stepTimeout = DefaultStepTimeout
+	}
+	if b.checkInterval <= 0 {
+		b.checkInterval = DefaultCheckInterval
 	}
 	if b.kernel == nil {
 		b.kernel = unameRelease
