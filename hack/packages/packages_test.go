@@ -167,7 +167,7 @@ var _ = Describe("the archlinux package with real pacman", Label("integration"),
 // No apk binary is available on Debian (TESTING.md): the apk package is
 // checked by reading it.
 var _ = Describe("the apk package", func() {
-	It("holds the program, the config, the state directory and the scripts, but no systemd unit", func() {
+	It("holds the program, the config, the state directory, the scripts and an OpenRC service, but no systemd unit", func() {
 		entries, pkginfo := readAPK(v1.apk())
 		Expect(pkginfo).To(MatchRegexp(`(?m)^pkgname = patchlet$`))
 		Expect(pkginfo).To(MatchRegexp(`(?m)^pkgver = 1\.0\.0-r1$`))
@@ -177,6 +177,7 @@ var _ = Describe("the apk package", func() {
 		}
 		Expect(entries).To(HaveKeyWithValue("var/lib/patchlet/", os.ModeDir|0o700))
 		Expect(entries["usr/bin/patchlet"].Perm()).To(Equal(os.FileMode(0o755)))
+		Expect(entries["etc/init.d/patchlet"].Perm()).To(Equal(os.FileMode(0o755)))
 		for name := range entries {
 			Expect(name).NotTo(ContainSubstring("systemd"))
 		}
