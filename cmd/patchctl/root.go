@@ -137,6 +137,7 @@ func newRootCommand(s streams, getenv func(string) string) *cobra.Command {
 		newDeleteCommand(g, s),
 		newLogsCommand(g, s),
 		newVersionCommand(g, s),
+		newAuditCommand(s),
 	)
 	return root
 }
