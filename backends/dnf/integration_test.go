@@ -121,7 +121,7 @@ var _ = Describe("dnf against the real dnf in an isolated root", Ordered, Label(
 
 		// Record what the parsers read.
 		for name, args := range map[string][]string{
-			"repoquery-upgrades": {"repoquery", "--upgrades", "--latest-limit=1", "--qf", `%{name}\t%{epoch}\t%{version}\t%{release}\t%{arch}\t%{reponame}`},
+			"repoquery-upgrades":  {"repoquery", "--upgrades", "--latest-limit=1", "--qf", `%{name}\t%{epoch}\t%{version}\t%{release}\t%{arch}\t%{reponame}`},
 			"updateinfo-security": {"updateinfo", "list", "--security"},
 			"check-update":        {"check-update"},
 			"list-showduplicates": {"list", "--showduplicates", "hello"},

@@ -1,0 +1,227 @@
+package zypper_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/zypper"
+	"github.com/patchlet/patchlet/hack/testrpm"
+)
+
+var (
+	hello = func(v string) testrpm.Package {
+		return testrpm.Package{Name: "hello", Version: v,
+			Conffiles: map[string]string{"/etc/hello.conf": "# hello " + v + "\ngreeting=hi\n"},
+			Files:     map[string]string{"/usr/share/hello/version": v + "\n"}}
+	}
+	secfix = func(v string) testrpm.Package { return testrpm.Package{Name: "secfix", Version: v} }
+	kernel = testrpm.Package{Name: "kernel-default", Version: "6.4", RebootHint: true,
+		Files: map[string]string{"/boot/vmlinuz-test": "k\n"}}
+	epoch = testrpm.Package{Name: "shadowy", Version: "0.5", Epoch: 2}
+)
+
+func run(s backends.Step) (int, []byte) {
+	ExpectWithOffset(1, s.Argv).NotTo(BeEmpty())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, s.Argv[0], s.Argv[1:]...)
+	cmd.Env = s.Env
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), out
+	}
+	ExpectWithOffset(1, err).NotTo(HaveOccurred())
+	return 0, out
+}
+
+func mustRun(s backends.Step) []byte {
+	code, out := run(s)
+	ExpectWithOffset(1, zypper.SuccessExitCodes).To(ContainElement(code), string(out))
+	return out
+}
+
+var _ = Describe("zypper against the real zypper in an isolated root", Ordered, Label("integration"), func() {
+	var (
+		root   *testrpm.Root
+		b      *zypper.Backend
+		runner *countingRunner
+		ctx    = context.Background()
+	)
+
+	BeforeAll(func() {
+		if _, err := exec.LookPath("zypper"); err != nil {
+			Skip("zypper is not installed (apt-get install zypper rpm createrepo-c)")
+		}
+		dir := GinkgoT().TempDir()
+		builder, err := testrpm.NewBuilder(filepath.Join(dir, "build"))
+		Expect(err).NotTo(HaveOccurred())
+		repo, err := testrpm.NewRepo(builder, filepath.Join(dir, "repo"), "oss")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(repo.Add(hello("1.0"), hello("1.1"), hello("2.0"), secfix("1.0"), secfix("1.1"), kernel, epoch)).To(Succeed())
+		repo.SetAdvisories(testrpm.Advisory{ID: "openSUSE-2026-1", Type: "security", Severity: "important",
+			Title: "secfix fix", Packages: []testrpm.Package{secfix("1.1")}})
+		Expect(repo.Publish()).To(Succeed())
+		root, err = testrpm.NewRoot(filepath.Join(dir, "root"), repo)
+		Expect(err).NotTo(HaveOccurred())
+		goldenNames[root.Dir] = "/ROOT"
+		goldenNames[repo.Dir] = "/REPO"
+		runner = &countingRunner{}
+		b, err = zypper.New(zypper.Options{Root: root.Dir, StateDir: filepath.Join(dir, "state"), Home: root.Home,
+			Log: GinkgoLogr, Runner: runner})
+		Expect(err).NotTo(HaveOccurred())
+	})
+
+	It("refreshes and lists the available versions newest first", func() {
+		mustRun(b.RefreshStep())
+		now := time.Now()
+		Expect(b.RecordRefresh(now)).To(Succeed())
+		obs, err := b.Observe(ctx, []string{"hello", "shadowy", "nosuch"})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(obs.Installed).To(BeEmpty())
+		Expect(obs.Available["hello"]).To(Equal([]string{"2.0-1", "1.1-1", "1.0-1"}))
+		Expect(obs.Available["shadowy"]).To(Equal([]string{"2:0.5-1"}))
+		Expect(obs.Available).NotTo(HaveKey("nosuch"))
+		Expect(obs.IndexRefreshed).To(BeTemporally("~", now, time.Millisecond))
+	})
+
+	It("installs pinned versions", func() {
+		mustRun(b.InstallStep([]backends.PackageRef{{Name: "hello", Version: "1.0-1"}, {Name: "secfix", Version: "1.0"}, {Name: "shadowy", Version: "2:0.5-1"}}))
+		obs, err := b.Observe(ctx, nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(obs.Installed["hello"].Version).To(Equal("1.0-1"))
+		Expect(obs.Installed["secfix"].Version).To(Equal("1.0-1"))
+		Expect(obs.Installed["shadowy"].Version).To(Equal("2:0.5-1"))
+	})
+
+	It("detects pending upgrades and which ones a security patch fixes", func() {
+		obs, err := b.Observe(ctx, nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(obs.Upgrades).To(HaveLen(2))
+		Expect(obs.Upgrades["hello"]).To(Equal(backends.Upgrade{Name: "hello", From: "1.0-1", To: "2.0-1", Source: "oss"}))
+		Expect(obs.Upgrades["secfix"]).To(Equal(backends.Upgrade{Name: "secfix", From: "1.0-1", To: "1.1-1", Source: "oss", Security: true}))
+		for name, args := range map[string][]string{
+			"list-updates":          {"list-updates"},
+			"list-patches-security": {"list-patches", "--category", "security"},
+			"info-patch":            {"info", "-t", "patch", "openSUSE-2026-1"},
+			"search":                {"search", "-s", "--match-exact", "-t", "package", "hello", "shadowy"},
+		} {
+			argv := append([]string{"/usr/bin/zypper", "--non-interactive", "--root", root.Dir, "--xmlout", "--no-refresh"}, args...)
+			cmd := exec.Command(argv[0], argv[1:]...)
+			cmd.Env = root.Env()
+			out, _ := cmd.Output()
+			recordGolden("debian-12-zypper-1.14."+name+".stdout", out)
+		}
+	})
+
+	It("spawns nothing on a second observe of an unchanged root", func() {
+		_, err := b.Observe(ctx, []string{"hello"})
+		Expect(err).NotTo(HaveOccurred())
+		before := runner.count()
+		start := time.Now()
+		obs, err := b.Observe(ctx, []string{"hello"})
+		GinkgoWriter.Printf("no-op observe took %s\n", time.Since(start))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(runner.count()).To(Equal(before), "commands run: %v", runner.argvs[before:])
+		Expect(obs.Upgrades).To(HaveLen(2))
+	})
+
+	It("upgrades to the newest version and keeps a locally changed conffile, writing .rpmnew", func() {
+		Expect(os.WriteFile(root.Path("/etc/hello.conf"), []byte("greeting=local\n"), 0o644)).To(Succeed())
+		mustRun(b.UpgradeStep([]string{"hello"}))
+		obs, err := b.Observe(ctx, nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(obs.Installed["hello"].Version).To(Equal("2.0-1"))
+		Expect(obs.Upgrades).NotTo(HaveKey("hello"))
+		Expect(os.ReadFile(root.Path("/etc/hello.conf"))).To(BeEquivalentTo("greeting=local\n"))
+		Expect(os.ReadFile(root.Path("/etc/hello.conf.rpmnew"))).To(ContainSubstring("hello 2.0"))
+	})
+
+	It("downgrades to an older pin", func() {
+		mustRun(b.InstallStep([]backends.PackageRef{{Name: "hello", Version: "1.1-1"}}))
+		obs, err := b.Observe(ctx, nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(obs.Installed["hello"].Version).To(Equal("1.1-1"))
+	})
+
+	It("holds with a zypper lock so that an upgrade leaves the package alone", func() {
+		Expect(b.Capabilities()).To(Equal(zypper.Capabilities{Hold: true, Security: true}))
+		mustRun(b.HoldStep([]string{"hello"}, true))
+		obs, err := b.Observe(ctx, nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(obs.Installed["hello"].Held).To(BeTrue())
+		Expect(obs.Upgrades).NotTo(HaveKey("hello"))
+		mustRun(b.HoldStep([]string{"hello"}, false))
+		obs, err = b.Observe(ctx, nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(obs.Installed["hello"].Held).To(BeFalse())
+		Expect(obs.Upgrades).To(HaveKey("hello"))
+	})
+
+	It("says a reboot is needed after installing a package with a reboot hint", func() {
+		obs, err := b.Observe(ctx, nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(obs.RebootRequired).To(BeFalse())
+		// zypper install says "System reboot required" and exits 0 here
+		// (102 is for patches); both count as success.
+		mustRun(b.InstallStep([]backends.PackageRef{{Name: "kernel-default"}}))
+		Expect(root.Path("/run/reboot-needed")).To(BeAnExistingFile())
+		obs, err = b.Observe(ctx, nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(obs.RebootRequired).To(BeTrue())
+		Expect(obs.RebootPackages).To(Equal([]string{"kernel-default"}))
+	})
+
+	It("classifies a held zypper lock as LockHeld with the holder", func() {
+		sleeper := exec.Command("sleep", "30")
+		Expect(sleeper.Start()).To(Succeed())
+		defer func() { _ = sleeper.Process.Kill(); _ = sleeper.Wait() }()
+		lock := root.Path("/run/zypp.pid")
+		Expect(os.WriteFile(lock, []byte(strconv.Itoa(sleeper.Process.Pid)+"\n"), 0o644)).To(Succeed())
+		defer os.Remove(lock)
+		pid, cmd, held, err := b.LockHolder()
+		Expect(err).NotTo(HaveOccurred())
+		Expect([]any{pid, cmd, held}).To(Equal([]any{sleeper.Process.Pid, "sleep", true}))
+
+		step := b.RemoveStep([]string{"hello"})
+		code, out := run(step)
+		Expect(code).To(Equal(zypper.ExitLocked), string(out))
+		goldenNames[strconv.Itoa(sleeper.Process.Pid)] = "4242"
+		recordGolden("debian-12-zypper-1.14.remove-locked.stdout", out)
+		delete(goldenNames, strconv.Itoa(sleeper.Process.Pid))
+		f := b.Classify(step, code, out)
+		Expect(f.Reason).To(Equal(backends.ReasonLockHeld))
+		Expect(f.LockHolderPID).To(Equal(sleeper.Process.Pid))
+		Expect(f.LockHolder).To(Equal("sleep"))
+	})
+
+	It("classifies an unknown package and an unknown version as PackageNotFound", func() {
+		for name, refs := range map[string][]backends.PackageRef{
+			"install-unknown":         {{Name: "nosuch"}},
+			"install-unknown-version": {{Name: "hello", Version: "9.9-1"}},
+		} {
+			step := b.InstallStep(refs)
+			code, out := run(step)
+			Expect(code).To(Equal(zypper.ExitNotFound), string(out))
+			recordGolden("debian-12-zypper-1.14."+name+".stdout", out)
+			Expect(b.Classify(step, code, out).Reason).To(Equal(backends.ReasonNotFound), string(out))
+		}
+	})
+
+	It("removes packages", func() {
+		mustRun(b.RemoveStep([]string{"secfix"}))
+		obs, err := b.Observe(ctx, nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(obs.Installed).NotTo(HaveKey("secfix"))
+		Expect(obs.Upgrades).NotTo(HaveKey("secfix"))
+	})
+})

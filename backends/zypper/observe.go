@@ -1,0 +1,259 @@
+package zypper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/rpm"
+)
+
+// rebootNeededPath is the flag libzypp creates when a package providing
+// installhint(reboot-needed) was installed.
+const rebootNeededPath = "run/reboot-needed"
+
+// Observe implements backends.Backend (see the package doc).
+func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observation, error) {
+	pkgs, err := b.db.Installed(ctx)
+	if err != nil {
+		return nil, err
+	}
+	obs := &backends.Observation{Installed: rpm.Packages(pkgs)}
+	if data, err := os.ReadFile(b.path("etc/zypp/locks")); err == nil {
+		for _, n := range ParseLocks(data) {
+			if p, ok := obs.Installed[n]; ok {
+				p.Held = true
+				obs.Installed[n] = p
+			}
+		}
+	}
+	ok, reboot, err := rpm.RebootCheck(pkgs, b.procRoot, b.rebootPkgs)
+	if err != nil {
+		b.log.Error(err, "cannot tell from install times whether a reboot is required")
+	}
+	obs.RebootRequired, obs.RebootPackages = ok, reboot
+	if _, err := os.Stat(b.path(rebootNeededPath)); err == nil {
+		obs.RebootRequired = true
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("check reboot-needed: %w", err)
+	}
+	obs.IndexRefreshed, err = b.indexRefreshed()
+	if err != nil {
+		return nil, err
+	}
+	fp, err := b.fingerprint()
+	if err != nil {
+		return nil, err
+	}
+	if obs.Upgrades, err = b.upgrades(ctx, fp); err != nil {
+		return nil, err
+	}
+	if obs.Available, err = b.available(ctx, fp, names); err != nil {
+		return nil, err
+	}
+	return obs, nil
+}
+
+func (b *Backend) indexRefreshed() (time.Time, error) {
+	stamp := filepath.Join(b.stateDir, "zypper-index-refreshed")
+	t, ok, err := rpm.ReadStamp(stamp)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if !ok {
+		b.log.Info("ignoring unreadable refresh stamp", "path", stamp)
+	}
+	if t.IsZero() {
+		files, _ := filepath.Glob(b.path("var/cache/zypp/raw/*/repodata/repomd.xml"))
+		for _, f := range files {
+			if fi, err := os.Stat(f); err == nil && fi.ModTime().After(t) {
+				t = fi.ModTime()
+			}
+		}
+	}
+	if now := b.clock(); t.After(now) {
+		t = now
+	}
+	return t, nil
+}
+
+// fingerprint stamps the rpm database, zypper's solv cache, the
+// repository definitions and the locks.
+func (b *Backend) fingerprint() (string, error) {
+	dbfp, err := b.db.Fingerprint()
+	if err != nil {
+		return "", err
+	}
+	paths := []string{b.path("etc/zypp/repos.d"), b.path("etc/zypp/locks"), b.path("var/cache/zypp/solv")}
+	m, _ := filepath.Glob(b.path("var/cache/zypp/solv/*"))
+	paths = append(paths, m...)
+	fp, err := rpm.Fingerprint(paths...)
+	if err != nil {
+		return "", err
+	}
+	return dbfp + fp, nil
+}
+
+// query runs a read-only zypper query on the cached metadata.
+func (b *Backend) query(ctx context.Context, args ...string) ([]byte, error) {
+	argv := slices.Concat(b.baseArgs(), []string{"--xmlout", "--no-refresh"}, args)
+	stdout, _, err := b.runner.Run(ctx, argv, b.Env())
+	if err != nil && rpm.ExitCode(err) != ExitNotFound && rpm.ExitCode(err) < 100 {
+		return stdout, err
+	}
+	return stdout, nil
+}
+
+func (b *Backend) upgrades(ctx context.Context, fp string) (map[string]backends.Upgrade, error) {
+	b.mu.Lock()
+	if b.upOK && b.upKey == fp {
+		v := maps.Clone(b.upVal)
+		b.mu.Unlock()
+		return v, nil
+	}
+	b.mu.Unlock()
+	out, err := b.query(ctx, "list-updates")
+	if err != nil {
+		return nil, fmt.Errorf("list pending upgrades: %w", err)
+	}
+	list, err := ParseUpdates(out)
+	if err != nil {
+		return nil, fmt.Errorf("list pending upgrades: %w", err)
+	}
+	ups := map[string]backends.Upgrade{}
+	for _, u := range list {
+		if u.Kind != "package" || u.Name == "" {
+			continue
+		}
+		ups[u.Name] = backends.Upgrade{Name: u.Name, From: u.EditionOld, To: u.Edition, Source: u.Source.Alias}
+	}
+	if len(ups) > 0 {
+		if err := b.markSecurity(ctx, ups); err != nil {
+			return nil, err
+		}
+	}
+	b.mu.Lock()
+	b.upKey, b.upVal, b.upOK = fp, ups, true
+	b.mu.Unlock()
+	return maps.Clone(ups), nil
+}
+
+// markSecurity marks the upgrades that a needed security patch fixes: the
+// patch conflicts with the installed version (NAME < EVR) and the
+// candidate is at least EVR.
+func (b *Backend) markSecurity(ctx context.Context, ups map[string]backends.Upgrade) error {
+	out, err := b.query(ctx, "list-patches", "--category", "security")
+	if err != nil {
+		return fmt.Errorf("list security patches: %w", err)
+	}
+	patches, err := ParseUpdates(out)
+	if err != nil {
+		return fmt.Errorf("list security patches: %w", err)
+	}
+	var ids []string
+	for _, p := range patches {
+		if p.Kind == "patch" && p.Category == "security" && p.Status != "applied" && p.Name != "" && !strings.HasPrefix(p.Name, "-") {
+			ids = append(ids, p.Name)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	out, err = b.query(ctx, slices.Concat([]string{"info", "-t", "patch", "--"}, ids)...)
+	if err != nil {
+		return fmt.Errorf("read security patches: %w", err)
+	}
+	for _, c := range ParsePatchConflicts(out) {
+		u, ok := ups[c.Name]
+		if ok && rpm.CompareEVR(u.To, c.EVR) >= 0 {
+			u.Security = true
+			ups[c.Name] = u
+		}
+	}
+	return nil
+}
+
+func (b *Backend) available(ctx context.Context, fp string, names []string) (map[string][]string, error) {
+	var valid []string
+	for _, n := range names {
+		if v1alpha1.IsPackageName(v1alpha1.FamilyRPM, n) {
+			valid = append(valid, n)
+		} else {
+			b.log.Info("ignoring invalid package name", "name", n)
+		}
+	}
+	slices.Sort(valid)
+	valid = slices.Compact(valid)
+	avail := map[string][]string{}
+	if len(valid) == 0 {
+		return avail, nil
+	}
+	key := fp + "\n" + strings.Join(valid, ",")
+	b.mu.Lock()
+	if b.avOK && b.availKey == key {
+		v := cloneAvail(b.availVal)
+		b.mu.Unlock()
+		return v, nil
+	}
+	b.mu.Unlock()
+	out, err := b.query(ctx, slices.Concat([]string{"search", "-s", "--match-exact", "-t", "package", "--"}, valid)...)
+	if err != nil {
+		return nil, fmt.Errorf("list available versions: %w", err)
+	}
+	sols, err := ParseSearch(out)
+	if err != nil {
+		return nil, fmt.Errorf("list available versions: %w", err)
+	}
+	for _, s := range sols {
+		if s.Kind != "package" || !slices.Contains(valid, s.Name) || s.Repository == "" ||
+			s.Repository == "(System Packages)" || s.Repository == "@System" {
+			continue
+		}
+		avail[s.Name] = append(avail[s.Name], s.Edition)
+	}
+	for n, vs := range avail {
+		avail[n] = rpm.SortNewestFirst(vs)
+	}
+	b.mu.Lock()
+	b.availKey, b.availVal, b.avOK = key, avail, true
+	b.mu.Unlock()
+	return cloneAvail(avail), nil
+}
+
+func cloneAvail(m map[string][]string) map[string][]string {
+	out := make(map[string][]string, len(m))
+	for k, v := range m {
+		out[k] = slices.Clone(v)
+	}
+	return out
+}
+
+// LockHolder reports the process holding zypper's lock (ROOT/run/zypp.pid
+// with a live pid), else rpm's transaction lock. It runs no process.
+func (b *Backend) LockHolder() (pid int, command string, held bool, err error) {
+	for _, rel := range []string{"run/zypp.pid", "var/run/zypp.pid"} {
+		pid, cmd, held, err := rpm.PIDFileHolder(b.path(rel))
+		if err != nil || held {
+			return pid, cmd, held, err
+		}
+	}
+	for _, dir := range rpm.DBDirs {
+		pid, held, err := b.locks.Holder(b.path(filepath.Join(dir, ".rpm.lock")))
+		if err != nil {
+			return 0, "", false, err
+		}
+		if held {
+			return pid, rpm.ProcessName(pid), true, nil
+		}
+	}
+	return 0, "", false, nil
+}

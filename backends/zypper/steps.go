@@ -1,0 +1,163 @@
+package zypper
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/rpm"
+)
+
+func validName(n string) bool { return v1alpha1.IsPackageName(v1alpha1.FamilyRPM, n) }
+
+// BuildRefresh returns the step that refreshes every repository's metadata.
+func (b *Backend) BuildRefresh() backends.Step {
+	return backends.Step{Type: v1alpha1.StepRefresh, Argv: slices.Concat(b.baseArgs(), []string{"refresh"}),
+		Env: b.Env(), Timeout: b.refreshTimeout}
+}
+
+// BuildInstall installs pkgs, each at its exact version (NAME=EVR) when
+// given; --oldpackage lets a pin go below the installed version.
+func (b *Backend) BuildInstall(pkgs []backends.PackageRef) (backends.Step, error) {
+	if len(pkgs) == 0 {
+		return backends.Step{}, fmt.Errorf("install: no packages given")
+	}
+	var args, names []string
+	pinned := false
+	for _, p := range pkgs {
+		if !validName(p.Name) {
+			return backends.Step{}, fmt.Errorf("install: invalid package name %q", p.Name)
+		}
+		if slices.Contains(names, p.Name) {
+			return backends.Step{}, fmt.Errorf("install: package %q given twice", p.Name)
+		}
+		arg := p.Name
+		if p.Version != "" {
+			if !v1alpha1.IsPackageVersion(v1alpha1.FamilyRPM, p.Version) {
+				return backends.Step{}, fmt.Errorf("install: invalid version %q of package %q", p.Version, p.Name)
+			}
+			arg += "=" + p.Version
+			pinned = true
+		}
+		names = append(names, p.Name)
+		args = append(args, arg)
+	}
+	cmd := []string{"install"}
+	if pinned {
+		cmd = append(cmd, "--oldpackage")
+	}
+	return b.step(v1alpha1.StepInstall, cmd, args, names), nil
+}
+
+// BuildReinstall reinstalls pkgs (install --force).
+func (b *Backend) BuildReinstall(pkgs []backends.PackageRef) (backends.Step, error) {
+	s, err := b.BuildInstall(pkgs)
+	if err != nil {
+		return backends.Step{}, fmt.Errorf("re%w", err)
+	}
+	i := slices.Index(s.Argv, "install")
+	s.Argv = slices.Insert(s.Argv, i+1, "--force")
+	return s, nil
+}
+
+// BuildUpgrade upgrades the named installed packages.
+func (b *Backend) BuildUpgrade(names []string) (backends.Step, error) {
+	args, err := rpm.ValidNames(names, validName)
+	if err != nil {
+		return backends.Step{}, fmt.Errorf("upgrade: %w", err)
+	}
+	return b.step(v1alpha1.StepUpgrade, []string{"update"}, args, args), nil
+}
+
+// BuildRemove removes packages.
+func (b *Backend) BuildRemove(names []string) (backends.Step, error) {
+	args, err := rpm.ValidNames(names, validName)
+	if err != nil {
+		return backends.Step{}, fmt.Errorf("remove: %w", err)
+	}
+	return b.step(v1alpha1.StepRemove, []string{"remove"}, args, args), nil
+}
+
+// BuildHold adds (hold) or removes zypper package locks.
+func (b *Backend) BuildHold(names []string, hold bool) (backends.Step, error) {
+	typ, verb := v1alpha1.StepHold, "addlock"
+	if !hold {
+		typ, verb = v1alpha1.StepUnhold, "removelock"
+	}
+	args, err := rpm.ValidNames(names, validName)
+	if err != nil {
+		return backends.Step{}, fmt.Errorf("%s: %w", verb, err)
+	}
+	return b.step(typ, []string{verb}, args, args), nil
+}
+
+func (b *Backend) step(typ v1alpha1.StepType, command, args, names []string) backends.Step {
+	return backends.Step{Type: typ, Argv: slices.Concat(b.baseArgs(), command, []string{"--"}, args),
+		Env: b.Env(), Packages: slices.Clone(names), Timeout: b.stepTimeout}
+}
+
+func (b *Backend) refused(typ v1alpha1.StepType, err error) backends.Step {
+	b.log.Error(err, "refusing to build step", "step", typ)
+	return backends.Step{Type: typ, Env: b.Env()}
+}
+
+// RefreshStep implements backends.Backend.
+func (b *Backend) RefreshStep() backends.Step { return b.BuildRefresh() }
+
+// InstallStep implements backends.Backend; an invalid request yields a nil Argv.
+func (b *Backend) InstallStep(pkgs []backends.PackageRef) backends.Step {
+	s, err := b.BuildInstall(pkgs)
+	if err != nil {
+		return b.refused(v1alpha1.StepInstall, err)
+	}
+	return s
+}
+
+// ReinstallStep reinstalls pkgs; an invalid request yields a nil Argv.
+func (b *Backend) ReinstallStep(pkgs []backends.PackageRef) backends.Step {
+	s, err := b.BuildReinstall(pkgs)
+	if err != nil {
+		return b.refused(v1alpha1.StepInstall, err)
+	}
+	return s
+}
+
+// UpgradeStep implements backends.Backend; an invalid request yields a nil Argv.
+func (b *Backend) UpgradeStep(names []string) backends.Step {
+	s, err := b.BuildUpgrade(names)
+	if err != nil {
+		return b.refused(v1alpha1.StepUpgrade, err)
+	}
+	return s
+}
+
+// RemoveStep implements backends.Backend; an invalid request yields a nil Argv.
+func (b *Backend) RemoveStep(names []string) backends.Step {
+	s, err := b.BuildRemove(names)
+	if err != nil {
+		return b.refused(v1alpha1.StepRemove, err)
+	}
+	return s
+}
+
+// HoldStep implements backends.Backend; an invalid request yields a nil Argv.
+func (b *Backend) HoldStep(names []string, hold bool) backends.Step {
+	s, err := b.BuildHold(names, hold)
+	if err != nil {
+		typ := v1alpha1.StepHold
+		if !hold {
+			typ = v1alpha1.StepUnhold
+		}
+		return b.refused(typ, err)
+	}
+	return s
+}
+
+// RecoverStep implements backends.Backend: zypper has no interrupted state
+// that a command finishes (Observe never reports Interrupted); it runs
+// `zypper verify`, which repairs broken dependencies.
+func (b *Backend) RecoverStep() backends.Step {
+	return backends.Step{Type: v1alpha1.StepRecover, Argv: slices.Concat(b.baseArgs(), []string{"verify"}),
+		Env: b.Env(), Timeout: b.stepTimeout}
+}

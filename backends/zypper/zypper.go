@@ -1,0 +1,223 @@
+// Package zypper is patchlet's backend for openSUSE and SLES. It owns
+// observing a root's packages (rpm -qa, cached until the rpm database
+// changes), pending upgrades from `zypper --xmlout list-updates`, their
+// security class from `list-patches --category security` and the
+// patches' conflicts, available versions from `search -s`, reboot-required
+// (libzypp's /run/reboot-needed, else install times after boot), building
+// the noninteractive zypper command lines of each step (holds are zypper
+// locks), and classifying their failures by zypper's exit codes.
+//
+// Every query runs with --no-refresh on the cached metadata; refreshing
+// is a step. With a Root other than "/" every command gets --root ROOT:
+// zypper then reads ROOT/etc/zypp and caches in ROOT/var/cache/zypp.
+package zypper
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/rpm"
+)
+
+// Defaults.
+const (
+	DefaultStateDir       = "/var/lib/patchlet"
+	DefaultPath           = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	DefaultHome           = "/root"
+	DefaultRefreshTimeout = 120 * time.Second
+	DefaultStepTimeout    = 30 * time.Minute
+)
+
+// zypper's exit codes (zypper(8), EXIT CODES).
+const (
+	ExitOK              = 0
+	ExitBug             = 1
+	ExitSyntax          = 2
+	ExitInvalidArgs     = 3
+	ExitZyppError       = 4
+	ExitPrivileges      = 5
+	ExitNoRepos         = 6
+	ExitLocked          = 7
+	ExitCommitError     = 8
+	ExitUpdateNeeded    = 100
+	ExitSecUpdateNeeded = 101
+	ExitRebootNeeded    = 102
+	ExitRestartNeeded   = 103
+	ExitNotFound        = 104
+	ExitOnSignal        = 105
+	ExitReposSkipped    = 106
+	ExitScriptFailed    = 107
+)
+
+// SuccessExitCodes are the exit codes of a step that did its work: 102
+// and 103 say a reboot or a restart of the package manager is needed
+// after a successful transaction.
+var SuccessExitCodes = []int{ExitOK, ExitRebootNeeded, ExitRestartNeeded}
+
+// Paths are the absolute paths of the programs the backend runs.
+type Paths struct {
+	Zypper string
+	Rpm    string
+}
+
+// Options configure a Backend.
+type Options struct {
+	Root     string
+	StateDir string
+	Log      logr.Logger
+	Clock    func() time.Time
+	Runner   rpm.Runner
+	Paths    Paths
+	PathEnv  string
+	// Home is the HOME of every command (default /root): rpm reads its
+	// macros (the database path) from HOME/.rpmmacros.
+	Home string
+	// ProcRoot is where the boot time is read (default /proc).
+	ProcRoot string
+	// RebootPackages overrides rpm.DefaultRebootPackages.
+	RebootPackages []string
+	RefreshTimeout time.Duration
+	StepTimeout    time.Duration
+}
+
+// Capabilities says what the backend can do (reconcile.Capabilities).
+type Capabilities struct {
+	Hold     bool
+	Security bool
+}
+
+// Backend is the zypper backend for one root; safe for concurrent use.
+type Backend struct {
+	root           string
+	stateDir       string
+	log            logr.Logger
+	clock          func() time.Time
+	runner         rpm.Runner
+	paths          Paths
+	pathEnv        string
+	home           string
+	procRoot       string
+	rebootPkgs     []string
+	refreshTimeout time.Duration
+	stepTimeout    time.Duration
+
+	db    *rpm.DB
+	locks rpm.FcntlLocks
+
+	mu         sync.Mutex
+	upKey      string
+	upVal      map[string]backends.Upgrade
+	availKey   string
+	availVal   map[string][]string
+	upOK, avOK bool
+}
+
+var _ backends.Backend = (*Backend)(nil)
+
+// New returns the zypper backend for opts.Root.
+func New(opts Options) (*Backend, error) {
+	b := &Backend{root: opts.Root, stateDir: opts.StateDir, log: opts.Log, clock: opts.Clock, runner: opts.Runner,
+		paths: opts.Paths, pathEnv: opts.PathEnv, home: opts.Home, procRoot: opts.ProcRoot,
+		rebootPkgs: opts.RebootPackages, refreshTimeout: opts.RefreshTimeout, stepTimeout: opts.StepTimeout}
+	if b.root == "" {
+		b.root = "/"
+	}
+	if !filepath.IsAbs(b.root) {
+		return nil, fmt.Errorf("zypper root %q is not an absolute path", b.root)
+	}
+	b.root = filepath.Clean(b.root)
+	if b.stateDir == "" {
+		b.stateDir = DefaultStateDir
+	}
+	if b.clock == nil {
+		b.clock = time.Now
+	}
+	if b.runner == nil {
+		b.runner = rpm.ExecRunner{}
+	}
+	if b.pathEnv == "" {
+		b.pathEnv = DefaultPath
+	}
+	if b.home == "" {
+		b.home = DefaultHome
+	}
+	if b.procRoot == "" {
+		b.procRoot = "/proc"
+	}
+	if b.refreshTimeout <= 0 {
+		b.refreshTimeout = DefaultRefreshTimeout
+	}
+	if b.stepTimeout <= 0 {
+		b.stepTimeout = DefaultStepTimeout
+	}
+	for _, p := range []struct {
+		dst  *string
+		name string
+	}{{&b.paths.Zypper, "zypper"}, {&b.paths.Rpm, "rpm"}} {
+		if *p.dst == "" {
+			path, err := rpm.LookPath(p.name, b.pathEnv)
+			if err != nil {
+				return nil, err
+			}
+			*p.dst = path
+		}
+		if !filepath.IsAbs(*p.dst) {
+			return nil, fmt.Errorf("path of %s %q is not absolute", p.name, *p.dst)
+		}
+	}
+	b.db = &rpm.DB{Root: b.root, Rpm: b.paths.Rpm, Env: b.Env(), Runner: b.runner}
+	return b, nil
+}
+
+// Name implements backends.Backend.
+func (b *Backend) Name() string { return "zypper" }
+
+// Family implements backends.Backend.
+func (b *Backend) Family() string { return v1alpha1.FamilyRPM }
+
+// Root is the root directory the backend manages.
+func (b *Backend) Root() string { return b.root }
+
+// Capabilities: zypper holds with locks and classifies security patches.
+func (b *Backend) Capabilities() Capabilities { return Capabilities{Hold: true, Security: true} }
+
+// SuccessExitCodes are the exit codes of a step that succeeded (see the
+// package variable).
+func (b *Backend) SuccessExitCodes() []int { return slices.Clone(SuccessExitCodes) }
+
+// WatchPaths are the paths whose changes mean Observe may see something new.
+func (b *Backend) WatchPaths() []string {
+	paths := make([]string, 0, 4)
+	for _, rel := range rpm.DBDirs {
+		paths = append(paths, filepath.Join(b.root, rel))
+	}
+	return append(paths, b.path("var/cache/zypp/solv"), b.path("etc/zypp"))
+}
+
+// Env is the complete environment of every command.
+func (b *Backend) Env() []string {
+	return []string{"LC_ALL=C", "PATH=" + b.pathEnv, "HOME=" + b.home}
+}
+
+// baseArgs start every zypper command line.
+func (b *Backend) baseArgs() []string {
+	args := []string{b.paths.Zypper, "--non-interactive", "--no-color"}
+	if b.root != "/" {
+		args = append(args, "--root", b.root)
+	}
+	return args
+}
+
+// RecordRefresh implements backends.Backend.
+func (b *Backend) RecordRefresh(t time.Time) error {
+	return rpm.WriteStamp(filepath.Join(b.stateDir, "zypper-index-refreshed"), t)
+}
+
+func (b *Backend) path(rel string) string { return filepath.Join(b.root, rel) }
