@@ -66,40 +66,42 @@
 //
 // Authentication and authorization (RoleAuthorizer, the agent's Authorizer):
 //
-//		listener / client                       may
-//		unix socket (0600), peer uid 0 or own   everything (status included)
-//		unix socket, any other uid              nothing (403)
-//		--insecure loopback HTTP                everything (a development mode)
-//		TLS, cert with O=patchlet:operators     get, list, watch, logs; create,
-//		                                        update, patch, delete policies;
-//		                                        not status (403: the agent's own)
-//		TLS, cert with O=patchlet:viewers       get, list, watch, status, logs
-//		TLS, verified cert with neither O       nothing (403)
-//		TLS, no cert / cert not verified        nothing (401)
+//   - unix socket (0600), peer uid 0 or the agent's own: everything, status
+//     included; any other uid: nothing (403).
+//   - --insecure loopback HTTP: everything (a development mode).
+//   - TLS, certificate with O=patchlet:operators: get, list, watch, logs;
+//     create, update, patch and delete policies; not status (403: status is
+//     the agent's own report).
+//   - TLS, certificate with O=patchlet:viewers: get, list, watch, status,
+//     logs; every write is 403.
+//   - TLS, verified certificate with neither organization: nothing (403).
+//   - TLS, no certificate, or one that does not verify: nothing (401).
 //
-//	  - The identity of a TLS client is its certificate's subject: CN is the
-//	    user, each O a group. With --client-ca the handshake asks for a
-//	    certificate but does not require it; the server verifies it against
-//	    the client CA (chain, validity, client-auth key usage) on the first
-//	    request of the connection, so that a missing, expired or foreign
-//	    certificate is a 401 metav1.Status that says why instead of a TLS
-//	    alert. Requests on objects without a verified certificate are 401
-//	    whatever the Authorizer; discovery, /version and the health endpoints
-//	    stay public. A TLS listener without --client-ca has only anonymous
-//	    clients: RoleAuthorizer answers them 401.
-//	  - A refusal by the Authorizer is 403 Forbidden naming the user, the verb
-//	    and the role needed; an Authorizer may return an API status error (401)
-//	    to answer it as it is. Writes to hosts and operations stay 405 for
-//	    everyone.
-//	  - --allow-cidr (Options.AllowCIDRs): a TCP client from any other source
-//	    address gets 403 before anything else, health checks included. The
-//	    unix socket is not affected.
-//	  - The certificate, key and client CA are re-read on SIGHUP and when a
-//	    file in their directories changes (an atomic rename and a Kubernetes
-//	    secret's ..data swap included), without closing the listener: new
-//	    handshakes use them, open connections keep theirs; a broken file is
-//	    logged and the loaded ones stay. TLS session tickets are off, so a
-//	    client CA removed by a reload cannot be bypassed by resuming a session.
+// How:
+//
+//   - The identity of a TLS client is its certificate's subject: CN is the
+//     user, each O a group. With --client-ca the handshake asks for a
+//     certificate but does not require it; the server verifies it against
+//     the client CA (chain, validity, client-auth key usage) on the first
+//     request of the connection, so that a missing, expired or foreign
+//     certificate is a 401 metav1.Status that says why instead of a TLS
+//     alert. Requests on objects without a verified certificate are 401
+//     whatever the Authorizer; discovery, /version and the health endpoints
+//     stay public. A TLS listener without --client-ca has only anonymous
+//     clients: RoleAuthorizer answers them 401.
+//   - A refusal by the Authorizer is 403 Forbidden naming the user, the verb
+//     and the role needed; an Authorizer may return an API status error (401)
+//     to answer it as it is. Writes to hosts and operations stay 405 for
+//     everyone.
+//   - --allow-cidr (Options.AllowCIDRs): a TCP client from any other source
+//     address gets 403 before anything else, health checks included. The
+//     unix socket is not affected.
+//   - The certificate, key and client CA are re-read on SIGHUP and when a
+//     file in their directories changes (an atomic rename and a Kubernetes
+//     secret's ..data swap included), without closing the listener: new
+//     handshakes use them, open connections keep theirs; a broken file is
+//     logged and the loaded ones stay. TLS session tickets are off, so a
+//     client CA removed by a reload cannot be bypassed by resuming a session.
 //
 // Limits:
 //
