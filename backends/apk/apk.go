@@ -1,0 +1,253 @@
+// Package apk is patchlet's backend for Alpine Linux (apk-tools 2.x). It
+// owns what patchlet knows about apk: observing a root's packages (the
+// installed database lib/apk/db/installed and etc/apk/world parsed
+// directly), pending upgrades (apk list -u, cached until the database,
+// world, repositories or index cache change), available versions (apk
+// policy), reboot-required (running kernel against the installed kernel
+// package), the lock, building the apk command lines of each step and
+// classifying their failures.
+//
+// Tested on recorded output only: no apk binary can be installed on the
+// machines patchlet is developed and tested on (Debian has no apk-tools
+// package; neither the npm registry nor the Go module proxy carries one),
+// so the parsers and the classifier are tested on output recorded from
+// apk-tools 2.14 on Alpine 3.20 (testdata/alpine-3.20.*) and the steps on
+// their command lines; nothing here has run against a real apk in CI.
+//
+// Every command is apk with --no-progress and, for a Root other than "/",
+// --root R, in LC_ALL=C. apk never prompts.
+//
+// What apk does differently:
+//   - Security: Alpine's security database (secdb) is not part of apk, so
+//     Capabilities().Security is false and a Security policy is reported
+//     Unsupported.
+//   - Holds are version constraints in world: HoldStep runs apk add
+//     NAME=INSTALLED-VERSION, which apk keeps until the constraint is
+//     replaced; releasing runs apk add NAME, which replaces it with an
+//     unconstrained one. A package whose world entry has an "=" constraint
+//     is observed as Held. So an install pinned to a version (apk add
+//     NAME=VERSION) also holds the package there: that is how apk pins.
+package apk
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/reconcile"
+)
+
+// Defaults.
+const (
+	DefaultStateDir       = "/var/lib/patchlet"
+	DefaultPath           = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	DefaultRefreshTimeout = 120 * time.Second
+	DefaultStepTimeout    = 30 * time.Minute
+
+	refreshStampFile = "apk-index-refreshed"
+)
+
+// Paths inside the root.
+const (
+	installedPath    = "lib/apk/db/installed"
+	lockPath         = "lib/apk/db/lock"
+	worldPath        = "etc/apk/world"
+	repositoriesPath = "etc/apk/repositories"
+	cacheDir         = "var/cache/apk"
+	cacheLink        = "etc/apk/cache"
+)
+
+// Options configure a Backend.
+type Options struct {
+	// Root is the root directory to manage ("" means "/").
+	Root string
+	// StateDir holds patchlet's own files (refresh stamp).
+	StateDir string
+	Log      logr.Logger
+	// Clock returns the current time (default time.Now).
+	Clock func() time.Time
+	// Runner runs apk list -u and apk policy (default ExecRunner).
+	Runner Runner
+	// Apk is apk's absolute path (default: looked up in PathEnv).
+	Apk string
+	// PathEnv is the PATH given to every command (default DefaultPath).
+	PathEnv string
+	// RefreshTimeout and StepTimeout bound the refresh and every other step.
+	RefreshTimeout time.Duration
+	StepTimeout    time.Duration
+	// KernelRelease returns the running kernel's release, as uname -r
+	// prints it (default: uname(2)).
+	KernelRelease func() (string, error)
+}
+
+// Backend is the apk backend for one root. It is safe for concurrent use.
+type Backend struct {
+	root           string
+	stateDir       string
+	log            logr.Logger
+	clock          func() time.Time
+	runner         Runner
+	apk            string
+	pathEnv        string
+	refreshTimeout time.Duration
+	stepTimeout    time.Duration
+	kernel         func() (string, error)
+
+	mu      sync.Mutex
+	dbCache struct {
+		key string
+		db  map[string]backends.Package
+	}
+	upCache struct {
+		key   string
+		ups   map[string]backends.Upgrade
+		valid bool
+	}
+	availCache struct {
+		key   string
+		avail map[string][]string
+	}
+}
+
+var _ backends.Backend = (*Backend)(nil)
+
+// New returns the apk backend for opts.Root.
+func New(opts Options) (*Backend, error) {
+	b := &Backend{
+		root:           opts.Root,
+		stateDir:       opts.StateDir,
+		log:            opts.Log,
+		clock:          opts.Clock,
+		runner:         opts.Runner,
+		apk:            opts.Apk,
+		pathEnv:        opts.PathEnv,
+		refreshTimeout: opts.RefreshTimeout,
+		stepTimeout:    opts.StepTimeout,
+		kernel:         opts.KernelRelease,
+	}
+	if b.root == "" {
+		b.root = "/"
+	}
+	if !filepath.IsAbs(b.root) {
+		return nil, fmt.Errorf("apk root %q is not an absolute path", b.root)
+	}
+	b.root = filepath.Clean(b.root)
+	if b.stateDir == "" {
+		b.stateDir = DefaultStateDir
+	}
+	if b.clock == nil {
+		b.clock = time.Now
+	}
+	if b.runner == nil {
+		b.runner = ExecRunner{}
+	}
+	if b.pathEnv == "" {
+		b.pathEnv = DefaultPath
+	}
+	if b.refreshTimeout <= 0 {
+		b.refreshTimeout = DefaultRefreshTimeout
+	}
+	if b.stepTimeout <= 0 {
+		b.stepTimeout = DefaultStepTimeout
+	}
+	if b.kernel == nil {
+		b.kernel = unameRelease
+	}
+	if b.apk == "" {
+		p, err := lookPath("apk", b.pathEnv)
+		if err != nil {
+			return nil, err
+		}
+		b.apk = p
+	}
+	if !filepath.IsAbs(b.apk) {
+		return nil, fmt.Errorf("path of apk %q is not absolute", b.apk)
+	}
+	return b, nil
+}
+
+// lookPath finds a program in the directories of pathEnv.
+func lookPath(name, pathEnv string) (string, error) {
+	for _, dir := range filepath.SplitList(pathEnv) {
+		if !filepath.IsAbs(dir) {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("find %s in %s: %w", name, pathEnv, exec.ErrNotFound)
+}
+
+// Name implements backends.Backend.
+func (b *Backend) Name() string { return "apk" }
+
+// Family implements backends.Backend.
+func (b *Backend) Family() string { return v1alpha1.FamilyAPK }
+
+// Root is the root directory the backend manages.
+func (b *Backend) Root() string { return b.root }
+
+// Capabilities says what apk can do: holds (world constraints), no
+// security classification.
+func (b *Backend) Capabilities() reconcile.Capabilities {
+	return reconcile.Capabilities{Hold: true, Security: false}
+}
+
+// WatchPaths are the paths whose changes should wake the agent: apk's
+// database directory, world and the index cache.
+func (b *Backend) WatchPaths() []string {
+	return []string{b.path("lib/apk/db"), b.path("etc/apk"), b.path(cacheDir)}
+}
+
+// Env is the complete environment of every command: LC_ALL=C and PATH.
+func (b *Backend) Env() []string { return []string{"LC_ALL=C", "PATH=" + b.pathEnv} }
+
+// path is the host path of rel inside the root.
+func (b *Backend) path(rel string) string { return filepath.Join(b.root, rel) }
+
+// baseArgv is apk with the root's options.
+func (b *Backend) baseArgv() []string {
+	if b.root == "/" {
+		return []string{b.apk, "--no-progress"}
+	}
+	return []string{b.apk, "--root", b.root, "--no-progress"}
+}
+
+// RecordRefresh implements backends.Backend: it stores t in StateDir.
+func (b *Backend) RecordRefresh(t time.Time) error {
+	if err := os.MkdirAll(b.stateDir, 0o755); err != nil {
+		return fmt.Errorf("create state dir: %w", err)
+	}
+	path := filepath.Join(b.stateDir, refreshStampFile)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(t.UTC().Format(time.RFC3339Nano)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("record index refresh: %w", err)
+	}
+	f, err := os.Open(tmp)
+	if err == nil {
+		err = f.Sync()
+		f.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("record index refresh: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("record index refresh: %w", err)
+	}
+	return nil
+}
+
+// validName re-validates a package name before it reaches argv.
+func validName(n string) bool {
+	return v1alpha1.IsPackageName(v1alpha1.FamilyAPK, n) && !strings.HasPrefix(n, "-")
+}

@@ -1,0 +1,245 @@
+package apk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/patchlet/patchlet/backends"
+)
+
+// Observe implements backends.Backend. It reads the installed database,
+// world and the refresh stamp directly; pending upgrades (apk list -u)
+// and available versions (apk policy) are cached until the installed
+// database, world, the repositories file, the index cache or the refresh
+// stamp change, so an Observe with nothing changed runs no process. apk
+// has no interrupted state to report.
+func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observation, error) {
+	installed, err := b.installed()
+	if err != nil {
+		return nil, err
+	}
+	obs := &backends.Observation{Installed: installed}
+	fp, err := b.fingerprint()
+	if err != nil {
+		return nil, err
+	}
+	if obs.Upgrades, err = b.upgrades(ctx, fp, installed); err != nil {
+		return nil, err
+	}
+	if obs.Available, err = b.available(ctx, fp, names); err != nil {
+		return nil, err
+	}
+	if release, err := b.kernel(); err != nil {
+		b.log.V(1).Info("cannot read the running kernel release", "error", err.Error())
+	} else if req, pkg := KernelRebootRequired(release, installed); req {
+		obs.RebootRequired, obs.RebootPackages = true, []string{pkg}
+	}
+	if obs.IndexRefreshed, err = b.indexRefreshed(); err != nil {
+		return nil, err
+	}
+	return obs, nil
+}
+
+// installed parses the installed database and world, cached by their
+// mtimes and sizes.
+func (b *Backend) installed() (map[string]backends.Package, error) {
+	var key strings.Builder
+	for _, rel := range []string{installedPath, worldPath} {
+		fi, err := os.Stat(b.path(rel))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("stat %s: %w", rel, err)
+		}
+		if err == nil {
+			fmt.Fprintf(&key, "%s %d %d\n", rel, fi.ModTime().UnixNano(), fi.Size())
+		}
+	}
+	b.mu.Lock()
+	if b.dbCache.db != nil && b.dbCache.key == key.String() {
+		db := b.dbCache.db
+		b.mu.Unlock()
+		return clonePackages(db), nil
+	}
+	b.mu.Unlock()
+	data, err := os.ReadFile(b.path(installedPath))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read apk installed database: %w", err)
+	}
+	db := ParseInstalled(data)
+	world, err := os.ReadFile(b.path(worldPath))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read apk world: %w", err)
+	}
+	for name, ver := range ParseWorld(world) {
+		if p, ok := db[name]; ok && p.Version == ver {
+			p.Held = true
+			db[name] = p
+		}
+	}
+	b.mu.Lock()
+	b.dbCache.key, b.dbCache.db = key.String(), db
+	b.mu.Unlock()
+	return clonePackages(db), nil
+}
+
+// fingerprint identifies what apk's answers depend on: the installed
+// database, world, the repositories file, the index cache and the refresh
+// stamp.
+func (b *Backend) fingerprint() (string, error) {
+	var sb strings.Builder
+	stamp := func(path string) error {
+		fi, err := os.Stat(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			sb.WriteString(path + " -\n")
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		sb.WriteString(path + " " + strconv.FormatInt(fi.ModTime().UnixNano(), 10) + " " + strconv.FormatInt(fi.Size(), 10) + "\n")
+		return nil
+	}
+	for _, p := range []string{b.path(installedPath), b.path(worldPath), b.path(repositoriesPath),
+		filepath.Join(b.stateDir, refreshStampFile)} {
+		if err := stamp(p); err != nil {
+			return "", fmt.Errorf("stat %s: %w", p, err)
+		}
+	}
+	// apk update writes APKINDEX.*.tar.gz into the cache (etc/apk/cache
+	// when configured, else var/cache/apk).
+	for _, dir := range []string{b.path(cacheDir), b.path(cacheLink)} {
+		entries, err := os.ReadDir(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("read %s: %w", dir, err)
+		}
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), "APKINDEX.") {
+				if err := stamp(filepath.Join(dir, e.Name())); err != nil {
+					return "", err
+				}
+			}
+		}
+	}
+	return sb.String(), nil
+}
+
+// upgrades runs apk list -u when fp changed. Held packages are left out.
+func (b *Backend) upgrades(ctx context.Context, fp string, installed map[string]backends.Package) (map[string]backends.Upgrade, error) {
+	b.mu.Lock()
+	if b.upCache.valid && b.upCache.key == fp {
+		ups := b.upCache.ups
+		b.mu.Unlock()
+		return cloneUpgrades(ups), nil
+	}
+	b.mu.Unlock()
+	argv := slices.Concat(b.baseArgv(), []string{"list", "-u"})
+	stdout, _, err := b.runner.Run(ctx, argv, b.Env())
+	if err != nil {
+		return nil, fmt.Errorf("list pending upgrades: %w", err)
+	}
+	ups := ParseListUpgradable(stdout)
+	for name := range ups {
+		if installed[name].Held {
+			delete(ups, name)
+		}
+	}
+	b.mu.Lock()
+	b.upCache.key, b.upCache.ups, b.upCache.valid = fp, ups, true
+	b.mu.Unlock()
+	return cloneUpgrades(ups), nil
+}
+
+// available runs apk policy for names when fp or the names changed, and
+// returns each name's versions, newest first.
+func (b *Backend) available(ctx context.Context, fp string, names []string) (map[string][]string, error) {
+	var valid []string
+	for _, n := range names {
+		if !validName(n) {
+			b.log.Info("ignoring invalid package name", "name", n)
+			continue
+		}
+		if !slices.Contains(valid, n) {
+			valid = append(valid, n)
+		}
+	}
+	if len(valid) == 0 {
+		return map[string][]string{}, nil
+	}
+	slices.Sort(valid)
+	key := fp + strings.Join(valid, ",")
+	b.mu.Lock()
+	if b.availCache.avail != nil && b.availCache.key == key {
+		avail := b.availCache.avail
+		b.mu.Unlock()
+		return cloneAvailable(avail), nil
+	}
+	b.mu.Unlock()
+	argv := slices.Concat(b.baseArgv(), []string{"policy"}, valid)
+	stdout, _, err := b.runner.Run(ctx, argv, b.Env())
+	if err != nil {
+		return nil, fmt.Errorf("list available versions: %w", err)
+	}
+	avail := ParsePolicy(stdout)
+	for _, vs := range avail {
+		slices.SortFunc(vs, func(x, y string) int { return VersionCompare(y, x) })
+	}
+	b.mu.Lock()
+	b.availCache.key, b.availCache.avail = key, avail
+	b.mu.Unlock()
+	return cloneAvailable(avail), nil
+}
+
+// indexRefreshed is patchlet's own stamp of the last successful refresh.
+func (b *Backend) indexRefreshed() (time.Time, error) {
+	path := filepath.Join(b.stateDir, refreshStampFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read refresh stamp: %w", err)
+	}
+	t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(data)))
+	if err != nil {
+		b.log.Error(err, "ignoring unreadable refresh stamp", "path", path)
+		return time.Time{}, nil
+	}
+	if now := b.clock(); t.After(now) {
+		t = now
+	}
+	return t, nil
+}
+
+func clonePackages(m map[string]backends.Package) map[string]backends.Package {
+	out := make(map[string]backends.Package, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func cloneUpgrades(m map[string]backends.Upgrade) map[string]backends.Upgrade {
+	out := make(map[string]backends.Upgrade, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func cloneAvailable(m map[string][]string) map[string][]string {
+	out := make(map[string][]string, len(m))
+	for k, v := range m {
+		out[k] = slices.Clone(v)
+	}
+	return out
+}

@@ -1,0 +1,186 @@
+package apk
+
+import (
+	"bufio"
+	"bytes"
+	"strings"
+
+	"github.com/patchlet/patchlet/backends"
+)
+
+// ParseInstalled parses apk's installed database (lib/apk/db/installed):
+// one block per package, blank-line separated, one field a line:
+//
+//	C:Q1…=
+//	P:busybox
+//	V:1.36.1-r29
+//	A:x86_64
+//	…
+func ParseInstalled(data []byte) map[string]backends.Package {
+	db := map[string]backends.Package{}
+	var cur backends.Package
+	flush := func() {
+		if cur.Name != "" && cur.Version != "" {
+			db[cur.Name] = cur
+		}
+		cur = backends.Package{}
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.TrimSpace(line) == "" {
+			flush()
+			continue
+		}
+		if len(line) < 2 || line[1] != ':' {
+			continue
+		}
+		switch line[0] {
+		case 'P':
+			cur.Name = line[2:]
+		case 'V':
+			cur.Version = line[2:]
+		case 'A':
+			cur.Arch = line[2:]
+		}
+	}
+	flush()
+	return db
+}
+
+// ParseWorld returns the names in etc/apk/world whose constraint pins
+// an exact version (NAME=VERSION, optionally @TAG), with that version:
+// apk's holds.
+func ParseWorld(data []byte) map[string]string {
+	held := map[string]string{}
+	for _, dep := range strings.Fields(string(data)) {
+		if strings.HasPrefix(dep, "!") {
+			continue // a conflict, not a package
+		}
+		name, ver, ok := strings.Cut(dep, "=")
+		if !ok || strings.ContainsAny(name, "<>~") {
+			continue
+		}
+		name, _, _ = strings.Cut(name, "@")
+		ver, _, _ = strings.Cut(ver, "@")
+		held[name] = ver
+	}
+	return held
+}
+
+// splitNameVersion splits apk's NAME-VERSION (VERSION ends in -rN) into
+// name and version; ok is false when it has no such shape.
+func splitNameVersion(s string) (name, version string, ok bool) {
+	r := strings.LastIndex(s, "-r")
+	if r < 0 {
+		return "", "", false
+	}
+	i := strings.LastIndexByte(s[:r], '-')
+	if i <= 0 {
+		return "", "", false
+	}
+	return s[:i], s[i+1:], true
+}
+
+// ParseListUpgradable parses apk list -u (--upgradable), one line a
+// package:
+//
+//	busybox-1.36.1-r29 x86_64 {busybox} (GPL-2.0-only) [upgradable from: busybox-1.36.1-r28]
+//
+// Warnings (WARNING: …) and other lines are skipped.
+func ParseListUpgradable(out []byte) map[string]backends.Upgrade {
+	ups := map[string]backends.Upgrade{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		line := sc.Text()
+		i := strings.Index(line, "[upgradable from: ")
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		name, to, ok := splitNameVersion(f[0])
+		if !ok {
+			continue
+		}
+		fromNV := strings.TrimSuffix(strings.TrimSpace(line[i+len("[upgradable from: "):]), "]")
+		_, from, ok := splitNameVersion(fromNV)
+		if !ok {
+			continue
+		}
+		origin := ""
+		if j, k := strings.IndexByte(line, '{'), strings.IndexByte(line, '}'); j >= 0 && k > j {
+			origin = line[j+1 : k]
+		}
+		ups[name] = backends.Upgrade{Name: name, From: from, To: to, Source: origin}
+	}
+	return ups
+}
+
+// ParseVersionLess parses apk version -l '<': a header, then one line a
+// package with a newer version available:
+//
+//	Installed:                                Available:
+//	busybox-1.36.1-r28                      < 1.36.1-r29
+//
+// installed resolves NAME-VERSION to the name where it can.
+func ParseVersionLess(out []byte, installed map[string]backends.Package) map[string]backends.Upgrade {
+	ups := map[string]backends.Upgrade{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 3 || f[1] != "<" {
+			continue
+		}
+		name, from, ok := splitNameVersion(f[0])
+		if !ok {
+			continue
+		}
+		for _, p := range installed {
+			if p.Name+"-"+p.Version == f[0] {
+				name, from = p.Name, p.Version
+				break
+			}
+		}
+		ups[name] = backends.Upgrade{Name: name, From: from, To: f[2]}
+	}
+	return ups
+}
+
+// ParsePolicy parses apk policy NAMES: for each name, the versions that a
+// repository offers (those only in lib/apk/db/installed are left out):
+//
+//	curl policy:
+//	  8.9.0-r0:
+//	    lib/apk/db/installed
+//	    https://dl-cdn.alpinelinux.org/alpine/v3.20/main
+//	  8.9.1-r0:
+//	    https://dl-cdn.alpinelinux.org/alpine/v3.20/main
+func ParsePolicy(out []byte) map[string][]string {
+	avail := map[string][]string{}
+	name, version := "", ""
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		line := sc.Text()
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case trimmed == "":
+		case !strings.HasPrefix(line, " ") && strings.HasSuffix(trimmed, " policy:"):
+			name, version = strings.TrimSuffix(trimmed, " policy:"), ""
+		case strings.HasPrefix(line, "  ") && !strings.HasPrefix(line, "    ") && strings.HasSuffix(trimmed, ":"):
+			version = strings.TrimSuffix(trimmed, ":")
+		case strings.HasPrefix(line, "    ") && name != "" && version != "":
+			if trimmed == "lib/apk/db/installed" {
+				continue
+			}
+			vs := avail[name]
+			if len(vs) == 0 || vs[len(vs)-1] != version {
+				avail[name] = append(vs, version)
+			}
+		}
+	}
+	return avail
+}

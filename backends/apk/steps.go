@@ -1,0 +1,195 @@
+package apk
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/backends"
+)
+
+// ErrRecoverUnsupported is why RecoverStep is refused: apk records no
+// interrupted transaction for patchlet to finish.
+var ErrRecoverUnsupported = errors.New("apk has no interrupted state to recover")
+
+func packageArgs(names []string) ([]string, error) {
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no packages given")
+	}
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		if !validName(n) {
+			return nil, fmt.Errorf("invalid package name %q", n)
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+func (b *Backend) step(typ v1alpha1.StepType, args, names []string) backends.Step {
+	return backends.Step{
+		Type:     typ,
+		Argv:     slices.Concat(b.baseArgv(), args),
+		Env:      b.Env(),
+		Packages: slices.Clone(names),
+		Timeout:  b.stepTimeout,
+	}
+}
+
+// BuildRefresh returns apk update.
+func (b *Backend) BuildRefresh() backends.Step {
+	s := b.step(v1alpha1.StepRefresh, []string{"update"}, nil)
+	s.Packages, s.Timeout = nil, b.refreshTimeout
+	return s
+}
+
+// BuildInstall returns apk add NAME[=VERSION]…. apk records a pinned
+// version in world, so the package stays at it (held) until released.
+func (b *Backend) BuildInstall(pkgs []backends.PackageRef) (backends.Step, error) {
+	if len(pkgs) == 0 {
+		return backends.Step{}, fmt.Errorf("install: no packages given")
+	}
+	args := []string{"add"}
+	names := make([]string, 0, len(pkgs))
+	for _, p := range pkgs {
+		if !validName(p.Name) {
+			return backends.Step{}, fmt.Errorf("install: invalid package name %q", p.Name)
+		}
+		if slices.Contains(names, p.Name) {
+			return backends.Step{}, fmt.Errorf("install: package %q given twice", p.Name)
+		}
+		names = append(names, p.Name)
+		arg := p.Name
+		if p.Version != "" {
+			if !v1alpha1.IsPackageVersion(v1alpha1.FamilyAPK, p.Version) {
+				return backends.Step{}, fmt.Errorf("install: invalid version %q of package %q", p.Version, p.Name)
+			}
+			arg += "=" + p.Version
+		}
+		args = append(args, arg)
+	}
+	return b.step(v1alpha1.StepInstall, args, names), nil
+}
+
+// BuildUpgrade returns apk upgrade NAMES for the installed ones among
+// names (an upgrade never installs); none installed is an error.
+func (b *Backend) BuildUpgrade(names []string) (backends.Step, error) {
+	args, err := packageArgs(names)
+	if err != nil {
+		return backends.Step{}, fmt.Errorf("upgrade: %w", err)
+	}
+	installed, err := b.installed()
+	if err != nil {
+		return backends.Step{}, fmt.Errorf("upgrade: %w", err)
+	}
+	args = slices.DeleteFunc(args, func(n string) bool {
+		_, ok := installed[n]
+		if !ok {
+			b.log.Info("not upgrading a package that is not installed", "package", n)
+		}
+		return !ok
+	})
+	if len(args) == 0 {
+		return backends.Step{}, fmt.Errorf("upgrade: none of %v is installed", names)
+	}
+	return b.step(v1alpha1.StepUpgrade, slices.Concat([]string{"upgrade"}, args), args), nil
+}
+
+// BuildRemove returns apk del NAMES.
+func (b *Backend) BuildRemove(names []string) (backends.Step, error) {
+	args, err := packageArgs(names)
+	if err != nil {
+		return backends.Step{}, fmt.Errorf("remove: %w", err)
+	}
+	return b.step(v1alpha1.StepRemove, slices.Concat([]string{"del"}, args), args), nil
+}
+
+// BuildHold holds packages at their installed versions (apk add
+// NAME=VERSION: a world constraint) or releases them (apk add NAME: an
+// unconstrained world entry replaces it). Holding a package that is not
+// installed is an error.
+func (b *Backend) BuildHold(names []string, hold bool) (backends.Step, error) {
+	typ, verb := v1alpha1.StepHold, "hold"
+	if !hold {
+		typ, verb = v1alpha1.StepUnhold, "unhold"
+	}
+	args, err := packageArgs(names)
+	if err != nil {
+		return backends.Step{}, fmt.Errorf("%s: %w", verb, err)
+	}
+	deps := slices.Clone(args)
+	if hold {
+		installed, err := b.installed()
+		if err != nil {
+			return backends.Step{}, fmt.Errorf("hold: %w", err)
+		}
+		for i, n := range args {
+			p, ok := installed[n]
+			if !ok {
+				return backends.Step{}, fmt.Errorf("hold: %s is not installed", n)
+			}
+			if !v1alpha1.IsPackageVersion(v1alpha1.FamilyAPK, p.Version) {
+				return backends.Step{}, fmt.Errorf("hold: installed version %q of %s is not a valid version", p.Version, n)
+			}
+			deps[i] = n + "=" + p.Version
+		}
+	}
+	return b.step(typ, slices.Concat([]string{"add"}, deps), args), nil
+}
+
+func (b *Backend) refused(typ v1alpha1.StepType, err error) backends.Step {
+	b.log.Error(err, "refusing to build step", "step", typ)
+	return backends.Step{Type: typ, Env: b.Env()}
+}
+
+// RefreshStep implements backends.Backend.
+func (b *Backend) RefreshStep() backends.Step { return b.BuildRefresh() }
+
+// InstallStep implements backends.Backend; an invalid request yields a nil Argv.
+func (b *Backend) InstallStep(pkgs []backends.PackageRef) backends.Step {
+	s, err := b.BuildInstall(pkgs)
+	if err != nil {
+		return b.refused(v1alpha1.StepInstall, err)
+	}
+	return s
+}
+
+// UpgradeStep implements backends.Backend; an invalid request yields a nil Argv.
+func (b *Backend) UpgradeStep(names []string) backends.Step {
+	s, err := b.BuildUpgrade(names)
+	if err != nil {
+		return b.refused(v1alpha1.StepUpgrade, err)
+	}
+	return s
+}
+
+// RemoveStep implements backends.Backend; an invalid request yields a nil Argv.
+func (b *Backend) RemoveStep(names []string) backends.Step {
+	s, err := b.BuildRemove(names)
+	if err != nil {
+		return b.refused(v1alpha1.StepRemove, err)
+	}
+	return s
+}
+
+// HoldStep implements backends.Backend; an invalid request yields a nil Argv.
+func (b *Backend) HoldStep(names []string, hold bool) backends.Step {
+	s, err := b.BuildHold(names, hold)
+	if err != nil {
+		typ := v1alpha1.StepHold
+		if !hold {
+			typ = v1alpha1.StepUnhold
+		}
+		return b.refused(typ, err)
+	}
+	return s
+}
+
+// RecoverStep implements backends.Backend: always refused (nil Argv);
+// Observe never reports Interrupted.
+func (b *Backend) RecoverStep() backends.Step {
+	return b.refused(v1alpha1.StepRecover, ErrRecoverUnsupported)
+}
