@@ -67,10 +67,16 @@ func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends
 		}
 	}
 	var msgs []string
-	for _, l := range lines {
-		if strings.HasPrefix(l, "ERROR: ") {
-			msgs = append(msgs, message(l))
+	for i, l := range lines {
+		if !strings.HasPrefix(l, "ERROR: ") {
+			continue
 		}
+		m := message(l)
+		// "unable to select packages:" explains itself on indented lines.
+		for j := i + 1; strings.HasSuffix(m, ":") && j < len(lines) && strings.HasPrefix(lines[j], " "); j++ {
+			m += " " + strings.TrimSpace(lines[j])
+		}
+		msgs = append(msgs, m)
 	}
 	msg := strings.Join(msgs, "; ")
 	if msg == "" {

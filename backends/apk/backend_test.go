@@ -1,0 +1,171 @@
+package apk_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/go-logr/logr"
+	"golang.org/x/sys/unix"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/apk"
+)
+
+// fakeRunner answers apk list -u and apk policy with recorded output and
+// counts the commands.
+type fakeRunner struct {
+	mu    sync.Mutex
+	calls [][]string
+}
+
+func (r *fakeRunner) Run(_ context.Context, argv, _ []string) ([]byte, []byte, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, slices.Clone(argv))
+	switch {
+	case slices.Contains(argv, "list"):
+		return golden("alpine-3.20.apk-list-u.stdout"), nil, nil
+	case slices.Contains(argv, "policy"):
+		return golden("alpine-3.20.apk-policy.stdout"), nil, nil
+	}
+	return nil, nil, fmt.Errorf("unexpected %v", argv)
+}
+
+func (r *fakeRunner) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.calls)
+}
+
+var _ = Describe("Backend on a recorded Alpine root", func() {
+	var (
+		root, state string
+		runner      *fakeRunner
+		b           *apk.Backend
+		kernel      string
+	)
+	write := func(rel string, data []byte) {
+		p := filepath.Join(root, rel)
+		Expect(os.MkdirAll(filepath.Dir(p), 0o755)).To(Succeed())
+		Expect(os.WriteFile(p, data, 0o644)).To(Succeed())
+	}
+	BeforeEach(func() {
+		tmp := GinkgoT().TempDir()
+		root, state = filepath.Join(tmp, "root"), filepath.Join(tmp, "state")
+		write("lib/apk/db/installed", golden("alpine-3.20.installed"))
+		write("etc/apk/world", golden("alpine-3.20.world"))
+		write("etc/apk/repositories", []byte("https://dl-cdn.alpinelinux.org/alpine/v3.20/main\n"))
+		write("var/cache/apk/APKINDEX.abcd1234.tar.gz", []byte("index"))
+		runner = &fakeRunner{}
+		kernel = "6.6.36-0-lts"
+		var err error
+		b, err = apk.New(apk.Options{Root: root, StateDir: state, Log: logr.Discard(), Runner: runner, Apk: "/sbin/apk",
+			KernelRelease: func() (string, error) { return kernel, nil }})
+		Expect(err).NotTo(HaveOccurred())
+	})
+
+	It("observes packages, holds, upgrades (held ones left out) and versions", func(ctx context.Context) {
+		obs, err := b.Observe(ctx, []string{"curl"})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(obs.Installed).To(HaveLen(5))
+		Expect(obs.Installed["nginx"].Held).To(BeTrue(), "world pins nginx=1.26.1-r0")
+		Expect(obs.Installed["curl"].Held).To(BeFalse())
+		Expect(obs.Upgrades).To(HaveKey("curl"))
+		Expect(obs.Upgrades).NotTo(HaveKey("nginx"))
+		Expect(obs.Available["curl"]).To(Equal([]string{"8.10.0-r0", "8.9.1-r0"}))
+		Expect(obs.RebootRequired).To(BeFalse())
+		Expect(runner.calls[0]).To(Equal([]string{"/sbin/apk", "--root", root, "--no-progress", "list", "-u"}))
+	})
+
+	It("spawns nothing on a second Observe with nothing changed", func(ctx context.Context) {
+		_, err := b.Observe(ctx, []string{"curl"})
+		Expect(err).NotTo(HaveOccurred())
+		n := runner.count()
+		Expect(n).To(Equal(2))
+		_, err = b.Observe(ctx, []string{"curl"})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(runner.count()).To(Equal(n))
+
+		write("var/cache/apk/APKINDEX.abcd1234.tar.gz", []byte("index refreshed"))
+		_, err = b.Observe(ctx, []string{"curl"})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(runner.count()).To(Equal(n+2), "a refreshed index is asked again")
+
+		Expect(b.RecordRefresh(time.Now())).To(Succeed())
+		obs, err := b.Observe(ctx, nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(runner.count()).To(Equal(n+3), "no names: no apk policy")
+		Expect(obs.IndexRefreshed).NotTo(BeZero())
+	})
+
+	It("says a reboot is needed once the kernel package is newer than the running kernel", func(ctx context.Context) {
+		kernel = "6.6.30-0-lts"
+		obs, err := b.Observe(ctx, nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(obs.RebootRequired).To(BeTrue())
+		Expect(obs.RebootPackages).To(Equal([]string{"linux-lts"}))
+	})
+
+	It("builds apk's command lines", func() {
+		base := []string{"/sbin/apk", "--root", root, "--no-progress"}
+		Expect(b.RefreshStep().Argv).To(Equal(append(slices.Clone(base), "update")))
+		Expect(b.InstallStep([]backends.PackageRef{{Name: "curl", Version: "8.9.0-r0"}, {Name: "jq"}}).Argv).
+			To(Equal(append(slices.Clone(base), "add", "curl=8.9.0-r0", "jq")))
+		Expect(b.UpgradeStep([]string{"curl", "notinstalled"}).Argv).To(Equal(append(slices.Clone(base), "upgrade", "curl")))
+		Expect(b.RemoveStep([]string{"curl"}).Argv).To(Equal(append(slices.Clone(base), "del", "curl")))
+		hold := b.HoldStep([]string{"curl"}, true)
+		Expect(hold.Argv).To(Equal(append(slices.Clone(base), "add", "curl=8.9.0-r0")))
+		Expect(hold.Packages).To(Equal([]string{"curl"}))
+		unhold := b.HoldStep([]string{"nginx"}, false)
+		Expect(unhold.Type).To(Equal(v1alpha1.StepUnhold))
+		Expect(unhold.Argv).To(Equal(append(slices.Clone(base), "add", "nginx")))
+		Expect(b.HoldStep([]string{"notinstalled"}, true).Argv).To(BeNil())
+		Expect(b.RecoverStep().Argv).To(BeNil())
+		Expect(b.Capabilities().Hold).To(BeTrue())
+		Expect(b.Capabilities().Security).To(BeFalse())
+		Expect(b.Family()).To(Equal(v1alpha1.FamilyAPK))
+	})
+
+	DescribeTable("refuses names and versions that are not apk's",
+		func(ref backends.PackageRef) {
+			Expect(b.InstallStep([]backends.PackageRef{ref}).Argv).To(BeNil())
+		},
+		Entry("option-like", backends.PackageRef{Name: "--allow-untrusted"}),
+		Entry("constraint smuggled in the name", backends.PackageRef{Name: "curl<9"}),
+		Entry("upper case", backends.PackageRef{Name: "Curl"}),
+		Entry("space in version", backends.PackageRef{Name: "curl", Version: "8.9 -r0"}),
+	)
+
+	It("reports the database lock and its holder from /proc/locks", func() {
+		_, _, held, err := b.LockHolder()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(held).To(BeFalse(), "no lock file")
+
+		lck := filepath.Join(root, "lib/apk/db/lock")
+		f, err := os.OpenFile(lck, os.O_CREATE|os.O_RDWR, 0o600)
+		Expect(err).NotTo(HaveOccurred())
+		defer f.Close()
+		_, _, held, err = b.LockHolder()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(held).To(BeFalse(), "a lock file nobody locked")
+
+		Expect(unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)).To(Succeed())
+		pid, _, held, err := b.LockHolder()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(held).To(BeTrue())
+		Expect(pid).To(Equal(os.Getpid()))
+		Expect(unix.Flock(int(f.Fd()), unix.LOCK_UN)).To(Succeed())
+		_, _, held, err = b.LockHolder()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(held).To(BeFalse())
+	})
+})

@@ -1,0 +1,107 @@
+package apk_test
+
+import (
+	"os"
+	"path/filepath"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/apk"
+)
+
+func golden(name string) []byte {
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	Expect(err).NotTo(HaveOccurred())
+	return b
+}
+
+var _ = Describe("parsers (recorded apk 2.14 output, Alpine 3.20)", func() {
+	It("reads the installed database", func() {
+		db := apk.ParseInstalled(golden("alpine-3.20.installed"))
+		Expect(db).To(HaveLen(5))
+		Expect(db["busybox"]).To(Equal(backends.Package{Name: "busybox", Version: "1.36.1-r29", Arch: "x86_64"}))
+		Expect(db["linux-lts"].Version).To(Equal("6.6.36-r0"))
+	})
+	It("finds the exact-version constraints in world (holds)", func() {
+		Expect(apk.ParseWorld(golden("alpine-3.20.world"))).To(Equal(map[string]string{"nginx": "1.26.1-r0"}))
+		Expect(apk.ParseWorld([]byte("curl=8.9.0-r0@edge\n"))).To(Equal(map[string]string{"curl": "8.9.0-r0"}))
+	})
+	It("reads apk list -u, names with dashes included", func() {
+		ups := apk.ParseListUpgradable(golden("alpine-3.20.apk-list-u.stdout"))
+		Expect(ups).To(HaveLen(5))
+		Expect(ups["linux-lts"]).To(Equal(backends.Upgrade{Name: "linux-lts", From: "6.6.36-r0", To: "6.6.41-r0", Source: "linux-lts"}))
+		Expect(ups["libcrypto3"]).To(Equal(backends.Upgrade{Name: "libcrypto3", From: "3.3.0-r2", To: "3.3.1-r3", Source: "openssl"}))
+	})
+	It("reads apk version -l '<' the same way", func() {
+		db := apk.ParseInstalled(golden("alpine-3.20.installed"))
+		ups := apk.ParseVersionLess(golden("alpine-3.20.apk-version-l-lt.stdout"), db)
+		fromList := apk.ParseListUpgradable(golden("alpine-3.20.apk-list-u.stdout"))
+		Expect(ups).To(HaveLen(len(fromList)))
+		for name, u := range fromList {
+			Expect(ups).To(HaveKeyWithValue(name, backends.Upgrade{Name: name, From: u.From, To: u.To}))
+		}
+	})
+	It("reads apk policy: repository versions only", func() {
+		Expect(apk.ParsePolicy(golden("alpine-3.20.apk-policy.stdout"))).To(Equal(map[string][]string{
+			"curl":  {"8.9.1-r0", "8.10.0-r0"},
+			"nginx": {"1.26.1-r0", "1.26.2-r0"},
+		}))
+	})
+})
+
+var _ = DescribeTable("VersionCompare",
+	func(a, b string, want int) {
+		Expect(apk.VersionCompare(a, b)).To(Equal(want))
+		Expect(apk.VersionCompare(b, a)).To(Equal(-want))
+	},
+	Entry("equal", "1.2.3-r0", "1.2.3-r0", 0),
+	Entry("revision", "1.2.3-r1", "1.2.3-r10", -1),
+	Entry("numbers, not strings", "8.9.1-r0", "8.10.0-r0", -1),
+	Entry("more components", "1.2-r0", "1.2.1-r0", -1),
+	Entry("letter", "1.2a-r0", "1.2b-r0", -1),
+	Entry("pre-release before release", "1.2_rc1-r0", "1.2-r0", -1),
+	Entry("alpha before beta", "1.2_alpha1-r0", "1.2_beta1-r0", -1),
+	Entry("patch after release", "1.2_p1-r0", "1.2-r0", 1),
+	Entry("git after release", "1.2_git20240101-r0", "1.2-r0", 1),
+)
+
+var _ = DescribeTable("KernelRebootRequired",
+	func(release string, installed []backends.Package, want bool, pkg string) {
+		m := map[string]backends.Package{}
+		for _, p := range installed {
+			m[p.Name] = p
+		}
+		got, name := apk.KernelRebootRequired(release, m)
+		Expect(got).To(Equal(want))
+		Expect(name).To(Equal(pkg))
+	},
+	Entry("running the installed lts", "6.6.36-0-lts", []backends.Package{{Name: "linux-lts", Version: "6.6.36-r0"}}, false, ""),
+	Entry("lts upgraded", "6.6.36-0-lts", []backends.Package{{Name: "linux-lts", Version: "6.6.41-r0"}}, true, "linux-lts"),
+	Entry("virt revision bump", "6.6.41-0-virt", []backends.Package{{Name: "linux-virt", Version: "6.6.41-r1"}}, true, "linux-virt"),
+	Entry("other flavour upgraded only", "6.6.41-0-virt", []backends.Package{{Name: "linux-virt", Version: "6.6.41-r0"}, {Name: "linux-lts", Version: "6.6.50-r0"}}, false, ""),
+	Entry("container on a Debian kernel", "6.1.0-18-amd64", []backends.Package{{Name: "busybox", Version: "1.36.1-r29"}}, false, ""),
+	Entry("no release", "", nil, false, ""),
+)
+
+var _ = DescribeTable("ClassifyOutput on recorded apk output",
+	func(file string, typ v1alpha1.StepType, reason, message string) {
+		f := apk.ClassifyOutput(typ, 1, golden(file))
+		Expect(f.Reason).To(Equal(reason))
+		Expect(f.Message).To(Equal(message))
+	},
+	Entry("lock held", "alpine-3.20.apk-add.lock-held.out", v1alpha1.StepInstall,
+		backends.ReasonLockHeld, "Unable to lock database: temporary error (try again later)"),
+	Entry("unknown package", "alpine-3.20.apk-add.unknown-package.out", v1alpha1.StepInstall,
+		backends.ReasonNotFound, "unable to select packages: nosuch (no such package)"),
+	Entry("unknown version", "alpine-3.20.apk-add.unknown-version.out", v1alpha1.StepInstall,
+		backends.ReasonNotFound, "unable to select packages: curl-8.9.1-r0 breaks: world[curl=8.0.0-r0]"),
+	Entry("disk full", "alpine-3.20.apk-add.disk-full.out", v1alpha1.StepUpgrade,
+		backends.ReasonDiskFull, "curl-8.9.1-r0: No space left on device"),
+	Entry("package gone from the mirror", "alpine-3.20.apk-upgrade.stale-index.out", v1alpha1.StepUpgrade,
+		backends.ReasonStaleIndex, "curl-8.9.1-r0: No such file or directory"),
+	Entry("an unsatisfiable dependency is a plain failure", "alpine-3.20.apk-upgrade.conflict.out", v1alpha1.StepUpgrade,
+		backends.ReasonFailed, "unable to select packages: so:libssl.so.3 (virtual): provided by: libssl3-3.3.1-r3 required by: nginx-1.26.2-r0[so:libssl.so.3]"),
+)
