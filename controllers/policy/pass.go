@@ -380,11 +380,21 @@ func (c *Controller) listPolicies() []v1alpha1.PatchPolicy {
 func (c *Controller) writeStatus(p *pass) error {
 	var errs []error
 	hostPolicies := make([]v1alpha1.HostPolicyStatus, 0, len(p.policies))
+	statuses := make([]v1alpha1.PatchPolicyStatus, len(p.policies))
 	for i := range p.policies {
 		pol := &p.policies[i]
 		o := c.outcome(p, pol)
-		st := reconcile.PolicyStatus(pol, o, c.o.Now())
+		statuses[i] = reconcile.PolicyStatus(pol, o, c.o.Now())
 		hostPolicies = append(hostPolicies, reconcile.HostPolicyState(pol, o))
+	}
+	sort.Slice(hostPolicies, func(i, j int) bool { return hostPolicies[i].Name < hostPolicies[j].Name })
+	// The Host first: a client that saw a policy turn Ready then reads a
+	// Host that already reflects the same pass.
+	if err := c.writeHost(p, hostPolicies); err != nil {
+		errs = append(errs, err)
+	}
+	for i := range p.policies {
+		pol := &p.policies[i]
 		cur, err := c.o.Store.Get(store.PatchPolicies, pol.Name)
 		if err != nil {
 			continue // deleted meanwhile
@@ -393,14 +403,10 @@ func (c *Controller) writeStatus(p *pass) error {
 		if cp.Generation != pol.Generation {
 			continue // changed meanwhile: the next pass reports on it
 		}
-		cp.Status = st
+		cp.Status = statuses[i]
 		if _, err := c.o.Store.UpdateStatus(store.PatchPolicies, cp); err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
 			errs = append(errs, err)
 		}
-	}
-	sort.Slice(hostPolicies, func(i, j int) bool { return hostPolicies[i].Name < hostPolicies[j].Name })
-	if err := c.writeHost(p, hostPolicies); err != nil {
-		errs = append(errs, err)
 	}
 	c.mu.Lock()
 	c.lastPass = passSummary{At: p.now, CacheState: p.cacheState}

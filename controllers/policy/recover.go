@@ -49,8 +49,21 @@ func (c *Controller) recoverDatabase(ctx context.Context, p *pass, key string) (
 	}
 
 	c.log.Info("package database was interrupted; recovering", "packages", refNames(p.obs.InterruptedPackages))
-	if r, f, err := c.runRecoveryStep(ctx, p, key, c.o.Backend.RecoverStep()); f != nil || err != nil {
-		return r, true, err
+	_, f, err := c.runStep(ctx, p, c.o.Backend.RecoverStep(), c.selectedNames(p))
+	if err != nil {
+		return res, true, err
+	}
+	if f != nil && f.Reason == backends.ReasonLockHeld {
+		for _, name := range c.selectedNames(p) {
+			p.stepFailure[name] = &reconcile.StepFailure{Step: v1alpha1.StepRecover, Failure: *f, NextRetry: p.now.Add(c.o.LockRetry)}
+		}
+		return Result{RequeueAfter: c.o.LockRetry}, true, nil
+	}
+	if f != nil {
+		// Not the end: dpkg --configure -a refuses a half-installed
+		// package ("you should reinstall it"), which the reinstall below
+		// repairs. Whatever is still broken after that is reported once.
+		c.log.Info("recover step failed; going on to reinstall", "reason", f.Reason, "message", f.Message)
 	}
 	if err := c.observe(ctx, p); err != nil {
 		return res, true, err
