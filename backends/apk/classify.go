@@ -73,8 +73,10 @@ func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends
 		}
 		m := message(l)
 		// "unable to select packages:" explains itself on indented lines.
-		for j := i + 1; strings.HasSuffix(m, ":") && j < len(lines) && strings.HasPrefix(lines[j], " "); j++ {
-			m += " " + strings.TrimSpace(lines[j])
+		if strings.HasSuffix(m, ":") {
+			for j := i + 1; j < len(lines) && strings.HasPrefix(lines[j], " "); j++ {
+				m += " " + strings.TrimSpace(lines[j])
+			}
 		}
 		msgs = append(msgs, m)
 	}
