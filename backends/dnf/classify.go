@@ -18,7 +18,7 @@ var (
 	lockAppRE = regexp.MustCompile(`The application with PID \d+ is: (\S+)`)
 	lockRE    = regexp.MustCompile(`already locked by \d+|another copy is running as pid|can't create transaction lock|Waiting for process with pid \d+ to finish|holding the yum lock`)
 	diskRE    = regexp.MustCompile(`No space left on device|needs \S+ more space on the \S+ filesystem|Disk Requirements:|At least \S+ more space needed`)
-	notFound  = regexp.MustCompile(`No match for argument|Unable to find a match|No package \S+ available|Package\(s\) \S+ available, but not installed|No packages marked for (?:update|removal)`)
+	notFound  = regexp.MustCompile(`(?i)No match for argument|Unable to find a match|No package \S+ available|Package\(s\) \S+ available, but not installed|No packages marked for (?:update|removal)`)
 	staleRE   = regexp.MustCompile(`Cannot download|Status code: 404|Failed to download|No more mirrors to try|Error downloading packages|Curl error \(37\)|Cannot retrieve repository metadata|Downloading successful, but checksum doesn't match|Package does not match intended download`)
 )
 
