@@ -1,7 +1,6 @@
 package pacman
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -29,23 +28,27 @@ import (
 func ParseDesc(data []byte) (backends.Package, bool) {
 	var p backends.Package
 	field := ""
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
+	for len(data) > 0 {
+		var line []byte
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			line, data = data, nil
+		}
+		line = bytes.TrimSpace(line)
 		switch {
-		case line == "":
+		case len(line) == 0:
 			field = ""
 		case len(line) > 2 && line[0] == '%' && line[len(line)-1] == '%':
-			field = line
+			field = string(line)
 		default:
 			switch field {
 			case "%NAME%":
-				p.Name = line
+				p.Name = string(line)
 			case "%VERSION%":
-				p.Version = line
+				p.Version = string(line)
 			case "%ARCH%":
-				p.Arch = line
+				p.Arch = string(line)
 			}
 			field = "" // only the first value of each field matters here
 		}
