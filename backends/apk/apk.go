@@ -7,12 +7,15 @@
 // package), the lock, building the apk command lines of each step and
 // classifying their failures.
 //
-// Tested on recorded output only: no apk binary can be installed on the
+// Tested on sample output only: no apk binary can be installed on the
 // machines patchlet is developed and tested on (Debian has no apk-tools
-// package; neither the npm registry nor the Go module proxy carries one),
-// so the parsers and the classifier are tested on output recorded from
-// apk-tools 2.14 on Alpine 3.20 (testdata/alpine-3.20.*) and the steps on
-// their command lines; nothing here has run against a real apk in CI.
+// package; neither the npm registry nor the Go module proxy carries one).
+// The parsers and the classifier are tested on samples of apk-tools 2.14
+// output on Alpine 3.20 (testdata/alpine-3.20.*), written from apk-tools'
+// own output formats and messages rather than captured from a running
+// apk; the steps are tested on their command lines. Nothing here has run
+// against a real apk in CI: replace the samples with captures from a real
+// Alpine when one is available.
 //
 // Every command is apk with --no-progress and, for a Root other than "/",
 // --root R, in LC_ALL=C. apk never prompts.

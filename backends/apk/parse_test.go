@@ -22,7 +22,7 @@ func golden(name string) []byte {
 	return b
 }
 
-var _ = Describe("parsers (recorded apk 2.14 output, Alpine 3.20)", func() {
+var _ = Describe("parsers (samples of apk 2.14 output, Alpine 3.20)", func() {
 	It("reads the installed database", func() {
 		db := apk.ParseInstalled(golden("alpine-3.20.installed"))
 		Expect(db).To(HaveLen(5))
@@ -90,7 +90,7 @@ var _ = DescribeTable("KernelRebootRequired",
 	Entry("no release", "", nil, false, ""),
 )
 
-var _ = DescribeTable("ClassifyOutput on recorded apk output",
+var _ = DescribeTable("ClassifyOutput on samples of apk output",
 	func(file string, typ v1alpha1.StepType, reason, message string) {
 		f := apk.ClassifyOutput(typ, 1, golden(file))
 		Expect(f.Reason).To(Equal(reason))
