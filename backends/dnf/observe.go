@@ -150,21 +150,22 @@ func (b *Backend) upgrades(ctx context.Context, fp string, installed map[string]
 		argv := b.queryArgs("check-update")
 		stdout, stderr, err := b.runner.Run(ctx, argv, b.Env())
 		if err != nil && rpm.ExitCode(err) != ExitUpdatesAvailable {
-			if noCache(stdout, stderr) {
-				return map[string]backends.Upgrade{}, nil
+			if !noCache(stdout, stderr) {
+				return nil, fmt.Errorf("list pending upgrades: %w", err)
 			}
-			return nil, fmt.Errorf("list pending upgrades: %w", err)
+			b.log.V(1).Info("no metadata cache yet; no upgrades known")
 		}
 		cands = ParseCheckUpdate(stdout)
 	} else {
 		argv := b.queryArgs("repoquery", "--upgrades", "--latest-limit=1", "--qf", repoqueryFormat)
 		stdout, stderr, err := b.runner.Run(ctx, argv, b.Env())
 		if err != nil {
-			if noCache(stdout, stderr) {
-				b.log.V(1).Info("no metadata cache yet; no upgrades known")
-				return map[string]backends.Upgrade{}, nil
+			if !noCache(stdout, stderr) {
+				return nil, fmt.Errorf("list pending upgrades: %w", err)
 			}
-			return nil, fmt.Errorf("list pending upgrades: %w", err)
+			// Cached like any answer: a refresh changes the fingerprint.
+			b.log.V(1).Info("no metadata cache yet; no upgrades known")
+			stdout = nil
 		}
 		cands = ParseRepoquery(stdout)
 	}
