@@ -59,3 +59,9 @@ chroot "$M" dpkg-query -W demo-hello demo-conf demo-kernel | sed 's/^/    /'
 echo "    held: $(chroot "$M" apt-mark showhold | tr '\n' ' ')"
 echo "    /etc/demo-conf.conf kept the operator's edit: $(grep -c 'edited by the operator' "$M/etc/demo-conf.conf") line; the new default is in $(cd "$M" && ls etc/demo-conf.conf.dpkg-dist | sed "s,^,/,")"
 echo "    /run/reboot-required.pkgs: $(cat "$M/run/reboot-required.pkgs" 2>/dev/null | tr '\n' ' ')"
+echo
+echo "==> the audit log of API changes and steps is intact"
+"$SRC/bin/patchctl" audit verify --dir "$M/var/lib/patchlet/audit" | sed 's/^/    /'
+echo "==> a few of the agent's Prometheus metrics"
+curl -s --unix-socket "$M/run/patchlet/patchlet.sock" http://localhost/metrics |
+	grep -E '^patchlet_(policy_condition\{policy="demo",type="Ready"|steps_total|host_reboot_required|package_index_age)' | sed 's/^/    /'

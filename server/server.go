@@ -72,10 +72,17 @@ type Options struct {
 	// headers, BodyTimeout reading a request body, IdleTimeout an idle
 	// keep-alive connection. Defaults when 0.
 	HeaderTimeout, BodyTimeout, IdleTimeout time.Duration
+	// Metrics is served at GET /metrics to clients the Authorizer lets
+	// "get" resource "metrics" (viewers); nil answers 404.
+	Metrics http.Handler
+	// Instrument wraps the whole API handler, outside authentication and
+	// limits, so refusals are counted too; nil wraps nothing.
+	Instrument func(http.Handler) http.Handler
 }
 
 // Server serves patchlet's HTTP API. Create it with New.
 type Server struct {
+	metrics    http.Handler
 	store      *store.Store
 	log        logr.Logger
 	ready      map[string]func() error
@@ -131,7 +138,11 @@ func New(o Options) *Server {
 	}
 	sort.Strings(s.readyNames)
 	s.disc = newDiscovery(o.Version, s.resources)
+	s.metrics = o.Metrics
 	s.handler = s.routes()
+	if o.Instrument != nil {
+		s.handler = o.Instrument(s.handler)
+	}
 	return s
 }
 
@@ -161,6 +172,13 @@ func (s *Server) routes() http.Handler {
 	r.GET("/livez", s.serveHealth)
 	r.GET("/readyz", s.serveReady)
 	r.GET("/openapi/v2", s.serveOpenAPIv2)
+	if s.metrics != nil {
+		r.GET("/metrics", func(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
+			if s.authorize(w, req, "get", "metrics", "") {
+				s.metrics.ServeHTTP(w, req)
+			}
+		})
+	}
 	r.GET("/api", s.serveStatic(func() []byte { return s.disc.api }))
 	r.GET("/apis", s.serveStatic(func() []byte { return s.disc.groups }))
 	r.GET("/apis/patchlet.io", s.serveStatic(func() []byte { return s.disc.group }))

@@ -28,8 +28,10 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/audit"
 	"github.com/patchlet/patchlet/backends"
 	bexec "github.com/patchlet/patchlet/backends/exec"
+	"github.com/patchlet/patchlet/metrics"
 	"github.com/patchlet/patchlet/reconcile"
 	"github.com/patchlet/patchlet/store"
 )
@@ -79,7 +81,19 @@ type Options struct {
 	// RateLimiter decides the backoff after a failed pass (default
 	// exponential 5 ms … 1000 s with jitter).
 	RateLimiter workqueue.TypedRateLimiter[string]
+	// Metrics receives passes, steps, policy and host state; nil records
+	// nothing.
+	Metrics *metrics.Metrics
 }
+
+// StepRecorder keeps an audit record of every step run (audit.Log is one).
+type StepRecorder interface {
+	RecordStep(ctx context.Context, s audit.Step) error
+}
+
+// SetAudit makes the controller record every finished step; call it
+// before Run.
+func (c *Controller) SetAudit(r StepRecorder) { c.audit = r }
 
 // Rebooter reboots the host.
 type Rebooter interface {
@@ -92,6 +106,8 @@ type Controller struct {
 	log     logr.Logger
 	queue   workqueue.TypedRateLimitingInterface[string]
 	limiter workqueue.TypedRateLimiter[string]
+
+	audit StepRecorder
 
 	mu         sync.Mutex
 	generation map[string]int64 // last seen generation per policy
@@ -142,6 +158,7 @@ func New(o Options) *Controller {
 		generation: map[string]int64{},
 	}
 	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(lim, workqueue.TypedRateLimitingQueueConfig[string]{Name: "patchlet"})
+	o.Metrics.SetQueueDepth(c.queue.Len)
 	return c
 }
 
@@ -215,7 +232,15 @@ func (c *Controller) processNext(ctx context.Context) bool {
 		return false
 	}
 	defer c.queue.Done(key)
+	start := time.Now()
 	res, err := c.Reconcile(ctx, key)
+	if ctx.Err() == nil {
+		result := metrics.PassSuccess
+		if err != nil {
+			result = metrics.PassError
+		}
+		c.o.Metrics.ObservePass(result, time.Since(start))
+	}
 	switch {
 	case ctx.Err() != nil:
 		return false

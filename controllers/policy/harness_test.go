@@ -27,6 +27,7 @@ import (
 	bexec "github.com/patchlet/patchlet/backends/exec"
 	"github.com/patchlet/patchlet/controllers/policy"
 	"github.com/patchlet/patchlet/hack/testrepo"
+	"github.com/patchlet/patchlet/metrics"
 	"github.com/patchlet/patchlet/reconcile"
 	"github.com/patchlet/patchlet/store"
 )
@@ -125,6 +126,7 @@ type harness struct {
 	runner   *countingRunner
 	executor *bexec.Executor
 	ctl      *policy.Controller
+	metrics  *metrics.Metrics
 	log      logr.Logger
 
 	cancel context.CancelFunc
@@ -141,7 +143,7 @@ func newHarness(dir string, log logr.Logger, repos ...*testrepo.Repo) (*harness,
 		return nil, err
 	}
 	h := &harness{root: root, stateDir: filepath.Join(dir, "state"), runner: &countingRunner{}, log: log,
-		createdRV: map[string]uint64{}}
+		createdRV: map[string]uint64{}, metrics: metrics.NewWithOptions(metrics.Options{NoRuntimeCollectors: true})}
 	if err := os.MkdirAll(h.stateDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -186,6 +188,7 @@ func (h *harness) open() error {
 		Root:         h.root.Dir,
 		WatchPaths:   []string{h.root.Path("var/lib/dpkg"), h.root.Path("var/lib/apt/lists")},
 		StateDir:     h.stateDir,
+		Metrics:      h.metrics,
 	})
 	return nil
 }

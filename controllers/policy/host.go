@@ -113,6 +113,7 @@ func (c *Controller) writeHost(p *pass, policies []v1alpha1.HostPolicyStatus) er
 		}
 	}
 	setCondition(&st.Conditions, gen, v1alpha1.ConditionReady, ready, reason, clipMsg(msg))
+	c.o.Metrics.SetHostStatus(st)
 	_, err = c.o.Store.UpdateStatus(store.Hosts, h)
 	return err
 }

@@ -388,6 +388,11 @@ func (c *Controller) writeStatus(p *pass) error {
 		hostPolicies = append(hostPolicies, reconcile.HostPolicyState(pol, o))
 	}
 	sort.Slice(hostPolicies, func(i, j int) bool { return hostPolicies[i].Name < hostPolicies[j].Name })
+	names := make([]string, 0, len(p.policies))
+	for i := range p.policies {
+		names = append(names, p.policies[i].Name)
+	}
+	c.o.Metrics.RetainPolicies(names) // a deleted policy's series go
 	// The Host first: a client that saw a policy turn Ready then reads a
 	// Host that already reflects the same pass.
 	if err := c.writeHost(p, hostPolicies); err != nil {
@@ -404,6 +409,7 @@ func (c *Controller) writeStatus(p *pass) error {
 			continue // changed meanwhile: the next pass reports on it
 		}
 		cp.Status = statuses[i]
+		c.o.Metrics.SetPolicyStatus(cp)
 		if _, err := c.o.Store.UpdateStatus(store.PatchPolicies, cp); err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
 			errs = append(errs, err)
 		}

@@ -13,8 +13,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/audit"
 	"github.com/patchlet/patchlet/backends"
 	bexec "github.com/patchlet/patchlet/backends/exec"
+	"github.com/patchlet/patchlet/metrics"
 	"github.com/patchlet/patchlet/store"
 )
 
@@ -185,6 +187,26 @@ func (c *Controller) finishOperation(name string, st bexec.State, f *backends.Fa
 	}
 	ft := metav1.NewTime(fin.UTC())
 	s.FinishedAt = &ft
+	outcome, took := metrics.OutcomeSucceeded, time.Duration(0)
+	if f != nil {
+		outcome = f.Reason
+	}
+	if s.StartedAt != nil {
+		took = fin.Sub(s.StartedAt.Time)
+	}
+	c.o.Metrics.ObserveStep(string(op.Spec.Step), op.Spec.Backend, outcome, took)
+	if c.audit != nil {
+		rec := audit.Step{Operation: name, Policy: op.Spec.Policy, Argv: op.Spec.Argv, ExitCode: -1, Duration: took}
+		if st.Phase == bexec.PhaseSucceeded || st.Phase == bexec.PhaseFailed {
+			rec.ExitCode = st.ExitCode
+		}
+		if f != nil {
+			rec.Error = f.Reason + ": " + f.Message
+		}
+		if err := c.audit.RecordStep(context.Background(), rec); err != nil {
+			c.log.Error(err, "recording the step in the audit log", "operation", name)
+		}
+	}
 	if st.Phase == bexec.PhaseSucceeded || st.Phase == bexec.PhaseFailed {
 		code := int32(st.ExitCode)
 		s.ExitCode = &code

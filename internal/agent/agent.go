@@ -4,20 +4,24 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
 
 	"github.com/go-logr/logr"
 
+	"github.com/patchlet/patchlet/audit"
 	bexec "github.com/patchlet/patchlet/backends/exec"
 	"github.com/patchlet/patchlet/controllers/dropdir"
 	"github.com/patchlet/patchlet/internal/options"
 	"github.com/patchlet/patchlet/internal/version"
+	"github.com/patchlet/patchlet/metrics"
 	"github.com/patchlet/patchlet/server"
 	"github.com/patchlet/patchlet/store"
 )
@@ -53,15 +57,36 @@ func Run(ctx context.Context, o options.Options, log logr.Logger) error {
 
 	dw := dropdir.New(dropdir.Options{Dir: o.PolicyDir, Store: st, Log: log.WithName("policy-dir")})
 
-	ctl, err := newController(o, st, ex, log)
+	// One registry per agent; /metrics is served by the API (same listener,
+	// same authentication) and every API request is counted.
+	m := metrics.NewWithOptions(metrics.Options{Version: version.Version})
+
+	ctl, err := newController(o, st, ex, m, log)
 	if err != nil {
 		return err
 	}
 
+	cidrs, err := server.ParseCIDRs(o.AllowCIDR)
+	if err != nil {
+		return fmt.Errorf("--allow-cidr: %w", err)
+	}
+	auditDir := cmp.Or(o.AuditDir, filepath.Join(o.StateDir, "audit"))
+	al, err := audit.Open(audit.Options{Dir: auditDir, MaxSize: o.AuditMaxSize, Keep: o.AuditKeep, Log: log.WithName("audit")})
+	if err != nil {
+		return fmt.Errorf("audit log %s: %w (check it with patchctl audit verify --dir %s)", auditDir, err, auditDir)
+	}
+	defer al.Close()
+	ctl.SetAudit(al)
+
 	srv := server.New(server.Options{
-		Store:   st,
-		Log:     log.WithName("api"),
-		Version: version.Info(),
+		Authorizer: server.NewRoleAuthorizer(os.Getuid()),
+		Audit:      al,
+		AllowCIDRs: cidrs,
+		MaxWatches: o.MaxWatches,
+		RateLimit:  o.RateLimit,
+		Store:      st,
+		Log:        log.WithName("api"),
+		Version:    version.Info(),
 		ReadyChecks: map[string]func() error{
 			"policy-dir": dw.Ready,
 			"index":      ctl.IndexReady,
@@ -69,6 +94,8 @@ func Run(ctx context.Context, o options.Options, log logr.Logger) error {
 		OperationLogs: func(name string) (io.ReadCloser, error) {
 			return ex.OpenLog(name)
 		},
+		Metrics:    m.Handler(),
+		Instrument: func(h http.Handler) http.Handler { return m.InstrumentHandler(h, metrics.RequestInfo) },
 	})
 	ln, err := server.Listen(server.ListenConfig{
 		Listen: o.Listen, TLSCert: o.TLSCert, TLSKey: o.TLSKey, ClientCA: o.ClientCA, Insecure: o.Insecure,

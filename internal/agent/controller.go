@@ -17,12 +17,13 @@ import (
 	bexec "github.com/patchlet/patchlet/backends/exec"
 	"github.com/patchlet/patchlet/controllers/policy"
 	"github.com/patchlet/patchlet/internal/options"
+	"github.com/patchlet/patchlet/metrics"
 	"github.com/patchlet/patchlet/reconcile"
 	"github.com/patchlet/patchlet/store"
 )
 
 // newController picks the backend and builds the reconcile loop.
-func newController(o options.Options, st *store.Store, ex *bexec.Executor, log logr.Logger) (*policy.Controller, error) {
+func newController(o options.Options, st *store.Store, ex *bexec.Executor, m *metrics.Metrics, log logr.Logger) (*policy.Controller, error) {
 	rel, relErr := backends.ReadOSRelease(o.Root)
 	name, reason := o.Backend, "--backend "+o.Backend
 	if name == "auto" {
@@ -92,6 +93,7 @@ func newController(o options.Options, st *store.Store, ex *bexec.Executor, log l
 		Rebooter:     rebooter,
 		Resync:       o.ResyncPeriod,
 		StepTimeout:  o.StepTimeout,
+		Metrics:      m,
 	}), nil
 }
 

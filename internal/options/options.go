@@ -6,6 +6,7 @@ package options
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"sort"
 	"strings"
@@ -39,6 +40,12 @@ type Options struct {
 	LogFormat     string
 	StepTimeout   time.Duration
 	ResyncPeriod  time.Duration
+	AllowCIDR     []string
+	AuditDir      string
+	AuditMaxSize  int64
+	AuditKeep     int
+	MaxWatches    int
+	RateLimit     float64
 }
 
 // Backends accepted by --backend.
@@ -67,6 +74,12 @@ func (o *Options) Bind(fs *pflag.FlagSet) {
 	fs.IntVarP(&o.Verbosity, "v", "v", 0, "log verbosity (0 = info, 1 = detail, 2 = debug)")
 	fs.StringVar(&o.LogFormat, "log-format", "auto", "log format: auto (console on a terminal, JSON otherwise), json, console")
 	fs.DurationVar(&o.StepTimeout, "step-timeout", 30*time.Minute, "longest a package-manager step may run before it is killed")
+	fs.StringArrayVar(&o.AllowCIDR, "allow-cidr", nil, "TCP clients may connect only from these networks (repeatable; comma-separated lists; a bare address is one host); others get 403. The unix socket is not affected")
+	fs.StringVar(&o.AuditDir, "audit-dir", "", "directory of the hash-chained audit log of API changes and steps (default STATE-DIR/audit); check it with patchctl audit verify")
+	fs.Int64Var(&o.AuditMaxSize, "audit-max-size", 16<<20, "rotate the audit log after this many bytes")
+	fs.IntVar(&o.AuditKeep, "audit-keep", 10, "rotated audit log files to keep")
+	fs.IntVar(&o.MaxWatches, "max-watches", 100, "API watches served at once; 429 beyond (negative: unbounded)")
+	fs.Float64Var(&o.RateLimit, "rate-limit", 50, "API requests per second per TCP client (certificate CN or source address); 429 beyond; negative: unlimited")
 	fs.DurationVar(&o.ResyncPeriod, "resync-period", time.Hour, "how often every policy is re-checked when nothing else triggers it (jittered)")
 }
 
@@ -107,6 +120,18 @@ func ApplyConfig(fs *pflag.FlagSet, path string, data []byte) error {
 		}
 		if f.Changed {
 			continue // the command line wins
+		}
+		if list, ok := m[k].([]any); ok {
+			for _, item := range list {
+				val, err := configValue(item)
+				if err != nil {
+					return fmt.Errorf("config file %s: key %q: %w", path, k, err)
+				}
+				if err := fs.Set(k, val); err != nil {
+					return fmt.Errorf("config file %s: key %q: %w", path, k, err)
+				}
+			}
+			continue
 		}
 		val, err := configValue(m[k])
 		if err != nil {
@@ -173,6 +198,23 @@ func (o *Options) Validate() error {
 	case "auto", "json", "console":
 	default:
 		errs = append(errs, fmt.Errorf("--log-format %q: must be auto, json or console", o.LogFormat))
+	}
+	for _, c := range o.AllowCIDR {
+		for _, part := range strings.Split(c, ",") {
+			part = strings.TrimSpace(part)
+			if _, err := netip.ParsePrefix(part); err == nil {
+				continue
+			}
+			if _, err := netip.ParseAddr(part); err != nil {
+				errs = append(errs, fmt.Errorf("--allow-cidr %q: not an address or CIDR network", part))
+			}
+		}
+	}
+	if o.AuditMaxSize <= 0 {
+		errs = append(errs, fmt.Errorf("--audit-max-size %d: must be positive", o.AuditMaxSize))
+	}
+	if o.AuditKeep < 1 {
+		errs = append(errs, fmt.Errorf("--audit-keep %d: keep at least 1 file", o.AuditKeep))
 	}
 	if o.Kubeconfig != "" {
 		errs = append(errs, errors.New("--kubeconfig: fleet mode is not implemented yet (issue #6)"))

@@ -48,6 +48,7 @@ insecure: true
 listen: 127.0.0.1:8080
 step-timeout: 10m
 v: 2
+allow-cidr: [10.0.0.0/8, 192.168.1.7]
 `)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(o.StateDir).To(Equal("/flag"))
@@ -57,6 +58,7 @@ v: 2
 		Expect(o.Listen).To(Equal("127.0.0.1:8080"))
 		Expect(o.StepTimeout).To(Equal(10 * time.Minute))
 		Expect(o.Verbosity).To(Equal(2))
+		Expect(o.AllowCIDR).To(Equal([]string{"10.0.0.0/8", "192.168.1.7"}))
 	})
 
 	DescribeTable("rejects bad configuration, naming the key or flag",
@@ -75,6 +77,8 @@ v: 2
 		Entry("cert without key", []string{"--tls-cert", "/c"}, "", "--tls-key"),
 		Entry("zero step timeout", []string{"--step-timeout", "0s"}, "", "--step-timeout"),
 		Entry("bad log format", []string{"--log-format", "xml"}, "", "--log-format"),
+		Entry("bad allow-cidr", []string{"--allow-cidr", "10.0.0.0/33"}, "", "--allow-cidr"),
+		Entry("no audit files kept", []string{"--audit-keep", "0"}, "", "--audit-keep"),
 	)
 
 	It("accepts a missing default config file but not a missing explicit one", func() {
