@@ -10,9 +10,13 @@ LDFLAGS   := -s -w -X github.com/patchlet/patchlet/internal/version.Version=$(VE
 PKG       := github.com/patchlet/patchlet
 CONTROLLER_GEN_VERSION := v0.23.0
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
+# nfpm builds the deb/rpm/archlinux/apk packages; newer releases need modules the proxy refuses.
+NFPM_VERSION := v2.41.3
+NFPM := $(BIN)/nfpm-$(NFPM_VERSION)
 
-# Debian packages the tests need (real apt/dpkg in isolated roots, see docs/testing.md).
-TEST_DEBS := dpkg-dev apt-utils busybox-static
+# Debian packages the tests need: real apt/dpkg, dnf, zypper and pacman in
+# isolated roots (never dnf-plugins-core: on Debian 12 it breaks zypper).
+TEST_DEBS := dpkg-dev apt-utils busybox-static rpm createrepo-c dnf zypper pacman-package-manager zstd libarchive-tools
 # Extra packages for `make bench`.
 BENCH_DEBS := bc wrk
 
@@ -61,9 +65,10 @@ deps: ## Install the Debian packages the tests need (apt-get update once, only w
 	@./hack/install-debs.sh $(TEST_DEBS)
 
 .PHONY: test
-test: deps fmt-check vet ## Install what is missing, then vet, gofmt, every test with -race, and a short fuzz run.
-	$(GO) test $(GO_TEST_FLAGS) ./...
+test: deps fmt-check vet $(NFPM) ## Install what is missing, then vet, gofmt, every test with -race, and short fuzz runs.
+	NFPM=$(NFPM) $(GO) test $(GO_TEST_FLAGS) ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZ_TIME) ./api/v1alpha1
+	$(GO) test -run '^$$' -fuzz '^FuzzWriteBody$$' -fuzztime $(FUZZ_TIME) ./server
 
 .PHONY: test-unit
 test-unit: ## Only the quick tests (no real package managers, no kubectl).
@@ -87,12 +92,10 @@ $(CONTROLLER_GEN):
 
 .PHONY: clean
 clean: ## Remove build output.
-	rm -rf $(BIN)/patchlet $(BIN)/patchctl
+	rm -rf $(BIN)/patchlet $(BIN)/patchctl $(CURDIR)/out
 
 ##@ Packages
 
-NFPM_VERSION := v2.41.3
-NFPM := $(BIN)/nfpm-$(NFPM_VERSION)
 # Debian packages the package tests need (real rpm and pacman in isolated roots).
 PACKAGE_DEBS := rpm pacman-package-manager zstd libarchive-tools
 # Package version: the newest vX.Y.Z tag (0.0.0 without one); the release

@@ -71,8 +71,8 @@ var familyOf = map[string]string{
 	"debian": "apt", "ubuntu": "apt", "raspbian": "apt", "linuxmint": "apt", "pop": "apt",
 	"fedora": "dnf", "rhel": "dnf", "centos": "dnf", "rocky": "dnf", "almalinux": "dnf", "ol": "dnf", "amzn": "dnf",
 	"opensuse": "zypper", "opensuse-leap": "zypper", "opensuse-tumbleweed": "zypper", "sles": "zypper", "suse": "zypper",
-	"arch": "pacman", "manjaro": "pacman", "endeavouros": "pacman",
-	"alpine": "apk",
+	"arch": "pacman", "manjaro": "pacman", "endeavouros": "pacman", "archarm": "pacman", "artix": "pacman", "cachyos": "pacman",
+	"alpine": "apk", "postmarketos": "apk",
 }
 
 // DetectBackend picks a backend name from os-release: ID first, then each
@@ -87,4 +87,47 @@ func DetectBackend(r OSRelease) (name, reason string, err error) {
 		}
 	}
 	return "", "", fmt.Errorf("no backend for ID=%q ID_LIKE=%q; pass --backend", r.ID, strings.Join(r.IDLike, " "))
+}
+
+// binariesOf lists, per backend, the programs (relative to the root) of
+// which one must exist for the backend to work.
+var binariesOf = map[string][]string{
+	"apt":    {"usr/bin/apt-get"},
+	"dnf":    {"usr/bin/dnf", "usr/bin/dnf-3", "usr/bin/dnf5"},
+	"yum":    {"usr/bin/yum"},
+	"zypper": {"usr/bin/zypper"},
+	"pacman": {"usr/bin/pacman"},
+	"apk":    {"sbin/apk", "usr/bin/apk"},
+}
+
+// DetectBackendIn picks a backend for the system in root from os-release
+// and checks that its package manager is there: a RHEL/CentOS 7 host
+// without dnf gets yum; a backend whose program is missing is an error
+// naming it (a container or an image whose os-release does not match its
+// tools).
+func DetectBackendIn(root string, r OSRelease) (name, reason string, err error) {
+	name, reason, err = DetectBackend(r)
+	if err != nil {
+		return "", "", err
+	}
+	present := func(b string) (string, bool) {
+		for _, p := range binariesOf[b] {
+			if fi, err := os.Stat(filepath.Join(root, p)); err == nil && !fi.IsDir() {
+				return "/" + p, true
+			}
+		}
+		return "", false
+	}
+	if name == "dnf" {
+		if _, ok := present("dnf"); !ok {
+			if p, ok := present("yum"); ok {
+				return "yum", reason + "; " + p + " present, no dnf", nil
+			}
+		}
+	}
+	p, ok := present(name)
+	if !ok {
+		return "", "", fmt.Errorf("%s (%s) but none of %s exists under %s; pass --backend", name, reason, strings.Join(binariesOf[name], ", "), root)
+	}
+	return name, reason + "; " + p + " present", nil
 }

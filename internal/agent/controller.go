@@ -13,7 +13,11 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/apk"
 	"github.com/patchlet/patchlet/backends/apt"
+	"github.com/patchlet/patchlet/backends/dnf"
+	"github.com/patchlet/patchlet/backends/pacman"
+	"github.com/patchlet/patchlet/backends/zypper"
 	bexec "github.com/patchlet/patchlet/backends/exec"
 	"github.com/patchlet/patchlet/controllers/policy"
 	"github.com/patchlet/patchlet/internal/options"
@@ -31,7 +35,7 @@ func newController(o options.Options, st *store.Store, ex *bexec.Executor, m *me
 			return nil, fmt.Errorf("--backend auto: %w", relErr)
 		}
 		var err error
-		name, reason, err = backends.DetectBackend(rel)
+		name, reason, err = backends.DetectBackendIn(o.Root, rel)
 		if err != nil {
 			return nil, fmt.Errorf("--backend auto: %w", err)
 		}
@@ -50,8 +54,42 @@ func newController(o options.Options, st *store.Store, ex *bexec.Executor, m *me
 		b = ab
 		caps = reconcile.Capabilities{Hold: true, Security: true}
 		watch = []string{filepath.Join(o.Root, "var/lib/dpkg"), filepath.Join(o.Root, "var/lib/apt/lists")}
+	case "dnf", "yum":
+		mode := dnf.ModeDNF
+		if name == "yum" {
+			mode = dnf.ModeYum
+		}
+		db, err := dnf.New(dnf.Options{Root: o.Root, StateDir: o.StateDir, Mode: mode, Log: log.WithName(name)})
+		if err != nil {
+			return nil, fmt.Errorf("%s backend: %w", name, err)
+		}
+		b = db
+		c := db.Capabilities()
+		caps = reconcile.Capabilities{Hold: c.Hold, Security: c.Security}
+		watch = db.WatchPaths()
+	case "zypper":
+		zb, err := zypper.New(zypper.Options{Root: o.Root, StateDir: o.StateDir, Log: log.WithName("zypper")})
+		if err != nil {
+			return nil, fmt.Errorf("zypper backend: %w", err)
+		}
+		b = zb
+		c := zb.Capabilities()
+		caps = reconcile.Capabilities{Hold: c.Hold, Security: c.Security}
+		watch = zb.WatchPaths()
+	case "pacman":
+		pb, err := pacman.New(pacman.Options{Root: o.Root, StateDir: o.StateDir, Log: log.WithName("pacman")})
+		if err != nil {
+			return nil, fmt.Errorf("pacman backend: %w", err)
+		}
+		b, caps, watch = pb, pb.Capabilities(), pb.WatchPaths()
+	case "apk":
+		kb, err := apk.New(apk.Options{Root: o.Root, StateDir: o.StateDir, Log: log.WithName("apk")})
+		if err != nil {
+			return nil, fmt.Errorf("apk backend: %w", err)
+		}
+		b, caps, watch = kb, kb.Capabilities(), kb.WatchPaths()
 	default:
-		return nil, fmt.Errorf("--backend %s: not implemented yet (issue #4); the apt backend is", name)
+		return nil, fmt.Errorf("--backend %s: unknown backend", name)
 	}
 
 	host := o.HostName
