@@ -48,7 +48,9 @@ const (
 type Options struct {
 	Store    *store.Store
 	Backend  backends.Backend
-	Executor *bexec.Executor
+	// Executor runs steps detached (a *bexec.Executor; simulated agents
+	// pass an in-memory one).
+	Executor StepExecutor
 	Log      logr.Logger
 	// HostName and HostLabels describe the Host object the agent keeps.
 	HostName   string
@@ -84,6 +86,31 @@ type Options struct {
 	// Metrics receives passes, steps, policy and host state; nil records
 	// nothing.
 	Metrics *metrics.Metrics
+	// Gate, when set, admits the host into a fleet rollout: it is asked
+	// before the planned steps of a pass run and before a reboot, and told
+	// when policies are done on this host (nothing pending, no reboot
+	// wanted). Nil admits every pass at once (single-host mode).
+	Gate Gate
+}
+
+// StepExecutor runs steps detached from the agent and reports on them
+// (backends/exec.Executor is the real one).
+type StepExecutor interface {
+	Start(ctx context.Context, id string, step backends.Step) error
+	Status(id string) (bexec.State, error)
+	Wait(ctx context.Context, id string) (bexec.State, error)
+	Tail(id string, n int64) ([]byte, error)
+	Prune(keep int) ([]string, error)
+}
+
+// Gate bounds a fleet rollout (package fleet implements it with Leases).
+// Acquire asks for the right to change the host for the named policies:
+// granted false means wait, and ask again at retryAt. Release says the
+// named policies are done on this host; releasing what is not held is a
+// no-op. Both must be safe for concurrent use.
+type Gate interface {
+	Acquire(ctx context.Context, policies []string) (granted bool, retryAt time.Time, err error)
+	Release(policies []string)
 }
 
 // StepRecorder keeps an audit record of every step run (audit.Log is one).

@@ -195,6 +195,22 @@ func (c *Controller) maybeReboot(ctx context.Context, p *pass) {
 		}
 		return
 	}
+	var gated []string
+	for i := range selected {
+		if wantsReboot(&selected[i]) {
+			gated = append(gated, selected[i].Name)
+		}
+	}
+	if _, wait, err := c.acquire(ctx, p, gated); wait {
+		if err != nil {
+			c.log.Error(err, "cannot ask for a rollout slot; not rebooting")
+			p.timer(time.Second)
+			return
+		}
+		p.rebootAt = p.waitingUntil
+		p.timer(p.waitingUntil.Sub(p.now))
+		return
+	}
 	p.rebootAt = p.now
 	// Record first, fsynced, so that a crash right after cannot reboot twice.
 	b, _ := json.Marshal(rebootRecord{BootID: boot, RequestedAt: p.now})

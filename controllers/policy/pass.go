@@ -96,11 +96,16 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (res Result, ret
 	if len(p.plan.Steps) == 0 {
 		c.scheduleTimers(p)
 		c.maybeReboot(ctx, p)
+		c.releaseDone(p)
 		return res, nil
 	}
 
 	if r, held := c.lockHeld(p, planPolicies(p)); held {
 		return r, nil
+	}
+
+	if r, wait, err := c.acquire(ctx, p, sortedKeys(planPolicies(p))); wait || err != nil {
+		return r, err
 	}
 
 	staleRetried := false
@@ -269,6 +274,64 @@ func cacheStateOf(refreshed time.Time, maxAge time.Duration, now time.Time) v1al
 	default:
 		return v1alpha1.CacheStale
 	}
+}
+
+// acquire asks the rollout gate for the named policies; wait is true when
+// the pass must not change the host now (Result says when to try again).
+func (c *Controller) acquire(ctx context.Context, p *pass, names []string) (res Result, wait bool, err error) {
+	if c.o.Gate == nil || len(names) == 0 {
+		return Result{}, false, nil
+	}
+	granted, retryAt, err := c.o.Gate.Acquire(ctx, names)
+	if err != nil {
+		return Result{}, true, fmt.Errorf("asking for a rollout slot for %s: %w", strings.Join(names, ", "), err)
+	}
+	if granted {
+		return Result{}, false, nil
+	}
+	now := c.o.Now()
+	if !retryAt.After(now) {
+		retryAt = now.Add(time.Second)
+	}
+	p.waitingUntil = retryAt
+	c.log.V(1).Info("waiting for a rollout slot", "policies", names, "retryAt", retryAt)
+	return Result{RequeueAfter: retryAt.Sub(now)}, true, nil
+}
+
+// releaseDone tells the rollout gate which selected policies are done on
+// this host: nothing pending and no reboot wanted for them.
+func (c *Controller) releaseDone(p *pass) {
+	if c.o.Gate == nil || p.obs == nil {
+		return
+	}
+	var done []string
+	for i := range p.policies {
+		pol := &p.policies[i]
+		pp, ok := p.plan.Policy(pol.Name)
+		if !ok || pp.Pending > 0 {
+			continue
+		}
+		if p.obs.RebootRequired && wantsReboot(pol) && pp.Selected {
+			continue
+		}
+		done = append(done, pol.Name)
+	}
+	if len(done) > 0 {
+		c.o.Gate.Release(done)
+	}
+}
+
+func wantsReboot(pol *v1alpha1.PatchPolicy) bool {
+	return pol.Spec.Reboot != nil && pol.Spec.Reboot.Policy == v1alpha1.RebootIfRequired
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // LockChecker is implemented by backends that can see who holds the
