@@ -46,8 +46,8 @@ const (
 
 // Options configure a Controller.
 type Options struct {
-	Store    *store.Store
-	Backend  backends.Backend
+	Store   *store.Store
+	Backend backends.Backend
 	// Executor runs steps detached (a *bexec.Executor; simulated agents
 	// pass an in-memory one).
 	Executor StepExecutor
