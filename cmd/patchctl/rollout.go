@@ -444,8 +444,8 @@ func (v *rolloutView) redraw(lines []string) {
 		fmt.Fprintf(&b, "\x1b[%dF\x1b[J", v.drawn)
 	}
 	for _, l := range lines {
-		if len(l) > v.width-1 {
-			l = l[:v.width-2] + "…"
+		if r := []rune(l); len(r) > v.width-1 {
+			l = string(r[:v.width-2]) + "…"
 		}
 		b.WriteString(l + "\n")
 	}

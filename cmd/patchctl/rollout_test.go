@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/rollout"
 	"github.com/patchlet/patchlet/server"
 	"github.com/patchlet/patchlet/store"
 )
@@ -333,4 +334,21 @@ var _ = Describe("rollout", func() {
 		Entry("bad waves", []string{"-f", "POLICY", "--hosts", "HOSTS", "--waves", "50%,10%"}, "must increase"),
 		Entry("bad maxConcurrent", []string{"-f", "POLICY", "--hosts", "HOSTS", "--max-concurrent", "0"}, "maxConcurrent"),
 	)
+})
+
+var _ = Describe("rollout live view", func() {
+	It("draws a bar, the counts, the wave and the hosts applying and failed", func() {
+		now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+		st := &rollout.State{Policy: "web", Hosts: []rollout.HostProgress{
+			{Name: "a", Phase: rollout.Succeeded, StartedAt: now.Add(-time.Minute), FinishedAt: now},
+			{Name: "b", Phase: rollout.Applying, StartedAt: now.Add(-30 * time.Second), Reason: "Applying", Message: "3 packages\nto upgrade"},
+			{Name: "c", Phase: rollout.Failed, Reason: "StepFailed", Message: "disk full"},
+			{Name: "d", Phase: rollout.Pending},
+		}}
+		out := renderLiveView(rollout.Progress{State: st, Decision: rollout.Decision{Wave: 1}}, 3, rollout.Limits{MaxConcurrent: 2}, now)
+		Expect(out[0]).To(ContainSubstring("[" + strings.Repeat("#", 15) + strings.Repeat(".", 15) + "] 2/4 done: 1 succeeded, 1 failed, 1 applying (max 2), wave 2/3"))
+		Expect(out).To(HaveLen(3))
+		Expect(columns(out[1])).To(Equal([]string{"b", "Applying", "30s", "Applying: 3 packages …"}))
+		Expect(columns(out[2])).To(Equal([]string{"c", "Failed", "-", "StepFailed: disk full"}))
+	})
 })
