@@ -121,6 +121,16 @@ type HostStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster
+// +kubebuilder:printcolumn:name="Backend",type=string,JSONPath=`.status.backend.name`
+// +kubebuilder:printcolumn:name="OS",type=string,JSONPath=`.status.os.id`
+// +kubebuilder:printcolumn:name="Cache",type=string,JSONPath=`.status.cache.state`
+// +kubebuilder:printcolumn:name="Upgradable",type=integer,JSONPath=`.status.packages.upgradable`
+// +kubebuilder:printcolumn:name="Security",type=integer,JSONPath=`.status.packages.security`
+// +kubebuilder:printcolumn:name="Reboot",type=boolean,JSONPath=`.status.rebootRequired.required`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.status.os.versionID`,priority=1
+// +kubebuilder:printcolumn:name="Kernel",type=string,JSONPath=`.status.os.kernel`,priority=1
+// +kubebuilder:printcolumn:name="Installed",type=integer,JSONPath=`.status.packages.installed`,priority=1
 type Host struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

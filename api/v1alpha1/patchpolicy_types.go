@@ -21,10 +21,16 @@ const (
 )
 
 // PackageSpec names one package and what the policy wants of it.
+// +kubebuilder:validation:XValidation:rule="!has(self.version) || size(self.version) == 0 || !has(self.state) || self.state == 'Present' || self.state == 'Held'",message="a version pin is allowed only with state Present or Held"
 type PackageSpec struct {
 	// Name of the package as the package manager knows it.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9@_+][A-Za-z0-9@._+-]*$`
 	Name string `json:"name"`
 	// Version pins the package to exactly this version (e.g. 3.0.15-1~deb12u1).
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9][A-Za-z0-9._+~^:-]*$`
 	// +optional
 	Version string `json:"version,omitempty"`
 	// State defaults to Present.
@@ -49,6 +55,10 @@ type UpdatesSpec struct {
 	Apply UpdateClass `json:"apply,omitempty"`
 	// Exclude lists shell-style globs of package names never upgraded by this
 	// policy (e.g. "linux-image-*").
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=128
+	// +kubebuilder:validation:items:Pattern=`^[A-Za-z0-9@_+*?\[][A-Za-z0-9@._+*?\[\]-]*$`
 	// +optional
 	Exclude []string `json:"exclude,omitempty"`
 }
@@ -56,6 +66,7 @@ type UpdatesSpec struct {
 // CacheSpec says how fresh the package index must be before changes are made.
 type CacheSpec struct {
 	// MaxAge: refresh the index when it is older than this. Default 4h.
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="must not be negative"
 	// +optional
 	MaxAge *Duration `json:"maxAge,omitempty"`
 }
@@ -68,13 +79,20 @@ type Weekday string
 // TimeZone) for Duration. A window may run past midnight.
 type TimeWindow struct {
 	// Days the window opens on. Empty means every day.
+	// +kubebuilder:validation:MaxItems=7
+	// +listType=set
 	// +optional
 	Days []Weekday `json:"days,omitempty"`
 	// Start is the local opening time, "HH:MM" (24-hour clock).
+	// +kubebuilder:validation:Pattern=`^([01][0-9]|2[0-3]):[0-5][0-9]$`
 	Start string `json:"start"`
 	// Duration of the window, at most 7 days (e.g. "2h").
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('168h')",message="must be positive and at most 168h"
 	Duration Duration `json:"duration"`
 	// TimeZone is an IANA zone name (e.g. Europe/Berlin). Default UTC.
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$`
+	// +kubebuilder:validation:XValidation:rule="self != 'Local'",message="must be an IANA time zone name"
 	// +optional
 	TimeZone string `json:"timeZone,omitempty"`
 }
@@ -113,9 +131,11 @@ const (
 // RolloutSpec bounds a fleet rollout.
 type RolloutSpec struct {
 	// MaxConcurrent hosts applying or rebooting at once: a count or a percentage of matched hosts.
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 : self.matches('^(100|[1-9][0-9]?)%$')",message="must be an integer of at least 1 or a percentage between 1% and 100%"
 	// +optional
 	MaxConcurrent *intstr.IntOrString `json:"maxConcurrent,omitempty"`
 	// MaxFailures halts the rollout once crossed: a count or a percentage of matched hosts.
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : self.matches('^(100|[1-9]?[0-9])%$')",message="must be an integer of at least 0 or a percentage between 0% and 100%"
 	// +optional
 	MaxFailures *intstr.IntOrString `json:"maxFailures,omitempty"`
 }
@@ -126,6 +146,9 @@ type PatchPolicySpec struct {
 	// +optional
 	HostSelector *metav1.LabelSelector `json:"hostSelector,omitempty"`
 	// Packages the policy manages one by one.
+	// +kubebuilder:validation:MaxItems=1000
+	// +listType=map
+	// +listMapKey=name
 	// +optional
 	Packages []PackageSpec `json:"packages,omitempty"`
 	// Updates selects classes of pending updates to apply.
@@ -217,6 +240,15 @@ type PatchPolicyStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,shortName=pp
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`
+// +kubebuilder:printcolumn:name="Pending",type=integer,JSONPath=`.status.pending`
+// +kubebuilder:printcolumn:name="Reboot",type=string,JSONPath=`.status.conditions[?(@.type=="RebootRequired")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Matched",type=integer,JSONPath=`.status.hosts.matched`,priority=1
+// +kubebuilder:printcolumn:name="Compliant",type=integer,JSONPath=`.status.hosts.compliant`,priority=1
+// +kubebuilder:printcolumn:name="Failed",type=integer,JSONPath=`.status.hosts.failed`,priority=1
+// +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
 type PatchPolicy struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
