@@ -1,0 +1,105 @@
+package fleet
+
+import (
+	"context"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
+)
+
+// Aggregator writes every cluster PatchPolicy's aggregate status from the
+// Hosts' statuses. Only the elected leader runs one.
+type Aggregator struct {
+	client   rest.Interface
+	interval time.Duration
+	log      logr.Logger
+	now      func() time.Time
+}
+
+// run keeps the aggregates until ctx ends: on any Host or PatchPolicy
+// change it recomputes them, at most once per interval, and writes only
+// the statuses that changed.
+func (a *Aggregator) run(ctx context.Context) {
+	hosts := newInformer(a.client, ResourceHosts, &v1alpha1.Host{})
+	policies := newInformer(a.client, ResourcePatchPolicies, &v1alpha1.PatchPolicy{})
+	kick := make(chan struct{}, 1)
+	trigger := func() {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
+	h := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { trigger() },
+		UpdateFunc: func(any, any) { trigger() },
+		DeleteFunc: func(any) { trigger() },
+	}
+	_, _ = hosts.AddEventHandler(h)
+	_, _ = policies.AddEventHandler(h)
+	go hosts.RunWithContext(ctx)
+	go policies.RunWithContext(ctx)
+	if !cache.WaitForCacheSync(ctx.Done(), hosts.HasSynced, policies.HasSynced) {
+		return
+	}
+	a.log.Info("aggregating policy status as the fleet leader")
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-kick:
+		}
+		if err := a.syncAll(ctx, hosts.GetStore(), policies.GetStore()); err != nil && ctx.Err() == nil {
+			a.log.Error(err, "writing aggregate policy status")
+			trigger()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(a.interval):
+		}
+	}
+}
+
+func (a *Aggregator) syncAll(ctx context.Context, hs, ps cache.Store) error {
+	hostObjs := hs.List()
+	hosts := make([]*v1alpha1.Host, 0, len(hostObjs))
+	for _, o := range hostObjs {
+		if h, ok := o.(*v1alpha1.Host); ok {
+			hosts = append(hosts, h)
+		}
+	}
+	var firstErr error
+	for _, o := range ps.List() {
+		pol, ok := o.(*v1alpha1.PatchPolicy)
+		if !ok {
+			continue
+		}
+		agg := Aggregated(pol, hosts)
+		st := ApplyAggregate(pol, agg, metav1.NewTime(a.now().UTC().Truncate(time.Second)))
+		if equality.Semantic.DeepEqual(st, pol.Status) {
+			continue
+		}
+		up := pol.DeepCopy()
+		up.Status = st
+		if _, err := updatePolicyStatus(ctx, a.client, up); err != nil {
+			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+				continue // the informer brings the newer object; the next round writes it
+			}
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		if agg.Halted != Halted(pol) {
+			a.log.Info("rollout halt changed", "policy", pol.Name, "halted", agg.Halted, "failed", agg.FailedHosts)
+		}
+	}
+	return firstErr
+}

@@ -1,0 +1,250 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"reflect"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/reconcile"
+	"github.com/patchlet/patchlet/store"
+)
+
+// mirrorPlan is what a sync writes to the local store.
+type mirrorPlan struct {
+	creates []*v1alpha1.PatchPolicy
+	updates []*v1alpha1.PatchPolicy
+	deletes []*v1alpha1.PatchPolicy
+	// refused names cluster policies whose name a local object of another
+	// source holds.
+	refused []string
+}
+
+// localCopy is the local store's copy of a cluster policy: its labels,
+// annotations (with the source and cluster generation) and spec.
+func localCopy(pol *v1alpha1.PatchPolicy) *v1alpha1.PatchPolicy {
+	out := &v1alpha1.PatchPolicy{}
+	out.Name = pol.Name
+	out.Labels = maps.Clone(pol.Labels)
+	out.Annotations = maps.Clone(pol.Annotations)
+	if out.Annotations == nil {
+		out.Annotations = map[string]string{}
+	}
+	delete(out.Annotations, v1alpha1.AnnotationSourceFile)
+	delete(out.Annotations, "kubectl.kubernetes.io/last-applied-configuration")
+	out.Annotations[AnnotationSource] = SourceCluster
+	out.Annotations[AnnotationClusterGeneration] = strconv.FormatInt(pol.Generation, 10)
+	out.Spec = *pol.Spec.DeepCopy()
+	return out
+}
+
+// fromCluster reports whether a local policy is a copy of a cluster one.
+func fromCluster(pol *v1alpha1.PatchPolicy) bool {
+	return pol.Annotations[AnnotationSource] == SourceCluster
+}
+
+// computeMirror works out how to bring the local store's cluster copies in
+// line with the cluster policies that select a host with hostLabels. It is
+// pure. A cluster policy whose name a local object of another source (the
+// drop directory, the agent's API) holds is refused; the local object is
+// left alone. Invalid cluster policies (after defaulting) are refused too.
+func computeMirror(cluster []*v1alpha1.PatchPolicy, local []*v1alpha1.PatchPolicy, hostLabels map[string]string) mirrorPlan {
+	var p mirrorPlan
+	have := map[string]*v1alpha1.PatchPolicy{}
+	for _, l := range local {
+		have[l.Name] = l
+	}
+	want := map[string]bool{}
+	sort.Slice(cluster, func(i, j int) bool { return cluster[i].Name < cluster[j].Name })
+	for _, c := range cluster {
+		if ok, err := reconcile.Selects(c, hostLabels); err != nil || !ok {
+			continue
+		}
+		d := c.DeepCopy()
+		d.SetDefaults()
+		if errs := d.Validate(); len(errs) > 0 {
+			p.refused = append(p.refused, c.Name)
+			continue
+		}
+		cp := localCopy(c)
+		cur, exists := have[c.Name]
+		switch {
+		case !exists:
+			want[c.Name] = true
+			p.creates = append(p.creates, cp)
+		case !fromCluster(cur):
+			p.refused = append(p.refused, c.Name)
+		default:
+			want[c.Name] = true
+			if !sameCopy(cur, cp) {
+				up := cur.DeepCopy()
+				up.Labels, up.Annotations, up.Spec = cp.Labels, cp.Annotations, cp.Spec
+				p.updates = append(p.updates, up)
+			}
+		}
+	}
+	for _, l := range local {
+		if fromCluster(l) && !want[l.Name] {
+			p.deletes = append(p.deletes, l)
+		}
+	}
+	return p
+}
+
+func sameCopy(have, want *v1alpha1.PatchPolicy) bool {
+	return equality.Semantic.DeepEqual(have.Spec, want.Spec) &&
+		mapsEqual(have.Labels, want.Labels) && mapsEqual(have.Annotations, want.Annotations)
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) == 0 && len(b) == 0 {
+		return true
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+// Source mirrors the cluster's PatchPolicies that select this host into the
+// local store.
+type Source struct {
+	informer   cache.SharedIndexInformer
+	store      *store.Store
+	hostLabels map[string]string
+	log        logr.Logger
+	// onRemove is told the names of copies deleted (the gate drops their
+	// slots).
+	onRemove func(names []string)
+
+	kick     chan struct{}
+	mu       sync.Mutex
+	refused  map[string]bool
+	synced   bool
+	syncErrs int
+}
+
+func newSource(inf cache.SharedIndexInformer, st *store.Store, labels map[string]string, log logr.Logger, onRemove func([]string)) *Source {
+	s := &Source{informer: inf, store: st, hostLabels: labels, log: log, onRemove: onRemove,
+		kick: make(chan struct{}, 1), refused: map[string]bool{}}
+	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { s.trigger() },
+		UpdateFunc: func(old, cur any) { s.onUpdate(old, cur) },
+		DeleteFunc: func(any) { s.trigger() },
+	})
+	return s
+}
+
+// onUpdate ignores status-only changes (the leader's aggregate writes).
+func (s *Source) onUpdate(old, cur any) {
+	o, ok1 := old.(*v1alpha1.PatchPolicy)
+	c, ok2 := cur.(*v1alpha1.PatchPolicy)
+	if ok1 && ok2 && o.Generation == c.Generation && mapsEqual(o.Labels, c.Labels) && mapsEqual(o.Annotations, c.Annotations) {
+		return
+	}
+	s.trigger()
+}
+
+func (s *Source) trigger() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Synced reports whether the first sync after the informer's initial list
+// is done.
+func (s *Source) Synced() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.synced
+}
+
+// run syncs on every relevant informer event until ctx ends; the informer
+// must be running.
+func (s *Source) run(ctx context.Context) {
+	if !cache.WaitForCacheSync(ctx.Done(), s.informer.HasSynced) {
+		return
+	}
+	s.trigger()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.kick:
+			if err := s.Sync(); err != nil {
+				s.log.Error(err, "mirroring cluster policies")
+			}
+		}
+	}
+}
+
+// Sync brings the local copies in line with the informer's cache once.
+func (s *Source) Sync() error {
+	var cluster []*v1alpha1.PatchPolicy
+	for _, o := range s.informer.GetStore().List() {
+		if p, ok := o.(*v1alpha1.PatchPolicy); ok {
+			cluster = append(cluster, p)
+		}
+	}
+	items, _, err := s.store.List(store.PatchPolicies)
+	if err != nil {
+		return fmt.Errorf("listing local policies: %w", err)
+	}
+	local := make([]*v1alpha1.PatchPolicy, 0, len(items))
+	for _, it := range items {
+		local = append(local, it.Object.(*v1alpha1.PatchPolicy))
+	}
+	p := computeMirror(cluster, local, s.hostLabels)
+	var errs []error
+	for _, c := range p.creates {
+		if _, err := s.store.Create(store.PatchPolicies, c); err != nil {
+			errs = append(errs, fmt.Errorf("creating local copy of policy %q: %w", c.Name, err))
+			continue
+		}
+		s.log.Info("mirrored cluster policy", "policy", c.Name, "generation", c.Annotations[AnnotationClusterGeneration])
+	}
+	for _, u := range p.updates {
+		if _, err := s.store.Update(store.PatchPolicies, u); err != nil {
+			errs = append(errs, fmt.Errorf("updating local copy of policy %q: %w", u.Name, err))
+			continue
+		}
+		s.log.Info("updated mirrored cluster policy", "policy", u.Name, "generation", u.Annotations[AnnotationClusterGeneration])
+	}
+	var removed []string
+	for _, d := range p.deletes {
+		if _, err := s.store.Delete(store.PatchPolicies, d.Name, d.ResourceVersion); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("deleting local copy of policy %q: %w", d.Name, err))
+			continue
+		}
+		removed = append(removed, d.Name)
+		s.log.Info("removed mirrored policy no longer selecting this host", "policy", d.Name)
+	}
+	if len(removed) > 0 && s.onRemove != nil {
+		s.onRemove(removed)
+	}
+	s.mu.Lock()
+	next := map[string]bool{}
+	for _, n := range p.refused {
+		next[n] = true
+		if !s.refused[n] {
+			s.log.Error(errors.New("name held by a local policy of another source, or the policy is invalid"), "not mirroring cluster policy", "policy", n)
+		}
+	}
+	s.refused = next
+	s.synced = len(errs) == 0 || s.synced
+	s.mu.Unlock()
+	if len(errs) > 0 {
+		// A later event retries; also retry on our own after a while.
+		time.AfterFunc(time.Second, s.trigger)
+	}
+	return errors.Join(errs...)
+}
