@@ -81,10 +81,9 @@ demo: build deps ## Run the agent on a sandbox of this host (overlay of /), conv
 	./hack/demo.sh
 
 .PHONY: bench
-bench: build ## Go benchmarks, then the agent on a sandbox: install overhead and idle footprint (numbers printed).
-	@./hack/install-debs.sh $(TEST_DEBS) $(BENCH_DEBS)
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./store/ ./server/ ./backends/apt/ ./reconcile/ ./controllers/... 2>&1 | grep -E '^(Benchmark|ok|FAIL|cpu)'
-	IDLE_SECONDS=$${IDLE_SECONDS:-60} RUNS=$${RUNS:-5} ./hack/bench-agent.sh
+bench: build ## Patchlet beside ansible, unattended-upgrade, apt-get and dpkg-query on a sandbox of this host: one table (BENCH_QUICK=1: a ~2 min smoke run).
+	@./hack/install-debs.sh $(TEST_DEBS) $(BENCH_DEBS) ansible-core unattended-upgrades hyperfine python3-apt
+	./hack/bench/run.sh
 
 $(CONTROLLER_GEN):
 	GOBIN=$(BIN) $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Sourced by hack/demo-sandbox.sh and hack/bench-sandbox.sh, inside a
+# Sourced by hack/demo-sandbox.sh and hack/bench/sandbox.sh, inside a
 # private mount namespace: an overlay of / whose writes land in a tmpfs
 # and vanish, with apt pointed at the demo repository only ($W/build/repo)
 # and the agent's binaries installed. Sets M, the sandbox's root.
