@@ -136,7 +136,8 @@ ans = hf("noop-ansible")
 uu = hf("noop-uu")
 S = "no-op check (satisfied)"
 add(S, "patchlet pass (observe+plan+status write)", noop, "1.0 (baseline)")
-add(S, "patchlet observe of the sandbox host (cached)", cached and dict(cached, cmd="chroot $SANDBOX benchtool observe -runs 50 (observe-cached)"))
+add(S, "patchlet observe of the sandbox host (cached)", cached and dict(cached, cmd="chroot $SANDBOX benchtool observe -runs 50 (observe-cached)"),
+    "Ansible %s slower" % x(ratio(ans, cached)) if cached and ans else "")
 add(S, "ansible apt module", ans, x(ratio(ans, noop)) + " slower than patchlet")
 add(S, "unattended-upgrade --dry-run", uu, x(ratio(uu, noop)) + " slower than patchlet")
 r = ratio(ans, noop)
@@ -172,15 +173,18 @@ for key, title, step in (("install", "install one pinned package", "Install"), (
     targets.append(("overhead over bare apt-get ≤ 3 %% (%s)" % title,
                     "step %s, apply → Ready %s" % ("n/a" if r_st is None else "%+.1f %%" % ((r_st - 1) * 100),
                                                     "n/a" if r_e2e is None else "%+.0f %%" % ((r_e2e - 1) * 100)),
-                    r_st is not None and r_st <= 1.03))
+                    r_st is not None and r_st <= 1.03,
+                    st is not None and apt is not None and st["min"] <= apt["max"] and apt["min"] <= st["max"]))
 
 # 4. Detect pending upgrades.
 S = "detect pending upgrades"
 aptlist = hf("detect-apt")
 cnt = cached.get("count") if cached else None
-add(S, "patchlet Observe, cached (%s upgradable)" % cnt, cached, "1.0 (baseline)")
-add(S, "patchlet Observe after an index change", changed if cached else None, x(ratio(changed, cached)) if cached else "")
-add(S, "apt list --upgradable", aptlist, x(ratio(aptlist, cached)) + " slower than cached" if cached else "")
+add(S, "apt list --upgradable", aptlist, "1.0 (baseline)")
+add(S, "patchlet Observe, cached (%s upgradable)" % cnt, cached, x(ratio(aptlist, cached)) + " faster than apt list" if cached and aptlist else "")
+r_ch = ratio(changed, aptlist)
+add(S, "patchlet Observe after an index change (dry run)", changed,
+    "" if r_ch is None else (x(r_ch) + " slower than apt list" if r_ch >= 1 else x(1 / r_ch) + " faster than apt list"))
 
 # 5. Observe 1,000 / 10,000 installed packages.
 obs10k = None
@@ -279,8 +283,11 @@ for r in rows:
     cells = [sec, r[1], "`%s`" % r[2].replace("|", "\\|") if r[2] else "", r[3], r[4], r[5]]
     lines.append("| " + " | ".join(cells) + " |")
 tlines = ["| target | measured | met |", "|---|---|---|"]
-for t, m, ok in targets:
-    tlines.append("| %s | %s | %s |" % (t, m, "yes" if ok else "**no**"))
+for t in targets:
+    ok = "yes" if t[2] else "**no**"
+    if len(t) > 3 and t[3]:
+        ok += " (the step's and apt-get's run-to-run spreads overlap: the difference is within the noise)"
+    tlines.append("| %s | %s | %s |" % (t[0], t[1], ok))
 now = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
 legend = ["`$SANDBOX` is the overlay of / (hack/sandbox-lib.sh) and `chroot $SANDBOX` stands for "
           "`chroot $SANDBOX env -i PATH=… LC_ALL=C.UTF-8 HOME=/root DEBIAN_FRONTEND=noninteractive`; "

@@ -65,7 +65,7 @@ for n in 1000 10000; do
 	"$W/bin/benchtool" parse -status "$W/db$n/status" -runs 101 >"$W/res/parse$n.json"
 	hyperfine -N --style none --warmup 3 --runs $((RUNS * 3)) --export-json "$W/res/observe$n.json" \
 		"$W/bin/benchtool parse -runs 1 -status $W/db$n/status" \
-		"dpkg-query --admindir=$W/db$n -W" >/dev/null
+		"dpkg-query --admindir=$W/db$n -W" >>"$W/hyperfine.log" 2>&1
 done
 
 echo "==> the sandbox: patchlet beside ansible, unattended-upgrade and apt-get"
