@@ -33,6 +33,8 @@ type AgentOptions struct {
 	// StepDuration is how long every step takes; FailRate how often one fails.
 	StepDuration time.Duration
 	FailRate     float64
+	// Tracker counts steps running at once across agents (optional).
+	Tracker *Tracker
 	// Fleet overrides fleet.Options (Config, Store, HostName, HostLabels
 	// and Log are set from the above).
 	Fleet fleet.Options
@@ -69,10 +71,12 @@ func StartAgent(ctx context.Context, o AgentOptions) (*Agent, error) {
 		return nil, err
 	}
 	b := NewBackend(o.Repo, o.Installed, o.FailRate)
+	ex := NewExecutor(b, o.StepDuration)
+	ex.Tracker = o.Tracker
 	ctl := policy.New(policy.Options{
 		Store:        st,
 		Backend:      b,
-		Executor:     NewExecutor(b, o.StepDuration),
+		Executor:     ex,
 		Log:          o.Log.WithName("controller"),
 		HostName:     o.Name,
 		HostLabels:   o.Labels,
@@ -83,8 +87,6 @@ func StartAgent(ctx context.Context, o AgentOptions) (*Agent, error) {
 		BootID:       func() (string, error) { return "sim-boot", nil },
 		Gate:         fa.Gate(),
 		Resync:       time.Hour,
-		// Failed steps retry soon, as a busy fleet would see them.
-		RateLimiter: nil,
 	})
 	actx, cancel := context.WithCancel(ctx)
 	a := &Agent{Name: o.Name, Backend: b, Store: st, Fleet: fa, cancel: cancel}

@@ -140,8 +140,10 @@ func (b *Backend) InstallStep(pkgs []backends.PackageRef) backends.Step {
 	}
 	return b.step(v1alpha1.StepInstall, names)
 }
-func (b *Backend) UpgradeStep(names []string) backends.Step { return b.step(v1alpha1.StepUpgrade, names) }
-func (b *Backend) RemoveStep(names []string) backends.Step  { return b.step(v1alpha1.StepRemove, names) }
+func (b *Backend) UpgradeStep(names []string) backends.Step {
+	return b.step(v1alpha1.StepUpgrade, names)
+}
+func (b *Backend) RemoveStep(names []string) backends.Step { return b.step(v1alpha1.StepRemove, names) }
 func (b *Backend) HoldStep(names []string, hold bool) backends.Step {
 	if hold {
 		return b.step(v1alpha1.StepHold, names)
@@ -201,6 +203,8 @@ func (b *Backend) apply(s backends.Step) (exit int, out string) {
 type Executor struct {
 	Backend  *Backend
 	Duration time.Duration
+	// Tracker, when set, counts the steps running at once across hosts.
+	Tracker *Tracker
 
 	mu    sync.Mutex
 	steps map[string]*simStep
@@ -230,9 +234,11 @@ func (e *Executor) Start(_ context.Context, id string, step backends.Step) error
 	e.steps[id] = s
 	e.order = append(e.order, id)
 	e.mu.Unlock()
+	e.Tracker.begin()
 	go func() {
 		time.Sleep(e.Duration)
 		code, out := e.Backend.apply(step)
+		e.Tracker.end()
 		e.mu.Lock()
 		s.st.FinishedAt = time.Now()
 		s.st.PID = 0
@@ -308,4 +314,38 @@ func (e *Executor) Prune(keep int) ([]string, error) {
 	}
 	sort.Strings(removed)
 	return removed, nil
+}
+
+// Tracker counts simulated steps running at once, across hosts.
+type Tracker struct {
+	mu           sync.Mutex
+	running, max int
+	total        int
+}
+
+func (t *Tracker) begin() {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	t.running++
+	t.total++
+	t.max = max(t.max, t.running)
+	t.mu.Unlock()
+}
+
+func (t *Tracker) end() {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	t.running--
+	t.mu.Unlock()
+}
+
+// Max is the most steps that ran at once; Total how many started.
+func (t *Tracker) Max() (most, total int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.max, t.total
 }
