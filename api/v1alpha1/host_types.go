@@ -50,9 +50,12 @@ type CacheStatus struct {
 
 // PackageCounts counts packages on a host.
 type PackageCounts struct {
-	Installed  int32 `json:"installed"`
+	// +optional
+	Installed int32 `json:"installed"`
+	// +optional
 	Upgradable int32 `json:"upgradable"`
-	Security   int32 `json:"security"`
+	// +optional
+	Security int32 `json:"security"`
 }
 
 // UpgradablePackage is one pending upgrade.
@@ -69,6 +72,7 @@ type UpgradablePackage struct {
 
 // RebootStatus reports whether the host needs a reboot.
 type RebootStatus struct {
+	// +optional
 	Required bool `json:"required"`
 	// +optional
 	Since *metav1.Time `json:"since,omitempty"`

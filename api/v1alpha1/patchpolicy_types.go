@@ -204,10 +204,15 @@ type PlanItem struct {
 
 // HostCounts counts the hosts a policy matched, by state.
 type HostCounts struct {
-	Matched        int32 `json:"matched"`
-	Compliant      int32 `json:"compliant"`
-	Progressing    int32 `json:"progressing"`
-	Failed         int32 `json:"failed"`
+	// +optional
+	Matched int32 `json:"matched"`
+	// +optional
+	Compliant int32 `json:"compliant"`
+	// +optional
+	Progressing int32 `json:"progressing"`
+	// +optional
+	Failed int32 `json:"failed"`
+	// +optional
 	RebootRequired int32 `json:"rebootRequired"`
 }
 

@@ -1,0 +1,133 @@
+package testenv_test
+
+import (
+	"context"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/internal/testenv"
+)
+
+func newHost(name string) *unstructured.Unstructured {
+	return toUnstructured(&v1alpha1.Host{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "patchlet.io/v1alpha1", Kind: "Host"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"role": "web"}},
+	})
+}
+
+func newLease(name, holder string) *unstructured.Unstructured {
+	l := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "coordination.k8s.io/v1",
+		"kind":       "Lease",
+		"metadata":   map[string]any{"name": name},
+		"spec":       map[string]any{"holderIdentity": holder, "leaseDurationSeconds": int64(15)},
+	}}
+	return l
+}
+
+var _ = Describe("an agent's rights", Label("integration"), Ordered, func() {
+	var hostA, hostB *unstructured.Unstructured
+
+	BeforeAll(func(ctx context.Context) {
+		var err error
+		hostA, err = hostAs("rbac-a").Resource(hosts).Create(ctx, newHost("rbac-a"), metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred(), "an agent registers its own Host")
+		hostB, err = hostAs("rbac-b").Resource(hosts).Create(ctx, newHost("rbac-b"), metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+	})
+
+	It("lets an agent write its own Host's status", func(ctx context.Context) {
+		h := hostA.DeepCopy()
+		Expect(unstructured.SetNestedField(h.Object, "apt", "status", "backend", "name")).To(Succeed())
+		Expect(unstructured.SetNestedField(h.Object, int64(3), "status", "packages", "security")).To(Succeed())
+		got, err := hostAs("rbac-a").Resource(hosts).UpdateStatus(ctx, h, metav1.UpdateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		n, _, _ := unstructured.NestedInt64(got.Object, "status", "packages", "security")
+		Expect(n).To(Equal(int64(3)))
+	})
+
+	It("forbids an agent to write another host's status", func(ctx context.Context) {
+		h := hostB.DeepCopy()
+		Expect(unstructured.SetNestedField(h.Object, true, "status", "rebootRequired", "required")).To(Succeed())
+		_, err := hostAs("rbac-a").Resource(hosts).UpdateStatus(ctx, h, metav1.UpdateOptions{})
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "want 403, got %v", err)
+		Expect(err.Error()).To(ContainSubstring("may write only its own Host rbac-a"))
+
+		got, err := dyn(env.Admin).Resource(hosts).Get(ctx, "rbac-b", metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		req, _, _ := unstructured.NestedBool(got.Object, "status", "rebootRequired", "required")
+		Expect(req).To(BeFalse(), "host B's status is untouched")
+	})
+
+	It("forbids an agent to relabel, register or delete another host", func(ctx context.Context) {
+		a := hostAs("rbac-a").Resource(hosts)
+		h := hostB.DeepCopy()
+		h.SetLabels(map[string]string{"role": "db"})
+		_, err := a.Update(ctx, h, metav1.UpdateOptions{})
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "update: %v", err)
+		_, err = a.Patch(ctx, "rbac-b", "application/merge-patch+json", []byte(`{"metadata":{"labels":{"role":"db"}}}`), metav1.PatchOptions{})
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "patch: %v", err)
+		_, err = a.Create(ctx, newHost("rbac-c"), metav1.CreateOptions{})
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "create: %v", err)
+		Expect(a.Delete(ctx, "rbac-b", metav1.DeleteOptions{})).To(Satisfy(apierrors.IsForbidden))
+		Expect(a.Delete(ctx, "rbac-a", metav1.DeleteOptions{})).To(Satisfy(apierrors.IsForbidden), "not even its own")
+	})
+
+	It("lets an agent read and watch policies but not write them", func(ctx context.Context) {
+		Expect(env.ApplyObjects(ctx, env.Admin, toUnstructured(validPolicy("rbac-policy")))).To(Succeed())
+		a := hostAs("rbac-a").Resource(policies)
+		list, err := a.List(ctx, metav1.ListOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(list.Items).NotTo(BeEmpty())
+		w, err := a.Watch(ctx, metav1.ListOptions{ResourceVersion: list.GetResourceVersion()})
+		Expect(err).NotTo(HaveOccurred())
+		w.Stop()
+
+		_, err = a.Create(ctx, toUnstructured(validPolicy("rbac-by-agent")), metav1.CreateOptions{})
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "create policy: %v", err)
+		p, err := a.Get(ctx, "rbac-policy", metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(unstructured.SetNestedField(p.Object, int64(1), "status", "hosts", "matched")).To(Succeed())
+		_, err = a.UpdateStatus(ctx, p, metav1.UpdateOptions{})
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "policy status without the leader role: %v", err)
+	})
+
+	It("lets the fleet leader write a policy's status", func(ctx context.Context) {
+		leader := hostAs("rbac-a", testenv.LeadersGroup).Resource(policies)
+		Eventually(func(g Gomega) {
+			p, err := leader.Get(ctx, "rbac-policy", metav1.GetOptions{})
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(unstructured.SetNestedField(p.Object, int64(7), "status", "hosts", "matched")).To(Succeed())
+			got, err := leader.UpdateStatus(ctx, p, metav1.UpdateOptions{})
+			g.Expect(err).NotTo(HaveOccurred())
+			n, _, _ := unstructured.NestedInt64(got.Object, "status", "hosts", "matched")
+			g.Expect(n).To(Equal(int64(7)))
+		}).WithTimeout(10 * time.Second).Should(Succeed())
+	})
+
+	It("lets an agent hold Leases in patchlet-system and nowhere else", func(ctx context.Context) {
+		a := hostAs("rbac-a").Resource(leases)
+		l, err := a.Namespace(testenv.Namespace).Create(ctx, newLease("rbac-slot-0", "rbac-a"), metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(unstructured.SetNestedField(l.Object, int64(30), "spec", "leaseDurationSeconds")).To(Succeed())
+		_, err = a.Namespace(testenv.Namespace).Update(ctx, l, metav1.UpdateOptions{})
+		Expect(err).NotTo(HaveOccurred(), "renew")
+		Expect(a.Namespace(testenv.Namespace).Delete(ctx, "rbac-slot-0", metav1.DeleteOptions{})).To(Succeed())
+
+		_, err = a.Namespace("default").Create(ctx, newLease("rbac-slot-0", "rbac-a"), metav1.CreateOptions{})
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "lease in default: %v", err)
+	})
+
+	It("rejects identities that are not agents", func(ctx context.Context) {
+		cfg, err := env.ConfigFor("mallory")
+		Expect(err).NotTo(HaveOccurred())
+		_, err = dyn(cfg).Resource(policies).List(ctx, metav1.ListOptions{})
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "%v", err)
+	})
+})

@@ -1,0 +1,37 @@
+package testenv_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/patchlet/patchlet/internal/testenv"
+)
+
+func TestTestenv(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "testenv suite")
+}
+
+// env is one API server for the whole suite.
+var env *testenv.Env
+
+var _ = BeforeSuite(func(ctx context.Context) {
+	start := time.Now()
+	var err error
+	env, err = testenv.Start(ctx, testenv.Options{Log: GinkgoWriter})
+	if errors.Is(err, testenv.ErrNoBinaries) {
+		Skip(err.Error())
+	}
+	Expect(err).NotTo(HaveOccurred())
+	fmt.Fprintf(GinkgoWriter, "etcd and kube-apiserver ready with CRDs and RBAC in %s\n", time.Since(start).Round(time.Millisecond))
+}, NodeTimeout(3*time.Minute))
+
+var _ = AfterSuite(func() {
+	env.Stop()
+})
