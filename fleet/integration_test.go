@@ -1,0 +1,420 @@
+package fleet_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/watch"
+	coordclient "k8s.io/client-go/kubernetes/typed/coordination/v1"
+	"k8s.io/client-go/rest"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/fleet"
+	"github.com/patchlet/patchlet/fleet/fleettest"
+	"github.com/patchlet/patchlet/internal/testenv"
+	"github.com/patchlet/patchlet/store"
+)
+
+// fast fleet timings for tests.
+func fastFleet(leader bool) fleet.Options {
+	return fleet.Options{
+		SlotTTL:           3 * time.Second,
+		SlotRetry:         300 * time.Millisecond,
+		StatusInterval:    300 * time.Millisecond,
+		AggregateInterval: 300 * time.Millisecond,
+		LeaderCandidate:   leader,
+		LeaderDuration:    4 * time.Second,
+		LeaderRenew:       3 * time.Second,
+		LeaderRetry:       500 * time.Millisecond,
+	}
+}
+
+// simDir is a directory for simulated agents' stores, on a tmpfs when
+// there is one (every store write is fsynced).
+func simDir() string {
+	base := os.TempDir()
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		base = "/dev/shm"
+	}
+	d, err := os.MkdirTemp(base, "patchlet-fleet-")
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(os.RemoveAll, d)
+	return d
+}
+
+type fleetRun struct {
+	ctx    context.Context
+	admin  rest.Interface
+	leases coordclient.LeaseInterface
+	dir    string
+	repo   *fleettest.Repo
+
+	mu     sync.Mutex
+	agents map[string]*fleettest.Agent
+}
+
+func newFleetRun(repo map[string]string) *fleetRun {
+	needEnv()
+	ctx, cancel := context.WithCancel(context.Background())
+	admin, err := fleet.NewRESTClient(env.Admin)
+	Expect(err).NotTo(HaveOccurred())
+	lc, err := coordclient.NewForConfig(env.Admin)
+	Expect(err).NotTo(HaveOccurred())
+	r := &fleetRun{ctx: ctx, admin: admin, leases: lc.Leases(fleet.DefaultNamespace), dir: simDir(),
+		repo: fleettest.NewRepo(repo), agents: map[string]*fleettest.Agent{}}
+	DeferCleanup(func() {
+		r.mu.Lock()
+		agents := r.agents
+		r.agents = nil
+		r.mu.Unlock()
+		var wg sync.WaitGroup
+		for _, a := range agents {
+			wg.Add(1)
+			go func() { defer wg.Done(); _ = a.Stop() }()
+		}
+		wg.Wait()
+		cancel()
+	})
+	return r
+}
+
+type simHost struct {
+	name      string
+	labels    map[string]string
+	installed map[string]string
+	duration  time.Duration
+	failRate  float64
+	leader    bool
+}
+
+func (r *fleetRun) start(h simHost, tr *fleettest.Tracker, fo fleet.Options) *fleettest.Agent {
+	groups := []string{}
+	if h.leader {
+		groups = append(groups, testenv.LeadersGroup)
+	}
+	cfg, err := env.HostConfig(h.name, groups...)
+	Expect(err).NotTo(HaveOccurred())
+	a, err := fleettest.StartAgent(r.ctx, fleettest.AgentOptions{
+		Name: h.name, Labels: h.labels, Config: cfg, Dir: r.dir, Repo: r.repo, Installed: h.installed,
+		StepDuration: h.duration, FailRate: h.failRate, Tracker: tr, Fleet: fo, Log: logr.Discard(),
+	})
+	Expect(err).NotTo(HaveOccurred())
+	r.mu.Lock()
+	r.agents[h.name] = a
+	r.mu.Unlock()
+	return a
+}
+
+func (r *fleetRun) stop(name string) {
+	r.mu.Lock()
+	a := r.agents[name]
+	delete(r.agents, name)
+	r.mu.Unlock()
+	_ = a.Stop()
+}
+
+func (r *fleetRun) createPolicy(p *v1alpha1.PatchPolicy) {
+	out := &v1alpha1.PatchPolicy{}
+	Expect(r.admin.Post().Resource(fleet.ResourcePatchPolicies).Body(p).Do(r.ctx).Into(out)).To(Succeed())
+}
+
+func (r *fleetRun) policy(name string) *v1alpha1.PatchPolicy {
+	out := &v1alpha1.PatchPolicy{}
+	Expect(r.admin.Get().Resource(fleet.ResourcePatchPolicies).Name(name).Do(r.ctx).Into(out)).To(Succeed())
+	return out
+}
+
+func (r *fleetRun) host(name string) (*v1alpha1.Host, error) {
+	out := &v1alpha1.Host{}
+	err := r.admin.Get().Resource(fleet.ResourceHosts).Name(name).Do(r.ctx).Into(out)
+	return out, err
+}
+
+func upgradeAll(name, role string, maxConcurrent, maxFailures string) *v1alpha1.PatchPolicy {
+	p := &v1alpha1.PatchPolicy{}
+	p.Name = name
+	p.Spec.HostSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"role": role}}
+	p.Spec.Updates = &v1alpha1.UpdatesSpec{Apply: v1alpha1.UpdatesAll}
+	p.Spec.Rollout = &v1alpha1.RolloutSpec{}
+	if maxConcurrent != "" {
+		v := intstr.Parse(maxConcurrent)
+		p.Spec.Rollout.MaxConcurrent = &v
+	}
+	if maxFailures != "" {
+		v := intstr.Parse(maxFailures)
+		p.Spec.Rollout.MaxFailures = &v
+	}
+	return p
+}
+
+// slotWatch follows a policy's slot Leases: who holds them now, the most
+// held at once, and every host that ever held one.
+type slotWatch struct {
+	mu      sync.Mutex
+	holders map[string]string // lease -> holder
+	max     int
+	ever    map[string]time.Time
+}
+
+func (r *fleetRun) watchSlots(policy string) *slotWatch {
+	s := &slotWatch{holders: map[string]string{}, ever: map[string]time.Time{}}
+	sel := fleet.LabelSlotPolicy + "=" + policy
+	go func() {
+		rv := ""
+		for r.ctx.Err() == nil {
+			w, err := r.leases.Watch(r.ctx, metav1.ListOptions{LabelSelector: sel, ResourceVersion: rv, AllowWatchBookmarks: true})
+			if err != nil {
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			for ev := range w.ResultChan() {
+				l, ok := ev.Object.(*coordinationv1.Lease)
+				if !ok {
+					continue
+				}
+				rv = l.ResourceVersion
+				s.observe(ev.Type, l)
+			}
+		}
+	}()
+	return s
+}
+
+func (s *slotWatch) observe(t watch.EventType, l *coordinationv1.Lease) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch t {
+	case watch.Deleted:
+		delete(s.holders, l.Name)
+	case watch.Added, watch.Modified:
+		if l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity == "" {
+			delete(s.holders, l.Name)
+			return
+		}
+		h := *l.Spec.HolderIdentity
+		s.holders[l.Name] = h
+		if _, ok := s.ever[h]; !ok {
+			s.ever[h] = time.Now()
+		}
+	default:
+		return
+	}
+	// Count distinct hosts holding a slot: one host holding two slots of
+	// one policy would be a bug of its own.
+	s.max = max(s.max, len(s.holders))
+}
+
+func (s *slotWatch) snapshot() (holders map[string]string, most int, ever []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	holders = map[string]string{}
+	for k, v := range s.holders {
+		holders[k] = v
+	}
+	for h := range s.ever {
+		ever = append(ever, h)
+	}
+	sort.Strings(ever)
+	return holders, s.max, ever
+}
+
+func (s *slotWatch) holderOf(lease string) func() string {
+	return func() string {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.holders[lease]
+	}
+}
+
+func counts(r *fleetRun, name string) func() v1alpha1.HostCounts {
+	return func() v1alpha1.HostCounts { return r.policy(name).Status.Hosts }
+}
+
+var _ = Describe("fleet mode against a real API server", Label("integration"), func() {
+	It("registers its Host, mirrors the policy that selects it and converges it", func() {
+		r := newFleetRun(map[string]string{"hello": "2.0"})
+		r.createPolicy(upgradeAll("conv", "conv", "1", ""))
+		other := upgradeAll("conv-other", "other", "", "")
+		r.createPolicy(other)
+		a := r.start(simHost{name: "conv-1", labels: map[string]string{"role": "conv"},
+			installed: map[string]string{"hello": "1.0"}, duration: 20 * time.Millisecond, leader: true}, nil, fastFleet(true))
+
+		Eventually(func() string { return a.Backend.Installed("hello") }, 30*time.Second, 50*time.Millisecond).Should(Equal("2.0"))
+
+		By("the local copy is marked as the cluster's; the unselected policy is not mirrored")
+		obj, err := a.Store.Get(store.PatchPolicies, "conv")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(obj.GetAnnotations()).To(HaveKeyWithValue(fleet.AnnotationSource, fleet.SourceCluster))
+		_, err = a.Store.Get(store.PatchPolicies, "conv-other")
+		Expect(apierrors.IsNotFound(err)).To(BeTrue())
+
+		By("the cluster Host has the labels and reports the policy Compliant at its cluster generation")
+		Eventually(func(g Gomega) {
+			h, err := r.host("conv-1")
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(h.Labels).To(HaveKeyWithValue("role", "conv"))
+			g.Expect(h.Status.Policies).To(ConsistOf(And(
+				HaveField("Name", "conv"), HaveField("State", "Compliant"), HaveField("ObservedGeneration", int64(1)))))
+			g.Expect(h.Status.Packages.Installed).To(BeEquivalentTo(1))
+		}, 20*time.Second, 100*time.Millisecond).Should(Succeed())
+
+		By("the leader writes the aggregate, and the slot is given back")
+		Eventually(counts(r, "conv"), 20*time.Second, 100*time.Millisecond).Should(Equal(v1alpha1.HostCounts{Matched: 1, Compliant: 1}))
+		Expect(meta.IsStatusConditionTrue(r.policy("conv").Status.Conditions, v1alpha1.ConditionReady)).To(BeTrue())
+		Eventually(func() int {
+			l, err := r.leases.List(r.ctx, metav1.ListOptions{LabelSelector: fleet.LabelSlotPolicy + "=conv"})
+			Expect(err).NotTo(HaveOccurred())
+			return len(l.Items)
+		}, 10*time.Second, 100*time.Millisecond).Should(BeZero())
+
+		By("a spec change in the cluster reaches the local copy")
+		p := r.policy("conv")
+		p.Spec.Updates.Exclude = []string{"hello"}
+		Expect(r.admin.Put().Resource(fleet.ResourcePatchPolicies).Name("conv").Body(p).Do(r.ctx).Error()).To(Succeed())
+		Eventually(func() []string {
+			obj, err := a.Store.Get(store.PatchPolicies, "conv")
+			Expect(err).NotTo(HaveOccurred())
+			return obj.(*v1alpha1.PatchPolicy).Spec.Updates.Exclude
+		}, 10*time.Second, 50*time.Millisecond).Should(Equal([]string{"hello"}))
+	})
+
+	It("never lets more than maxConcurrent of 300 simulated hosts apply at once", func() {
+		const hosts, slots = 300, 10
+		r := newFleetRun(map[string]string{"openssl": "3.0.2", "curl": "8.1"})
+		r.createPolicy(upgradeAll("wide", "wide", fmt.Sprint(slots), ""))
+		sw := r.watchSlots("wide")
+		tr := &fleettest.Tracker{}
+		fo := fastFleet(false)
+		fo.SlotRetry = time.Second // 290 waiting hosts ask about 200 times a second
+		fo.StatusInterval = time.Second
+		start := time.Now()
+		var wg sync.WaitGroup
+		for i := range hosts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer GinkgoRecover()
+				o := fo
+				o.LeaderCandidate = i < 2
+				r.start(simHost{name: fmt.Sprintf("wide-%03d", i), labels: map[string]string{"role": "wide"},
+					installed: map[string]string{"openssl": "3.0.1", "curl": "8.0"}, duration: 50 * time.Millisecond, leader: i < 2}, tr, o)
+			}()
+		}
+		wg.Wait()
+		Eventually(counts(r, "wide"), 150*time.Second, 500*time.Millisecond).Should(
+			HaveField("Compliant", BeEquivalentTo(hosts)))
+		_, leaseMax, ever := sw.snapshot()
+		stepMax, total := tr.Max()
+		GinkgoWriter.Printf("300 hosts converged in %s; at most %d slots held, %d steps at once, %d steps, %d hosts held a slot\n",
+			time.Since(start).Round(time.Millisecond), leaseMax, stepMax, total, len(ever))
+		Expect(leaseMax).To(BeNumerically("<=", slots))
+		Expect(stepMax).To(BeNumerically("<=", slots))
+		Expect(stepMax).To(BeNumerically(">=", 2), "hosts applied in parallel")
+		Expect(total).To(BeNumerically(">=", hosts))
+		Expect(len(ever)).To(Equal(hosts))
+	})
+
+	It("takes over the slot of a holder that stopped renewing within its TTL", func() {
+		r := newFleetRun(map[string]string{"hello": "2.0"})
+		r.createPolicy(upgradeAll("reclaim", "reclaim", "1", ""))
+		sw := r.watchSlots("reclaim")
+		fo := fastFleet(true)
+		labels := map[string]string{"role": "reclaim"}
+		old := map[string]string{"hello": "1.0"}
+		r.start(simHost{name: "reclaim-a", labels: labels, installed: old, duration: time.Minute, leader: true}, nil, fo)
+		slot := fleet.SlotName("reclaim", 0)
+		Eventually(sw.holderOf(slot), 20*time.Second, 20*time.Millisecond).Should(Equal("reclaim-a"))
+		b := r.start(simHost{name: "reclaim-b", labels: labels, installed: old, duration: 10 * time.Millisecond}, nil, fastFleet(false))
+		Consistently(sw.holderOf(slot), 2*time.Second, 50*time.Millisecond).Should(Equal("reclaim-a"), "b waits while a holds the only slot")
+
+		By("killing a mid-step: it stops renewing")
+		killed := time.Now()
+		r.stop("reclaim-a")
+		Eventually(sw.holderOf(slot), fo.SlotTTL+3*time.Second, 20*time.Millisecond).Should(Equal("reclaim-b"))
+		took := time.Since(killed)
+		GinkgoWriter.Printf("slot taken over %s after its holder stopped (TTL %s)\n", took.Round(time.Millisecond), fo.SlotTTL)
+		Expect(took).To(BeNumerically("<=", fo.SlotTTL+2*fo.SlotRetry+500*time.Millisecond))
+		Eventually(func() string { return b.Backend.Installed("hello") }, 10*time.Second, 20*time.Millisecond).Should(Equal("2.0"))
+	})
+
+	It("halts once failures cross maxFailures and grants no new slot", func() {
+		r := newFleetRun(map[string]string{"hello": "2.0"})
+		r.createPolicy(upgradeAll("halt", "halt", "6", "1"))
+		sw := r.watchSlots("halt")
+		labels := map[string]string{"role": "halt"}
+		old := map[string]string{"hello": "1.0"}
+		r.start(simHost{name: "halt-leader", labels: map[string]string{"role": "none"}, leader: true}, nil, fastFleet(true))
+		for i := range 4 {
+			r.start(simHost{name: fmt.Sprintf("halt-bad-%d", i), labels: labels, installed: old, duration: 100 * time.Millisecond, failRate: 1}, nil, fastFleet(false))
+		}
+		Eventually(func() bool { return fleet.Halted(r.policy("halt")) }, 30*time.Second, 100*time.Millisecond).Should(BeTrue())
+		for i := range 16 {
+			r.start(simHost{name: fmt.Sprintf("halt-ok-%02d", i), labels: labels, installed: old, duration: 100 * time.Millisecond}, nil, fastFleet(false))
+		}
+		c := meta.FindStatusCondition(r.policy("halt").Status.Conditions, fleet.ConditionHalted)
+		Expect(c.Message).To(MatchRegexp(`failed: halt-bad-\d, halt-bad-\d`))
+		Expect(c.Reason).To(Equal(fleet.ReasonFailuresExceeded))
+
+		By("no host that did not hold a slot before the halt gets one")
+		Consistently(func() []string {
+			_, _, ever := sw.snapshot()
+			var ok []string
+			for _, h := range ever {
+				if strings.HasPrefix(h, "halt-ok-") {
+					ok = append(ok, h)
+				}
+			}
+			return ok
+		}, 4*time.Second, 100*time.Millisecond).Should(BeEmpty())
+		Eventually(counts(r, "halt"), 10*time.Second, 100*time.Millisecond).Should(And(
+			HaveField("Matched", BeEquivalentTo(20)), HaveField("Compliant", BeEquivalentTo(0))))
+	})
+
+	It("stops an agent from writing another host's status", func() {
+		needEnv()
+		ctx := context.Background()
+		admin, err := fleet.NewRESTClient(env.Admin)
+		Expect(err).NotTo(HaveOccurred())
+		for _, n := range []string{"rbac-a", "rbac-b"} {
+			h := &v1alpha1.Host{}
+			h.Name = n
+			Expect(admin.Post().Resource(fleet.ResourceHosts).Body(h).Do(ctx).Error()).To(Succeed())
+		}
+		cfg, err := env.HostConfig("rbac-a")
+		Expect(err).NotTo(HaveOccurred())
+		c, err := fleet.NewRESTClient(cfg)
+		Expect(err).NotTo(HaveOccurred())
+		write := func(name string) error {
+			h := &v1alpha1.Host{}
+			if err := c.Get().Resource(fleet.ResourceHosts).Name(name).Do(ctx).Into(h); err != nil {
+				return err
+			}
+			h.Status.Packages.Installed = 7
+			return c.Put().Resource(fleet.ResourceHosts).Name(name).SubResource("status").Body(h).Do(ctx).Error()
+		}
+		Expect(write("rbac-a")).To(Succeed())
+		err = write("rbac-b")
+		Expect(apierrors.IsForbidden(err) || apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
+		Expect(err.Error()).To(ContainSubstring("rbac-b"))
+
+		By("nor the policies' aggregate status without the leaders group")
+		p := upgradeAll("rbac-pol", "rbac", "", "")
+		Expect(admin.Post().Resource(fleet.ResourcePatchPolicies).Body(p).Do(ctx).Into(p)).To(Succeed())
+		p.Status.Hosts.Matched = 5
+		err = c.Put().Resource(fleet.ResourcePatchPolicies).Name(p.Name).SubResource("status").Body(p).Do(ctx).Error()
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "got %v", err)
+	})
+})
