@@ -62,11 +62,11 @@ build: ## Build bin/patchlet and bin/patchctl (static).
 
 .PHONY: deps
 deps: ## Install the Debian packages the tests need (apt-get update once, only when something is missing).
-	@./hack/install-debs.sh $(TEST_DEBS)
+	@./hack/install-debs.sh $(TEST_DEBS) $(KUBE_DEBS)
 
 .PHONY: test
-test: deps fmt-check vet $(NFPM) ## Install what is missing, then vet, gofmt, every test with -race, and short fuzz runs.
-	NFPM=$(NFPM) $(GO) test $(GO_TEST_FLAGS) ./...
+test: deps fmt-check vet $(NFPM) kube-apiserver ## Install what is missing (a cold kube-apiserver build takes 8-15 min), then vet, gofmt, every test with -race, and short fuzz runs.
+	NFPM=$(NFPM) PATCHLET_CACHE=$(PATCHLET_CACHE) $(GO) test $(GO_TEST_FLAGS) ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZ_TIME) ./api/v1alpha1
 	$(GO) test -run '^$$' -fuzz '^FuzzWriteBody$$' -fuzztime $(FUZZ_TIME) ./server
 
