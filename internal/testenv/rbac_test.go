@@ -31,7 +31,7 @@ func newLease(name, holder string) *unstructured.Unstructured {
 	return l
 }
 
-var _ = Describe("an agent's rights", Label("integration"), Ordered, func() {
+var _ = Describe("an agent's rights", Label("integration"), Ordered, ContinueOnFailure, func() {
 	var hostA, hostB *unstructured.Unstructured
 
 	BeforeAll(func(ctx context.Context) {
@@ -122,6 +122,21 @@ var _ = Describe("an agent's rights", Label("integration"), Ordered, func() {
 
 		_, err = a.Namespace("default").Create(ctx, newLease("rbac-slot-0", "rbac-a"), metav1.CreateOptions{})
 		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "lease in default: %v", err)
+	})
+
+	It("treats an impersonated agent like one with its own certificate", func(ctx context.Context) {
+		a := dyn(env.ImpersonatedHostConfig("rbac-a")).Resource(hosts)
+		own, err := a.Get(ctx, "rbac-a", metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(unstructured.SetNestedField(own.Object, "fresh", "status", "cache", "state")).To(Succeed())
+		_, err = a.UpdateStatus(ctx, own, metav1.UpdateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+
+		other, err := a.Get(ctx, "rbac-b", metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(unstructured.SetNestedField(other.Object, "failed", "status", "cache", "state")).To(Succeed())
+		_, err = a.UpdateStatus(ctx, other, metav1.UpdateOptions{})
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "want 403, got %v", err)
 	})
 
 	It("rejects identities that are not agents", func(ctx context.Context) {
