@@ -109,7 +109,7 @@ func (r *fleetRun) start(h simHost, tr *fleettest.Tracker, fo fleet.Options) *fl
 	Expect(err).NotTo(HaveOccurred())
 	a, err := fleettest.StartAgent(r.ctx, fleettest.AgentOptions{
 		Name: h.name, Labels: h.labels, Config: cfg, Dir: r.dir, Repo: r.repo, Installed: h.installed,
-		StepDuration: h.duration, FailRate: h.failRate, Tracker: tr, Fleet: fo, Log: logr.Discard(),
+		StepDuration: h.duration, FailRate: h.failRate, Tracker: tr, Fleet: fo, Log: agentLog(h.name),
 	})
 	Expect(err).NotTo(HaveOccurred())
 	r.mu.Lock()
@@ -175,6 +175,19 @@ func (r *fleetRun) watchSlots(policy string) *slotWatch {
 	go func() {
 		rv := ""
 		for r.ctx.Err() == nil {
+			if rv == "" {
+				// List, then watch from there (this API server's etcd
+				// cannot serve a watch that starts with the current state).
+				l, err := r.leases.List(r.ctx, metav1.ListOptions{LabelSelector: sel})
+				if err != nil {
+					time.Sleep(100 * time.Millisecond)
+					continue
+				}
+				for i := range l.Items {
+					s.observe(watch.Added, &l.Items[i])
+				}
+				rv = l.ResourceVersion
+			}
 			w, err := r.leases.Watch(r.ctx, metav1.ListOptions{LabelSelector: sel, ResourceVersion: rv, AllowWatchBookmarks: true})
 			if err != nil {
 				time.Sleep(100 * time.Millisecond)
@@ -183,6 +196,7 @@ func (r *fleetRun) watchSlots(policy string) *slotWatch {
 			for ev := range w.ResultChan() {
 				l, ok := ev.Object.(*coordinationv1.Lease)
 				if !ok {
+					rv = "" // expired: list again
 					continue
 				}
 				rv = l.ResourceVersion
@@ -369,6 +383,8 @@ var _ = Describe("fleet mode against a real API server", Label("integration"), f
 		Expect(c.Reason).To(Equal(fleet.ReasonFailuresExceeded))
 
 		By("no host that did not hold a slot before the halt gets one")
+		Eventually(func() []string { _, _, ever := sw.snapshot(); return ever }, 5*time.Second, 50*time.Millisecond).Should(
+			ContainElement(HavePrefix("halt-bad-")), "the slot watch sees the failing holders")
 		Consistently(func() []string {
 			_, _, ever := sw.snapshot()
 			var ok []string
@@ -418,3 +434,12 @@ var _ = Describe("fleet mode against a real API server", Label("integration"), f
 		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "got %v", err)
 	})
 })
+
+// agentLog logs the agents named by PATCHLET_FLEET_LOG (a prefix) to the
+// Ginkgo writer, for debugging.
+func agentLog(name string) logr.Logger {
+	if p := os.Getenv("PATCHLET_FLEET_LOG"); p != "" && strings.HasPrefix(name, p) {
+		return GinkgoLogr.WithName(name)
+	}
+	return logr.Discard()
+}
