@@ -53,6 +53,10 @@ type Options struct {
 	Log io.Writer
 	// StartTimeout bounds the wait for /readyz; default 90s.
 	StartTimeout time.Duration
+	// AuditLog, when set, is a file the API server writes one JSON line per
+	// request to (audit level Metadata: user, verb, resource, code), e.g.
+	// to count requests per host in a benchmark.
+	AuditLog string
 }
 
 // Env is a running etcd and kube-apiserver.
@@ -66,9 +70,10 @@ type Env struct {
 	// EtcdURL is etcd's client URL, for tests that inspect storage.
 	EtcdURL string
 
-	ca       *ca
-	procs    []*proc // started order; stopped in reverse
-	stopOnce sync.Once
+	ca              *ca
+	procs           []*proc // started order; stopped in reverse
+	apiserver, etcd *proc
+	stopOnce        sync.Once
 }
 
 // Start runs etcd and kube-apiserver, waits for /readyz, and installs the
@@ -195,6 +200,7 @@ func (e *Env) startEtcd(ctx context.Context, bin string, opts Options) error {
 		return err
 	}
 	e.EtcdURL = clientURL
+	e.etcd = p
 	return nil
 }
 
@@ -224,6 +230,14 @@ func (e *Env) startAPIServer(ctx context.Context, bin string, opts Options) erro
 		"--disable-admission-plugins=ServiceAccount",
 		"--profiling=false",
 	}
+	if opts.AuditLog != "" {
+		policy := "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Metadata\n"
+		if err := os.WriteFile(e.path("audit-policy.yaml"), []byte(policy), 0o600); err != nil {
+			return fmt.Errorf("write audit policy: %w", err)
+		}
+		args = append(args, "--audit-policy-file="+e.path("audit-policy.yaml"), "--audit-log-path="+opts.AuditLog,
+			"--audit-log-format=json", "--audit-log-mode=batch", "--audit-log-maxsize=0")
+	}
 	p, err := e.spawn(bin, "kube-apiserver", opts.Log, append(args, opts.ExtraAPIServerArgs...)...)
 	if err != nil {
 		return err
@@ -243,6 +257,7 @@ func (e *Env) startAPIServer(ctx context.Context, bin string, opts Options) erro
 		return err
 	}
 	e.Admin = admin
+	e.apiserver = p
 	return nil
 }
 
@@ -306,6 +321,12 @@ func WriteKubeconfig(cfg *rest.Config, path string) error {
 		return fmt.Errorf("write kubeconfig %s: %w", path, err)
 	}
 	return nil
+}
+
+// PIDs returns the process ids of kube-apiserver and etcd, e.g. to read
+// their CPU time and memory from /proc in a benchmark.
+func (e *Env) PIDs() (apiserver, etcd int) {
+	return e.apiserver.cmd.Process.Pid, e.etcd.cmd.Process.Pid
 }
 
 // Stop ends kube-apiserver and etcd (SIGTERM, then SIGKILL after 10s) and
