@@ -122,6 +122,12 @@ type StepRecorder interface {
 // before Run.
 func (c *Controller) SetAudit(r StepRecorder) { c.audit = r }
 
+// SetGate sets the rollout gate (Options.Gate); call it before Run.
+func (c *Controller) SetGate(g Gate) { c.o.Gate = g }
+
+// HostName is the name of the Host the controller keeps.
+func (c *Controller) HostName() string { return c.o.HostName }
+
 // Rebooter reboots the host.
 type Rebooter interface {
 	Reboot(ctx context.Context) error

@@ -48,6 +48,10 @@ type Options struct {
 	RateLimit     float64
 }
 
+// InCluster as --kubeconfig uses the service account of the pod the agent
+// runs in (a DaemonSet on Kubernetes nodes).
+const InCluster = "in-cluster"
+
 // Backends accepted by --backend.
 var Backends = []string{"auto", "apt", "dnf", "yum", "zypper", "pacman", "apk"}
 
@@ -70,7 +74,7 @@ func (o *Options) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&o.HostName, "host-name", "", "name of this host's Host object (default: the hostname)")
 	fs.StringToStringVar(&o.HostLabels, "host-labels", nil, "labels of this host, KEY=VALUE,... (matched by policies' hostSelector)")
 	fs.StringVar(&o.RebootCommand, "reboot-command", "systemctl reboot", "command run to reboot, when a policy allows it")
-	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig of a Kubernetes API server for fleet mode (not yet implemented)")
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig of a Kubernetes API server for fleet mode (or \""+InCluster+"\" for the pod's service account): the agent registers its Host there and enforces the cluster's PatchPolicies that select it")
 	fs.IntVarP(&o.Verbosity, "v", "v", 0, "log verbosity (0 = info, 1 = detail, 2 = debug)")
 	fs.StringVar(&o.LogFormat, "log-format", "auto", "log format: auto (console on a terminal, JSON otherwise), json, console")
 	fs.DurationVar(&o.StepTimeout, "step-timeout", 30*time.Minute, "longest a package-manager step may run before it is killed")
@@ -216,8 +220,10 @@ func (o *Options) Validate() error {
 	if o.AuditKeep < 1 {
 		errs = append(errs, fmt.Errorf("--audit-keep %d: keep at least 1 file", o.AuditKeep))
 	}
-	if o.Kubeconfig != "" {
-		errs = append(errs, errors.New("--kubeconfig: fleet mode is not implemented yet (issue #6)"))
+	if o.Kubeconfig != "" && o.Kubeconfig != InCluster {
+		if _, err := os.Stat(o.Kubeconfig); err != nil {
+			errs = append(errs, fmt.Errorf("--kubeconfig %s: %w", o.Kubeconfig, err))
+		}
 	}
 	return errors.Join(errs...)
 }
