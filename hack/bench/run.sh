@@ -17,7 +17,8 @@
 # WRK_SECONDS and WRK_RUNS (keep their product below SLOW_SECONDS, the length of
 # the step that runs meanwhile), GO_COUNT (go test -count), FILL (one-version packages in the
 # repository), BENCH_OUT (where results.md and results.json go; default
-# out/bench), BENCH_KEEP=1 (also copy the raw results there), BENCH_SKIP_GO=1.
+# out/bench), BENCH_KEEP=1 (also copy the raw results there), BENCH_SKIP_GO=1,
+# AGENT_V (the agent's -v, default 0; 1 logs every dry run).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [ "$(id -u)" -ne 0 ]; then

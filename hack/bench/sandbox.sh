@@ -22,7 +22,7 @@ echo "$S" >"$R/server.txt"
 CTL="$SRC/bin/patchctl --server $S"
 $IN /usr/local/bin/patchlet --listen "127.0.0.1:$port" --insecure --rate-limit -1 \
 	--state-dir /var/lib/patchlet --policy-dir /etc/patchlet/policies.d --host-name bench \
-	--host-labels role=bench --executor detached --reboot-command /bin/false --log-format json >"$W/agent.log" 2>&1 &
+	--host-labels role=bench --executor detached --reboot-command /bin/false --log-format json -v "${AGENT_V:-0}" >"$W/agent.log" 2>&1 &
 agent=$!
 cleanup() { kill "$agent" 2>/dev/null || true; wait "$agent" 2>/dev/null || true; }
 trap cleanup EXIT
