@@ -80,6 +80,8 @@ func validPolicy(name string) *v1alpha1.PatchPolicy {
 func ptr[T any](v T) *T { return &v }
 
 var _ = Describe("the API server", Label("integration"), func() {
+	BeforeEach(requireEnv)
+
 	It("serves patchlet.io/v1alpha1 with policies, hosts and their status subresources", func() {
 		dc, err := discovery.NewDiscoveryClientForConfig(env.Admin)
 		Expect(err).NotTo(HaveOccurred())
@@ -115,6 +117,8 @@ var _ = Describe("the API server", Label("integration"), func() {
 })
 
 var _ = Describe("PatchPolicy validation by the CRD", Label("integration"), func() {
+	BeforeEach(requireEnv)
+
 	It("accepts every sample in config/samples, as the agent does", func(ctx context.Context) {
 		root, err := testenv.RepoRoot()
 		Expect(err).NotTo(HaveOccurred())
@@ -227,6 +231,8 @@ var _ = Describe("PatchPolicy validation by the CRD", Label("integration"), func
 })
 
 var _ = Describe("config/fleet", Label("integration"), func() {
+	BeforeEach(requireEnv)
+
 	It("holds a DaemonSet the API server accepts for the agent's service account", func(ctx context.Context) {
 		root, err := testenv.RepoRoot()
 		Expect(err).NotTo(HaveOccurred())

@@ -16,6 +16,8 @@ import (
 )
 
 var _ = Describe("Stop", Label("integration"), func() {
+	BeforeEach(requireEnv)
+
 	It("ends etcd and kube-apiserver and removes the directory", func(ctx context.Context) {
 		bins, err := testenv.FindBinaries()
 		Expect(err).NotTo(HaveOccurred())

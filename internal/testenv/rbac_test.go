@@ -32,9 +32,12 @@ func newLease(name, holder string) *unstructured.Unstructured {
 }
 
 var _ = Describe("an agent's rights", Label("integration"), Ordered, ContinueOnFailure, func() {
+	BeforeEach(requireEnv)
+
 	var hostA, hostB *unstructured.Unstructured
 
 	BeforeAll(func(ctx context.Context) {
+		requireEnv()
 		var err error
 		hostA, err = hostAs("rbac-a").Resource(hosts).Create(ctx, newHost("rbac-a"), metav1.CreateOptions{})
 		Expect(err).NotTo(HaveOccurred(), "an agent registers its own Host")

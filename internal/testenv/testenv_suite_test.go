@@ -18,15 +18,24 @@ func TestTestenv(t *testing.T) {
 	RunSpecs(t, "testenv suite")
 }
 
-// env is one API server for the whole suite.
-var env *testenv.Env
+// env is one API server for the whole suite; nil when the integration
+// specs do not run, with skipReason saying why.
+var (
+	env        *testenv.Env
+	skipReason string
+)
 
 var _ = BeforeSuite(func(ctx context.Context) {
+	if !Label("integration").MatchesLabelFilter(GinkgoLabelFilter()) {
+		skipReason = "integration specs filtered out"
+		return
+	}
 	start := time.Now()
 	var err error
 	env, err = testenv.Start(ctx, testenv.Options{Log: GinkgoWriter})
 	if errors.Is(err, testenv.ErrNoBinaries) {
-		Skip(err.Error())
+		skipReason = err.Error()
+		return
 	}
 	Expect(err).NotTo(HaveOccurred())
 	fmt.Fprintf(GinkgoWriter, "etcd and kube-apiserver ready with CRDs and RBAC in %s\n", time.Since(start).Round(time.Millisecond))
@@ -35,3 +44,10 @@ var _ = BeforeSuite(func(ctx context.Context) {
 var _ = AfterSuite(func() {
 	env.Stop()
 })
+
+// requireEnv skips a spec that needs the API server when there is none.
+func requireEnv() {
+	if env == nil {
+		Skip(skipReason)
+	}
+}
