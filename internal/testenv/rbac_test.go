@@ -142,6 +142,29 @@ var _ = Describe("an agent's rights", Label("integration"), Ordered, ContinueOnF
 		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "want 403, got %v", err)
 	})
 
+	DescribeTable("pins the DaemonSet's service account to the Host of its node",
+		func(ctx context.Context, node []string, host string, allowed bool) {
+			cfg := env.Impersonate("system:serviceaccount:"+testenv.Namespace+":patchlet-agent",
+				"system:serviceaccounts", "system:serviceaccounts:"+testenv.Namespace, "system:authenticated")
+			if node != nil {
+				cfg.Impersonate.Extra = map[string][]string{"authentication.kubernetes.io/node-name": node}
+			}
+			c := dyn(cfg).Resource(hosts)
+			h, err := c.Get(ctx, host, metav1.GetOptions{})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(unstructured.SetNestedField(h.Object, "sa", "status", "os", "id")).To(Succeed())
+			_, err = c.UpdateStatus(ctx, h, metav1.UpdateOptions{})
+			if allowed {
+				Expect(err).NotTo(HaveOccurred())
+			} else {
+				Expect(apierrors.IsForbidden(err)).To(BeTrue(), "want 403, got %v", err)
+			}
+		},
+		Entry("its own node", []string{"rbac-a"}, "rbac-a", true),
+		Entry("another node", []string{"rbac-a"}, "rbac-b", false),
+		Entry("a token that names no node", nil, "rbac-a", false),
+	)
+
 	It("rejects identities that are not agents", func(ctx context.Context) {
 		cfg, err := env.ConfigFor("mallory")
 		Expect(err).NotTo(HaveOccurred())
