@@ -26,8 +26,9 @@ var (
 )
 
 var _ = BeforeSuite(func() {
-	if Label("integration").MatchesLabelFilter(GinkgoLabelFilter()) == false {
-		return
+	f := GinkgoLabelFilter()
+	if !Label("integration").MatchesLabelFilter(f) && !Label("integration", "benchmark").MatchesLabelFilter(f) {
+		return // only pure specs run
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	suiteDone = cancel
