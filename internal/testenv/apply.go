@@ -32,6 +32,12 @@ import (
 // FieldManager is the server-side apply field manager of Apply*.
 const FieldManager = "patchlet-testenv"
 
+// The admission policies of config/rbac whose bindings ApplyObjects waits for.
+const (
+	HostPinningPolicy = "patchlet-host-pinning"
+	LeaseHolderPolicy = "patchlet-lease-holder"
+)
+
 var (
 	crdGVR     = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 	hostGVR    = schema.GroupVersionResource{Group: "patchlet.io", Version: "v1alpha1", Resource: "hosts"}
@@ -127,8 +133,7 @@ func (e *Env) ApplyObjects(ctx context.Context, cfg *rest.Config, objs ...*unstr
 	sorted := slices.Clone(objs)
 	sort.SliceStable(sorted, func(i, j int) bool { return rank(sorted[i]) < rank(sorted[j]) })
 
-	var crds []string
-	pinning := false
+	var crds, bindings []string
 	for _, o := range sorted {
 		gvk := o.GroupVersionKind()
 		var m *meta.RESTMapping
@@ -166,7 +171,7 @@ func (e *Env) ApplyObjects(ctx context.Context, cfg *rest.Config, objs ...*unstr
 		case crdGK:
 			crds = append(crds, o.GetName())
 		case vapBinding:
-			pinning = true
+			bindings = append(bindings, o.GetName())
 		}
 		if len(crds) > 0 && rank(o) > 1 {
 			if err := e.waitEstablished(ctx, dyn, crds); err != nil {
@@ -179,8 +184,13 @@ func (e *Env) ApplyObjects(ctx context.Context, cfg *rest.Config, objs ...*unstr
 	if err := e.waitEstablished(ctx, dyn, crds); err != nil {
 		return err
 	}
-	if pinning {
-		return e.waitHostPinning(ctx)
+	if slices.Contains(bindings, HostPinningPolicy) {
+		if err := e.waitHostPinning(ctx); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(bindings, LeaseHolderPolicy) {
+		return e.waitLeaseHolder(ctx)
 	}
 	return nil
 }
@@ -246,6 +256,36 @@ func (e *Env) waitHostPinning(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("host pinning policy not enforced (last answer: %v): %w", last, err)
+	}
+	return nil
+}
+
+// waitLeaseHolder waits until the admission policy that pins a Lease's
+// holder to the agent writing it is enforced: a dry-run create of a Lease
+// held by another host must be denied by it.
+func (e *Env) waitLeaseHolder(ctx context.Context) error {
+	cfg, err := e.HostConfig("patchlet-testenv-probe")
+	if err != nil {
+		return err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("dynamic client: %w", err)
+	}
+	l := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "coordination.k8s.io/v1",
+		"kind":       "Lease",
+		"metadata":   map[string]any{"name": "patchlet-testenv-probe"},
+		"spec":       map[string]any{"holderIdentity": "patchlet-testenv-probe-other"},
+	}}
+	leases := schema.GroupVersionResource{Group: "coordination.k8s.io", Version: "v1", Resource: "leases"}
+	var last error
+	err = poll(ctx, 30*time.Second, func() (bool, error) {
+		_, last = dyn.Resource(leases).Namespace(Namespace).Create(ctx, l, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		return last != nil && strings.Contains(last.Error(), "ValidatingAdmissionPolicy"), nil
+	})
+	if err != nil {
+		return fmt.Errorf("lease holder policy not enforced (last answer: %v): %w", last, err)
 	}
 	return nil
 }

@@ -142,6 +142,34 @@ var _ = Describe("an agent's rights", Label("integration"), Ordered, ContinueOnF
 		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "want 403, got %v", err)
 	})
 
+	It("lets an agent hold Leases only in its own name", func(ctx context.Context) {
+		a := hostAs("rbac-a").Resource(leases).Namespace(testenv.Namespace)
+		b := hostAs("rbac-b").Resource(leases).Namespace(testenv.Namespace)
+
+		_, err := a.Create(ctx, newLease("rbac-slot-1", "rbac-b"), metav1.CreateOptions{})
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "create as another holder: %v", err)
+		Expect(err.Error()).To(ContainSubstring("may hold a Lease only as itself"))
+
+		held, err := b.Create(ctx, newLease("rbac-slot-1", "rbac-b"), metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(a.Delete(ctx, "rbac-slot-1", metav1.DeleteOptions{})).To(Satisfy(apierrors.IsForbidden), "delete another host's Lease")
+
+		renewed := held.DeepCopy()
+		Expect(unstructured.SetNestedField(renewed.Object, int64(60), "spec", "leaseDurationSeconds")).To(Succeed())
+		_, err = a.Update(ctx, renewed, metav1.UpdateOptions{})
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "renew in another host's name: %v", err)
+
+		// Taking over (the fleet code decides the Lease expired) and releasing are allowed.
+		taken := held.DeepCopy()
+		Expect(unstructured.SetNestedField(taken.Object, "rbac-a", "spec", "holderIdentity")).To(Succeed())
+		taken, err = a.Update(ctx, taken, metav1.UpdateOptions{})
+		Expect(err).NotTo(HaveOccurred(), "take over")
+		Expect(unstructured.SetNestedField(taken.Object, "", "spec", "holderIdentity")).To(Succeed())
+		_, err = a.Update(ctx, taken, metav1.UpdateOptions{})
+		Expect(err).NotTo(HaveOccurred(), "release")
+		Expect(b.Delete(ctx, "rbac-slot-1", metav1.DeleteOptions{})).To(Succeed(), "a free Lease may be deleted")
+	})
+
 	DescribeTable("pins the DaemonSet's service account to the Host of its node",
 		func(ctx context.Context, node []string, host string, allowed bool) {
 			cfg := env.Impersonate("system:serviceaccount:"+testenv.Namespace+":patchlet-agent",
