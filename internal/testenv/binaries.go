@@ -63,15 +63,23 @@ func FindBinaries() (Binaries, error) {
 	}
 	var missing []string
 	if b.APIServer == "" {
-		missing = append(missing, "kube-apiserver (looked in "+strings.Join(dirs, ", ")+")")
+		missing = append(missing, where("kube-apiserver", "PATCHLET_KUBE_APISERVER", dirs))
 	}
 	if b.Etcd == "" {
-		missing = append(missing, "etcd")
+		missing = append(missing, where("etcd", "PATCHLET_ETCD", append(dirs, "/usr/bin", "$PATH")))
 	}
 	if len(missing) > 0 {
 		return b, fmt.Errorf("%w: missing %s", ErrNoBinaries, strings.Join(missing, " and "))
 	}
 	return b, nil
+}
+
+// where says where name was looked for.
+func where(name, env string, dirs []string) string {
+	if v := os.Getenv(env); v != "" {
+		return fmt.Sprintf("%s (%s=%s is not an executable file)", name, env, v)
+	}
+	return fmt.Sprintf("%s (looked in %s)", name, strings.Join(dirs, ", "))
 }
 
 func find(explicit string, dirs []string, name string) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -48,6 +49,9 @@ var _ = AfterSuite(func() {
 // requireEnv skips a spec that needs the API server when there is none.
 func requireEnv() {
 	if env == nil {
+		if os.Getenv("PATCHLET_REQUIRE_KUBE") != "" && skipReason != "integration specs filtered out" {
+			Fail("PATCHLET_REQUIRE_KUBE is set: " + skipReason)
+		}
 		Skip(skipReason)
 	}
 }
