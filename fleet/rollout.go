@@ -18,9 +18,9 @@ const (
 	// AnnotationSource on a local policy names where it came from; "cluster"
 	// for copies of cluster PatchPolicies. Such objects are read-only over
 	// the agent's API.
-	AnnotationSource = "patchlet.io/source"
+	AnnotationSource = v1alpha1.AnnotationSource
 	// SourceCluster is the value of AnnotationSource for cluster copies.
-	SourceCluster = "cluster"
+	SourceCluster = v1alpha1.SourceCluster
 	// AnnotationClusterGeneration on a local copy is the cluster policy's
 	// metadata.generation it was copied from.
 	AnnotationClusterGeneration = "patchlet.io/cluster-generation"

@@ -444,6 +444,32 @@ var _ = Describe("The API", func() {
 		})
 	})
 
+	Describe("copies of cluster policies (fleet mode)", func() {
+		BeforeEach(func() {
+			_, err := t.store.Create(store.PatchPolicies, &v1alpha1.PatchPolicy{ObjectMeta: metav1.ObjectMeta{
+				Name: "fleet", Annotations: map[string]string{v1alpha1.AnnotationSource: v1alpha1.SourceCluster}}})
+			Expect(err).NotTo(HaveOccurred())
+		})
+
+		DescribeTable("403 for every write over the agent's API, pointing at the cluster",
+			func(method, path, contentType, body string) {
+				r := t.do(method, path, contentType, []byte(body))
+				Expect(r.code).To(Equal(http.StatusForbidden), string(r.body))
+				Expect(r.status().Message).To(ContainSubstring("change it in the Kubernetes API"))
+				Expect(t.get(api + "/patchpolicies/fleet").policy().Spec.Mode).To(BeEmpty())
+			},
+			Entry("update", http.MethodPut, api+"/patchpolicies/fleet", "application/yaml", "metadata: {name: fleet}\nspec: {mode: Audit}\n"),
+			Entry("merge patch", http.MethodPatch, api+"/patchpolicies/fleet", "application/merge-patch+json", `{"spec":{"mode":"Audit"}}`),
+			Entry("delete", http.MethodDelete, api+"/patchpolicies/fleet", "application/json", `{}`),
+		)
+
+		It("does not let a client mark a policy as a cluster copy", func() {
+			r := t.create(strings.Replace(webPolicy, "  labels:", "  annotations: {patchlet.io/source: cluster}\n  labels:", 1))
+			Expect(r.code).To(Equal(http.StatusUnprocessableEntity), string(r.body))
+			Expect(causeFields(r.status())).To(ContainElement("metadata.annotations[patchlet.io/source]"))
+		})
+	})
+
 	Describe("policies from the drop directory", func() {
 		const file = "/etc/patchlet/policies.d/base.yaml"
 		BeforeEach(func() {

@@ -68,6 +68,10 @@ func (s *Server) readOnly(w http.ResponseWriter, r *http.Request, res *resource)
 
 // managedByFile is the 403 for a write to an object from the drop directory.
 func managedByFile(res *resource, obj v1alpha1.Object) error {
+	if obj.GetAnnotations()[v1alpha1.AnnotationSource] == v1alpha1.SourceCluster {
+		return statusError(http.StatusForbidden, metav1.StatusReasonForbidden,
+			fmt.Sprintf("%s %q is a copy of the cluster's PatchPolicy (fleet mode); change it in the Kubernetes API", res.Singular, obj.GetName()))
+	}
 	file, ok := obj.GetAnnotations()[v1alpha1.AnnotationSourceFile]
 	if !ok {
 		return nil
@@ -352,6 +356,10 @@ func decodeError(res *resource, obj v1alpha1.Object, err error) error {
 // agent's, policies are defaulted and validated.
 func admit(res *resource, obj v1alpha1.Object) error {
 	var errs field.ErrorList
+	if _, ok := obj.GetAnnotations()[v1alpha1.AnnotationSource]; ok {
+		errs = append(errs, field.Forbidden(field.NewPath("metadata", "annotations").Key(v1alpha1.AnnotationSource),
+			"is set by patchlet for objects mirrored from a cluster"))
+	}
 	if _, ok := obj.GetAnnotations()[v1alpha1.AnnotationSourceFile]; ok {
 		errs = append(errs, field.Forbidden(field.NewPath("metadata", "annotations").Key(v1alpha1.AnnotationSourceFile),
 			"is set by patchlet for objects read from the policy directory; write the file there instead"))

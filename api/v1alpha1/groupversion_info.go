@@ -54,6 +54,12 @@ const (
 	// AnnotationSourceFile names the file of the drop directory an object was
 	// read from. Such objects are read-only over the API.
 	AnnotationSourceFile = "patchlet.io/source-file"
+	// AnnotationSource says where a mirrored object came from; the value
+	// SourceCluster marks a fleet-mode copy of a cluster PatchPolicy. Such
+	// objects are read-only over the agent's API.
+	AnnotationSource = "patchlet.io/source"
+	// SourceCluster is AnnotationSource's value for fleet-mode copies.
+	SourceCluster = "cluster"
 	// LabelPolicy on an Operation names the policy that caused it.
 	LabelPolicy = "patchlet.io/policy"
 	// LabelHost on an Operation names the host it ran on.

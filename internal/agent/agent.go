@@ -65,6 +65,18 @@ func Run(ctx context.Context, o options.Options, log logr.Logger) error {
 	if err != nil {
 		return err
 	}
+	fa, err := newFleet(o, st, ctl.HostName(), log)
+	if err != nil {
+		return err
+	}
+	readyChecks := map[string]func() error{
+		"policy-dir": dw.Ready,
+		"index":      ctl.IndexReady,
+	}
+	if fa != nil {
+		ctl.SetGate(fa.Gate())
+		readyChecks["fleet"] = fa.Ready
+	}
 
 	cidrs, err := server.ParseCIDRs(o.AllowCIDR)
 	if err != nil {
@@ -79,18 +91,15 @@ func Run(ctx context.Context, o options.Options, log logr.Logger) error {
 	ctl.SetAudit(al)
 
 	srv := server.New(server.Options{
-		Authorizer: server.NewRoleAuthorizer(os.Getuid()),
-		Audit:      al,
-		AllowCIDRs: cidrs,
-		MaxWatches: o.MaxWatches,
-		RateLimit:  o.RateLimit,
-		Store:      st,
-		Log:        log.WithName("api"),
-		Version:    version.Info(),
-		ReadyChecks: map[string]func() error{
-			"policy-dir": dw.Ready,
-			"index":      ctl.IndexReady,
-		},
+		Authorizer:  server.NewRoleAuthorizer(os.Getuid()),
+		Audit:       al,
+		AllowCIDRs:  cidrs,
+		MaxWatches:  o.MaxWatches,
+		RateLimit:   o.RateLimit,
+		Store:       st,
+		Log:         log.WithName("api"),
+		Version:     version.Info(),
+		ReadyChecks: readyChecks,
 		OperationLogs: func(name string) (io.ReadCloser, error) {
 			return ex.OpenLog(name)
 		},
@@ -108,7 +117,7 @@ func Run(ctx context.Context, o options.Options, log logr.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
+	errs := make(chan error, 4)
 	run := func(name string, f func(context.Context) error) {
 		wg.Add(1)
 		go func() {
@@ -122,6 +131,9 @@ func Run(ctx context.Context, o options.Options, log logr.Logger) error {
 	run("api", func(ctx context.Context) error { return srv.Serve(ctx, ln) })
 	run("policy-dir", dw.Run)
 	run("controller", ctl.Run)
+	if fa != nil {
+		run("fleet", fa.Run)
+	}
 	wg.Wait()
 	close(errs)
 	var all []error

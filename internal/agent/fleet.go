@@ -38,7 +38,7 @@ func newFleet(o options.Options, st *store.Store, host string, log logr.Logger) 
 		HostName:        host,
 		HostLabels:      o.HostLabels,
 		Log:             log.WithName("fleet"),
-		LeaderCandidate: true,
+		LeaderCandidate: o.FleetLeader,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("fleet mode: %w", err)

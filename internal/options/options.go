@@ -46,6 +46,7 @@ type Options struct {
 	AuditKeep     int
 	MaxWatches    int
 	RateLimit     float64
+	FleetLeader   bool
 }
 
 // InCluster as --kubeconfig uses the service account of the pod the agent
@@ -78,6 +79,7 @@ func (o *Options) Bind(fs *pflag.FlagSet) {
 	fs.IntVarP(&o.Verbosity, "v", "v", 0, "log verbosity (0 = info, 1 = detail, 2 = debug)")
 	fs.StringVar(&o.LogFormat, "log-format", "auto", "log format: auto (console on a terminal, JSON otherwise), json, console")
 	fs.DurationVar(&o.StepTimeout, "step-timeout", 30*time.Minute, "longest a package-manager step may run before it is killed")
+	fs.BoolVar(&o.FleetLeader, "fleet-leader", false, "fleet mode: stand for election as the leader that writes every PatchPolicy's aggregate status (enable on two or three hosts, not on every host of a large fleet)")
 	fs.StringArrayVar(&o.AllowCIDR, "allow-cidr", nil, "TCP clients may connect only from these networks (repeatable; comma-separated lists; a bare address is one host); others get 403. The unix socket is not affected")
 	fs.StringVar(&o.AuditDir, "audit-dir", "", "directory of the hash-chained audit log of API changes and steps (default STATE-DIR/audit); check it with patchctl audit verify")
 	fs.Int64Var(&o.AuditMaxSize, "audit-max-size", 16<<20, "rotate the audit log after this many bytes")
