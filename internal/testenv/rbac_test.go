@@ -2,6 +2,7 @@ package testenv_test
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -9,6 +10,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/internal/testenv"
@@ -53,6 +57,28 @@ var _ = Describe("an agent's rights", Label("integration"), Ordered, ContinueOnF
 		Expect(err).NotTo(HaveOccurred())
 		n, _, _ := unstructured.NestedInt64(got.Object, "status", "packages", "security")
 		Expect(n).To(Equal(int64(3)))
+	})
+
+	It("shows a host's status in kubectl's columns", func(ctx context.Context) {
+		cfg := rest.CopyConfig(env.Admin)
+		cfg.AcceptContentTypes = "application/json;as=Table;v=v1;g=meta.k8s.io"
+		cfg.GroupVersion = &schema.GroupVersion{Group: "patchlet.io", Version: "v1alpha1"}
+		cfg.APIPath = "/apis"
+		cfg.NegotiatedSerializer = scheme.Codecs.WithoutConversion()
+		rc, err := rest.RESTClientFor(cfg)
+		Expect(err).NotTo(HaveOccurred())
+		body, err := rc.Get().Resource("hosts").Name("rbac-a").SetHeader("Accept", cfg.AcceptContentTypes).DoRaw(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		var table metav1.Table
+		Expect(json.Unmarshal(body, &table)).To(Succeed())
+		Expect(table.Rows).To(HaveLen(1))
+		var cols []string
+		for _, c := range table.ColumnDefinitions {
+			cols = append(cols, c.Name)
+		}
+		Expect(cols[:5]).To(Equal([]string{"Name", "Backend", "OS", "Cache", "Upgradable"}))
+		Expect(table.Rows[0].Cells[1]).To(Equal("apt"))
+		Expect(table.Rows[0].Cells[5]).To(BeEquivalentTo(3), "security updates")
 	})
 
 	It("forbids an agent to write another host's status", func(ctx context.Context) {
