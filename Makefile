@@ -44,12 +44,13 @@ vet: ## Run go vet.
 	$(GO) vet ./...
 
 .PHONY: generate
-generate: $(CONTROLLER_GEN) ## Regenerate deep copies.
+generate: $(CONTROLLER_GEN) ## Regenerate deep copies and the CRDs.
 	$(CONTROLLER_GEN) object paths=./api/...
+	$(CONTROLLER_GEN) crd paths=./api/... output:crd:dir=config/crd
 
 .PHONY: verify
 verify: generate fmt-check vet ## Fail on a dirty tree after generate.
-	@git diff --exit-code -- api || (echo "generated files are stale: run make generate"; exit 1)
+	@git diff --exit-code -- api config/crd || (echo "generated files are stale: run make generate"; exit 1)
 
 ##@ Build
 
@@ -66,7 +67,7 @@ deps: ## Install the Debian packages the tests need (apt-get update once, only w
 
 .PHONY: test
 test: deps fmt-check vet $(NFPM) kube-apiserver ## Install what is missing (a cold kube-apiserver build takes 8-15 min), then vet, gofmt, every test with -race, and short fuzz runs.
-	NFPM=$(NFPM) PATCHLET_CACHE=$(PATCHLET_CACHE) $(GO) test $(GO_TEST_FLAGS) ./...
+	NFPM=$(NFPM) PATCHLET_CACHE=$(PATCHLET_CACHE) PATCHLET_REQUIRE_KUBE=1 $(GO) test $(GO_TEST_FLAGS) ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZ_TIME) ./api/v1alpha1
 	$(GO) test -run '^$$' -fuzz '^FuzzWriteBody$$' -fuzztime $(FUZZ_TIME) ./server
 
