@@ -401,7 +401,12 @@ var _ = Describe("the reconcile loop against real apt in an isolated root", Labe
 			eventuallyReady(h, "slow", 30*time.Second)
 			Expect(version(h.installed(), "slow")).To(Equal("2.0"))
 			Expect(h.installed().Interrupted).To(BeEmpty())
-			Expect(steps(h.operations(v1alpha1.StepRecover))).To(Equal([]string{"Recover:Succeeded:"}))
+			// Exactly one recover step: it finishes the configuration, or,
+			// when dpkg died while unpacking, refuses the half-installed
+			// package, which the one reinstall then repairs.
+			Expect(steps(h.operations(v1alpha1.StepRecover))).To(Or(
+				Equal([]string{"Recover:Succeeded:"}),
+				Equal([]string{"Recover:Failed:" + backends.ReasonFailed})))
 			Expect(steps(h.operations(v1alpha1.StepUpgrade))[0]).To(Equal("Upgrade:Failed:" + backends.ReasonInterrupted))
 			GinkgoWriter.Printf("operations: %v\n", steps(h.operations("")))
 		})
