@@ -20,7 +20,9 @@ TEST_DEBS := dpkg-dev apt-utils busybox-static rpm createrepo-c dnf zypper pacma
 # Extra packages for `make bench`.
 BENCH_DEBS := bc wrk
 
-GO_TEST_FLAGS ?= -race -count=1 -timeout 40m
+# -p 1: one test binary at a time; the integration suites (real apt, dnf, a kube-apiserver with 300
+# simulated agents) each use both cores, and running them side by side only makes their timeouts tight.
+GO_TEST_FLAGS ?= -race -count=1 -p 1 -timeout 40m
 FUZZ_TIME ?= 10s
 
 ##@ General
