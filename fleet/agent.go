@@ -127,6 +127,7 @@ func New(o Options) (*Agent, error) {
 		synced: a.policies.HasSynced,
 	}
 	a.source = newSource(a.policies, o.Store, o.HostLabels, o.Log.WithName("source"), a.gate.Release)
+	a.source.release = a.hostRelease
 	a.reporter = &HostReporter{client: client, store: o.Store, name: o.HostName, labels: o.HostLabels,
 		interval: o.StatusInterval, log: o.Log.WithName("host")}
 	return a, nil
@@ -155,6 +156,20 @@ func (a *Agent) clusterPolicy(name string) (*v1alpha1.PatchPolicy, bool) {
 	}
 	p, ok := o.(*v1alpha1.PatchPolicy)
 	return p, ok
+}
+
+// hostRelease is the OS release the local Host reports ("" before the
+// local loop created it).
+func (a *Agent) hostRelease() string {
+	obj, err := a.o.Store.Get(store.Hosts, a.o.HostName)
+	if err != nil {
+		return ""
+	}
+	h, ok := obj.(*v1alpha1.Host)
+	if !ok {
+		return ""
+	}
+	return Release(h.Status.OS)
 }
 
 // Run registers the Host and runs the mirror, the status reporter, the

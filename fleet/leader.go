@@ -82,7 +82,9 @@ func (a *Aggregator) syncAll(ctx context.Context, hs, ps cache.Store) error {
 			continue
 		}
 		agg := Aggregated(pol, hosts)
-		st := ApplyAggregate(pol, agg, metav1.NewTime(a.now().UTC().Truncate(time.Second)))
+		now := metav1.NewTime(a.now().UTC().Truncate(time.Second))
+		st := ApplyAggregate(pol, agg, now)
+		st.PatchSets = ResolvePatchSets(pol, hosts, now)
 		if equality.Semantic.DeepEqual(st, pol.Status) {
 			continue
 		}
@@ -96,6 +98,11 @@ func (a *Aggregator) syncAll(ctx context.Context, hs, ps cache.Store) error {
 				firstErr = err
 			}
 			continue
+		}
+		for _, ps := range st.PatchSets {
+			if PatchSetFor(pol, ps.Release) == nil {
+				a.log.Info("resolved rollout patch set", "policy", pol.Name, "release", ps.Release, "packages", len(ps.Packages), "resolvedBy", ps.ResolvedBy)
+			}
 		}
 		if agg.Halted != Halted(pol) {
 			a.log.Info("rollout halt changed", "policy", pol.Name, "halted", agg.Halted, "failed", agg.FailedHosts)

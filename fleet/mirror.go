@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -29,11 +30,17 @@ type mirrorPlan struct {
 	// refused names cluster policies whose name a local object of another
 	// source holds.
 	refused []string
+	// pending names policies waiting for their patch set.
+	pending []string
 }
 
 // localCopy is the local store's copy of a cluster policy: its labels,
 // annotations (with the source and cluster generation) and spec.
-func localCopy(pol *v1alpha1.PatchPolicy) *v1alpha1.PatchPolicy {
+//
+// A policy whose updates are resolved per release (NeedsPatchSet) carries
+// its patch set for the host's release as spec.updates.resolved; ps is
+// that set (nil for other policies).
+func localCopy(pol *v1alpha1.PatchPolicy, ps *v1alpha1.PatchSet) *v1alpha1.PatchPolicy {
 	out := &v1alpha1.PatchPolicy{}
 	out.Name = pol.Name
 	out.Labels = maps.Clone(pol.Labels)
@@ -46,6 +53,9 @@ func localCopy(pol *v1alpha1.PatchPolicy) *v1alpha1.PatchPolicy {
 	out.Annotations[AnnotationSource] = SourceCluster
 	out.Annotations[AnnotationClusterGeneration] = strconv.FormatInt(pol.Generation, 10)
 	out.Spec = *pol.Spec.DeepCopy()
+	if ps != nil && out.Spec.Updates != nil {
+		out.Spec.Updates.Resolved = &v1alpha1.ResolvedUpdates{Release: ps.Release, Packages: slices.Clone(ps.Packages)}
+	}
 	return out
 }
 
@@ -56,10 +66,14 @@ func fromCluster(pol *v1alpha1.PatchPolicy) bool {
 
 // computeMirror works out how to bring the local store's cluster copies in
 // line with the cluster policies that select a host with hostLabels. It is
-// pure. A cluster policy whose name a local object of another source (the
+// pure. A policy that needs a patch set (NeedsPatchSet) is mirrored only
+// once its set for release (the host's OS release) at its generation is
+// resolved; until then an existing copy is kept as it is and none is
+// created, so no step runs before the versions are fixed. pending names
+// such policies. A cluster policy whose name a local object of another source (the
 // drop directory, the agent's API) holds is refused; the local object is
 // left alone. Invalid cluster policies (after defaulting) are refused too.
-func computeMirror(cluster []*v1alpha1.PatchPolicy, local []*v1alpha1.PatchPolicy, hostLabels map[string]string) mirrorPlan {
+func computeMirror(cluster []*v1alpha1.PatchPolicy, local []*v1alpha1.PatchPolicy, hostLabels map[string]string, release string) mirrorPlan {
 	var p mirrorPlan
 	have := map[string]*v1alpha1.PatchPolicy{}
 	for _, l := range local {
@@ -77,8 +91,21 @@ func computeMirror(cluster []*v1alpha1.PatchPolicy, local []*v1alpha1.PatchPolic
 			p.refused = append(p.refused, c.Name)
 			continue
 		}
-		cp := localCopy(c)
+		var ps *v1alpha1.PatchSet
 		cur, exists := have[c.Name]
+		if NeedsPatchSet(c) {
+			if release != "" {
+				ps = PatchSetFor(c, release)
+			}
+			if ps == nil {
+				p.pending = append(p.pending, c.Name)
+				if exists && fromCluster(cur) {
+					want[c.Name] = true
+				}
+				continue
+			}
+		}
+		cp := localCopy(c, ps)
 		switch {
 		case !exists:
 			want[c.Name] = true
@@ -120,7 +147,9 @@ type Source struct {
 	informer   cache.SharedIndexInformer
 	store      *store.Store
 	hostLabels map[string]string
-	log        logr.Logger
+	// release is the host's OS release ("" while unknown).
+	release func() string
+	log     logr.Logger
 	// onRemove is told the names of copies deleted (the gate drops their
 	// slots).
 	onRemove func(names []string)
@@ -147,7 +176,8 @@ func newSource(inf cache.SharedIndexInformer, st *store.Store, labels map[string
 func (s *Source) onUpdate(old, cur any) {
 	o, ok1 := old.(*v1alpha1.PatchPolicy)
 	c, ok2 := cur.(*v1alpha1.PatchPolicy)
-	if ok1 && ok2 && o.Generation == c.Generation && mapsEqual(o.Labels, c.Labels) && mapsEqual(o.Annotations, c.Annotations) {
+	if ok1 && ok2 && o.Generation == c.Generation && mapsEqual(o.Labels, c.Labels) && mapsEqual(o.Annotations, c.Annotations) &&
+		equality.Semantic.DeepEqual(o.Status.PatchSets, c.Status.PatchSets) {
 		return
 	}
 	s.trigger()
@@ -203,7 +233,11 @@ func (s *Source) Sync() error {
 	for _, it := range items {
 		local = append(local, it.Object.(*v1alpha1.PatchPolicy))
 	}
-	p := computeMirror(cluster, local, s.hostLabels)
+	rel := ""
+	if s.release != nil {
+		rel = s.release()
+	}
+	p := computeMirror(cluster, local, s.hostLabels, rel)
 	var errs []error
 	for _, c := range p.creates {
 		if _, err := s.store.Create(store.PatchPolicies, c); err != nil {
@@ -242,6 +276,10 @@ func (s *Source) Sync() error {
 	s.refused = next
 	s.synced = len(errs) == 0 || s.synced
 	s.mu.Unlock()
+	if len(p.pending) > 0 && rel == "" {
+		// The patch sets wait for the host's release; look again soon.
+		time.AfterFunc(time.Second, s.trigger)
+	}
 	if len(errs) > 0 {
 		// A later event retries; also retry on our own after a while.
 		time.AfterFunc(time.Second, s.trigger)

@@ -23,7 +23,7 @@ var _ = Describe("mirroring cluster policies", func() {
 	labels := map[string]string{"role": "web"}
 
 	It("copies the selecting policies with the source and generation, without status", func() {
-		p := computeMirror([]*v1alpha1.PatchPolicy{clusterPolicy("a", "web", 4, "curl"), clusterPolicy("b", "db", 1, "curl")}, nil, labels)
+		p := computeMirror([]*v1alpha1.PatchPolicy{clusterPolicy("a", "web", 4, "curl"), clusterPolicy("b", "db", 1, "curl")}, nil, labels, "debian-12")
 		Expect(p.creates).To(HaveLen(1))
 		c := p.creates[0]
 		Expect(c.Name).To(Equal("a"))
@@ -34,11 +34,11 @@ var _ = Describe("mirroring cluster policies", func() {
 	})
 
 	It("updates a changed copy, leaves an unchanged one, deletes one no longer selecting", func() {
-		old := localCopy(clusterPolicy("a", "web", 1, "curl"))
-		same := localCopy(clusterPolicy("s", "web", 1, "curl"))
-		gone := localCopy(clusterPolicy("g", "web", 1, "curl"))
+		old := localCopy(clusterPolicy("a", "web", 1, "curl"), nil)
+		same := localCopy(clusterPolicy("s", "web", 1, "curl"), nil)
+		gone := localCopy(clusterPolicy("g", "web", 1, "curl"), nil)
 		p := computeMirror([]*v1alpha1.PatchPolicy{clusterPolicy("a", "web", 2, "wget"), clusterPolicy("s", "web", 1, "curl"), clusterPolicy("g", "db", 2, "curl")},
-			[]*v1alpha1.PatchPolicy{old, same, gone}, labels)
+			[]*v1alpha1.PatchPolicy{old, same, gone}, labels, "debian-12")
 		Expect(p.creates).To(BeEmpty())
 		Expect(p.updates).To(HaveLen(1))
 		Expect(p.updates[0].Spec.Packages[0].Name).To(Equal("wget"))
@@ -49,7 +49,7 @@ var _ = Describe("mirroring cluster policies", func() {
 	It("never overwrites a policy of another source", func() {
 		local := clusterPolicy("a", "web", 1, "vim")
 		local.Annotations = map[string]string{v1alpha1.AnnotationSourceFile: "/etc/patchlet/policies.d/a.yaml"}
-		p := computeMirror([]*v1alpha1.PatchPolicy{clusterPolicy("a", "web", 1, "curl")}, []*v1alpha1.PatchPolicy{local}, labels)
+		p := computeMirror([]*v1alpha1.PatchPolicy{clusterPolicy("a", "web", 1, "curl")}, []*v1alpha1.PatchPolicy{local}, labels, "debian-12")
 		Expect(p.creates).To(BeEmpty())
 		Expect(p.updates).To(BeEmpty())
 		Expect(p.deletes).To(BeEmpty())
@@ -58,8 +58,101 @@ var _ = Describe("mirroring cluster policies", func() {
 
 	It("refuses an invalid cluster policy", func() {
 		bad := clusterPolicy("a", "web", 1, "Not A Package!")
-		p := computeMirror([]*v1alpha1.PatchPolicy{bad}, nil, labels)
+		p := computeMirror([]*v1alpha1.PatchPolicy{bad}, nil, labels, "debian-12")
 		Expect(p.creates).To(BeEmpty())
 		Expect(p.refused).To(Equal([]string{"a"}))
+	})
+})
+
+var _ = Describe("mirroring a policy whose updates are resolved per release", func() {
+	labels := map[string]string{"role": "web"}
+	rolled := func(gen int64) *v1alpha1.PatchPolicy {
+		p := clusterPolicy("r", "web", gen, "curl")
+		p.Spec.Packages = nil
+		p.Spec.Updates = &v1alpha1.UpdatesSpec{Apply: v1alpha1.UpdatesSecurity}
+		p.Spec.Rollout = &v1alpha1.RolloutSpec{}
+		return p
+	}
+
+	It("waits for the patch set of the host's release, then pins its versions", func() {
+		p := rolled(3)
+		p.Status.PatchSets = []v1alpha1.PatchSet{{Release: "ubuntu-24.04", Generation: 3,
+			Packages: []v1alpha1.PackageVersion{{Name: "openssl", Version: "9"}}}}
+		plan := computeMirror([]*v1alpha1.PatchPolicy{p}, nil, labels, "debian-12")
+		Expect(plan.creates).To(BeEmpty(), "no copy before debian-12 is resolved")
+		Expect(plan.pending).To(Equal([]string{"r"}))
+
+		p.Status.PatchSets = append(p.Status.PatchSets, v1alpha1.PatchSet{Release: "debian-12", Generation: 3,
+			Packages: []v1alpha1.PackageVersion{{Name: "openssl", Version: "3.0.1"}}})
+		plan = computeMirror([]*v1alpha1.PatchPolicy{p}, nil, labels, "debian-12")
+		Expect(plan.creates).To(HaveLen(1))
+		Expect(plan.creates[0].Spec.Updates.Resolved).To(Equal(&v1alpha1.ResolvedUpdates{Release: "debian-12",
+			Packages: []v1alpha1.PackageVersion{{Name: "openssl", Version: "3.0.1"}}}))
+	})
+
+	It("keeps the old copy while a new generation's set is not resolved", func() {
+		old := rolled(1)
+		old.Status.PatchSets = []v1alpha1.PatchSet{{Release: "debian-12", Generation: 1}}
+		local := localCopy(old, &old.Status.PatchSets[0])
+		cur := rolled(2)
+		cur.Status.PatchSets = old.Status.PatchSets // generation 1 only
+		plan := computeMirror([]*v1alpha1.PatchPolicy{cur}, []*v1alpha1.PatchPolicy{local}, labels, "debian-12")
+		Expect(plan.creates).To(BeEmpty())
+		Expect(plan.updates).To(BeEmpty())
+		Expect(plan.deletes).To(BeEmpty())
+	})
+})
+
+var _ = Describe("resolving patch sets", func() {
+	host := func(name, role, id, ver string, ups ...v1alpha1.UpgradablePackage) *v1alpha1.Host {
+		h := &v1alpha1.Host{}
+		h.Name = name
+		h.Labels = map[string]string{"role": role}
+		h.Status.OS = v1alpha1.OSInfo{ID: id, VersionID: ver}
+		h.Status.Upgradable = ups
+		h.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse}}
+		return h
+	}
+	sec := func(name, from, to string) v1alpha1.UpgradablePackage {
+		return v1alpha1.UpgradablePackage{Name: name, From: from, To: to, Security: true}
+	}
+	now := metav1.Now()
+
+	It("resolves each release once from its first reporting host and keeps it", func() {
+		p := clusterPolicy("r", "web", 2, "curl")
+		p.Spec.Packages = nil
+		p.Spec.Updates = &v1alpha1.UpdatesSpec{Apply: v1alpha1.UpdatesSecurity, Exclude: []string{"linux-*"}}
+		p.Spec.Rollout = &v1alpha1.RolloutSpec{}
+		notYet := host("a-new", "web", "debian", "12")
+		notYet.Status.Conditions = nil
+		hosts := []*v1alpha1.Host{
+			host("c", "web", "debian", "12", sec("openssl", "1", "3")),
+			notYet,
+			host("b", "web", "debian", "12", sec("openssl", "1", "2"), sec("linux-image-amd64", "1", "2"),
+				v1alpha1.UpgradablePackage{Name: "vim", From: "1", To: "2"}),
+			host("d", "web", "ubuntu", "24.04", sec("curl", "7", "8")),
+			host("e", "db", "rocky", "9", sec("curl", "7", "8")),
+		}
+		sets := ResolvePatchSets(p, hosts, now)
+		Expect(sets).To(HaveLen(2))
+		Expect(sets[0]).To(And(HaveField("Release", "debian-12"), HaveField("ResolvedBy", "b"), HaveField("Generation", int64(2)),
+			HaveField("Packages", Equal([]v1alpha1.PackageVersion{{Name: "openssl", Version: "2"}}))))
+		Expect(sets[1]).To(And(HaveField("Release", "ubuntu-24.04"), HaveField("ResolvedBy", "d")))
+
+		By("a later newer version on another host does not change a resolved set")
+		p.Status.PatchSets = sets
+		hosts[2].Status.Upgradable = []v1alpha1.UpgradablePackage{sec("openssl", "1", "4")}
+		Expect(ResolvePatchSets(p, hosts, now)).To(Equal(sets))
+
+		By("a new generation resolves anew")
+		p.Generation = 3
+		again := ResolvePatchSets(p, hosts, now)
+		Expect(again[0].Packages).To(Equal([]v1alpha1.PackageVersion{{Name: "openssl", Version: "4"}}))
+	})
+
+	It("resolves nothing for a policy without a rollout", func() {
+		p := clusterPolicy("r", "web", 1, "curl")
+		p.Spec.Updates = &v1alpha1.UpdatesSpec{Apply: v1alpha1.UpdatesAll}
+		Expect(ResolvePatchSets(p, []*v1alpha1.Host{host("a", "web", "debian", "12", sec("x", "1", "2"))}, now)).To(BeNil())
 	})
 })

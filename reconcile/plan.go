@@ -26,6 +26,9 @@ const (
 	ReasonPinned = "Pinned"
 	// ReasonOutdated: an upgrade is pending (Upgrade).
 	ReasonOutdated = "Outdated"
+	// ReasonNotInPatchSet: a pending upgrade of a package the policy's
+	// resolved patch set (spec.updates.resolved) does not list (Skip).
+	ReasonNotInPatchSet = "NotInPatchSet"
 	// ReasonSecurityUpdate: a security upgrade is pending (Upgrade).
 	ReasonSecurityUpdate = "SecurityUpdate"
 	// ReasonExcluded: a pending upgrade matches spec.updates.exclude, or
@@ -319,6 +322,11 @@ func AvailableNames(policies []v1alpha1.PatchPolicy, hostLabels map[string]strin
 				seen[pkg.Name] = true
 			}
 		}
+		if u := p.Spec.Updates; u != nil && u.Resolved != nil {
+			for _, pv := range u.Resolved.Packages {
+				seen[pv.Name] = true
+			}
+		}
 	}
 	names := make([]string, 0, len(seen))
 	for n := range seen {
@@ -352,6 +360,11 @@ func AvailableNames(policies []v1alpha1.PatchPolicy, hostLabels map[string]strin
 //     policy's own spec.packages (their items decide). Upgrades that would
 //     install a new package (From empty) follow from upgrading the package
 //     that needs them and get no item of their own.
+//   - spec.updates.resolved (a rollout's patch set) freezes the updates: a
+//     pending upgrade of a listed package installs exactly the listed
+//     version (VersionNotAvailable when the index lacks it); one already at
+//     that version is satisfied even when a newer one is pending; pending
+//     upgrades of unlisted packages are Skip/NotInPatchSet, not blocking.
 //   - Conflicts: when Enforce policies disagree about a package (Absent
 //     against anything else, different pins, a pin or Held against Latest,
 //     Held against a pin of another version) that package is left alone: no
@@ -504,7 +517,7 @@ func (pl planner) planPolicy(p *v1alpha1.PatchPolicy, pp *PolicyPlan) ([]contrib
 					continue
 				}
 				if item, cs, ok := pl.updateItem(p, pl.obs.Upgrades[name]); ok {
-					add(item, cs, false)
+					add(item, cs, item.Reason == ReasonVersionNotAvailable)
 				}
 			}
 		}
@@ -649,10 +662,29 @@ func (pl planner) updateItem(p *v1alpha1.PatchPolicy, up backends.Upgrade) (v1al
 	if !installed || up.From == "" {
 		return v1alpha1.PlanItem{}, nil, false
 	}
-	if p.Spec.Updates.Apply == v1alpha1.UpdatesSecurity && !up.Security {
+	resolved, pinned := "", false
+	if r := p.Spec.Updates.Resolved; r != nil {
+		// A resolved set decides alone which upgrades apply, and to what.
+		for _, pv := range r.Packages {
+			if pv.Name == up.Name {
+				resolved, pinned = pv.Version, true
+				break
+			}
+		}
+		if !pinned {
+			return v1alpha1.PlanItem{Package: up.Name, From: inst.Version, To: up.To, Action: v1alpha1.ActionSkip,
+				Reason: ReasonNotInPatchSet, Message: "not in the rollout's resolved patch set; not upgraded by it"}, nil, true
+		}
+		if inst.Version == resolved {
+			return v1alpha1.PlanItem{}, nil, false
+		}
+	} else if p.Spec.Updates.Apply == v1alpha1.UpdatesSecurity && !up.Security {
 		return v1alpha1.PlanItem{}, nil, false
 	}
 	item := v1alpha1.PlanItem{Package: up.Name, From: inst.Version, To: up.To, Action: v1alpha1.ActionSkip}
+	if pinned {
+		item.To = resolved
+	}
 	skip := func(reason, msg string, args ...any) (v1alpha1.PlanItem, []contribution, bool) {
 		item.Reason, item.Message = reason, fmt.Sprintf(msg, args...)
 		return item, nil, true
@@ -676,6 +708,18 @@ func (pl planner) updateItem(p *v1alpha1.PatchPolicy, up backends.Upgrade) (v1al
 	}
 	if by := pl.claims.absentBy[up.Name]; len(by) > 0 {
 		return skip(ReasonExcluded, "policy %s removes it", strings.Join(sorted(by), ", "))
+	}
+	if pinned {
+		if !slices.Contains(pl.obs.Available[up.Name], resolved) {
+			// Not blocking the rest; the policy reports the item.
+			return skip(ReasonVersionNotAvailable, "the resolved version %s is not in the package index (newest %s)", resolved, up.To)
+		}
+		item.Action, item.Reason = v1alpha1.ActionUpgrade, ReasonOutdated
+		item.Message = fmt.Sprintf("the rollout's resolved patch set wants %s (newest %s)", resolved, up.To)
+		if up.Security {
+			item.Reason = ReasonSecurityUpdate
+		}
+		return item, []contribution{{step: v1alpha1.StepInstall, ref: backends.PackageRef{Name: up.Name, Version: resolved}}}, true
 	}
 	item.Action, item.Reason, item.Message = v1alpha1.ActionUpgrade, ReasonOutdated, "an upgrade is pending"
 	if up.Security {

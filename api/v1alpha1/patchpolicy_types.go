@@ -61,6 +61,60 @@ type UpdatesSpec struct {
 	// +kubebuilder:validation:items:Pattern=`^[A-Za-z0-9@_+*?\[][A-Za-z0-9@._+*?\[\]-]*$`
 	// +optional
 	Exclude []string `json:"exclude,omitempty"`
+	// Resolved freezes the updates this policy applies to exactly these
+	// package versions: a pending upgrade of a listed package installs the
+	// listed version (not the newest), and pending upgrades of packages not
+	// listed are left alone. In fleet mode the agent fills it in its local
+	// copy from the policy's status.patchSets for the host's OS release.
+	// +optional
+	Resolved *ResolvedUpdates `json:"resolved,omitempty"`
+}
+
+// PackageVersion is one package at one exact version.
+type PackageVersion struct {
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9@_+][A-Za-z0-9@._+-]*$`
+	Name string `json:"name"`
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9][A-Za-z0-9._+~^:-]*$`
+	Version string `json:"version"`
+}
+
+// ResolvedUpdates is a frozen set of update versions.
+type ResolvedUpdates struct {
+	// Release is the OS release the set was resolved for (e.g. debian-12).
+	// +kubebuilder:validation:MaxLength=128
+	// +optional
+	Release string `json:"release,omitempty"`
+	// +kubebuilder:validation:MaxItems=5000
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Packages []PackageVersion `json:"packages,omitempty"`
+}
+
+// PatchSet is the updates of one rollout resolved once for one OS release.
+type PatchSet struct {
+	// Release is "<os id>-<version id>" from a Host's status.os (e.g. debian-12).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	Release string `json:"release"`
+	// Generation is the policy generation the set was resolved for; a new
+	// generation resolves anew.
+	Generation int64 `json:"generation"`
+	// Packages are the exact versions every host of the release installs.
+	// +kubebuilder:validation:MaxItems=5000
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Packages []PackageVersion `json:"packages,omitempty"`
+	// ResolvedBy names the host whose reported upgrades the set was taken from.
+	// +optional
+	ResolvedBy string `json:"resolvedBy,omitempty"`
+	// +optional
+	ResolvedAt *metav1.Time `json:"resolvedAt,omitempty"`
 }
 
 // CacheSpec says how fresh the package index must be before changes are made.
@@ -138,6 +192,28 @@ type RolloutSpec struct {
 	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : self.matches('^(100|[1-9]?[0-9])%$')",message="must be an integer of at least 0 or a percentage between 0% and 100%"
 	// +optional
 	MaxFailures *intstr.IntOrString `json:"maxFailures,omitempty"`
+	// Waves split the matched hosts into ordered groups; a later wave
+	// starts only when every host of the earlier ones is Ready and the
+	// earlier wave soaked. Hosts no wave takes form a last, implicit wave.
+	// +kubebuilder:validation:MaxItems=20
+	// +optional
+	Waves []RolloutWave `json:"waves,omitempty"`
+}
+
+// RolloutWave is one wave: hosts (a count or a percentage of the matched
+// hosts, in host-name order, counted after the earlier waves) or a label
+// selector, and how long to soak after it succeeded.
+// +kubebuilder:validation:XValidation:rule="has(self.hosts) != has(self.selector)",message="a wave has either hosts or a selector"
+type RolloutWave struct {
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 : self.matches('^(100|[1-9][0-9]?)%$')",message="must be an integer of at least 1 or a percentage between 1% and 100%"
+	// +optional
+	Hosts *intstr.IntOrString `json:"hosts,omitempty"`
+	// +optional
+	Selector *metav1.LabelSelector `json:"selector,omitempty"`
+	// Soak is how long the wave must stay succeeded before the next starts.
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="must not be negative"
+	// +optional
+	Soak *Duration `json:"soak,omitempty"`
 }
 
 // PatchPolicySpec is the desired state of the hosts a policy selects.
@@ -238,6 +314,17 @@ type PatchPolicyStatus struct {
 	// NextRetry is when a failed or waiting pass runs again.
 	// +optional
 	NextRetry *metav1.Time `json:"nextRetry,omitempty"`
+	// PatchSets are the rollout's updates resolved once per OS release
+	// (fleet mode, policies with spec.rollout and spec.updates).
+	// +listType=map
+	// +listMapKey=release
+	// +kubebuilder:validation:MaxItems=100
+	// +optional
+	PatchSets []PatchSet `json:"patchSets,omitempty"`
+	// CurrentWave is the 0-based index of the rollout wave now open
+	// (fleet mode, policies with spec.rollout.waves).
+	// +optional
+	CurrentWave *int32 `json:"currentWave,omitempty"`
 }
 
 // PatchPolicy is the desired package state of the hosts it selects.

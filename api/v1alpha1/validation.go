@@ -20,6 +20,8 @@ const (
 	MaxVersionLength     = 128
 	MaxPackages          = 1000
 	MaxExcludes          = 100
+	MaxResolvedPackages  = 5000
+	MaxWaves             = 20
 	MaxWindowDuration    = 7 * 24 * time.Hour
 )
 
@@ -191,6 +193,27 @@ func ValidatePatchPolicySpec(s *PatchPolicySpec, fld *field.Path) field.ErrorLis
 					"must be a package name glob: letters, digits, . _ + @ - and the wildcards * ? [ ], not starting with - or ."))
 			}
 		}
+		if r := u.Resolved; r != nil {
+			rf := uf.Child("resolved")
+			if len(r.Release) > MaxPackageNameLength {
+				errs = append(errs, field.TooLong(rf.Child("release"), "", MaxPackageNameLength))
+			}
+			if len(r.Packages) > MaxResolvedPackages {
+				errs = append(errs, field.TooMany(rf.Child("packages"), len(r.Packages), MaxResolvedPackages))
+			}
+			seen := map[string]bool{}
+			for i, pv := range r.Packages {
+				pf := rf.Child("packages").Index(i)
+				errs = append(errs, validatePackageName(pv.Name, pf.Child("name"))...)
+				if seen[pv.Name] {
+					errs = append(errs, field.Duplicate(pf.Child("name"), pv.Name))
+				}
+				seen[pv.Name] = true
+				if pv.Version == "" || !IsPackageVersion("", pv.Version) {
+					errs = append(errs, field.Invalid(pf.Child("version"), printable(pv.Version), "must be a package version"))
+				}
+			}
+		}
 	}
 	if c := s.Cache; c != nil && c.MaxAge != nil {
 		if d, err := c.MaxAge.Parse(); err != nil {
@@ -222,6 +245,32 @@ func ValidatePatchPolicySpec(s *PatchPolicySpec, fld *field.Path) field.ErrorLis
 	if r := s.Rollout; r != nil {
 		errs = append(errs, validateIntOrPercent(r.MaxConcurrent, fld.Child("rollout", "maxConcurrent"), 1)...)
 		errs = append(errs, validateIntOrPercent(r.MaxFailures, fld.Child("rollout", "maxFailures"), 0)...)
+		wf := fld.Child("rollout", "waves")
+		if len(r.Waves) > MaxWaves {
+			errs = append(errs, field.TooMany(wf, len(r.Waves), MaxWaves))
+		}
+		for i, w := range r.Waves {
+			f := wf.Index(i)
+			switch {
+			case w.Hosts == nil && w.Selector == nil:
+				errs = append(errs, field.Required(f, "a wave needs hosts (a count or percentage) or a selector"))
+			case w.Hosts != nil && w.Selector != nil:
+				errs = append(errs, field.Invalid(f, "", "a wave has either hosts or a selector, not both"))
+			case w.Hosts != nil:
+				errs = append(errs, validateIntOrPercent(w.Hosts, f.Child("hosts"), 1)...)
+			default:
+				if _, err := metav1.LabelSelectorAsSelector(w.Selector); err != nil {
+					errs = append(errs, field.Invalid(f.Child("selector"), "", err.Error()))
+				}
+			}
+			if w.Soak != nil {
+				if d, err := w.Soak.Parse(); err != nil {
+					errs = append(errs, field.Invalid(f.Child("soak"), printable(string(*w.Soak)), "must be a duration such as 10m or 1h"))
+				} else if d < 0 {
+					errs = append(errs, field.Invalid(f.Child("soak"), string(*w.Soak), "must not be negative"))
+				}
+			}
+		}
 	}
 	return errs
 }

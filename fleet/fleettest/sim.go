@@ -25,13 +25,17 @@ type Repo struct {
 	mu       sync.Mutex
 	versions map[string]string
 	security map[string]bool
+	// history keeps every version offered, oldest first (the index lists
+	// older versions still in the pool).
+	history map[string][]string
 }
 
 // NewRepo returns a repository offering versions (name to version).
 func NewRepo(versions map[string]string) *Repo {
-	r := &Repo{versions: map[string]string{}, security: map[string]bool{}}
+	r := &Repo{versions: map[string]string{}, security: map[string]bool{}, history: map[string][]string{}}
 	for n, v := range versions {
 		r.versions[n] = v
+		r.history[n] = []string{v}
 	}
 	return r
 }
@@ -42,6 +46,19 @@ func (r *Repo) Publish(name, version string, security bool) {
 	defer r.mu.Unlock()
 	r.versions[name] = version
 	r.security[name] = security
+	r.history[name] = append(r.history[name], version)
+}
+
+// available lists the versions of name the repository offers, newest first.
+func (r *Repo) available(name string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h := r.history[name]
+	out := make([]string, 0, len(h))
+	for i := len(h) - 1; i >= 0; i-- {
+		out = append(out, h[i])
+	}
+	return out
 }
 
 func (r *Repo) get(name string) (string, bool, bool) {
@@ -117,8 +134,8 @@ func (b *Backend) Observe(_ context.Context, names []string) (*backends.Observat
 		}
 	}
 	for _, n := range names {
-		if v, _, ok := b.repo.get(n); ok {
-			obs.Available[n] = []string{v}
+		if vs := b.repo.available(n); len(vs) > 0 {
+			obs.Available[n] = vs
 		}
 	}
 	return obs, nil
