@@ -399,6 +399,38 @@ var _ = Describe("fleet mode against a real API server", Label("integration"), f
 			HaveField("Matched", BeEquivalentTo(20)), HaveField("Compliant", BeEquivalentTo(0))))
 	})
 
+	It("installs the patch set resolved by the first host even after the repository publishes a newer version", func() {
+		r := newFleetRun(map[string]string{"openssl": "3.0.2", "curl": "8.1"})
+		pol := upgradeAll("pset", "pset", "1", "")
+		pol.Spec.Updates.Apply = v1alpha1.UpdatesSecurity
+		r.createPolicy(pol)
+		r.repo.Publish("openssl", "3.0.2", true) // a security update; curl 8.1 is not one
+		labels := map[string]string{"role": "pset"}
+		old := map[string]string{"openssl": "3.0.1", "curl": "8.0"}
+		first := r.start(simHost{name: "pset-0", labels: labels, installed: old, duration: 200 * time.Millisecond, leader: true}, nil, fastFleet(true))
+
+		By("the leader records debian-12's patch set from the first host")
+		var ps *v1alpha1.PatchSet
+		Eventually(func() *v1alpha1.PatchSet { ps = fleet.PatchSetFor(r.policy("pset"), "debian-12"); return ps },
+			20*time.Second, 50*time.Millisecond).ShouldNot(BeNil())
+		Expect(ps.ResolvedBy).To(Equal("pset-0"))
+		Expect(ps.Packages).To(Equal([]v1alpha1.PackageVersion{{Name: "openssl", Version: "3.0.2"}}))
+
+		By("the repository publishes a newer openssl mid-rollout; more hosts join")
+		r.repo.Publish("openssl", "3.0.3", true)
+		var later []*fleettest.Agent
+		for i := 1; i <= 3; i++ {
+			later = append(later, r.start(simHost{name: fmt.Sprintf("pset-%d", i), labels: labels, installed: old, duration: 100 * time.Millisecond}, nil, fastFleet(false)))
+		}
+		Eventually(counts(r, "pset"), 40*time.Second, 100*time.Millisecond).Should(HaveField("Compliant", BeEquivalentTo(4)))
+		for _, a := range append([]*fleettest.Agent{first}, later...) {
+			Expect(a.Backend.Installed("openssl")).To(Equal("3.0.2"), "%s installs the resolved version, not the newest", a.Name)
+			Expect(a.Backend.Installed("curl")).To(Equal("8.0"), "%s: not a security update, not in the set", a.Name)
+			Expect(a.Backend.Applied()).To(Equal([]string{"openssl=3.0.2"}))
+		}
+		Expect(fleet.PatchSetFor(r.policy("pset"), "debian-12").Packages).To(Equal(ps.Packages), "the set never changes within a generation")
+	})
+
 	It("stops an agent from writing another host's status", func() {
 		needEnv()
 		ctx := context.Background()

@@ -205,7 +205,9 @@ type RolloutSpec struct {
 // selector, and how long to soak after it succeeded.
 // +kubebuilder:validation:XValidation:rule="has(self.hosts) != has(self.selector)",message="a wave has either hosts or a selector"
 type RolloutWave struct {
-	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 : self.matches('^(100|[1-9][0-9]?)%$')",message="must be an integer of at least 1 or a percentage between 1% and 100%"
+	// Hosts is a count of at least 1 or a percentage between 1% and 100%
+	// (checked by the agent: a CEL rule here would exceed the API server's
+	// cost budget inside a list).
 	// +optional
 	Hosts *intstr.IntOrString `json:"hosts,omitempty"`
 	// +optional
