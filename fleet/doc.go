@@ -36,4 +36,24 @@
 //     Resuming is an explicit act: change the policy's spec (a new
 //     generation; failures of older generations do not count), for example
 //     after excluding the package that failed.
+//   - Patch sets: a policy with spec.rollout that applies Security or All
+//     updates is resolved once per OS release ("<id>-<versionID>" from a
+//     Host's status.os, e.g. debian-12) and policy generation into exact
+//     versions. The leader writes them to the policy's status.patchSets
+//     ({release, generation, packages: [{name, version}], resolvedBy,
+//     resolvedAt}) from the first matched host of that release (by name)
+//     that reported an observation: its status.upgradable (security ones
+//     only for Security, minus spec.updates.exclude). A resolved set never
+//     changes within a generation. An agent mirrors such a policy only once
+//     its release's set exists, with the set as spec.updates.resolved, so
+//     no host takes a step before the versions are fixed; every host then
+//     installs exactly those versions (apt-get install name=version), even
+//     when the repository has published newer ones meanwhile. A host
+//     already at the resolved version is done. Rule for packages the first
+//     host did not have (or had no pending update for): this rollout does
+//     not upgrade them on any host of that release (plan item
+//     Skip/NotInPatchSet, not blocking); change the policy's spec (a new
+//     generation) to resolve again. A resolved version the host's index no
+//     longer offers stalls the policy there (VersionNotAvailable). The set
+//     is taken from status.upgradable, which lists at most 500 packages.
 package fleet
