@@ -281,6 +281,25 @@ var _ = Describe("Plan", func() {
 			Entry("None: no items", host(), allCaps, want{items: map[string]string{}, steps: ""}),
 		)
 
+		It("installs exactly a resolved patch set's versions and leaves unlisted upgrades alone", func() {
+			resolved := func(p *v1alpha1.PatchPolicy) {
+				p.Spec.Updates.Resolved = &v1alpha1.ResolvedUpdates{Release: "debian-12", Packages: []v1alpha1.PackageVersion{
+					{Name: "openssl", Version: "3.0.15"}, {Name: "libc6", Version: "2.36-9+deb12u9"}, {Name: "zlib1g", Version: "2"}}}
+			}
+			o := observe().installed("openssl", "3.0.11").upgrade("openssl", "3.0.11", "3.0.16", true).available("openssl", "3.0.16", "3.0.15").
+				installed("libc6", "2.36-9+deb12u9").upgrade("libc6", "2.36-9+deb12u9", "2.36-9+deb12u10", true).
+				installed("vim", "9.0.1").upgrade("vim", "9.0.1", "9.0.2", true).
+				installed("zlib1g", "1").upgrade("zlib1g", "1", "3", true).available("zlib1g", "3")
+			out := planOf(o, allCaps, policy("p", updates(v1alpha1.UpdatesSecurity), resolved))
+			pp := onlyPolicy(out, "p")
+			Expect(itemOf(pp, "openssl")).To(And(HaveField("Action", v1alpha1.ActionUpgrade), HaveField("To", "3.0.15")))
+			Expect(itemOf(pp, "vim").Reason).To(Equal(reconcile.ReasonNotInPatchSet))
+			Expect(itemOf(pp, "zlib1g").Reason).To(Equal(reconcile.ReasonVersionNotAvailable))
+			Expect(pp.Items).NotTo(ContainElement(HaveField("Package", "libc6")), "already at the resolved version")
+			Expect(stepsText(out.Steps)).To(Equal("Install:openssl=3.0.15"))
+			Expect(pp.Stalled).To(BeTrue(), "zlib1g's resolved version is gone from the index")
+		})
+
 		It("does not upgrade what a third policy removes", func() {
 			o := observe().installed("telnet", "0.17").upgrade("telnet", "0.17", "0.18", false)
 			out := planOf(o, allCaps, policy("p", updates(v1alpha1.UpdatesAll)), policy("rm", pkg("telnet", v1alpha1.PackageAbsent, "")))
