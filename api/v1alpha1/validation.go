@@ -70,6 +70,11 @@ func IsPackageName(family, name string) bool {
 	if len(name) == 0 || len(name) > MaxPackageNameLength {
 		return false
 	}
+	// apt reads a trailing "-" as "remove this package" (apt-get install
+	// openssl- removes openssl); no real package name ends with one.
+	if strings.HasSuffix(name, "-") {
+		return false
+	}
 	switch family {
 	case FamilyDebian:
 		return debianName.MatchString(name)
@@ -283,7 +288,7 @@ func validatePackageName(name string, fld *field.Path) field.ErrorList {
 		return field.ErrorList{field.TooLong(fld, "", MaxPackageNameLength)}
 	case !IsPackageName("", name):
 		return field.ErrorList{field.Invalid(fld, printable(name),
-			"must start with a letter, digit, @, _ or + and contain only ASCII letters, digits and . _ + @ -")}
+			"must start with a letter, digit, @, _ or +, contain only ASCII letters, digits and . _ + @ -, and not end with -")}
 	}
 	return nil
 }

@@ -63,6 +63,7 @@ var hostileNames = []TableEntry{
 	Entry("an apt option", "-oAPT::Update::Pre-Invoke::=touch /tmp/x"),
 	Entry("a long option", "--allow-unauthenticated"),
 	Entry("a lone dash", "-"),
+	Entry("a trailing dash (apt: remove the package)", "openssl-"),
 	Entry("a leading dot", ".hidden"),
 	Entry("a relative path", "../etc"),
 	Entry("dot dot", ".."),
