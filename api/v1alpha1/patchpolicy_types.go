@@ -26,7 +26,7 @@ type PackageSpec struct {
 	// Name of the package as the package manager knows it.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=128
-	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9@_+][A-Za-z0-9@._+-]*$`
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9@_+]([A-Za-z0-9@._+-]*[A-Za-z0-9@._+])?$`
 	Name string `json:"name"`
 	// Version pins the package to exactly this version (e.g. 3.0.15-1~deb12u1).
 	// +kubebuilder:validation:MaxLength=128
@@ -74,7 +74,7 @@ type UpdatesSpec struct {
 type PackageVersion struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=128
-	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9@_+][A-Za-z0-9@._+-]*$`
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9@_+]([A-Za-z0-9@._+-]*[A-Za-z0-9@._+])?$`
 	Name string `json:"name"`
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=128
