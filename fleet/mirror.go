@@ -87,7 +87,10 @@ func computeMirror(cluster []*v1alpha1.PatchPolicy, local []*v1alpha1.PatchPolic
 		}
 		d := c.DeepCopy()
 		d.SetDefaults()
-		if errs := d.Validate(); len(errs) > 0 {
+		if errs := d.Validate(); len(errs) > 0 || HasWaves(c) {
+			// Waves are not implemented in fleet mode: running the policy
+			// on every host at once would defeat the canary the operator
+			// asked for, so no host runs it (the leader says so in status).
 			p.refused = append(p.refused, c.Name)
 			continue
 		}

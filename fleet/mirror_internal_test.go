@@ -156,3 +156,11 @@ var _ = Describe("resolving patch sets", func() {
 		Expect(ResolvePatchSets(p, []*v1alpha1.Host{host("a", "web", "debian", "12", sec("x", "1", "2"))}, now)).To(BeNil())
 	})
 })
+
+var _ = It("does not mirror a policy that asks for waves (fleet mode does not implement them)", func() {
+	c := clusterPolicy("w", "web", 1, "curl")
+	c.Spec.Rollout = &v1alpha1.RolloutSpec{Waves: []v1alpha1.RolloutWave{{Selector: &metav1.LabelSelector{}}}}
+	p := computeMirror([]*v1alpha1.PatchPolicy{c}, nil, map[string]string{"role": "web"}, "debian-12")
+	Expect(p.creates).To(BeEmpty())
+	Expect(p.refused).To(ConsistOf("w"))
+})

@@ -71,6 +71,15 @@ func FailureBudget(pol *v1alpha1.PatchPolicy, matched int) (n int, ok bool) {
 	return n, true
 }
 
+// ReasonWavesUnsupported: the policy asks for waves, which fleet mode does
+// not implement yet; no host applies it.
+const ReasonWavesUnsupported = "WavesNotSupported"
+
+// HasWaves reports whether a policy asks for rollout waves.
+func HasWaves(pol *v1alpha1.PatchPolicy) bool {
+	return pol.Spec.Rollout != nil && len(pol.Spec.Rollout.Waves) > 0
+}
+
 // Halted reports whether the cluster policy's status says its rollout is
 // halted.
 func Halted(pol *v1alpha1.PatchPolicy) bool {
@@ -167,6 +176,13 @@ func ApplyAggregate(pol *v1alpha1.PatchPolicy, a Aggregate, now metav1.Time) v1a
 		msg := fmt.Sprintf("%d of %d matched hosts compliant, %d progressing, %d failed", c.Compliant, c.Matched, c.Progressing, c.Failed)
 		set(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonHostsPending, msg)
 		set(v1alpha1.ConditionProgressing, boolCond(c.Progressing > 0 && !a.Halted), ReasonHostsPending, msg)
+	}
+	if HasWaves(pol) {
+		msg := "spec.rollout.waves is not implemented in fleet mode yet: no host applies this policy; remove the waves, or roll it out with patchctl rollout"
+		set(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonWavesUnsupported, msg)
+		set(v1alpha1.ConditionStalled, metav1.ConditionTrue, ReasonWavesUnsupported, msg)
+	} else {
+		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionStalled)
 	}
 	switch {
 	case a.Halted:

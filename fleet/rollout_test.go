@@ -105,6 +105,17 @@ var _ = Describe("aggregate status", func() {
 		Expect(a.Halted).To(BeFalse())
 	})
 
+	It("says a policy with waves is Stalled, not silently run everywhere at once", func() {
+		pol := rolloutPolicy(ios("1"), ios("1"))
+		pol.Spec.Rollout.Waves = []v1alpha1.RolloutWave{{Hosts: ios("1")}}
+		st := fleet.ApplyAggregate(pol, fleet.Aggregated(pol, []*v1alpha1.Host{host("a", "web", "Compliant", 3)}), now)
+		c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionStalled)
+		Expect(c).NotTo(BeNil())
+		Expect(c.Status).To(Equal(metav1.ConditionTrue))
+		Expect(c.Reason).To(Equal(fleet.ReasonWavesUnsupported))
+		Expect(meta.IsStatusConditionTrue(st.Conditions, v1alpha1.ConditionReady)).To(BeFalse())
+	})
+
 	It("is Ready when every matched host is compliant, and writes nothing new when nothing changed", func() {
 		pol := rolloutPolicy(nil, nil)
 		a := fleet.Aggregated(pol, []*v1alpha1.Host{host("a", "web", "Compliant", 3)})

@@ -226,3 +226,32 @@ func Next(s Schedule, hosts []HostProgress, halted bool, now time.Time) Decision
 	}
 	return d
 }
+
+// WavesFromPolicy turns a policy's spec.rollout.waves (each wave's own
+// size, a count or a percentage of the n selected hosts, rounded up, and
+// its soak) into the cumulative WaveSpecs AssignWaves takes. Selector
+// waves are not supported here (they are a fleet-mode feature): an error
+// says so.
+func WavesFromPolicy(n int, waves []v1alpha1.RolloutWave) ([]WaveSpec, error) {
+	var out []WaveSpec
+	total := 0
+	for i, w := range waves {
+		if w.Selector != nil || w.Hosts == nil {
+			return nil, fmt.Errorf("spec.rollout.waves[%d]: patchctl rollout takes waves by size (hosts), not by selector; use --waves", i)
+		}
+		size, err := intstr.GetScaledValueFromIntOrPercent(w.Hosts, n, true)
+		if err != nil || size < 1 {
+			return nil, fmt.Errorf("spec.rollout.waves[%d].hosts %s: want a count of at least 1 or a percentage from 1%% to 100%%", i, w.Hosts.String())
+		}
+		var soak time.Duration
+		if w.Soak != nil {
+			soak, err = w.Soak.Parse()
+			if err != nil || soak < 0 {
+				return nil, fmt.Errorf("spec.rollout.waves[%d].soak %q: want a duration such as 10m", i, string(*w.Soak))
+			}
+		}
+		total += size
+		out = append(out, WaveSpec{Upto: intstr.FromInt32(int32(min(total, math.MaxInt32))), Soak: soak})
+	}
+	return out, nil
+}

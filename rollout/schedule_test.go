@@ -9,6 +9,7 @@ import (
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/rollout"
@@ -331,5 +332,30 @@ var _ = Describe("state", func() {
 		p.Spec.Suspend = true
 		h3, _ := rollout.SpecHash(p)
 		Expect(h3).NotTo(Equal(h1))
+	})
+})
+
+var _ = Describe("WavesFromPolicy", func() {
+	soak := v1alpha1.Duration("10m")
+	It("turns each wave's own size into cumulative ends, with each wave's soak", func() {
+		specs, err := rollout.WavesFromPolicy(20, []v1alpha1.RolloutWave{
+			{Hosts: ptr.To(intstr.FromInt32(1)), Soak: &soak},
+			{Hosts: ptr.To(intstr.FromString("25%"))},
+			{Hosts: ptr.To(intstr.FromString("100%"))},
+		})
+		Expect(err).NotTo(HaveOccurred())
+		assign, soaks := rollout.AssignWaves(20, specs)
+		Expect(assign[0]).To(Equal(0))
+		Expect(assign[1]).To(Equal(1))
+		Expect(assign[5]).To(Equal(1))
+		Expect(assign[6]).To(Equal(2))
+		Expect(assign[19]).To(Equal(2))
+		Expect(soaks[0]).To(Equal(10 * time.Minute))
+	})
+	It("refuses selector waves and sizes below one host, naming the wave", func() {
+		_, err := rollout.WavesFromPolicy(10, []v1alpha1.RolloutWave{{Selector: &metav1.LabelSelector{}}})
+		Expect(err).To(MatchError(ContainSubstring("spec.rollout.waves[0]")))
+		_, err = rollout.WavesFromPolicy(10, []v1alpha1.RolloutWave{{Hosts: ptr.To(intstr.FromInt32(0))}})
+		Expect(err).To(MatchError(ContainSubstring("spec.rollout.waves[0].hosts")))
 	})
 })

@@ -67,7 +67,8 @@ Semantics (spec.rollout, or --max-concurrent / --max-failures):
   (its own Host labels disagree with HOSTS.yaml); or it is not Ready within
   --host-timeout of being started (an unreachable agent included).
 
-Waves: --waves 10%,50%,100% (cumulative counts or percentages of the selected
+Waves: the policy's spec.rollout.waves (each wave's size and soak), or
+--waves 10%,50%,100% (cumulative counts or percentages of the selected
 hosts, rounded up) splits the hosts into waves in file order; hosts beyond
 the last wave form a final wave. A wave starts only when every host of the
 earlier waves has finished, the rollout is not halted, and the previous wave
@@ -238,6 +239,12 @@ func planRollout(g *globalOptions, s streams, o *rolloutOptions) (*rolloutPlan, 
 	waveSpecs, err := rollout.ParseWaves(o.waves, o.soak)
 	if err != nil {
 		return nil, usagef("--waves: %w", err)
+	}
+	if o.waves == "" && spec != nil && len(spec.Waves) > 0 {
+		// The policy's own waves, unless --waves overrides them.
+		if waveSpecs, err = rollout.WavesFromPolicy(len(selected), spec.Waves); err != nil {
+			return nil, usageError{err}
+		}
 	}
 	if o.soak < 0 {
 		return nil, usagef("--soak must not be negative")
