@@ -83,6 +83,9 @@ const (
 	ReasonTimeout     = "Timeout"
 	ReasonNotFound    = "PackageNotFound"
 	ReasonFailed      = "Failed"
+	// ReasonRefused: the backend refused to build the step (invalid
+	// request or unsupported operation); nothing ran.
+	ReasonRefused = "Refused"
 )
 
 // Failure is the classification of a failed step.
@@ -108,17 +111,20 @@ type Backend interface {
 	Observe(ctx context.Context, names []string) (*Observation, error)
 	// RefreshStep refreshes the package index.
 	RefreshStep() Step
-	// InstallStep installs packages, at exact versions where given.
-	InstallStep(pkgs []PackageRef) Step
+	// InstallStep installs packages, at exact versions where given. The
+	// step builders below return an error, and no step, for a request the
+	// backend refuses (an invalid name or version, an unsupported
+	// operation); the caller must not run anything then.
+	InstallStep(pkgs []PackageRef) (Step, error)
 	// UpgradeStep upgrades the named installed packages to the newest
 	// available versions.
-	UpgradeStep(names []string) Step
+	UpgradeStep(names []string) (Step, error)
 	// RemoveStep removes packages.
-	RemoveStep(names []string) Step
+	RemoveStep(names []string) (Step, error)
 	// HoldStep holds (hold=true) or releases packages.
-	HoldStep(names []string, hold bool) Step
+	HoldStep(names []string, hold bool) (Step, error)
 	// RecoverStep repairs an interrupted package database.
-	RecoverStep() Step
+	RecoverStep() (Step, error)
 	// Classify explains a failed step from its exit code and output.
 	Classify(step Step, exitCode int, output []byte) Failure
 	// RecordRefresh stores the time of a successful refresh (the backend's

@@ -45,6 +45,7 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/internal/fsutil"
 	"github.com/patchlet/patchlet/reconcile"
 )
 
@@ -78,7 +79,7 @@ type Options struct {
 	// Clock returns the current time (default time.Now).
 	Clock func() time.Time
 	// Runner runs apk list -u and apk policy (default ExecRunner).
-	Runner Runner
+	Runner backends.Runner
 	// Apk is apk's absolute path (default: looked up in PathEnv).
 	Apk string
 	// PathEnv is the PATH given to every command (default DefaultPath).
@@ -97,7 +98,7 @@ type Backend struct {
 	stateDir       string
 	log            logr.Logger
 	clock          func() time.Time
-	runner         Runner
+	runner         backends.Runner
 	apk            string
 	pathEnv        string
 	refreshTimeout time.Duration
@@ -150,7 +151,7 @@ func New(opts Options) (*Backend, error) {
 		b.clock = time.Now
 	}
 	if b.runner == nil {
-		b.runner = ExecRunner{}
+		b.runner = backends.ExecRunner{}
 	}
 	if b.pathEnv == "" {
 		b.pathEnv = DefaultPath
@@ -232,19 +233,7 @@ func (b *Backend) RecordRefresh(t time.Time) error {
 		return fmt.Errorf("create state dir: %w", err)
 	}
 	path := filepath.Join(b.stateDir, refreshStampFile)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(t.UTC().Format(time.RFC3339Nano)+"\n"), 0o644); err != nil {
-		return fmt.Errorf("record index refresh: %w", err)
-	}
-	f, err := os.Open(tmp)
-	if err == nil {
-		err = f.Sync()
-		f.Close()
-	}
-	if err != nil {
-		return fmt.Errorf("record index refresh: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := fsutil.WriteFileAtomic(path, []byte(t.UTC().Format(time.RFC3339Nano)+"\n"), 0o644); err != nil {
 		return fmt.Errorf("record index refresh: %w", err)
 	}
 	return nil

@@ -82,7 +82,7 @@ func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends
 	}
 	msg := strings.Join(msgs, "; ")
 	if msg == "" {
-		msg = tail(bytes.TrimSpace(output), 400)
+		msg = backends.Tail(bytes.TrimSpace(output), 400)
 	}
 	if msg == "" {
 		msg = "exit code " + strconv.Itoa(exitCode)

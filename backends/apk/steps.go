@@ -39,16 +39,16 @@ func (b *Backend) step(typ v1alpha1.StepType, args, names []string) backends.Ste
 	}
 }
 
-// BuildRefresh returns apk update.
-func (b *Backend) BuildRefresh() backends.Step {
+// RefreshStep returns apk update.
+func (b *Backend) RefreshStep() backends.Step {
 	s := b.step(v1alpha1.StepRefresh, []string{"update"}, nil)
 	s.Packages, s.Timeout = nil, b.refreshTimeout
 	return s
 }
 
-// BuildInstall returns apk add NAME[=VERSION]…. apk records a pinned
+// InstallStep returns apk add NAME[=VERSION]…. apk records a pinned
 // version in world, so the package stays at it (held) until released.
-func (b *Backend) BuildInstall(pkgs []backends.PackageRef) (backends.Step, error) {
+func (b *Backend) InstallStep(pkgs []backends.PackageRef) (backends.Step, error) {
 	if len(pkgs) == 0 {
 		return backends.Step{}, fmt.Errorf("install: no packages given")
 	}
@@ -74,9 +74,9 @@ func (b *Backend) BuildInstall(pkgs []backends.PackageRef) (backends.Step, error
 	return b.step(v1alpha1.StepInstall, args, names), nil
 }
 
-// BuildUpgrade returns apk upgrade NAMES for the installed ones among
+// UpgradeStep returns apk upgrade NAMES for the installed ones among
 // names (an upgrade never installs); none installed is an error.
-func (b *Backend) BuildUpgrade(names []string) (backends.Step, error) {
+func (b *Backend) UpgradeStep(names []string) (backends.Step, error) {
 	args, err := packageArgs(names)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("upgrade: %w", err)
@@ -98,8 +98,8 @@ func (b *Backend) BuildUpgrade(names []string) (backends.Step, error) {
 	return b.step(v1alpha1.StepUpgrade, slices.Concat([]string{"upgrade"}, args), args), nil
 }
 
-// BuildRemove returns apk del NAMES.
-func (b *Backend) BuildRemove(names []string) (backends.Step, error) {
+// RemoveStep returns apk del NAMES.
+func (b *Backend) RemoveStep(names []string) (backends.Step, error) {
 	args, err := packageArgs(names)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("remove: %w", err)
@@ -107,11 +107,11 @@ func (b *Backend) BuildRemove(names []string) (backends.Step, error) {
 	return b.step(v1alpha1.StepRemove, slices.Concat([]string{"del"}, args), args), nil
 }
 
-// BuildHold holds packages at their installed versions (apk add
+// HoldStep holds packages at their installed versions (apk add
 // NAME=VERSION: a world constraint) or releases them (apk add NAME: an
 // unconstrained world entry replaces it). Holding a package that is not
 // installed is an error.
-func (b *Backend) BuildHold(names []string, hold bool) (backends.Step, error) {
+func (b *Backend) HoldStep(names []string, hold bool) (backends.Step, error) {
 	typ, verb := v1alpha1.StepHold, "hold"
 	if !hold {
 		typ, verb = v1alpha1.StepUnhold, "unhold"
@@ -140,56 +140,8 @@ func (b *Backend) BuildHold(names []string, hold bool) (backends.Step, error) {
 	return b.step(typ, slices.Concat([]string{"add"}, deps), args), nil
 }
 
-func (b *Backend) refused(typ v1alpha1.StepType, err error) backends.Step {
-	b.log.Error(err, "refusing to build step", "step", typ)
-	return backends.Step{Type: typ, Env: b.Env()}
-}
-
-// RefreshStep implements backends.Backend.
-func (b *Backend) RefreshStep() backends.Step { return b.BuildRefresh() }
-
-// InstallStep implements backends.Backend; an invalid request yields a nil Argv.
-func (b *Backend) InstallStep(pkgs []backends.PackageRef) backends.Step {
-	s, err := b.BuildInstall(pkgs)
-	if err != nil {
-		return b.refused(v1alpha1.StepInstall, err)
-	}
-	return s
-}
-
-// UpgradeStep implements backends.Backend; an invalid request yields a nil Argv.
-func (b *Backend) UpgradeStep(names []string) backends.Step {
-	s, err := b.BuildUpgrade(names)
-	if err != nil {
-		return b.refused(v1alpha1.StepUpgrade, err)
-	}
-	return s
-}
-
-// RemoveStep implements backends.Backend; an invalid request yields a nil Argv.
-func (b *Backend) RemoveStep(names []string) backends.Step {
-	s, err := b.BuildRemove(names)
-	if err != nil {
-		return b.refused(v1alpha1.StepRemove, err)
-	}
-	return s
-}
-
-// HoldStep implements backends.Backend; an invalid request yields a nil Argv.
-func (b *Backend) HoldStep(names []string, hold bool) backends.Step {
-	s, err := b.BuildHold(names, hold)
-	if err != nil {
-		typ := v1alpha1.StepHold
-		if !hold {
-			typ = v1alpha1.StepUnhold
-		}
-		return b.refused(typ, err)
-	}
-	return s
-}
-
-// RecoverStep implements backends.Backend: always refused (nil Argv);
-// Observe never reports Interrupted.
-func (b *Backend) RecoverStep() backends.Step {
-	return b.refused(v1alpha1.StepRecover, ErrRecoverUnsupported)
+// RecoverStep implements backends.Backend: always refused with
+// ErrRecoverUnsupported; Observe never reports Interrupted.
+func (b *Backend) RecoverStep() (backends.Step, error) {
+	return backends.Step{}, ErrRecoverUnsupported
 }

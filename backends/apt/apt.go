@@ -27,6 +27,7 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/internal/fsutil"
 )
 
 // Defaults.
@@ -61,7 +62,7 @@ type Options struct {
 	// Clock returns the current time (default time.Now).
 	Clock func() time.Time
 	// Runner runs the dry run (default ExecRunner).
-	Runner Runner
+	Runner backends.Runner
 	// Paths overrides the programs' paths; empty ones are looked up once
 	// in PathEnv by New.
 	Paths Paths
@@ -81,7 +82,7 @@ type Backend struct {
 	stateDir       string
 	log            logr.Logger
 	clock          func() time.Time
-	runner         Runner
+	runner         backends.Runner
 	paths          Paths
 	pathEnv        string
 	aptConfig      string // "" when Root is "/"
@@ -138,7 +139,7 @@ func New(opts Options) (*Backend, error) {
 		b.clock = time.Now
 	}
 	if b.runner == nil {
-		b.runner = ExecRunner{}
+		b.runner = backends.ExecRunner{}
 	}
 	if b.pathEnv == "" {
 		b.pathEnv = DefaultPath
@@ -226,44 +227,10 @@ func (b *Backend) writeAptConfig() error {
 		return fmt.Errorf("create state dir: %w", err)
 	}
 	b.aptConfig = filepath.Join(b.stateDir, aptConfigFile)
-	if err := writeFileAtomic(b.aptConfig, []byte(AptConfig(b.root))); err != nil {
+	if err := fsutil.WriteFileAtomic(b.aptConfig, []byte(AptConfig(b.root)), 0o644); err != nil {
 		return fmt.Errorf("write apt config: %w", err)
 	}
 	return nil
-}
-
-// writeFileAtomic writes data to path through a synced temporary file and
-// a rename, then syncs the directory.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	dir, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	return dir.Sync()
 }
 
 // Name implements backends.Backend.
@@ -292,7 +259,7 @@ func (b *Backend) RecordRefresh(t time.Time) error {
 		return fmt.Errorf("create state dir: %w", err)
 	}
 	path := filepath.Join(b.stateDir, refreshStampFile)
-	if err := writeFileAtomic(path, []byte(t.UTC().Format(time.RFC3339Nano)+"\n")); err != nil {
+	if err := fsutil.WriteFileAtomic(path, []byte(t.UTC().Format(time.RFC3339Nano)+"\n"), 0o644); err != nil {
 		return fmt.Errorf("record index refresh: %w", err)
 	}
 	return nil

@@ -113,7 +113,7 @@ func failedMessage(lines []string, exitCode int, output []byte) string {
 		}
 		return strings.Join(msgs, "; ")
 	}
-	if t := tail(bytes.TrimSpace(output), 400); t != "" {
+	if t := backends.Tail(bytes.TrimSpace(output), 400); t != "" {
 		return t
 	}
 	return "exit code " + strconv.Itoa(exitCode)

@@ -163,7 +163,7 @@ var _ = Describe("apt backend against a real isolated root", Label("integration"
 	It("refreshes, records the refresh and reports pending upgrades with their security class", func() {
 		refreshed := time.Now().Add(-time.Hour).Truncate(time.Second).UTC()
 		Expect(b.RecordRefresh(refreshed)).To(Succeed())
-		mustRun(b.InstallStep([]backends.PackageRef{{Name: "hello", Version: "1.0"}, {Name: "secfix"}}))
+		mustRun(built(b.InstallStep([]backends.PackageRef{{Name: "hello", Version: "1.0"}, {Name: "secfix"}})))
 
 		obs := observe("hello", "secfix", "absent")
 		Expect(obs.IndexRefreshed).To(BeTemporally("==", refreshed))
@@ -182,8 +182,8 @@ var _ = Describe("apt backend against a real isolated root", Label("integration"
 		// Older versions from the main suite: their upgrades come from
 		// the security suite (dual 1.1 from both), and the new kernel
 		// needs a new package, which dist-upgrade reports.
-		mustRun(b.InstallStep([]backends.PackageRef{{Name: "secfix", Version: "1.0"},
-			{Name: "linux-image-meta", Version: "1.0"}, {Name: "dual", Version: "1.0"}}))
+		mustRun(built(b.InstallStep([]backends.PackageRef{{Name: "secfix", Version: "1.0"},
+			{Name: "linux-image-meta", Version: "1.0"}, {Name: "dual", Version: "1.0"}})))
 		obs = observe()
 		Expect(obs.Upgrades).To(Equal(map[string]backends.Upgrade{
 			"hello":            {Name: "hello", From: "1.0", To: "2.0", Source: "stable"},
@@ -211,15 +211,15 @@ var _ = Describe("apt backend against a real isolated root", Label("integration"
 	})
 
 	It("installs a pinned older version and upgrades to the newest", func() {
-		mustRun(b.InstallStep([]backends.PackageRef{{Name: "hello"}}))
+		mustRun(built(b.InstallStep([]backends.PackageRef{{Name: "hello"}})))
 		Expect(observe().Installed["hello"].Version).To(Equal("2.0"))
 
-		mustRun(b.InstallStep([]backends.PackageRef{{Name: "hello", Version: "1.1"}}))
+		mustRun(built(b.InstallStep([]backends.PackageRef{{Name: "hello", Version: "1.1"}})))
 		obs := observe()
 		Expect(obs.Installed["hello"].Version).To(Equal("1.1"))
 		Expect(obs.Upgrades).To(HaveKeyWithValue("hello", HaveField("To", "2.0")))
 
-		mustRun(b.UpgradeStep([]string{"hello", "secfix"}))
+		mustRun(built(b.UpgradeStep([]string{"hello", "secfix"})))
 		obs = observe()
 		Expect(obs.Installed["hello"].Version).To(Equal("2.0"))
 		Expect(obs.Installed).NotTo(HaveKey("secfix"), "--only-upgrade must not install what is not installed")
@@ -227,36 +227,36 @@ var _ = Describe("apt backend against a real isolated root", Label("integration"
 	})
 
 	It("keeps a locally edited conffile across an upgrade and writes .dpkg-dist", func() {
-		mustRun(b.InstallStep([]backends.PackageRef{{Name: "hello", Version: "1.0"}}))
+		mustRun(built(b.InstallStep([]backends.PackageRef{{Name: "hello", Version: "1.0"}})))
 		conf := root.Path("etc/hello.conf")
 		Expect(os.WriteFile(conf, []byte("greeting=local edit\n"), 0o644)).To(Succeed())
 
-		mustRun(b.UpgradeStep([]string{"hello"}))
+		mustRun(built(b.UpgradeStep([]string{"hello"})))
 		Expect(observe().Installed["hello"].Version).To(Equal("2.0"))
 		Expect(os.ReadFile(conf)).To(Equal([]byte("greeting=local edit\n")))
 		Expect(os.ReadFile(conf + ".dpkg-dist")).To(ContainSubstring("# hello 2.0"))
 	})
 
 	It("holds and releases a package", func() {
-		mustRun(b.InstallStep([]backends.PackageRef{{Name: "hello", Version: "1.0"}}))
-		mustRun(b.HoldStep([]string{"hello"}, true))
+		mustRun(built(b.InstallStep([]backends.PackageRef{{Name: "hello", Version: "1.0"}})))
+		mustRun(built(b.HoldStep([]string{"hello"}, true)))
 		obs := observe()
 		Expect(obs.Installed["hello"].Held).To(BeTrue())
 		Expect(obs.Upgrades).NotTo(HaveKey("hello"), "a held package is not upgraded")
 
-		mustRun(b.HoldStep([]string{"hello"}, false))
+		mustRun(built(b.HoldStep([]string{"hello"}, false)))
 		obs = observe()
 		Expect(obs.Installed["hello"].Held).To(BeFalse())
 		Expect(obs.Upgrades).To(HaveKey("hello"))
 
-		mustRun(b.RemoveStep([]string{"hello"}))
+		mustRun(built(b.RemoveStep([]string{"hello"})))
 		Expect(observe().Installed).NotTo(HaveKey("hello"))
 	})
 
 	It("reports the reboot a package's postinst asks for, inside the root only", func() {
 		_, hostErrBefore := os.Stat("/run/reboot-required")
-		mustRun(b.InstallStep([]backends.PackageRef{{Name: "linux-image-test", Version: "1.0"}}))
-		mustRun(b.UpgradeStep([]string{"linux-image-test"}))
+		mustRun(built(b.InstallStep([]backends.PackageRef{{Name: "linux-image-test", Version: "1.0"}})))
+		mustRun(built(b.UpgradeStep([]string{"linux-image-test"})))
 		obs := observe()
 		Expect(obs.RebootRequired).To(BeTrue())
 		Expect(obs.RebootPackages).To(Equal([]string{"linux-image-test"}))
@@ -270,7 +270,7 @@ var _ = Describe("apt backend against a real isolated root", Label("integration"
 		defer lock.Close()
 		Expect(syscall.FcntlFlock(lock.Fd(), syscall.F_SETLK, &syscall.Flock_t{Type: syscall.F_WRLCK})).To(Succeed())
 
-		step := b.InstallStep([]backends.PackageRef{{Name: "hello"}})
+		step := built(b.InstallStep([]backends.PackageRef{{Name: "hello"}}))
 		code, out := run(step)
 		Expect(code).To(Equal(100))
 		recordGolden("debian-12.apt-get-install.lock-held.out", out)
@@ -284,21 +284,21 @@ var _ = Describe("apt backend against a real isolated root", Label("integration"
 	})
 
 	It("classifies an unknown package and an unknown version as PackageNotFound", func() {
-		step := b.InstallStep([]backends.PackageRef{{Name: "no-such-package"}})
+		step := built(b.InstallStep([]backends.PackageRef{{Name: "no-such-package"}}))
 		code, out := run(step)
 		Expect(code).To(Equal(100))
 		recordGolden("debian-12.apt-get-install.unknown-package.out", out)
 		f := b.Classify(step, code, out)
 		Expect(f).To(Equal(backends.Failure{Reason: backends.ReasonNotFound, Message: "Unable to locate package no-such-package"}))
 
-		step = b.InstallStep([]backends.PackageRef{{Name: "hello", Version: "9.9"}})
+		step = built(b.InstallStep([]backends.PackageRef{{Name: "hello", Version: "9.9"}}))
 		code, out = run(step)
 		Expect(code).To(Equal(100))
 		recordGolden("debian-12.apt-get-install.unknown-version.out", out)
 		Expect(b.Classify(step, code, out)).To(Equal(backends.Failure{
 			Reason: backends.ReasonNotFound, Message: "Version '9.9' for 'hello' was not found"}))
 
-		step = b.HoldStep([]string{"no-such-package"}, true)
+		step = built(b.HoldStep([]string{"no-such-package"}, true))
 		code, out = run(step)
 		Expect(code).To(Equal(100))
 		recordGolden("debian-12.apt-mark-hold.unknown-package.out", out)
@@ -315,7 +315,7 @@ var _ = Describe("apt backend against a real isolated root", Label("integration"
 		mustRun(b.RefreshStep())
 		Expect(repo.Delete(hello("2.0"))).To(Succeed())
 
-		step := b.InstallStep([]backends.PackageRef{{Name: "hello"}})
+		step := built(b.InstallStep([]backends.PackageRef{{Name: "hello"}}))
 		code, out := run(step)
 		Expect(code).To(Equal(100))
 		recordGolden("debian-12.apt-get-install.stale-index.out", out)
@@ -333,7 +333,7 @@ var _ = Describe("apt backend against a real isolated root", Label("integration"
 	It("detects a failed configure as interrupted and recovers it", func() {
 		flag := root.Path("etc/flaky-fail")
 		Expect(os.WriteFile(flag, nil, 0o644)).To(Succeed())
-		step := b.InstallStep([]backends.PackageRef{{Name: "flaky"}})
+		step := built(b.InstallStep([]backends.PackageRef{{Name: "flaky"}}))
 		code, out := run(step)
 		Expect(code).To(Equal(100))
 		recordGolden("debian-12.apt-get-install.postinst-failed.out", out)
@@ -346,15 +346,15 @@ var _ = Describe("apt backend against a real isolated root", Label("integration"
 		Expect(obs.Installed).To(HaveKey("flaky"))
 
 		Expect(os.Remove(flag)).To(Succeed())
-		mustRun(b.RecoverStep())
+		mustRun(built(b.RecoverStep()))
 		Expect(observe().Interrupted).To(BeFalse())
 	})
 
 	It("detects dpkg killed in the middle and classifies apt's refusal as Interrupted", func() {
-		mustRun(b.InstallStep([]backends.PackageRef{{Name: "slow", Version: "1.0"}}))
+		mustRun(built(b.InstallStep([]backends.PackageRef{{Name: "slow", Version: "1.0"}})))
 		// The upgrade's preinst sleeps; dpkg has journalled the old
 		// package's new state by then.
-		step := b.UpgradeStep([]string{"slow"})
+		step := built(b.UpgradeStep([]string{"slow"}))
 		cmd := exec.Command(step.Argv[0], step.Argv[1:]...)
 		cmd.Env = step.Env
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -394,7 +394,7 @@ var _ = Describe("apt backend against a real isolated root", Label("integration"
 		}).WithTimeout(10 * time.Second).WithPolling(10 * time.Millisecond).Should(Equal(int16(syscall.F_UNLCK)))
 
 		Expect(observe().Interrupted).To(BeTrue())
-		next := b.InstallStep([]backends.PackageRef{{Name: "hello"}})
+		next := built(b.InstallStep([]backends.PackageRef{{Name: "hello"}}))
 		code, out := run(next)
 		Expect(code).To(Equal(100))
 		recordGolden("debian-12.apt-get-install.dpkg-interrupted.out", out)
@@ -402,14 +402,14 @@ var _ = Describe("apt backend against a real isolated root", Label("integration"
 
 		// dpkg --configure -a merges the journal, so apt runs again, but a
 		// package dpkg left half-installed still needs a reinstall.
-		mustRun(b.RecoverStep())
+		mustRun(built(b.RecoverStep()))
 		mustRun(next)
 		Expect(observe().Interrupted).To(BeTrue())
 		// A plain install of the same version leaves it half-installed;
 		// only a reinstall (no step of the Backend interface yet) fixes it.
-		mustRun(b.InstallStep([]backends.PackageRef{{Name: "slow", Version: "1.0"}}))
+		mustRun(built(b.InstallStep([]backends.PackageRef{{Name: "slow", Version: "1.0"}})))
 		Expect(observe().Interrupted).To(BeTrue())
-		reinstall := b.InstallStep([]backends.PackageRef{{Name: "slow", Version: "1.0"}})
+		reinstall := built(b.InstallStep([]backends.PackageRef{{Name: "slow", Version: "1.0"}}))
 		reinstall.Argv = append(reinstall.Argv, "--reinstall")
 		mustRun(reinstall)
 		obs := observe()
@@ -424,7 +424,7 @@ var _ = Describe("apt backend against a real isolated root", Label("integration"
 			Skip("cannot mount a tmpfs: " + err.Error())
 		}
 		DeferCleanup(func() { Expect(syscall.Unmount(target, syscall.MNT_DETACH)).To(Succeed()) })
-		step := b.InstallStep([]backends.PackageRef{{Name: "big"}})
+		step := built(b.InstallStep([]backends.PackageRef{{Name: "big"}}))
 		code, out := run(step)
 		Expect(code).To(Equal(100))
 		recordGolden("debian-12.apt-get-install.disk-full.out", out)

@@ -51,9 +51,9 @@ func packageArgs(names []string) ([]string, error) {
 	return out, nil
 }
 
-// BuildRefresh returns the index refresh step. --error-on=any makes a
+// RefreshStep returns the index refresh step. --error-on=any makes a
 // failed source fail the step instead of leaving a stale index silently.
-func (b *Backend) BuildRefresh() backends.Step {
+func (b *Backend) RefreshStep() backends.Step {
 	return backends.Step{
 		Type:    v1alpha1.StepRefresh,
 		Argv:    slices.Concat([]string{b.paths.AptGet, "update", "--error-on=any"}, aptGetOptions),
@@ -62,11 +62,11 @@ func (b *Backend) BuildRefresh() backends.Step {
 	}
 }
 
-// BuildInstall returns the step that installs pkgs, each at its exact
+// InstallStep returns the step that installs pkgs, each at its exact
 // version when one is given (NAME=VERSION). A pinned version may be older
 // than the installed one, so downgrades are allowed; held packages stay
 // untouched. It refuses invalid names and versions.
-func (b *Backend) BuildInstall(pkgs []backends.PackageRef) (backends.Step, error) {
+func (b *Backend) InstallStep(pkgs []backends.PackageRef) (backends.Step, error) {
 	if len(pkgs) == 0 {
 		return backends.Step{}, fmt.Errorf("install: no packages given")
 	}
@@ -98,13 +98,13 @@ func (b *Backend) BuildInstall(pkgs []backends.PackageRef) (backends.Step, error
 	return b.aptGetStep(v1alpha1.StepInstall, []string{"install"}, extra, args, names), nil
 }
 
-// BuildReinstall returns the step that installs pkgs again, each at its
+// ReinstallStep returns the step that installs pkgs again, each at its
 // exact version when one is given: what repairs a package dpkg left
 // half-installed, which dpkg --configure -a cannot finish. apt-get
 // install --reinstall also unpacks a package whose installed version is
 // already the requested one.
-func (b *Backend) BuildReinstall(pkgs []backends.PackageRef) (backends.Step, error) {
-	s, err := b.BuildInstall(pkgs)
+func (b *Backend) ReinstallStep(pkgs []backends.PackageRef) (backends.Step, error) {
+	s, err := b.InstallStep(pkgs)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("re%w", err)
 	}
@@ -113,10 +113,10 @@ func (b *Backend) BuildReinstall(pkgs []backends.PackageRef) (backends.Step, err
 	return s, nil
 }
 
-// BuildUpgrade returns the step that upgrades the named installed packages
+// UpgradeStep returns the step that upgrades the named installed packages
 // to their candidate versions; it never installs a named package that is
 // not installed.
-func (b *Backend) BuildUpgrade(names []string) (backends.Step, error) {
+func (b *Backend) UpgradeStep(names []string) (backends.Step, error) {
 	args, err := packageArgs(names)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("upgrade: %w", err)
@@ -124,9 +124,9 @@ func (b *Backend) BuildUpgrade(names []string) (backends.Step, error) {
 	return b.aptGetStep(v1alpha1.StepUpgrade, []string{"install", "--only-upgrade"}, nil, args, args), nil
 }
 
-// BuildRemove returns the step that removes packages (keeping their
+// RemoveStep returns the step that removes packages (keeping their
 // conffiles, as apt-get remove does).
-func (b *Backend) BuildRemove(names []string) (backends.Step, error) {
+func (b *Backend) RemoveStep(names []string) (backends.Step, error) {
 	args, err := packageArgs(names)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("remove: %w", err)
@@ -134,8 +134,8 @@ func (b *Backend) BuildRemove(names []string) (backends.Step, error) {
 	return b.aptGetStep(v1alpha1.StepRemove, []string{"remove"}, nil, args, args), nil
 }
 
-// BuildHold returns the apt-mark step that holds (hold) or releases packages.
-func (b *Backend) BuildHold(names []string, hold bool) (backends.Step, error) {
+// HoldStep returns the apt-mark step that holds (hold) or releases packages.
+func (b *Backend) HoldStep(names []string, hold bool) (backends.Step, error) {
 	typ, verb := v1alpha1.StepHold, "hold"
 	if !hold {
 		typ, verb = v1alpha1.StepUnhold, "unhold"
@@ -153,11 +153,11 @@ func (b *Backend) BuildHold(names []string, hold bool) (backends.Step, error) {
 	}, nil
 }
 
-// BuildRecover returns the step that finishes what an interrupted dpkg
+// RecoverStep returns the step that finishes what an interrupted dpkg
 // left: dpkg --configure -a, keeping local conffiles like the other steps.
 // dpkg does not read APT_CONFIG, so a root other than "/" is passed with
 // --root and --log.
-func (b *Backend) BuildRecover() backends.Step {
+func (b *Backend) RecoverStep() (backends.Step, error) {
 	var rootArgs []string
 	if b.root != "/" {
 		rootArgs = []string{"--root=" + b.root, "--log=" + filepath.Join(b.root, "var/log/dpkg.log")}
@@ -168,7 +168,7 @@ func (b *Backend) BuildRecover() backends.Step {
 			[]string{"--force-confdef", "--force-confold", "--configure", "-a"}),
 		Env:     b.Env(),
 		Timeout: b.stepTimeout,
-	}
+	}, nil
 }
 
 func (b *Backend) aptGetStep(typ v1alpha1.StepType, command, extra, args, names []string) backends.Step {
@@ -180,68 +180,3 @@ func (b *Backend) aptGetStep(typ v1alpha1.StepType, command, extra, args, names 
 		Timeout:  b.stepTimeout,
 	}
 }
-
-// refused is the step returned for a request the backend will not run:
-// it has no command line (Argv is nil) and names no packages, so an
-// executor cannot start it.
-func (b *Backend) refused(typ v1alpha1.StepType, err error) backends.Step {
-	b.log.Error(err, "refusing to build step", "step", typ)
-	return backends.Step{Type: typ, Env: b.Env()}
-}
-
-// RefreshStep implements backends.Backend.
-func (b *Backend) RefreshStep() backends.Step { return b.BuildRefresh() }
-
-// InstallStep implements backends.Backend. An invalid request yields a
-// step with a nil Argv (see BuildInstall for the error).
-func (b *Backend) InstallStep(pkgs []backends.PackageRef) backends.Step {
-	s, err := b.BuildInstall(pkgs)
-	if err != nil {
-		return b.refused(v1alpha1.StepInstall, err)
-	}
-	return s
-}
-
-// UpgradeStep implements backends.Backend; an invalid request yields a nil Argv.
-func (b *Backend) UpgradeStep(names []string) backends.Step {
-	s, err := b.BuildUpgrade(names)
-	if err != nil {
-		return b.refused(v1alpha1.StepUpgrade, err)
-	}
-	return s
-}
-
-// RemoveStep implements backends.Backend; an invalid request yields a nil Argv.
-func (b *Backend) RemoveStep(names []string) backends.Step {
-	s, err := b.BuildRemove(names)
-	if err != nil {
-		return b.refused(v1alpha1.StepRemove, err)
-	}
-	return s
-}
-
-// HoldStep implements backends.Backend; an invalid request yields a nil Argv.
-func (b *Backend) HoldStep(names []string, hold bool) backends.Step {
-	s, err := b.BuildHold(names, hold)
-	if err != nil {
-		typ := v1alpha1.StepHold
-		if !hold {
-			typ = v1alpha1.StepUnhold
-		}
-		return b.refused(typ, err)
-	}
-	return s
-}
-
-// ReinstallStep installs pkgs again (see BuildReinstall); an invalid
-// request yields a nil Argv.
-func (b *Backend) ReinstallStep(pkgs []backends.PackageRef) backends.Step {
-	s, err := b.BuildReinstall(pkgs)
-	if err != nil {
-		return b.refused(v1alpha1.StepInstall, err)
-	}
-	return s
-}
-
-// RecoverStep implements backends.Backend.
-func (b *Backend) RecoverStep() backends.Step { return b.BuildRecover() }

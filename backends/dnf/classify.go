@@ -7,7 +7,6 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
-	"github.com/patchlet/patchlet/backends/rpm"
 )
 
 // The package manager's words for each failure class (LC_ALL=C).
@@ -75,7 +74,7 @@ func lastError(lines []string, exitCode int, output []byte) string {
 			}
 		}
 	}
-	if t := rpm.Tail(output, 400); t != "" {
+	if t := backends.Tail(output, 400); t != "" {
 		return t
 	}
 	return "exit code " + strconv.Itoa(exitCode)

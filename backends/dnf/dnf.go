@@ -75,8 +75,8 @@ type Options struct {
 	StateDir string
 	Log      logr.Logger
 	Clock    func() time.Time
-	// Runner runs the observing commands (default rpm.ExecRunner).
-	Runner rpm.Runner
+	// Runner runs the observing commands (default backends.ExecRunner).
+	Runner backends.Runner
 	// Mode is ModeDNF (default) or ModeYum.
 	Mode  Mode
 	Paths Paths
@@ -113,7 +113,7 @@ type Backend struct {
 	stateDir       string
 	log            logr.Logger
 	clock          func() time.Time
-	runner         rpm.Runner
+	runner         backends.Runner
 	paths          Paths
 	pathEnv        string
 	home           string
@@ -168,7 +168,7 @@ func New(opts Options) (*Backend, error) {
 		b.clock = time.Now
 	}
 	if b.runner == nil {
-		b.runner = rpm.ExecRunner{}
+		b.runner = backends.ExecRunner{}
 	}
 	if b.pathEnv == "" {
 		b.pathEnv = DefaultPath

@@ -10,7 +10,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/patchlet/patchlet/backends/rpm"
+	"github.com/patchlet/patchlet/backends"
 )
 
 // countingRunner counts the commands it runs (and runs them for real
@@ -29,7 +29,7 @@ func (c *countingRunner) Run(ctx context.Context, argv, env []string) ([]byte, [
 		out, err := c.fake(argv)
 		return out, nil, err
 	}
-	return rpm.ExecRunner{}.Run(ctx, argv, env)
+	return backends.ExecRunner{}.Run(ctx, argv, env)
 }
 
 func (c *countingRunner) count() int {

@@ -11,9 +11,9 @@ import (
 
 func validName(n string) bool { return v1alpha1.IsPackageName(v1alpha1.FamilyRPM, n) }
 
-// BuildRefresh returns the step that refreshes the metadata cache
+// RefreshStep returns the step that refreshes the metadata cache
 // (makecache; yum makecache fast would skip expired metadata, so plain).
-func (b *Backend) BuildRefresh() backends.Step {
+func (b *Backend) RefreshStep() backends.Step {
 	argv := slices.Concat(b.baseArgs(), []string{"makecache"})
 	if b.mode == ModeDNF {
 		argv = slices.Concat(b.baseArgs(), []string{"makecache", "--refresh"})
@@ -25,12 +25,12 @@ func (b *Backend) BuildRefresh() backends.Step {
 // NAME-VERSION, NAME-VERSION-RELEASE or NAME-EPOCH:VERSION-RELEASE.
 func PinArg(name, version string) string { return name + "-" + version }
 
-// BuildInstall returns the step that installs pkgs, each at its exact
+// InstallStep returns the step that installs pkgs, each at its exact
 // version when one is given. dnf install downgrades to an older pinned
 // version by itself; yum needs a separate downgrade, so in yum mode a
 // pinned version older than the installed one is refused here (use the
 // upgrade or a pin at or above the installed version).
-func (b *Backend) BuildInstall(pkgs []backends.PackageRef) (backends.Step, error) {
+func (b *Backend) InstallStep(pkgs []backends.PackageRef) (backends.Step, error) {
 	if len(pkgs) == 0 {
 		return backends.Step{}, fmt.Errorf("install: no packages given")
 	}
@@ -55,9 +55,9 @@ func (b *Backend) BuildInstall(pkgs []backends.PackageRef) (backends.Step, error
 	return b.step(v1alpha1.StepInstall, []string{"install"}, args, names), nil
 }
 
-// BuildReinstall returns the step that reinstalls pkgs at their versions.
-func (b *Backend) BuildReinstall(pkgs []backends.PackageRef) (backends.Step, error) {
-	s, err := b.BuildInstall(pkgs)
+// ReinstallStep returns the step that reinstalls pkgs at their versions.
+func (b *Backend) ReinstallStep(pkgs []backends.PackageRef) (backends.Step, error) {
+	s, err := b.InstallStep(pkgs)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("re%w", err)
 	}
@@ -66,9 +66,9 @@ func (b *Backend) BuildReinstall(pkgs []backends.PackageRef) (backends.Step, err
 	return s, nil
 }
 
-// BuildUpgrade returns the step that upgrades the named installed
+// UpgradeStep returns the step that upgrades the named installed
 // packages (dnf upgrade never installs a name that is not installed).
-func (b *Backend) BuildUpgrade(names []string) (backends.Step, error) {
+func (b *Backend) UpgradeStep(names []string) (backends.Step, error) {
 	args, err := rpm.ValidNames(names, validName)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("upgrade: %w", err)
@@ -80,9 +80,9 @@ func (b *Backend) BuildUpgrade(names []string) (backends.Step, error) {
 	return b.step(v1alpha1.StepUpgrade, []string{verb}, args, args), nil
 }
 
-// BuildRemove returns the step that removes packages. Dependencies that
+// RemoveStep returns the step that removes packages. Dependencies that
 // were pulled in automatically stay (clean_requirements_on_remove off).
-func (b *Backend) BuildRemove(names []string) (backends.Step, error) {
+func (b *Backend) RemoveStep(names []string) (backends.Step, error) {
 	args, err := rpm.ValidNames(names, validName)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("remove: %w", err)
@@ -97,8 +97,8 @@ func (b *Backend) BuildRemove(names []string) (backends.Step, error) {
 // ErrHoldUnsupported is why a hold step is refused without versionlock.
 var ErrHoldUnsupported = fmt.Errorf("holding packages needs the versionlock plugin (python3-dnf-plugin-versionlock or yum-plugin-versionlock) on a host managed at /")
 
-// BuildHold returns the versionlock step that holds or releases packages.
-func (b *Backend) BuildHold(names []string, hold bool) (backends.Step, error) {
+// HoldStep returns the versionlock step that holds or releases packages.
+func (b *Backend) HoldStep(names []string, hold bool) (backends.Step, error) {
 	typ, verb := v1alpha1.StepHold, "add"
 	if !hold {
 		typ, verb = v1alpha1.StepUnhold, "delete"
@@ -123,73 +123,13 @@ func (b *Backend) step(typ v1alpha1.StepType, command, args, names []string) bac
 	}
 }
 
-// refused is the step returned for a request the backend will not run:
-// no command line (Argv is nil) and no packages.
-func (b *Backend) refused(typ v1alpha1.StepType, err error) backends.Step {
-	b.log.Error(err, "refusing to build step", "step", typ)
-	return backends.Step{Type: typ, Env: b.Env()}
-}
-
-// RefreshStep implements backends.Backend.
-func (b *Backend) RefreshStep() backends.Step { return b.BuildRefresh() }
-
-// InstallStep implements backends.Backend; an invalid request yields a nil Argv.
-func (b *Backend) InstallStep(pkgs []backends.PackageRef) backends.Step {
-	s, err := b.BuildInstall(pkgs)
-	if err != nil {
-		return b.refused(v1alpha1.StepInstall, err)
-	}
-	return s
-}
-
-// ReinstallStep reinstalls pkgs; an invalid request yields a nil Argv.
-func (b *Backend) ReinstallStep(pkgs []backends.PackageRef) backends.Step {
-	s, err := b.BuildReinstall(pkgs)
-	if err != nil {
-		return b.refused(v1alpha1.StepInstall, err)
-	}
-	return s
-}
-
-// UpgradeStep implements backends.Backend; an invalid request yields a nil Argv.
-func (b *Backend) UpgradeStep(names []string) backends.Step {
-	s, err := b.BuildUpgrade(names)
-	if err != nil {
-		return b.refused(v1alpha1.StepUpgrade, err)
-	}
-	return s
-}
-
-// RemoveStep implements backends.Backend; an invalid request yields a nil Argv.
-func (b *Backend) RemoveStep(names []string) backends.Step {
-	s, err := b.BuildRemove(names)
-	if err != nil {
-		return b.refused(v1alpha1.StepRemove, err)
-	}
-	return s
-}
-
-// HoldStep implements backends.Backend; without versionlock (see
-// Capabilities) and for invalid names it yields a nil Argv.
-func (b *Backend) HoldStep(names []string, hold bool) backends.Step {
-	s, err := b.BuildHold(names, hold)
-	if err != nil {
-		typ := v1alpha1.StepHold
-		if !hold {
-			typ = v1alpha1.StepUnhold
-		}
-		return b.refused(typ, err)
-	}
-	return s
-}
-
 // RecoverStep implements backends.Backend. rpm has no interrupted state
 // that a command repairs (Observe never reports Interrupted), so it
 // rebuilds the rpm database indexes, which is harmless.
-func (b *Backend) RecoverStep() backends.Step {
+func (b *Backend) RecoverStep() (backends.Step, error) {
 	argv := []string{b.paths.Rpm}
 	if b.root != "/" {
 		argv = append(argv, "--root", b.root)
 	}
-	return backends.Step{Type: v1alpha1.StepRecover, Argv: append(argv, "--rebuilddb"), Env: b.Env(), Timeout: b.stepTimeout}
+	return backends.Step{Type: v1alpha1.StepRecover, Argv: append(argv, "--rebuilddb"), Env: b.Env(), Timeout: b.stepTimeout}, nil
 }

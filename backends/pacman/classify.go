@@ -94,7 +94,7 @@ func failedMessage(lines []string, exitCode int, output []byte) string {
 	if len(msgs) > 0 {
 		return strings.Join(msgs, "; ")
 	}
-	if t := tail(bytes.TrimSpace(output), 400); t != "" {
+	if t := backends.Tail(bytes.TrimSpace(output), 400); t != "" {
 		return t
 	}
 	return "exit code " + strconv.Itoa(exitCode)

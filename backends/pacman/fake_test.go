@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/pacman"
 )
 
@@ -90,7 +91,7 @@ func (r *fakeRoot) cache(file string) {
 	Expect(os.WriteFile(filepath.Join(r.dir, "var/cache/pacman/pkg", file), []byte("pkg"), 0o644)).To(Succeed())
 }
 
-func newBackend(root, state string, runner pacman.Runner, kernel string) *pacman.Backend {
+func newBackend(root, state string, runner backends.Runner, kernel string) *pacman.Backend {
 	b, err := pacman.New(pacman.Options{
 		Root: root, StateDir: state, Log: logr.Discard(), Runner: runner, Pacman: "/usr/bin/pacman",
 		KernelRelease: func() (string, error) { return kernel, nil },

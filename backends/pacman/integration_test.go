@@ -22,7 +22,7 @@ import (
 // realCounter runs commands for real and counts them.
 type realCounter struct {
 	countingRunner
-	exec pacman.ExecRunner
+	exec backends.ExecRunner
 }
 
 func (r *realCounter) Run(ctx context.Context, argv, env []string) ([]byte, []byte, error) {
@@ -105,7 +105,7 @@ var _ = Describe("the pacman backend against real pacman", Ordered, Label("integ
 		Expect(b.RecordRefresh(now)).To(Succeed())
 		obs := observe(ctx, "foo")
 		Expect(obs.Available).To(HaveKeyWithValue("foo", []string{"1.0-1"}))
-		s := b.InstallStep([]backends.PackageRef{{Name: "foo", Version: "1.0-1"}, {Name: "linux"}})
+		s := built(b.InstallStep([]backends.PackageRef{{Name: "foo", Version: "1.0-1"}, {Name: "linux"}}))
 		Expect(s.Argv).To(ContainElement("foo=1.0-1"))
 		mustRun(ctx, s)
 		obs = observe(ctx)
@@ -143,7 +143,7 @@ var _ = Describe("the pacman backend against real pacman", Ordered, Label("integ
 
 	It("upgrades to the latest version and keeps a locally edited conffile (.pacnew)", func(ctx context.Context) {
 		Expect(os.WriteFile(root.Path("etc/foo.conf"), []byte("a=1\nlocal=1\n"), 0o644)).To(Succeed())
-		out := mustRun(ctx, b.UpgradeStep([]string{"foo"}))
+		out := mustRun(ctx, built(b.UpgradeStep([]string{"foo"})))
 		Expect(string(out)).To(ContainSubstring(".pacnew"))
 		obs := observe(ctx)
 		Expect(obs.Installed["foo"].Version).To(Equal("1.1-1"))
@@ -158,19 +158,19 @@ var _ = Describe("the pacman backend against real pacman", Ordered, Label("integ
 		mustRun(ctx, b.RefreshStep())
 		obs := observe(ctx, "foo")
 		Expect(obs.Available["foo"]).To(Equal([]string{"1.2-1", "1.1-1", "1.0-1"}))
-		s := b.InstallStep([]backends.PackageRef{{Name: "foo", Version: "1.0-1"}})
+		s := built(b.InstallStep([]backends.PackageRef{{Name: "foo", Version: "1.0-1"}}))
 		Expect(s.Argv).To(ContainElement(root.Path("var/cache/pacman/pkg/foo-1.0-1-any.pkg.tar.zst")))
 		mustRun(ctx, s)
 		Expect(observe(ctx).Installed["foo"].Version).To(Equal("1.0-1"))
 	})
 
 	It("refuses a pin that is neither cached nor current, with the reason", func(ctx context.Context) {
-		_, err := b.BuildInstall([]backends.PackageRef{{Name: "foo", Version: "0.9-1"}})
+		_, err := b.InstallStep([]backends.PackageRef{{Name: "foo", Version: "0.9-1"}})
 		Expect(err).To(MatchError(ContainSubstring("neither in the package cache")))
 	})
 
 	It("classifies an unknown package as not found", func(ctx context.Context) {
-		code, out := runStep(ctx, b.InstallStep([]backends.PackageRef{{Name: "nosuch"}}))
+		code, out := runStep(ctx, built(b.InstallStep([]backends.PackageRef{{Name: "nosuch"}})))
 		Expect(code).To(Equal(1))
 		f := b.Classify(backends.Step{}, code, out)
 		Expect(f.Reason).To(Equal(backends.ReasonNotFound))
@@ -180,7 +180,7 @@ var _ = Describe("the pacman backend against real pacman", Ordered, Label("integ
 	It("classifies a package file gone from the mirror as a stale index", func(ctx context.Context) {
 		Expect(repo.Remove(foo("1.2-1", ""))).To(Succeed())
 		Expect(os.Remove(root.Path("var/cache/pacman/pkg/foo-1.2-1-any.pkg.tar.zst"))).To(Or(Succeed(), MatchError(os.ErrNotExist)))
-		s := b.UpgradeStep([]string{"foo"})
+		s := built(b.UpgradeStep([]string{"foo"}))
 		// Without the refresh: the sync database still names 1.2-1.
 		s.Argv = append(s.Argv[:len(s.Argv)-3:len(s.Argv)-3], "--needed", "foo")
 		code, out := runStep(ctx, s)
@@ -195,7 +195,7 @@ var _ = Describe("the pacman backend against real pacman", Ordered, Label("integ
 		_, _, held, err := b.LockHolder()
 		Expect(err).NotTo(HaveOccurred())
 		Expect(held).To(BeTrue())
-		code, out := runStep(ctx, b.RemoveStep([]string{"foo"}))
+		code, out := runStep(ctx, built(b.RemoveStep([]string{"foo"})))
 		Expect(code).To(Equal(1))
 		Expect(b.Classify(backends.Step{}, code, out).Reason).To(Equal(backends.ReasonLockHeld))
 		Expect(observe(ctx).Installed).To(HaveKey("foo"), "nothing was removed")
@@ -203,7 +203,7 @@ var _ = Describe("the pacman backend against real pacman", Ordered, Label("integ
 
 	It("says a reboot is needed after a kernel upgrade, until the new kernel runs", func(ctx context.Context) {
 		Expect(repo.Add(linux("6.9.8.arch1-1"))).To(Succeed())
-		mustRun(ctx, b.UpgradeStep([]string{"linux"}))
+		mustRun(ctx, built(b.UpgradeStep([]string{"linux"})))
 		obs := observe(ctx)
 		Expect(obs.Installed["linux"].Version).To(Equal("6.9.8.arch1-1"))
 		Expect(obs.RebootRequired).To(BeTrue())
@@ -213,7 +213,7 @@ var _ = Describe("the pacman backend against real pacman", Ordered, Label("integ
 	})
 
 	It("removes a package", func(ctx context.Context) {
-		mustRun(ctx, b.RemoveStep([]string{"foo"}))
+		mustRun(ctx, built(b.RemoveStep([]string{"foo"})))
 		Expect(observe(ctx).Installed).NotTo(HaveKey("foo"))
 	})
 })

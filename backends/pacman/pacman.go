@@ -49,6 +49,7 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/internal/fsutil"
 	"github.com/patchlet/patchlet/reconcile"
 )
 
@@ -80,7 +81,7 @@ type Options struct {
 	// Clock returns the current time (default time.Now).
 	Clock func() time.Time
 	// Runner runs the pending-upgrade check (default ExecRunner).
-	Runner Runner
+	Runner backends.Runner
 	// Pacman is pacman's absolute path (default: looked up in PathEnv).
 	Pacman string
 	// PathEnv is the PATH given to every command (default DefaultPath).
@@ -104,7 +105,7 @@ type Backend struct {
 	stateDir       string
 	log            logr.Logger
 	clock          func() time.Time
-	runner         Runner
+	runner         backends.Runner
 	pacman         string
 	pathEnv        string
 	refreshTimeout time.Duration
@@ -159,7 +160,7 @@ func New(opts Options) (*Backend, error) {
 		b.clock = time.Now
 	}
 	if b.runner == nil {
-		b.runner = ExecRunner{}
+		b.runner = backends.ExecRunner{}
 	}
 	if b.pathEnv == "" {
 		b.pathEnv = DefaultPath
@@ -247,44 +248,10 @@ func (b *Backend) RecordRefresh(t time.Time) error {
 		return fmt.Errorf("create state dir: %w", err)
 	}
 	path := filepath.Join(b.stateDir, refreshStampFile)
-	if err := writeFileAtomic(path, []byte(t.UTC().Format(time.RFC3339Nano)+"\n")); err != nil {
+	if err := fsutil.WriteFileAtomic(path, []byte(t.UTC().Format(time.RFC3339Nano)+"\n"), 0o644); err != nil {
 		return fmt.Errorf("record index refresh: %w", err)
 	}
 	return nil
-}
-
-// writeFileAtomic writes data to path through a synced temporary file and
-// a rename, then syncs the directory.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	dir, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	return dir.Sync()
 }
 
 // validName re-validates a package name before it reaches argv.

@@ -1,51 +1,10 @@
 package pacman
 
 import (
-	"bytes"
-	"context"
 	"fmt"
-	"os/exec"
-	"strings"
 
 	"golang.org/x/sys/unix"
 )
-
-// Runner runs one command to completion and captures its output. Observe
-// uses it for the pending-upgrade check; the steps themselves are run by
-// the caller's executor.
-type Runner interface {
-	// Run runs argv with exactly env as its environment and stdin from
-	// /dev/null. A non-zero exit is an error that wraps *exec.ExitError.
-	Run(ctx context.Context, argv, env []string) (stdout, stderr []byte, err error)
-}
-
-// ExecRunner is the Runner that really executes commands.
-type ExecRunner struct{}
-
-// Run implements Runner.
-func (ExecRunner) Run(ctx context.Context, argv, env []string) ([]byte, []byte, error) {
-	if len(argv) == 0 {
-		return nil, nil, fmt.Errorf("run: empty command line")
-	}
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = env
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return stdout.Bytes(), stderr.Bytes(), fmt.Errorf("%s %s: %w (stderr: %q)",
-			argv[0], strings.Join(argv[1:], " "), err, tail(stderr.Bytes(), 512))
-	}
-	return stdout.Bytes(), stderr.Bytes(), nil
-}
-
-// tail returns at most n bytes from the end of b, without surrounding space.
-func tail(b []byte, n int) string {
-	b = bytes.TrimSpace(b)
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
-}
 
 // unameRelease is the running kernel's release (uname -r).
 func unameRelease() (string, error) {

@@ -35,10 +35,10 @@ func packageArgs(names []string) ([]string, error) {
 	return out, nil
 }
 
-// BuildRefresh returns the step that refreshes the sync databases. -yy
+// RefreshStep returns the step that refreshes the sync databases. -yy
 // forces the download: a repository changed in the same second as the
 // last sync is missed by -y.
-func (b *Backend) BuildRefresh() backends.Step {
+func (b *Backend) RefreshStep() backends.Step {
 	return backends.Step{
 		Type:    v1alpha1.StepRefresh,
 		Argv:    slices.Concat(b.baseArgv(), []string{"-Syy"}),
@@ -47,7 +47,7 @@ func (b *Backend) BuildRefresh() backends.Step {
 	}
 }
 
-// BuildInstall returns the step that installs pkgs, pinned ones at their
+// InstallStep returns the step that installs pkgs, pinned ones at their
 // exact version. When every package is pinned and its file is in the
 // package cache, it installs those files (pacman -U --needed FILE…).
 // Otherwise it installs from the repositories after refreshing the sync
@@ -55,7 +55,7 @@ func (b *Backend) BuildRefresh() backends.Step {
 // pinned version only while it is the repositories' current one. A pin
 // that neither can install, and a cached-only pin mixed with packages
 // from the repositories, are refused with the reason.
-func (b *Backend) BuildInstall(pkgs []backends.PackageRef) (backends.Step, error) {
+func (b *Backend) InstallStep(pkgs []backends.PackageRef) (backends.Step, error) {
 	if len(pkgs) == 0 {
 		return backends.Step{}, fmt.Errorf("install: no packages given")
 	}
@@ -129,12 +129,12 @@ func (b *Backend) BuildInstall(pkgs []backends.PackageRef) (backends.Step, error
 	}, nil
 }
 
-// BuildUpgrade returns the step that upgrades the named installed packages
+// UpgradeStep returns the step that upgrades the named installed packages
 // to the repositories' versions, refreshing the sync databases in the same
 // transaction (pacman -S -yy --needed NAMES) so that it installs what
 // Observe's private check reported. Names that are not installed are
 // left out (an upgrade never installs); none left is an error.
-func (b *Backend) BuildUpgrade(names []string) (backends.Step, error) {
+func (b *Backend) UpgradeStep(names []string) (backends.Step, error) {
 	args, err := packageArgs(names)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("upgrade: %w", err)
@@ -163,9 +163,9 @@ func (b *Backend) BuildUpgrade(names []string) (backends.Step, error) {
 	}, nil
 }
 
-// BuildRemove returns the step that removes packages (pacman -R: modified
+// RemoveStep returns the step that removes packages (pacman -R: modified
 // backup files are kept as .pacsave; dependencies stay installed).
-func (b *Backend) BuildRemove(names []string) (backends.Step, error) {
+func (b *Backend) RemoveStep(names []string) (backends.Step, error) {
 	args, err := packageArgs(names)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("remove: %w", err)
@@ -179,60 +179,13 @@ func (b *Backend) BuildRemove(names []string) (backends.Step, error) {
 	}, nil
 }
 
-// BuildHold always fails: see ErrHoldUnsupported and Capabilities.
-func (b *Backend) BuildHold(names []string, hold bool) (backends.Step, error) {
+// HoldStep always fails: see ErrHoldUnsupported and Capabilities.
+func (b *Backend) HoldStep(names []string, hold bool) (backends.Step, error) {
 	return backends.Step{}, ErrHoldUnsupported
 }
 
-// refused is the step returned for a request the backend will not run:
-// no command line (Argv is nil), no packages, so no executor starts it.
-func (b *Backend) refused(typ v1alpha1.StepType, err error) backends.Step {
-	b.log.Error(err, "refusing to build step", "step", typ)
-	return backends.Step{Type: typ, Env: b.Env()}
-}
-
-// RefreshStep implements backends.Backend.
-func (b *Backend) RefreshStep() backends.Step { return b.BuildRefresh() }
-
-// InstallStep implements backends.Backend; a refused request yields a
-// step with a nil Argv (see BuildInstall for the reasons).
-func (b *Backend) InstallStep(pkgs []backends.PackageRef) backends.Step {
-	s, err := b.BuildInstall(pkgs)
-	if err != nil {
-		return b.refused(v1alpha1.StepInstall, err)
-	}
-	return s
-}
-
-// UpgradeStep implements backends.Backend; a refused request yields a nil Argv.
-func (b *Backend) UpgradeStep(names []string) backends.Step {
-	s, err := b.BuildUpgrade(names)
-	if err != nil {
-		return b.refused(v1alpha1.StepUpgrade, err)
-	}
-	return s
-}
-
-// RemoveStep implements backends.Backend; a refused request yields a nil Argv.
-func (b *Backend) RemoveStep(names []string) backends.Step {
-	s, err := b.BuildRemove(names)
-	if err != nil {
-		return b.refused(v1alpha1.StepRemove, err)
-	}
-	return s
-}
-
-// HoldStep implements backends.Backend: always refused (nil Argv).
-func (b *Backend) HoldStep(names []string, hold bool) backends.Step {
-	typ := v1alpha1.StepHold
-	if !hold {
-		typ = v1alpha1.StepUnhold
-	}
-	return b.refused(typ, ErrHoldUnsupported)
-}
-
-// RecoverStep implements backends.Backend: always refused (nil Argv);
-// Observe never reports Interrupted.
-func (b *Backend) RecoverStep() backends.Step {
-	return b.refused(v1alpha1.StepRecover, ErrRecoverUnsupported)
+// RecoverStep implements backends.Backend: always refused with
+// ErrRecoverUnsupported; Observe never reports Interrupted.
+func (b *Backend) RecoverStep() (backends.Step, error) {
+	return backends.Step{}, ErrRecoverUnsupported
 }

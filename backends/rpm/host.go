@@ -1,7 +1,6 @@
 package rpm
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,33 +15,10 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/internal/fsutil"
 )
-
-// Runner runs one command to completion and captures its output.
-type Runner interface {
-	// Run runs argv with exactly env as its environment and stdin from
-	// /dev/null. A non-zero exit is an error that wraps *exec.ExitError.
-	Run(ctx context.Context, argv, env []string) (stdout, stderr []byte, err error)
-}
-
-// ExecRunner is the Runner that really executes commands.
-type ExecRunner struct{}
-
-// Run implements Runner.
-func (ExecRunner) Run(ctx context.Context, argv, env []string) ([]byte, []byte, error) {
-	if len(argv) == 0 {
-		return nil, nil, fmt.Errorf("run: empty command line")
-	}
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = env
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return stdout.Bytes(), stderr.Bytes(), fmt.Errorf("%s %s: %w (stderr: %q)",
-			argv[0], strings.Join(argv[1:], " "), err, Tail(stderr.Bytes(), 512))
-	}
-	return stdout.Bytes(), stderr.Bytes(), nil
-}
 
 // ExitCode is the exit code in err (from a Runner), or -1 when err is not
 // an exit of the command.
@@ -52,15 +28,6 @@ func ExitCode(err error) int {
 		return ee.ExitCode()
 	}
 	return -1
-}
-
-// Tail returns at most n bytes from the end of b, without surrounding space.
-func Tail(b []byte, n int) string {
-	b = bytes.TrimSpace(b)
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
 }
 
 // LookPath finds a program in the directories of pathEnv (not the
@@ -78,46 +45,12 @@ func LookPath(name, pathEnv string) (string, error) {
 	return "", fmt.Errorf("find %s in %s: %w", name, pathEnv, exec.ErrNotFound)
 }
 
-// WriteFileAtomic writes data to path through a synced temporary file and
-// a rename, then syncs the directory.
-func WriteFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	dir, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	return dir.Sync()
-}
-
 // WriteStamp records t in path (RFC 3339), creating its directory.
 func WriteStamp(path string, t time.Time) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
-	if err := WriteFileAtomic(path, []byte(t.UTC().Format(time.RFC3339Nano)+"\n")); err != nil {
+	if err := fsutil.WriteFileAtomic(path, []byte(t.UTC().Format(time.RFC3339Nano)+"\n"), 0o644); err != nil {
 		return fmt.Errorf("record index refresh: %w", err)
 	}
 	return nil
@@ -199,7 +132,7 @@ type DB struct {
 	Rpm string
 	// Env is rpm's complete environment.
 	Env    []string
-	Runner Runner
+	Runner backends.Runner
 
 	mu    sync.Mutex
 	stamp string

@@ -8,7 +8,6 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
-	"github.com/patchlet/patchlet/backends/rpm"
 )
 
 var (
@@ -77,7 +76,7 @@ func tailMessage(lines []string, exitCode int, output []byte) string {
 		}
 		return l
 	}
-	if t := rpm.Tail(output, 400); t != "" {
+	if t := backends.Tail(output, 400); t != "" {
 		return t
 	}
 	return "exit code " + strconv.Itoa(exitCode)

@@ -95,7 +95,7 @@ var _ = Describe("zypper against the real zypper in an isolated root", Ordered, 
 	})
 
 	It("installs pinned versions", func() {
-		mustRun(b.InstallStep([]backends.PackageRef{{Name: "hello", Version: "1.0-1"}, {Name: "secfix", Version: "1.0"}, {Name: "shadowy", Version: "2:0.5-1"}}))
+		mustRun(built(b.InstallStep([]backends.PackageRef{{Name: "hello", Version: "1.0-1"}, {Name: "secfix", Version: "1.0"}, {Name: "shadowy", Version: "2:0.5-1"}})))
 		obs, err := b.Observe(ctx, nil)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(obs.Installed["hello"].Version).To(Equal("1.0-1"))
@@ -137,7 +137,7 @@ var _ = Describe("zypper against the real zypper in an isolated root", Ordered, 
 
 	It("upgrades to the newest version and keeps a locally changed conffile, writing .rpmnew", func() {
 		Expect(os.WriteFile(root.Path("/etc/hello.conf"), []byte("greeting=local\n"), 0o644)).To(Succeed())
-		mustRun(b.UpgradeStep([]string{"hello"}))
+		mustRun(built(b.UpgradeStep([]string{"hello"})))
 		obs, err := b.Observe(ctx, nil)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(obs.Installed["hello"].Version).To(Equal("2.0-1"))
@@ -147,7 +147,7 @@ var _ = Describe("zypper against the real zypper in an isolated root", Ordered, 
 	})
 
 	It("downgrades to an older pin", func() {
-		mustRun(b.InstallStep([]backends.PackageRef{{Name: "hello", Version: "1.1-1"}}))
+		mustRun(built(b.InstallStep([]backends.PackageRef{{Name: "hello", Version: "1.1-1"}})))
 		obs, err := b.Observe(ctx, nil)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(obs.Installed["hello"].Version).To(Equal("1.1-1"))
@@ -155,12 +155,12 @@ var _ = Describe("zypper against the real zypper in an isolated root", Ordered, 
 
 	It("holds with a zypper lock so that an upgrade leaves the package alone", func() {
 		Expect(b.Capabilities()).To(Equal(zypper.Capabilities{Hold: true, Security: true}))
-		mustRun(b.HoldStep([]string{"hello"}, true))
+		mustRun(built(b.HoldStep([]string{"hello"}, true)))
 		obs, err := b.Observe(ctx, nil)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(obs.Installed["hello"].Held).To(BeTrue())
 		Expect(obs.Upgrades).NotTo(HaveKey("hello"))
-		mustRun(b.HoldStep([]string{"hello"}, false))
+		mustRun(built(b.HoldStep([]string{"hello"}, false)))
 		obs, err = b.Observe(ctx, nil)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(obs.Installed["hello"].Held).To(BeFalse())
@@ -173,7 +173,7 @@ var _ = Describe("zypper against the real zypper in an isolated root", Ordered, 
 		Expect(obs.RebootRequired).To(BeFalse())
 		// zypper install says "System reboot required" and exits 0 here
 		// (102 is for patches); both count as success.
-		mustRun(b.InstallStep([]backends.PackageRef{{Name: "kernel-default"}}))
+		mustRun(built(b.InstallStep([]backends.PackageRef{{Name: "kernel-default"}})))
 		Expect(root.Path("/run/reboot-needed")).To(BeAnExistingFile())
 		obs, err = b.Observe(ctx, nil)
 		Expect(err).NotTo(HaveOccurred())
@@ -192,7 +192,7 @@ var _ = Describe("zypper against the real zypper in an isolated root", Ordered, 
 		Expect(err).NotTo(HaveOccurred())
 		Expect([]any{pid, cmd, held}).To(Equal([]any{sleeper.Process.Pid, "sleep", true}))
 
-		step := b.RemoveStep([]string{"hello"})
+		step := built(b.RemoveStep([]string{"hello"}))
 		code, out := run(step)
 		Expect(code).To(Equal(zypper.ExitLocked), string(out))
 		goldenNames[strconv.Itoa(sleeper.Process.Pid)] = "4242"
@@ -209,7 +209,7 @@ var _ = Describe("zypper against the real zypper in an isolated root", Ordered, 
 			"install-unknown":         {{Name: "nosuch"}},
 			"install-unknown-version": {{Name: "hello", Version: "9.9-1"}},
 		} {
-			step := b.InstallStep(refs)
+			step := built(b.InstallStep(refs))
 			code, out := run(step)
 			Expect(code).To(Equal(zypper.ExitNotFound), string(out))
 			recordGolden("debian-12-zypper-1.14."+name+".stdout", out)
@@ -218,7 +218,7 @@ var _ = Describe("zypper against the real zypper in an isolated root", Ordered, 
 	})
 
 	It("removes packages", func() {
-		mustRun(b.RemoveStep([]string{"secfix"}))
+		mustRun(built(b.RemoveStep([]string{"secfix"})))
 		obs, err := b.Observe(ctx, nil)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(obs.Installed).NotTo(HaveKey("secfix"))

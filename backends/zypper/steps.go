@@ -11,15 +11,15 @@ import (
 
 func validName(n string) bool { return v1alpha1.IsPackageName(v1alpha1.FamilyRPM, n) }
 
-// BuildRefresh returns the step that refreshes every repository's metadata.
-func (b *Backend) BuildRefresh() backends.Step {
+// RefreshStep returns the step that refreshes every repository's metadata.
+func (b *Backend) RefreshStep() backends.Step {
 	return backends.Step{Type: v1alpha1.StepRefresh, Argv: slices.Concat(b.baseArgs(), []string{"refresh"}),
 		Env: b.Env(), Timeout: b.refreshTimeout}
 }
 
-// BuildInstall installs pkgs, each at its exact version (NAME=EVR) when
+// InstallStep installs pkgs, each at its exact version (NAME=EVR) when
 // given; --oldpackage lets a pin go below the installed version.
-func (b *Backend) BuildInstall(pkgs []backends.PackageRef) (backends.Step, error) {
+func (b *Backend) InstallStep(pkgs []backends.PackageRef) (backends.Step, error) {
 	if len(pkgs) == 0 {
 		return backends.Step{}, fmt.Errorf("install: no packages given")
 	}
@@ -50,9 +50,9 @@ func (b *Backend) BuildInstall(pkgs []backends.PackageRef) (backends.Step, error
 	return b.step(v1alpha1.StepInstall, cmd, args, names), nil
 }
 
-// BuildReinstall reinstalls pkgs (install --force).
-func (b *Backend) BuildReinstall(pkgs []backends.PackageRef) (backends.Step, error) {
-	s, err := b.BuildInstall(pkgs)
+// ReinstallStep reinstalls pkgs (install --force).
+func (b *Backend) ReinstallStep(pkgs []backends.PackageRef) (backends.Step, error) {
+	s, err := b.InstallStep(pkgs)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("re%w", err)
 	}
@@ -61,8 +61,8 @@ func (b *Backend) BuildReinstall(pkgs []backends.PackageRef) (backends.Step, err
 	return s, nil
 }
 
-// BuildUpgrade upgrades the named installed packages.
-func (b *Backend) BuildUpgrade(names []string) (backends.Step, error) {
+// UpgradeStep upgrades the named installed packages.
+func (b *Backend) UpgradeStep(names []string) (backends.Step, error) {
 	args, err := rpm.ValidNames(names, validName)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("upgrade: %w", err)
@@ -70,8 +70,8 @@ func (b *Backend) BuildUpgrade(names []string) (backends.Step, error) {
 	return b.step(v1alpha1.StepUpgrade, []string{"update"}, args, args), nil
 }
 
-// BuildRemove removes packages.
-func (b *Backend) BuildRemove(names []string) (backends.Step, error) {
+// RemoveStep removes packages.
+func (b *Backend) RemoveStep(names []string) (backends.Step, error) {
 	args, err := rpm.ValidNames(names, validName)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("remove: %w", err)
@@ -79,8 +79,8 @@ func (b *Backend) BuildRemove(names []string) (backends.Step, error) {
 	return b.step(v1alpha1.StepRemove, []string{"remove"}, args, args), nil
 }
 
-// BuildHold adds (hold) or removes zypper package locks.
-func (b *Backend) BuildHold(names []string, hold bool) (backends.Step, error) {
+// HoldStep adds (hold) or removes zypper package locks.
+func (b *Backend) HoldStep(names []string, hold bool) (backends.Step, error) {
 	typ, verb := v1alpha1.StepHold, "addlock"
 	if !hold {
 		typ, verb = v1alpha1.StepUnhold, "removelock"
@@ -97,67 +97,10 @@ func (b *Backend) step(typ v1alpha1.StepType, command, args, names []string) bac
 		Env: b.Env(), Packages: slices.Clone(names), Timeout: b.stepTimeout}
 }
 
-func (b *Backend) refused(typ v1alpha1.StepType, err error) backends.Step {
-	b.log.Error(err, "refusing to build step", "step", typ)
-	return backends.Step{Type: typ, Env: b.Env()}
-}
-
-// RefreshStep implements backends.Backend.
-func (b *Backend) RefreshStep() backends.Step { return b.BuildRefresh() }
-
-// InstallStep implements backends.Backend; an invalid request yields a nil Argv.
-func (b *Backend) InstallStep(pkgs []backends.PackageRef) backends.Step {
-	s, err := b.BuildInstall(pkgs)
-	if err != nil {
-		return b.refused(v1alpha1.StepInstall, err)
-	}
-	return s
-}
-
-// ReinstallStep reinstalls pkgs; an invalid request yields a nil Argv.
-func (b *Backend) ReinstallStep(pkgs []backends.PackageRef) backends.Step {
-	s, err := b.BuildReinstall(pkgs)
-	if err != nil {
-		return b.refused(v1alpha1.StepInstall, err)
-	}
-	return s
-}
-
-// UpgradeStep implements backends.Backend; an invalid request yields a nil Argv.
-func (b *Backend) UpgradeStep(names []string) backends.Step {
-	s, err := b.BuildUpgrade(names)
-	if err != nil {
-		return b.refused(v1alpha1.StepUpgrade, err)
-	}
-	return s
-}
-
-// RemoveStep implements backends.Backend; an invalid request yields a nil Argv.
-func (b *Backend) RemoveStep(names []string) backends.Step {
-	s, err := b.BuildRemove(names)
-	if err != nil {
-		return b.refused(v1alpha1.StepRemove, err)
-	}
-	return s
-}
-
-// HoldStep implements backends.Backend; an invalid request yields a nil Argv.
-func (b *Backend) HoldStep(names []string, hold bool) backends.Step {
-	s, err := b.BuildHold(names, hold)
-	if err != nil {
-		typ := v1alpha1.StepHold
-		if !hold {
-			typ = v1alpha1.StepUnhold
-		}
-		return b.refused(typ, err)
-	}
-	return s
-}
-
 // RecoverStep implements backends.Backend: zypper has no interrupted state
 // that a command finishes (Observe never reports Interrupted); it runs
 // `zypper verify`, which repairs broken dependencies.
-func (b *Backend) RecoverStep() backends.Step {
+func (b *Backend) RecoverStep() (backends.Step, error) {
 	return backends.Step{Type: v1alpha1.StepRecover, Argv: slices.Concat(b.baseArgs(), []string{"verify"}),
-		Env: b.Env(), Timeout: b.stepTimeout}
+		Env: b.Env(), Timeout: b.stepTimeout}, nil
 }

@@ -73,7 +73,7 @@ type Options struct {
 	StateDir string
 	Log      logr.Logger
 	Clock    func() time.Time
-	Runner   rpm.Runner
+	Runner   backends.Runner
 	Paths    Paths
 	PathEnv  string
 	// Home is the HOME of every command (default /root): rpm reads its
@@ -99,7 +99,7 @@ type Backend struct {
 	stateDir       string
 	log            logr.Logger
 	clock          func() time.Time
-	runner         rpm.Runner
+	runner         backends.Runner
 	paths          Paths
 	pathEnv        string
 	home           string
@@ -140,7 +140,7 @@ func New(opts Options) (*Backend, error) {
 		b.clock = time.Now
 	}
 	if b.runner == nil {
-		b.runner = rpm.ExecRunner{}
+		b.runner = backends.ExecRunner{}
 	}
 	if b.pathEnv == "" {
 		b.pathEnv = DefaultPath

@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/apt"
 	bexec "github.com/patchlet/patchlet/backends/exec"
 	"github.com/patchlet/patchlet/controllers/policy"
@@ -112,7 +113,7 @@ type countingRunner struct {
 
 func (r *countingRunner) Run(ctx context.Context, argv, env []string) ([]byte, []byte, error) {
 	r.n.Add(1)
-	return apt.ExecRunner{}.Run(ctx, argv, env)
+	return backends.ExecRunner{}.Run(ctx, argv, env)
 }
 
 // harness is one isolated root with a Controller of its own: a real

@@ -111,16 +111,17 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (res Result, ret
 	staleRetried := false
 	for i := 0; i < len(p.plan.Steps); i++ {
 		s := p.plan.Steps[i]
-		step, err := c.backendStep(s)
+		step, f, err := c.backendStep(s)
 		if err != nil {
 			return res, err
 		}
-		for _, name := range s.Policies {
-			p.running[name] = true
-		}
-		_, f, err := c.runStep(ctx, p, step, s.Policies)
-		if err != nil {
-			return res, err
+		if f == nil {
+			for _, name := range s.Policies {
+				p.running[name] = true
+			}
+			if _, f, err = c.runStep(ctx, p, step, s.Policies); err != nil {
+				return res, err
+			}
 		}
 		if f == nil {
 			continue
@@ -397,22 +398,40 @@ func (c *Controller) failAll(p *pass, step v1alpha1.StepType, f backends.Failure
 	return d
 }
 
-// backendStep turns a planned step into the backend's command line.
-func (c *Controller) backendStep(s reconcile.Step) (backends.Step, error) {
+// backendStep turns a planned step into the backend's command line. A
+// step the backend refuses to build comes back as a failure (reason
+// Refused) and is never run.
+func (c *Controller) backendStep(s reconcile.Step) (backends.Step, *backends.Failure, error) {
 	b := c.o.Backend
+	var (
+		step backends.Step
+		err  error
+	)
 	switch s.Type {
 	case v1alpha1.StepInstall:
-		return b.InstallStep(s.Packages), nil
+		step, err = b.InstallStep(s.Packages)
 	case v1alpha1.StepUpgrade:
-		return b.UpgradeStep(s.Names()), nil
+		step, err = b.UpgradeStep(s.Names())
 	case v1alpha1.StepRemove:
-		return b.RemoveStep(s.Names()), nil
+		step, err = b.RemoveStep(s.Names())
 	case v1alpha1.StepHold:
-		return b.HoldStep(s.Names(), true), nil
+		step, err = b.HoldStep(s.Names(), true)
 	case v1alpha1.StepUnhold:
-		return b.HoldStep(s.Names(), false), nil
+		step, err = b.HoldStep(s.Names(), false)
+	default:
+		return backends.Step{}, nil, fmt.Errorf("planned step %q has no backend command", s.Type)
 	}
-	return backends.Step{}, fmt.Errorf("planned step %q has no backend command", s.Type)
+	if err != nil {
+		return backends.Step{}, c.refused(s.Type, err), nil
+	}
+	return step, nil, nil
+}
+
+// refused is the failure of a step the backend refused to build: nothing
+// ran, and the reason says so.
+func (c *Controller) refused(typ v1alpha1.StepType, err error) *backends.Failure {
+	c.log.Error(err, "backend refused to build step", "step", typ)
+	return &backends.Failure{Reason: backends.ReasonRefused, Message: err.Error()}
 }
 
 // scheduleTimers asks for a pass when a maintenance window opens.

@@ -17,7 +17,7 @@ import (
 // half-installed when it dies while unpacking, and dpkg --configure -a
 // does not touch those). Without it the controller uses InstallStep.
 type Reinstaller interface {
-	ReinstallStep(pkgs []backends.PackageRef) backends.Step
+	ReinstallStep(pkgs []backends.PackageRef) (backends.Step, error)
 }
 
 // recoverDatabase repairs an interrupted package database, once per
@@ -49,8 +49,10 @@ func (c *Controller) recoverDatabase(ctx context.Context, p *pass, key string) (
 	}
 
 	c.log.Info("package database was interrupted; recovering", "packages", refNames(p.obs.InterruptedPackages))
-	_, f, err := c.runStep(ctx, p, c.o.Backend.RecoverStep(), c.selectedNames(p))
-	if err != nil {
+	var f *backends.Failure
+	if step, berr := c.o.Backend.RecoverStep(); berr != nil {
+		f = c.refused(v1alpha1.StepRecover, berr)
+	} else if _, f, err = c.runStep(ctx, p, step, c.selectedNames(p)); err != nil {
 		return res, true, err
 	}
 	if f != nil && f.Reason == backends.ReasonLockHeld {
@@ -79,14 +81,21 @@ func (c *Controller) recoverDatabase(ctx context.Context, p *pass, key string) (
 		if err != nil {
 			return res, true, err
 		}
-		var step backends.Step
+		var (
+			step backends.Step
+			berr error
+		)
 		if ri, ok := c.o.Backend.(Reinstaller); ok {
-			step = ri.ReinstallStep(refs)
+			step, berr = ri.ReinstallStep(refs)
 		} else {
-			step = c.o.Backend.InstallStep(refs)
+			step, berr = c.o.Backend.InstallStep(refs)
+		}
+		if berr != nil {
+			// Reported as a failed install step; nothing runs.
+			step = backends.Step{Type: v1alpha1.StepInstall}
 		}
 		c.log.Info("packages still interrupted after recovery; reinstalling them", "packages", refNames(refs))
-		if r, f, err := c.runRecoveryStep(ctx, p, key, step); f != nil || err != nil {
+		if r, f, err := c.runRecoveryStep(ctx, p, key, step, berr); f != nil || err != nil {
 			if f != nil && f.Reason != backends.ReasonLockHeld {
 				// Running the same repair again would not help.
 				c.setUnrepaired(interruptionKey(p.obs), true)
@@ -114,9 +123,19 @@ func (c *Controller) recoverDatabase(ctx context.Context, p *pass, key string) (
 // runRecoveryStep runs one recovery step for every selected policy. It
 // returns the step's failure, if any, with the result and error Reconcile
 // returns then: a lock held by another process makes the pass wait; any
-// other failure is reported on the policies and retried with backoff.
-func (c *Controller) runRecoveryStep(ctx context.Context, p *pass, key string, step backends.Step) (Result, *backends.Failure, error) {
-	_, f, err := c.runStep(ctx, p, step, c.selectedNames(p))
+// other failure is reported on the policies and retried with backoff. A
+// non-nil buildErr is the backend's refusal to build the step: nothing
+// runs, and it fails with reason Refused.
+func (c *Controller) runRecoveryStep(ctx context.Context, p *pass, key string, step backends.Step, buildErr error) (Result, *backends.Failure, error) {
+	var (
+		f   *backends.Failure
+		err error
+	)
+	if buildErr != nil {
+		f = c.refused(step.Type, buildErr)
+	} else {
+		_, f, err = c.runStep(ctx, p, step, c.selectedNames(p))
+	}
 	if err != nil || f == nil {
 		return Result{}, nil, err
 	}

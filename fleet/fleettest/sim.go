@@ -146,7 +146,7 @@ func (b *Backend) step(t v1alpha1.StepType, pkgs []string) backends.Step {
 }
 
 func (b *Backend) RefreshStep() backends.Step { return b.step(v1alpha1.StepRefresh, nil) }
-func (b *Backend) InstallStep(pkgs []backends.PackageRef) backends.Step {
+func (b *Backend) InstallStep(pkgs []backends.PackageRef) (backends.Step, error) {
 	names := make([]string, 0, len(pkgs))
 	for _, p := range pkgs {
 		if p.Version != "" {
@@ -155,19 +155,21 @@ func (b *Backend) InstallStep(pkgs []backends.PackageRef) backends.Step {
 			names = append(names, p.Name)
 		}
 	}
-	return b.step(v1alpha1.StepInstall, names)
+	return b.step(v1alpha1.StepInstall, names), nil
 }
-func (b *Backend) UpgradeStep(names []string) backends.Step {
-	return b.step(v1alpha1.StepUpgrade, names)
+func (b *Backend) UpgradeStep(names []string) (backends.Step, error) {
+	return b.step(v1alpha1.StepUpgrade, names), nil
 }
-func (b *Backend) RemoveStep(names []string) backends.Step { return b.step(v1alpha1.StepRemove, names) }
-func (b *Backend) HoldStep(names []string, hold bool) backends.Step {
+func (b *Backend) RemoveStep(names []string) (backends.Step, error) {
+	return b.step(v1alpha1.StepRemove, names), nil
+}
+func (b *Backend) HoldStep(names []string, hold bool) (backends.Step, error) {
 	if hold {
-		return b.step(v1alpha1.StepHold, names)
+		return b.step(v1alpha1.StepHold, names), nil
 	}
-	return b.step(v1alpha1.StepUnhold, names)
+	return b.step(v1alpha1.StepUnhold, names), nil
 }
-func (b *Backend) RecoverStep() backends.Step { return b.step(v1alpha1.StepRecover, nil) }
+func (b *Backend) RecoverStep() (backends.Step, error) { return b.step(v1alpha1.StepRecover, nil), nil }
 func (b *Backend) Classify(_ backends.Step, exitCode int, output []byte) backends.Failure {
 	return backends.Failure{Reason: backends.ReasonFailed, Message: fmt.Sprintf("exit %d: %s", exitCode, output)}
 }

@@ -1,4 +1,4 @@
-package apt
+package backends
 
 import (
 	"bytes"
@@ -8,9 +8,9 @@ import (
 	"strings"
 )
 
-// Runner runs one command to completion and captures its output. Observe
-// uses it for the dry run (and apt-cache madison); the steps themselves
-// are run by the caller's executor.
+// Runner runs one command to completion and captures its output. A
+// backend's Observe uses it for its read-only queries (dry runs, version
+// lists); the steps themselves are run by the caller's executor.
 type Runner interface {
 	// Run runs argv with exactly env as its environment and stdin from
 	// /dev/null. A non-zero exit is an error that wraps *exec.ExitError.
@@ -31,13 +31,13 @@ func (ExecRunner) Run(ctx context.Context, argv, env []string) ([]byte, []byte, 
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		return stdout.Bytes(), stderr.Bytes(), fmt.Errorf("%s %s: %w (stderr: %q)",
-			argv[0], strings.Join(argv[1:], " "), err, tail(stderr.Bytes(), 512))
+			argv[0], strings.Join(argv[1:], " "), err, Tail(stderr.Bytes(), 512))
 	}
 	return stdout.Bytes(), stderr.Bytes(), nil
 }
 
-// tail returns at most n bytes from the end of b, without surrounding space.
-func tail(b []byte, n int) string {
+// Tail returns at most n bytes from the end of b, without surrounding space.
+func Tail(b []byte, n int) string {
 	b = bytes.TrimSpace(b)
 	if len(b) > n {
 		b = b[len(b)-n:]
