@@ -437,7 +437,13 @@ type watchSet struct {
 
 	dirWatched bool
 	dirID      fileID
-	ancestor   string
+	// dirTarget is the path the directory's watch was added on: the
+	// directory with its symlinks resolved. Watching the resolved path keeps
+	// the old and the new target of a swapped symlink apart in fsnotify's
+	// table (it is keyed by path): the old target's removal then cannot
+	// drop the new target's watch.
+	dirTarget string
+	ancestor  string
 }
 
 type fileID struct{ dev, ino uint64 }
@@ -490,22 +496,28 @@ func (s *watchSet) ensureOnce() bool {
 	}
 
 	id, ok := statID(s.dir)
+	target := s.dir
+	if ok {
+		if t, err := filepath.EvalSymlinks(s.dir); err == nil {
+			target = t
+		}
+	}
 	switch {
 	case !ok && s.dirWatched:
-		_ = s.fw.Remove(s.dir)
-		s.dirWatched = false
+		_ = s.fw.Remove(s.dirTarget)
+		s.dirWatched, s.dirTarget = false, ""
 		changed = true
-	case ok && (!s.dirWatched || id != s.dirID):
+	case ok && (!s.dirWatched || id != s.dirID || target != s.dirTarget):
 		changed = true
 		if s.dirWatched {
-			_ = s.fw.Remove(s.dir) // the old target (a swapped symlink); may be gone already
+			_ = s.fw.Remove(s.dirTarget) // the old target (a swapped symlink); may be gone already
 		}
-		if err := s.fw.Add(s.dir); err != nil {
+		if err := s.fw.Add(target); err != nil {
 			s.log.Error(err, "watching policy directory")
-			s.dirWatched = false
+			s.dirWatched, s.dirTarget = false, ""
 			return false // retried at the next rescan
 		}
-		s.dirWatched, s.dirID = true, id
+		s.dirWatched, s.dirID, s.dirTarget = true, id, target
 	}
 	return changed
 }
@@ -515,6 +527,9 @@ func (s *watchSet) ensureOnce() bool {
 // ancestors (on the path to it).
 func (s *watchSet) relevant(path string) bool {
 	if path == s.dir || filepath.Dir(path) == s.dir {
+		return true
+	}
+	if s.dirTarget != "" && (path == s.dirTarget || filepath.Dir(path) == s.dirTarget) {
 		return true
 	}
 	return strings.HasPrefix(s.dir, strings.TrimSuffix(path, "/")+"/")
