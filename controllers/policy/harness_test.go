@@ -129,6 +129,8 @@ type harness struct {
 	ctl      *policy.Controller
 	metrics  *metrics.Metrics
 	log      logr.Logger
+	rebooter *fakeRebooter
+	bootID   atomic.Value // string: the boot id the controller sees
 
 	cancel context.CancelFunc
 	done   chan error
@@ -144,7 +146,9 @@ func newHarness(dir string, log logr.Logger, repos ...*testrepo.Repo) (*harness,
 		return nil, err
 	}
 	h := &harness{root: root, stateDir: filepath.Join(dir, "state"), runner: &countingRunner{}, log: log,
-		createdRV: map[string]uint64{}, metrics: metrics.NewWithOptions(metrics.Options{NoRuntimeCollectors: true})}
+		createdRV: map[string]uint64{}, metrics: metrics.NewWithOptions(metrics.Options{NoRuntimeCollectors: true}),
+		rebooter: &fakeRebooter{}}
+	h.bootID.Store("boot-1")
 	if err := os.MkdirAll(h.stateDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -190,6 +194,8 @@ func (h *harness) open() error {
 		WatchPaths:   []string{h.root.Path("var/lib/dpkg"), h.root.Path("var/lib/apt/lists")},
 		StateDir:     h.stateDir,
 		Metrics:      h.metrics,
+		Rebooter:     h.rebooter,
+		BootID:       func() (string, error) { return h.bootID.Load().(string), nil },
 	})
 	return nil
 }
@@ -381,4 +387,13 @@ func isReady(p *v1alpha1.PatchPolicy) bool {
 // version returns the installed version of a package ("" if not installed).
 func version(db apt.StatusDB, name string) string {
 	return db.Installed[name].Version
+}
+
+// fakeRebooter counts the reboots the controller asks for (a real one
+// would end the test).
+type fakeRebooter struct{ calls atomic.Int32 }
+
+func (r *fakeRebooter) Reboot(context.Context) error {
+	r.calls.Add(1)
+	return nil
 }

@@ -123,6 +123,75 @@ var _ = Describe("the reconcile loop against real apt in an isolated root", Labe
 		}).WithTimeout(5 * time.Second).WithPolling(poll).Should(Succeed())
 	})
 
+	It("reboots once when a policy allows it, after recording the boot, and clears the requirement once the boot id changed", func() {
+		h := setup()
+		pol := newPolicy("kernel", v1alpha1.PackageSpec{Name: "linux-image-test"})
+		pol.Spec.Reboot = &v1alpha1.RebootSpec{Policy: v1alpha1.RebootIfRequired}
+		Expect(h.apply(pol)).To(Succeed())
+		h.start()
+		Eventually(h.rebooter.calls.Load).WithTimeout(20 * time.Second).WithPolling(poll).Should(BeEquivalentTo(1))
+		// The boot was recorded (fsynced) before the reboot command ran.
+		rec, err := os.ReadFile(filepath.Join(h.stateDir, "reboot.json"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(rec)).To(ContainSubstring(`"bootID":"boot-1"`))
+
+		// More passes in the same boot never ask again for the same requirement.
+		for range 3 {
+			h.ctl.Enqueue()
+		}
+		Consistently(h.rebooter.calls.Load).WithTimeout(time.Second).WithPolling(poll).Should(BeEquivalentTo(1))
+		host, err := h.host()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(host.Status.RebootRequired.Required).To(BeTrue())
+
+		// The host came back: a new boot id, /run emptied as a reboot does.
+		h.bootID.Store("boot-2")
+		Expect(os.Remove(h.root.Path("run/reboot-required"))).To(Succeed())
+		Expect(os.Remove(h.root.Path("run/reboot-required.pkgs"))).To(Succeed())
+		h.ctl.Enqueue()
+		eventuallyReady(h, "kernel", 10*time.Second)
+		Eventually(func(g Gomega) {
+			host, err := h.host()
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(host.Status.RebootRequired.Required).To(BeFalse())
+		}).WithTimeout(5 * time.Second).WithPolling(poll).Should(Succeed())
+		Expect(h.rebooter.calls.Load()).To(BeEquivalentTo(1))
+	})
+
+	It("keeps reporting a required reboot whose marker vanished until the boot id changes", func() {
+		h := setup()
+		Expect(h.apply(newPolicy("kernel", v1alpha1.PackageSpec{Name: "linux-image-test"}))).To(Succeed())
+		h.start()
+		eventuallyReady(h, "kernel", 20*time.Second)
+		Expect(os.Remove(h.root.Path("run/reboot-required"))).To(Succeed())
+		h.ctl.Enqueue()
+		Consistently(func(g Gomega) {
+			host, err := h.host()
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(host.Status.RebootRequired.Required).To(BeTrue())
+		}).WithTimeout(time.Second).WithPolling(poll).Should(Succeed())
+		Expect(h.rebooter.calls.Load()).To(BeZero(), "reboot policy Never")
+	})
+
+	It("does not reboot outside the reboot window, and says when it will", func() {
+		h := setup()
+		pol := newPolicy("kernel", v1alpha1.PackageSpec{Name: "linux-image-test"})
+		opens := time.Now().UTC().Add(6 * time.Hour)
+		pol.Spec.Reboot = &v1alpha1.RebootSpec{Policy: v1alpha1.RebootIfRequired, Window: &v1alpha1.TimeWindow{
+			Start: opens.Format("15:04"), Duration: "1h", TimeZone: "UTC"}}
+		Expect(h.apply(pol)).To(Succeed())
+		h.start()
+		Eventually(func(g Gomega) {
+			p, err := h.policy("kernel")
+			g.Expect(err).NotTo(HaveOccurred())
+			r := condition(p.Status.Conditions, "Ready")
+			g.Expect(r.Reason).To(Equal("RebootPending"))
+			g.Expect(r.Message).To(ContainSubstring(opens.Format("T15:04")))
+		}).WithTimeout(20 * time.Second).WithPolling(poll).Should(Succeed())
+		h.ctl.Enqueue()
+		Consistently(h.rebooter.calls.Load).WithTimeout(time.Second).WithPolling(poll).Should(BeZero())
+	})
+
 	It("waits while another process holds the dpkg lock, naming it, and proceeds soon after the release", func() {
 		h := setup()
 		lock, err := os.OpenFile(h.root.Path("var/lib/dpkg/lock-frontend"), os.O_RDWR|os.O_CREATE, 0o640)
