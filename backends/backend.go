@@ -72,6 +72,9 @@ type Step struct {
 	Env      []string
 	Packages []string
 	Timeout  time.Duration
+	// SuccessExitCodes are exit codes besides 0 that mean the step did its
+	// work (zypper: 102 reboot needed, 103 restart of zypper needed).
+	SuccessExitCodes []int
 }
 
 // Failure classes of a failed step.

@@ -176,15 +176,16 @@ func (e *Executor) Start(ctx context.Context, id string, step backends.Step) err
 		return fmt.Errorf("step %s: %w", id, err)
 	}
 	rec := stepRecord{
-		ID:        id,
-		Type:      string(step.Type),
-		Argv:      slices.Clone(step.Argv),
-		Env:       slices.Clone(step.Env),
-		Packages:  slices.Clone(step.Packages),
-		Timeout:   formatDuration(step.Timeout),
-		KillGrace: formatDuration(e.killGrace),
-		Mode:      e.mode,
-		CreatedAt: e.clock.Now().UTC(),
+		ID:               id,
+		Type:             string(step.Type),
+		Argv:             slices.Clone(step.Argv),
+		Env:              slices.Clone(step.Env),
+		Packages:         slices.Clone(step.Packages),
+		SuccessExitCodes: slices.Clone(step.SuccessExitCodes),
+		Timeout:          formatDuration(step.Timeout),
+		KillGrace:        formatDuration(e.killGrace),
+		Mode:             e.mode,
+		CreatedAt:        e.clock.Now().UTC(),
 	}
 	if rec.Env == nil {
 		rec.Env = []string{}

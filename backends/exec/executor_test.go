@@ -220,6 +220,22 @@ var _ = Describe("Executor", func() {
 		})
 	})
 
+	When("a step exits with one of its own success codes", func() {
+		It("reports Succeeded with that exit code (zypper's 102: done, reboot needed)", func() {
+			step := sh("exit 102")
+			step.SuccessExitCodes = []int{102, 103}
+			Expect(e.Start(ctx, "zypper-ok", step)).To(Succeed())
+			s := wait(e, "zypper-ok")
+			Expect(s.Phase).To(Equal(PhaseSucceeded))
+			Expect(s.ExitCode).To(Equal(102))
+			Expect(s.Reason).To(BeEmpty())
+			Expect(s.Step.SuccessExitCodes).To(Equal([]int{102, 103}), "kept in the step record for a re-attaching agent")
+
+			Expect(e.Start(ctx, "zypper-other", sh("exit 104"))).To(Succeed())
+			Expect(wait(e, "zypper-other").Phase).To(Equal(PhaseFailed))
+		})
+	})
+
 	When("a step's command does not exist", func() {
 		It("reports Failed with exit code 127 and says why", func() {
 			Expect(e.Start(ctx, "missing", backends.Step{Argv: []string{"/nonexistent/apt-get"}})).To(Succeed())

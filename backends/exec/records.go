@@ -25,6 +25,8 @@ type stepRecord struct {
 	Argv     []string `json:"argv"`
 	Env      []string `json:"env"`
 	Packages []string `json:"packages,omitempty"`
+	// SuccessExitCodes besides 0 (backends.Step.SuccessExitCodes).
+	SuccessExitCodes []int `json:"successExitCodes,omitempty"`
 	// Timeout and KillGrace are Go durations ("90s"); empty means none.
 	Timeout   string    `json:"timeout,omitempty"`
 	KillGrace string    `json:"killGrace,omitempty"`

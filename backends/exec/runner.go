@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"syscall"
 	"time"
 
@@ -181,7 +182,7 @@ func (r runner) execute(step stepRecord, stepErr error) resultRecord {
 	default:
 		res.ExitCode = ws.ExitStatus()
 	}
-	if res.Reason == "" && res.ExitCode != 0 {
+	if res.Reason == "" && res.ExitCode != 0 && (res.Signal != "" || !slices.Contains(step.SuccessExitCodes, res.ExitCode)) {
 		res.Reason = backends.ReasonFailed
 		if res.Signal != "" {
 			res.Message = fmt.Sprintf("killed by signal %d (%s)", int(ws.Signal()), res.Signal)

@@ -2,6 +2,7 @@ package exec
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
@@ -16,7 +17,7 @@ const (
 	PhasePending Phase = "Pending"
 	// PhaseRunning: the recorded runner is alive.
 	PhaseRunning Phase = "Running"
-	// PhaseSucceeded: the step exited 0.
+	// PhaseSucceeded: the step exited 0 or with one of its SuccessExitCodes.
 	PhaseSucceeded Phase = "Succeeded"
 	// PhaseFailed: the step exited non-zero, timed out, was interrupted or
 	// could not be started; Reason says which.
@@ -88,7 +89,7 @@ func stateFrom(id string, o observed, now time.Time, grace time.Duration) State 
 		s.Reason = o.result.Reason
 		s.Message = o.result.Message
 		s.Phase = PhaseFailed
-		if o.result.ExitCode == 0 && o.result.Reason == "" {
+		if o.result.Reason == "" && (o.result.ExitCode == 0 || slices.Contains(o.step.SuccessExitCodes, o.result.ExitCode)) {
 			s.Phase = PhaseSucceeded
 		}
 	case o.runner == nil:
@@ -113,10 +114,11 @@ func stateFrom(id string, o observed, now time.Time, grace time.Duration) State 
 func stepFromRecord(r stepRecord) backends.Step {
 	timeout, _ := parseDuration(r.Timeout)
 	return backends.Step{
-		Type:     v1alpha1.StepType(r.Type),
-		Argv:     r.Argv,
-		Env:      r.Env,
-		Packages: r.Packages,
-		Timeout:  timeout,
+		Type:             v1alpha1.StepType(r.Type),
+		Argv:             r.Argv,
+		Env:              r.Env,
+		Packages:         r.Packages,
+		Timeout:          timeout,
+		SuccessExitCodes: r.SuccessExitCodes,
 	}
 }

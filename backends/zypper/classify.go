@@ -21,8 +21,9 @@ var (
 
 // Classify implements backends.Backend from zypper's exit code first
 // (7 locked, 104 not found), then its words. A step ending in 102 or 103
-// (reboot or restart needed) did its work: callers should treat
-// SuccessExitCodes as success; Classify still calls it Failed.
+// (reboot or restart needed) did its work: its Step lists them in
+// SuccessExitCodes, so the executor reports it Succeeded and Classify is
+// never asked.
 func (b *Backend) Classify(step backends.Step, exitCode int, output []byte) backends.Failure {
 	return ClassifyOutput(step.Type, exitCode, output)
 }

@@ -94,7 +94,8 @@ func (b *Backend) HoldStep(names []string, hold bool) (backends.Step, error) {
 
 func (b *Backend) step(typ v1alpha1.StepType, command, args, names []string) backends.Step {
 	return backends.Step{Type: typ, Argv: slices.Concat(b.baseArgs(), command, []string{"--"}, args),
-		Env: b.Env(), Packages: slices.Clone(names), Timeout: b.stepTimeout}
+		Env: b.Env(), Packages: slices.Clone(names), Timeout: b.stepTimeout,
+		SuccessExitCodes: []int{ExitRebootNeeded, ExitRestartNeeded}}
 }
 
 // RecoverStep implements backends.Backend: zypper has no interrupted state

@@ -104,6 +104,7 @@ var _ = Describe("steps", func() {
 		s := built(b.InstallStep([]backends.PackageRef{{Name: "hello", Version: "1.0-1"}, {Name: "vim"}}))
 		Expect(s.Argv[:5]).To(Equal([]string{filepath.Join(bin, "zypper"), "--non-interactive", "--no-color", "--root", root}))
 		Expect(s.Argv[5:]).To(Equal([]string{"install", "--oldpackage", "--", "hello=1.0-1", "vim"}))
+		Expect(s.SuccessExitCodes).To(ConsistOf(zypper.ExitRebootNeeded, zypper.ExitRestartNeeded), "102/103: done, so the executor reports Succeeded")
 		Expect(built(b.InstallStep([]backends.PackageRef{{Name: "vim"}})).Argv[5:]).To(Equal([]string{"install", "--", "vim"}))
 		Expect(built(b.HoldStep([]string{"hello"}, true)).Argv[5:]).To(Equal([]string{"addlock", "--", "hello"}))
 		Expect(built(b.HoldStep([]string{"hello"}, false)).Argv[5:]).To(Equal([]string{"removelock", "--", "hello"}))

@@ -15,7 +15,6 @@ package zypper
 import (
 	"fmt"
 	"path/filepath"
-	"slices"
 	"sync"
 	"time"
 
@@ -187,10 +186,6 @@ func (b *Backend) Root() string { return b.root }
 
 // Capabilities: zypper holds with locks and classifies security patches.
 func (b *Backend) Capabilities() Capabilities { return Capabilities{Hold: true, Security: true} }
-
-// SuccessExitCodes are the exit codes of a step that succeeded (see the
-// package variable).
-func (b *Backend) SuccessExitCodes() []int { return slices.Clone(SuccessExitCodes) }
 
 // WatchPaths are the paths whose changes mean Observe may see something new.
 func (b *Backend) WatchPaths() []string {

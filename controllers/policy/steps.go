@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -20,13 +19,6 @@ import (
 	"github.com/patchlet/patchlet/metrics"
 	"github.com/patchlet/patchlet/store"
 )
-
-// SuccessCoder is implemented by backends whose package manager reports
-// success with more than exit code 0 (zypper: 102 reboot needed, 103
-// restart of the package manager needed).
-type SuccessCoder interface {
-	SuccessExitCodes() []int
-}
 
 // classifyBytes is how much of a failed step's output is classified.
 const classifyBytes = 64 << 10
@@ -147,9 +139,6 @@ func (c *Controller) classify(name string, step backends.Step, st bexec.State) *
 	}
 	if st.Reason == backends.ReasonTimeout {
 		return &backends.Failure{Reason: backends.ReasonTimeout, Message: fmt.Sprintf("killed after %s", step.Timeout)}
-	}
-	if sc, ok := c.o.Backend.(SuccessCoder); ok && st.Phase == bexec.PhaseFailed && st.Reason != backends.ReasonTimeout && slices.Contains(sc.SuccessExitCodes(), st.ExitCode) {
-		return nil // e.g. zypper's 102: done, and a reboot is needed
 	}
 	out, _ := c.o.Executor.Tail(name, classifyBytes)
 	f := c.o.Backend.Classify(step, st.ExitCode, out)
