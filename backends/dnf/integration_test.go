@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/backendtest"
 	"github.com/patchlet/patchlet/backends/dnf"
 	"github.com/patchlet/patchlet/hack/testrpm"
 )
@@ -56,7 +57,7 @@ var _ = Describe("dnf against the real dnf in an isolated root", Ordered, Label(
 		root   *testrpm.Root
 		repo   *testrpm.Repo
 		b      *dnf.Backend
-		runner *countingRunner
+		runner *backendtest.CountingRunner
 		ctx    = context.Background()
 	)
 
@@ -75,9 +76,9 @@ var _ = Describe("dnf against the real dnf in an isolated root", Ordered, Label(
 		Expect(repo.Publish()).To(Succeed())
 		root, err = testrpm.NewRoot(filepath.Join(dir, "root"), repo)
 		Expect(err).NotTo(HaveOccurred())
-		goldenNames[root.Dir] = "/ROOT"
-		goldenNames[repo.Dir] = "/REPO"
-		runner = &countingRunner{}
+		backendtest.GoldenNames[root.Dir] = "/ROOT"
+		backendtest.GoldenNames[repo.Dir] = "/REPO"
+		runner = &backendtest.CountingRunner{}
 		b, err = dnf.New(dnf.Options{Root: root.Dir, StateDir: filepath.Join(dir, "state"), Home: root.Home,
 			Log: GinkgoLogr, Runner: runner})
 		Expect(err).NotTo(HaveOccurred())
@@ -97,7 +98,7 @@ var _ = Describe("dnf against the real dnf in an isolated root", Ordered, Label(
 		Expect(b.RecordRefresh(now)).To(Succeed())
 		obs, err := b.Observe(ctx, []string{"hello", "shadowy", "nosuch"})
 		Expect(err).NotTo(HaveOccurred())
-		Expect(obs.Available["hello"]).To(Equal([]string{"2.0-1", "1.1-1", "1.0-1"}), "%q", runner.argvs)
+		Expect(obs.Available["hello"]).To(Equal([]string{"2.0-1", "1.1-1", "1.0-1"}), "%q", runner.Argvs())
 		Expect(obs.Available["shadowy"]).To(Equal([]string{"2:0.5-1"}))
 		Expect(obs.Available).NotTo(HaveKey("nosuch"))
 		Expect(obs.IndexRefreshed).To(BeTemporally("~", now, time.Millisecond))
@@ -130,19 +131,19 @@ var _ = Describe("dnf against the real dnf in an isolated root", Ordered, Label(
 			cmd := exec.Command(argv[0], argv[1:]...)
 			cmd.Env = root.Env()
 			out, _ := cmd.Output()
-			recordGolden("debian-12-dnf-4.14."+name+".stdout", out)
+			backendtest.RecordGolden("debian-12-dnf-4.14."+name+".stdout", out)
 		}
 	})
 
 	It("spawns nothing on a second observe of an unchanged root", func() {
 		_, err := b.Observe(ctx, []string{"hello"})
 		Expect(err).NotTo(HaveOccurred())
-		before := runner.count()
+		before := runner.Count()
 		start := time.Now()
 		obs, err := b.Observe(ctx, []string{"hello"})
 		GinkgoWriter.Printf("no-op observe took %s\n", time.Since(start))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(runner.count()).To(Equal(before), "commands run: %v", runner.argvs[before:])
+		Expect(runner.Count()).To(Equal(before), "commands run: %v", runner.Argvs()[before:])
 		Expect(obs.Upgrades).To(HaveLen(2))
 		Expect(obs.Available["hello"]).To(HaveLen(3))
 	})
@@ -203,9 +204,9 @@ var _ = Describe("dnf against the real dnf in an isolated root", Ordered, Label(
 		step := built(b.RemoveStep([]string{"hello"}))
 		code, out := run(step)
 		Expect(code).To(Equal(dnf.ExitLocked), string(out))
-		goldenNames[strconv.Itoa(sleeper.Process.Pid)] = "4242"
-		recordGolden("debian-12-dnf-4.14.remove-rpmdb-locked.stdout", out)
-		delete(goldenNames, strconv.Itoa(sleeper.Process.Pid))
+		backendtest.GoldenNames[strconv.Itoa(sleeper.Process.Pid)] = "4242"
+		backendtest.RecordGolden("debian-12-dnf-4.14.remove-rpmdb-locked.stdout", out)
+		delete(backendtest.GoldenNames, strconv.Itoa(sleeper.Process.Pid))
 		f := b.Classify(step, code, out)
 		Expect(f.Reason).To(Equal(backends.ReasonLockHeld))
 		Expect(f.LockHolderPID).To(Equal(sleeper.Process.Pid))
@@ -225,7 +226,7 @@ var _ = Describe("dnf against the real dnf in an isolated root", Ordered, Label(
 		step := built(b.RemoveStep([]string{"hello"}))
 		code, out := run(step)
 		Expect(code).NotTo(Equal(0))
-		recordGolden("debian-12-dnf-4.14.remove-rpm-locked.stdout", out)
+		backendtest.RecordGolden("debian-12-dnf-4.14.remove-rpm-locked.stdout", out)
 		Expect(b.Classify(step, code, out).Reason).To(Equal(backends.ReasonLockHeld))
 		lk.Type = unix.F_UNLCK
 		Expect(unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)).To(Succeed())
@@ -239,7 +240,7 @@ var _ = Describe("dnf against the real dnf in an isolated root", Ordered, Label(
 			step := built(b.InstallStep(refs))
 			code, out := run(step)
 			Expect(code).To(Equal(1), string(out))
-			recordGolden("debian-12-dnf-4.14."+name+".stdout", out)
+			backendtest.RecordGolden("debian-12-dnf-4.14."+name+".stdout", out)
 			Expect(b.Classify(step, code, out).Reason).To(Equal(backends.ReasonNotFound), string(out))
 		}
 	})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/backendtest"
 	"github.com/patchlet/patchlet/backends/dnf"
 )
 
@@ -43,27 +44,27 @@ const rpmQA = "hello\t0\t1.0\t1\tnoarch\t1700000000\nsecfix\t0\t1.0\t1\tnoarch\t
 
 var _ = Describe("parsers on recorded outputs", func() {
 	It("reads dnf 4.14's repoquery of upgrades", func() {
-		Expect(dnf.ParseRepoquery(golden("debian-12-dnf-4.14.repoquery-upgrades.stdout"))).To(Equal([]dnf.Candidate{
+		Expect(dnf.ParseRepoquery(backendtest.Golden("debian-12-dnf-4.14.repoquery-upgrades.stdout"))).To(Equal([]dnf.Candidate{
 			{Name: "hello", EVR: "2.0-1", Arch: "noarch", Repo: "base"},
 			{Name: "secfix", EVR: "1.1-1", Arch: "noarch", Repo: "base"},
 		}))
 	})
 
 	It("reads dnf 4.14's check-update table", func() {
-		Expect(dnf.ParseCheckUpdate(golden("debian-12-dnf-4.14.check-update.stdout"))).To(Equal([]dnf.Candidate{
+		Expect(dnf.ParseCheckUpdate(backendtest.Golden("debian-12-dnf-4.14.check-update.stdout"))).To(Equal([]dnf.Candidate{
 			{Name: "hello", EVR: "2.0-1", Arch: "noarch", Repo: "base"},
 			{Name: "secfix", EVR: "1.1-1", Arch: "noarch", Repo: "base"},
 		}))
 	})
 
 	It("reads dnf 4.14's security advisories", func() {
-		as := dnf.ParseUpdateinfo(golden("debian-12-dnf-4.14.updateinfo-security.stdout"))
+		as := dnf.ParseUpdateinfo(backendtest.Golden("debian-12-dnf-4.14.updateinfo-security.stdout"))
 		Expect(as).To(Equal([]dnf.Advisory{{ID: "TEST-2026-0001", Type: "Important/Sec.", Name: "secfix", EVR: "1.1-1"}}))
 		Expect(as[0].IsSecurity()).To(BeTrue())
 	})
 
 	It("reads yum 3.4's check-update with epochs, a wrapped name and obsoletes", func() {
-		cs := dnf.ParseCheckUpdate(golden("centos-7-yum-3.4.check-update.stdout"))
+		cs := dnf.ParseCheckUpdate(backendtest.Golden("centos-7-yum-3.4.check-update.stdout"))
 		Expect(cs).To(Equal([]dnf.Candidate{
 			{Name: "bind-license", EVR: "32:9.11.4-26.P2.el7_9.16", Arch: "noarch", Repo: "updates"},
 			{Name: "glibc", EVR: "2.17-326.el7_9.3", Arch: "x86_64", Repo: "updates"},
@@ -74,7 +75,7 @@ var _ = Describe("parsers on recorded outputs", func() {
 	})
 
 	It("reads yum 3.4's security advisories with epochs in the NEVRA", func() {
-		as := dnf.ParseUpdateinfo(golden("centos-7-yum-3.4.updateinfo-list-security.stdout"))
+		as := dnf.ParseUpdateinfo(backendtest.Golden("centos-7-yum-3.4.updateinfo-list-security.stdout"))
 		Expect(as).To(Equal([]dnf.Advisory{
 			{ID: "RHSA-2024:1249", Type: "Important/Sec.", Name: "kernel", EVR: "3.10.0-1160.119.1.el7"},
 			{ID: "RHSA-2023:7783", Type: "Moderate/Sec.", Name: "bind-license", EVR: "32:9.11.4-26.P2.el7_9.15"},
@@ -90,7 +91,7 @@ var _ = Describe("parsers on recorded outputs", func() {
 var _ = Describe("classification", func() {
 	step := backends.Step{Type: v1alpha1.StepInstall}
 	DescribeTable("recorded failures", func(file string, code int, reason string, pid int, holder string) {
-		f := dnf.ClassifyOutput(step.Type, code, golden(file))
+		f := dnf.ClassifyOutput(step.Type, code, backendtest.Golden(file))
 		Expect(f.Reason).To(Equal(reason), f.Message)
 		Expect(f.Message).NotTo(BeEmpty())
 		Expect(f.LockHolderPID).To(Equal(pid))
@@ -189,24 +190,24 @@ var _ = Describe("observe with a counting runner", func() {
 		case strings.Contains(joined, "-qa"):
 			return []byte(rpmQA), nil
 		case slices.Contains(argv, "check-update"):
-			return golden("centos-7-yum-3.4.check-update.stdout"), exitError(100)
+			return backendtest.Golden("centos-7-yum-3.4.check-update.stdout"), exitError(100)
 		case slices.Contains(argv, "updateinfo"):
-			return golden("centos-7-yum-3.4.updateinfo-list-security.stdout"), nil
+			return backendtest.Golden("centos-7-yum-3.4.updateinfo-list-security.stdout"), nil
 		case slices.Contains(argv, "list"):
-			return golden("centos-7-yum-3.4.list-available.stdout"), nil
+			return backendtest.Golden("centos-7-yum-3.4.list-available.stdout"), nil
 		}
 		return nil, exitError(1)
 	}
 
 	It("observes yum 3.4 from recorded outputs and spawns nothing the second time", func() {
 		root, bin := fakeRoot()
-		runner := &countingRunner{fake: fakeYum}
+		runner := &backendtest.CountingRunner{Fake: fakeYum}
 		b, err := dnf.New(dnf.Options{Root: root, PathEnv: bin, Mode: dnf.ModeYum, Runner: runner, StateDir: GinkgoT().TempDir(), Log: GinkgoLogr})
 		Expect(err).NotTo(HaveOccurred())
 		ctx := context.Background()
 		obs, err := b.Observe(ctx, []string{"kernel"})
 		Expect(err).NotTo(HaveOccurred())
-		Expect(runner.count()).To(Equal(4))
+		Expect(runner.Count()).To(Equal(4))
 		Expect(obs.Installed["bind-license"].Version).To(Equal("32:9.11.4-26.P2.el7_9.14"))
 		Expect(obs.Upgrades["kernel"]).To(Equal(backends.Upgrade{Name: "kernel", From: "3.10.0-1160.el7", To: "3.10.0-1160.119.1.el7", Source: "updates", Security: true}))
 		Expect(obs.Upgrades["bind-license"].Security).To(BeTrue())
@@ -218,14 +219,14 @@ var _ = Describe("observe with a counting runner", func() {
 			_, err = b.Observe(ctx, []string{"kernel"})
 			Expect(err).NotTo(HaveOccurred())
 		}
-		Expect(runner.count()).To(Equal(4), "a no-op observe spawns nothing")
+		Expect(runner.Count()).To(Equal(4), "a no-op observe spawns nothing")
 
 		// An rpm database change re-reads the packages and the upgrades.
 		later := time.Now().Add(time.Minute)
 		Expect(os.Chtimes(filepath.Join(root, "var/lib/rpm/rpmdb.sqlite"), later, later)).To(Succeed())
 		_, err = b.Observe(ctx, []string{"kernel"})
 		Expect(err).NotTo(HaveOccurred())
-		Expect(runner.count()).To(Equal(8))
+		Expect(runner.Count()).To(Equal(8))
 	})
 })
 

@@ -13,6 +13,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/backendtest"
 	"github.com/patchlet/patchlet/backends/zypper"
 	"github.com/patchlet/patchlet/hack/testrpm"
 )
@@ -54,7 +55,7 @@ var _ = Describe("zypper against the real zypper in an isolated root", Ordered, 
 	var (
 		root   *testrpm.Root
 		b      *zypper.Backend
-		runner *countingRunner
+		runner *backendtest.CountingRunner
 		ctx    = context.Background()
 	)
 
@@ -73,9 +74,9 @@ var _ = Describe("zypper against the real zypper in an isolated root", Ordered, 
 		Expect(repo.Publish()).To(Succeed())
 		root, err = testrpm.NewRoot(filepath.Join(dir, "root"), repo)
 		Expect(err).NotTo(HaveOccurred())
-		goldenNames[root.Dir] = "/ROOT"
-		goldenNames[repo.Dir] = "/REPO"
-		runner = &countingRunner{}
+		backendtest.GoldenNames[root.Dir] = "/ROOT"
+		backendtest.GoldenNames[repo.Dir] = "/REPO"
+		runner = &backendtest.CountingRunner{}
 		b, err = zypper.New(zypper.Options{Root: root.Dir, StateDir: filepath.Join(dir, "state"), Home: root.Home,
 			Log: GinkgoLogr, Runner: runner})
 		Expect(err).NotTo(HaveOccurred())
@@ -119,19 +120,19 @@ var _ = Describe("zypper against the real zypper in an isolated root", Ordered, 
 			cmd := exec.Command(argv[0], argv[1:]...)
 			cmd.Env = root.Env()
 			out, _ := cmd.Output()
-			recordGolden("debian-12-zypper-1.14."+name+".stdout", out)
+			backendtest.RecordGolden("debian-12-zypper-1.14."+name+".stdout", out)
 		}
 	})
 
 	It("spawns nothing on a second observe of an unchanged root", func() {
 		_, err := b.Observe(ctx, []string{"hello"})
 		Expect(err).NotTo(HaveOccurred())
-		before := runner.count()
+		before := runner.Count()
 		start := time.Now()
 		obs, err := b.Observe(ctx, []string{"hello"})
 		GinkgoWriter.Printf("no-op observe took %s\n", time.Since(start))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(runner.count()).To(Equal(before), "commands run: %v", runner.argvs[before:])
+		Expect(runner.Count()).To(Equal(before), "commands run: %v", runner.Argvs()[before:])
 		Expect(obs.Upgrades).To(HaveLen(2))
 	})
 
@@ -195,9 +196,9 @@ var _ = Describe("zypper against the real zypper in an isolated root", Ordered, 
 		step := built(b.RemoveStep([]string{"hello"}))
 		code, out := run(step)
 		Expect(code).To(Equal(zypper.ExitLocked), string(out))
-		goldenNames[strconv.Itoa(sleeper.Process.Pid)] = "4242"
-		recordGolden("debian-12-zypper-1.14.remove-locked.stdout", out)
-		delete(goldenNames, strconv.Itoa(sleeper.Process.Pid))
+		backendtest.GoldenNames[strconv.Itoa(sleeper.Process.Pid)] = "4242"
+		backendtest.RecordGolden("debian-12-zypper-1.14.remove-locked.stdout", out)
+		delete(backendtest.GoldenNames, strconv.Itoa(sleeper.Process.Pid))
 		f := b.Classify(step, code, out)
 		Expect(f.Reason).To(Equal(backends.ReasonLockHeld))
 		Expect(f.LockHolderPID).To(Equal(sleeper.Process.Pid))
@@ -212,7 +213,7 @@ var _ = Describe("zypper against the real zypper in an isolated root", Ordered, 
 			step := built(b.InstallStep(refs))
 			code, out := run(step)
 			Expect(code).To(Equal(zypper.ExitNotFound), string(out))
-			recordGolden("debian-12-zypper-1.14."+name+".stdout", out)
+			backendtest.RecordGolden("debian-12-zypper-1.14."+name+".stdout", out)
 			Expect(b.Classify(step, code, out).Reason).To(Equal(backends.ReasonNotFound), string(out))
 		}
 	})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/backendtest"
 	"github.com/patchlet/patchlet/backends/zypper"
 )
 
@@ -36,7 +37,7 @@ func fakeRoot() (root, bin string) {
 
 var _ = Describe("parsers on recorded outputs", func() {
 	It("reads list-updates, even after rpm's Alien warning", func() {
-		out := append(golden("alien.prefix"), golden("debian-12-zypper-1.14.list-updates.stdout")...)
+		out := append(backendtest.Golden("alien.prefix"), backendtest.Golden("debian-12-zypper-1.14.list-updates.stdout")...)
 		ups, err := zypper.ParseUpdates(out)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(ups).To(HaveLen(2))
@@ -47,11 +48,11 @@ var _ = Describe("parsers on recorded outputs", func() {
 	})
 
 	It("reads security patches and their conflicts", func() {
-		ps, err := zypper.ParseUpdates(golden("debian-12-zypper-1.14.list-patches-security.stdout"))
+		ps, err := zypper.ParseUpdates(backendtest.Golden("debian-12-zypper-1.14.list-patches-security.stdout"))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(ps).To(HaveLen(1))
 		Expect([]string{ps[0].Kind, ps[0].Name, ps[0].Category, ps[0].Status}).To(Equal([]string{"patch", "openSUSE-2026-1", "security", "needed"}))
-		Expect(zypper.ParsePatchConflicts(golden("debian-12-zypper-1.14.info-patch.stdout"))).
+		Expect(zypper.ParsePatchConflicts(backendtest.Golden("debian-12-zypper-1.14.info-patch.stdout"))).
 			To(Equal([]zypper.Conflict{{Name: "secfix", EVR: "1.1-1"}}))
 	})
 
@@ -62,7 +63,7 @@ var _ = Describe("parsers on recorded outputs", func() {
 	})
 
 	It("reads search results", func() {
-		sols, err := zypper.ParseSearch(golden("debian-12-zypper-1.14.search.stdout"))
+		sols, err := zypper.ParseSearch(backendtest.Golden("debian-12-zypper-1.14.search.stdout"))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(sols).To(HaveLen(4))
 		Expect(sols[3]).To(Equal(zypper.Solvable{Status: "installed", Name: "shadowy", Kind: "package", Edition: "2:0.5-1", Arch: "noarch", Repository: "oss"}))
@@ -76,7 +77,7 @@ var _ = Describe("parsers on recorded outputs", func() {
 
 var _ = Describe("classification", func() {
 	DescribeTable("by exit code and words", func(file string, code int, reason string, pid int, holder string) {
-		f := zypper.ClassifyOutput(v1alpha1.StepInstall, code, golden(file))
+		f := zypper.ClassifyOutput(v1alpha1.StepInstall, code, backendtest.Golden(file))
 		Expect(f.Reason).To(Equal(reason), f.Message)
 		Expect(f.Message).NotTo(BeEmpty())
 		Expect(f.LockHolderPID).To(Equal(pid))
@@ -120,18 +121,18 @@ var _ = Describe("steps", func() {
 var _ = Describe("observe with a counting runner", func() {
 	It("reads recorded outputs and spawns nothing on a no-op pass", func() {
 		root, bin := fakeRoot()
-		runner := &countingRunner{fake: func(argv []string) ([]byte, error) {
+		runner := &backendtest.CountingRunner{Fake: func(argv []string) ([]byte, error) {
 			switch {
 			case slices.Contains(argv, "-qa"):
 				return []byte("hello\t0\t1.0\t1\tnoarch\t1700000000\nsecfix\t0\t1.0\t1\tnoarch\t1700000000\n"), nil
 			case slices.Contains(argv, "list-updates"):
-				return golden("debian-12-zypper-1.14.list-updates.stdout"), nil
+				return backendtest.Golden("debian-12-zypper-1.14.list-updates.stdout"), nil
 			case slices.Contains(argv, "list-patches"):
-				return golden("debian-12-zypper-1.14.list-patches-security.stdout"), nil
+				return backendtest.Golden("debian-12-zypper-1.14.list-patches-security.stdout"), nil
 			case slices.Contains(argv, "info"):
-				return golden("debian-12-zypper-1.14.info-patch.stdout"), nil
+				return backendtest.Golden("debian-12-zypper-1.14.info-patch.stdout"), nil
 			case slices.Contains(argv, "search"):
-				return golden("debian-12-zypper-1.14.search.stdout"), nil
+				return backendtest.Golden("debian-12-zypper-1.14.search.stdout"), nil
 			}
 			return nil, exitError(1)
 		}}
@@ -140,7 +141,7 @@ var _ = Describe("observe with a counting runner", func() {
 		ctx := context.Background()
 		obs, err := b.Observe(ctx, []string{"hello"})
 		Expect(err).NotTo(HaveOccurred())
-		Expect(runner.count()).To(Equal(5))
+		Expect(runner.Count()).To(Equal(5))
 		Expect(obs.Upgrades["secfix"].Security).To(BeTrue())
 		Expect(obs.Upgrades["hello"].Security).To(BeFalse())
 		Expect(obs.Available["hello"]).To(Equal([]string{"2.0-1", "1.1-1", "1.0-1"}))
@@ -148,20 +149,20 @@ var _ = Describe("observe with a counting runner", func() {
 
 		_, err = b.Observe(ctx, []string{"hello"})
 		Expect(err).NotTo(HaveOccurred())
-		Expect(runner.count()).To(Equal(5), "a no-op observe spawns nothing")
+		Expect(runner.Count()).To(Equal(5), "a no-op observe spawns nothing")
 
 		// libzypp's flag is read without a process.
 		Expect(os.WriteFile(filepath.Join(root, "run/reboot-needed"), nil, 0o644)).To(Succeed())
 		obs, err = b.Observe(ctx, []string{"hello"})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(obs.RebootRequired).To(BeTrue())
-		Expect(runner.count()).To(Equal(5))
+		Expect(runner.Count()).To(Equal(5))
 
 		later := time.Now().Add(time.Minute)
 		Expect(os.Chtimes(filepath.Join(root, "var/lib/rpm/rpmdb.sqlite"), later, later)).To(Succeed())
 		_, err = b.Observe(ctx, []string{"hello"})
 		Expect(err).NotTo(HaveOccurred())
-		Expect(runner.count()).To(BeNumerically(">", 5))
+		Expect(runner.Count()).To(BeNumerically(">", 5))
 	})
 })
 
