@@ -14,6 +14,7 @@
 package policy
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -144,20 +145,12 @@ type Controller struct {
 
 	mu         sync.Mutex
 	generation map[string]int64 // last seen generation per policy
-	lastPass   passSummary
 	cacheErr   string
 	// unrepairedKey names an interruption of the package database that
 	// recovery could not repair (set: unrepairedSet); no step runs for it
 	// again.
 	unrepairedKey string
 	unrepairedSet bool
-}
-
-// passSummary is what /readyz and tests read about the last pass.
-type passSummary struct {
-	At         time.Time
-	CacheState v1alpha1.CacheState
-	Err        error
 }
 
 // New returns a Controller.
@@ -210,14 +203,7 @@ func readBootID() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("reading boot id: %w", err)
 	}
-	return string(trimSpace(b)), nil
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ') {
-		b = b[:len(b)-1]
-	}
-	return b
+	return string(bytes.TrimSpace(b)), nil
 }
 
 // Enqueue asks for a pass.

@@ -496,9 +496,6 @@ func (c *Controller) writeStatus(p *pass) error {
 			errs = append(errs, err)
 		}
 	}
-	c.mu.Lock()
-	c.lastPass = passSummary{At: p.now, CacheState: p.cacheState}
-	c.mu.Unlock()
 	return errors.Join(errs...)
 }
 
