@@ -250,6 +250,96 @@ type PatchPolicySpec struct {
 	// Rollout bounds a fleet rollout.
 	// +optional
 	Rollout *RolloutSpec `json:"rollout,omitempty"`
+	// HealthCheck is run by the agent after it changed packages for this
+	// policy (and after the reboot that followed); the policy is Compliant
+	// on this host only once the check passed. In a fleet rollout a host
+	// whose check keeps failing counts as failed.
+	// +optional
+	HealthCheck *HealthCheckSpec `json:"healthCheck,omitempty"`
+}
+
+// HealthCheckSpec names one check: an HTTP URL the agent probes or a check
+// executable in the agent's checks directory (/etc/patchlet/checks.d),
+// referenced by file name. A policy never carries a command line.
+// +kubebuilder:validation:XValidation:rule="has(self.httpGet) != has(self.exec)",message="a health check has either httpGet or exec"
+type HealthCheckSpec struct {
+	// HTTPGet passes when a GET of the URL answers 200-399.
+	// +optional
+	HTTPGet *HTTPGetCheck `json:"httpGet,omitempty"`
+	// Exec passes when the named executable exits 0.
+	// +optional
+	Exec *ExecCheck `json:"exec,omitempty"`
+	// Timeout of one attempt. Default 10s, at most 5m.
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('5m')",message="must be more than 0s and at most 5m"
+	// +optional
+	Timeout *Duration `json:"timeout,omitempty"`
+	// Interval between attempts while the check fails. Default 10s, at most 1h.
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('1h')",message="must be more than 0s and at most 1h"
+	// +optional
+	Interval *Duration `json:"interval,omitempty"`
+	// FailureThreshold is how many attempts in a row must fail before the
+	// policy is Failed on this host (it keeps retrying). Default 3.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	FailureThreshold int32 `json:"failureThreshold,omitempty"`
+}
+
+// HTTPGetCheck probes a URL.
+type HTTPGetCheck struct {
+	// URL is an http or https URL, e.g. http://127.0.0.1:8080/healthz.
+	// Redirects are not followed; a 3xx answer passes.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://[^\s]+$`
+	URL string `json:"url"`
+	// InsecureSkipTLSVerify skips verifying an https server's certificate
+	// (a local service with a self-signed certificate).
+	// +optional
+	InsecureSkipTLSVerify bool `json:"insecureSkipTLSVerify,omitempty"`
+}
+
+// ExecCheck names a check executable.
+type ExecCheck struct {
+	// Name of an executable file in the agent's checks directory: letters,
+	// digits, '.', '_' and '-', not starting with '.' or '-'. It runs
+	// without arguments or a shell, with PATCHLET_POLICY set to the
+	// policy's name; exit status 0 passes.
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_][A-Za-z0-9._-]*$`
+	Name string `json:"name"`
+}
+
+// HealthCheckResult is the outcome of a policy's health check.
+type HealthCheckResult string
+
+const (
+	HealthPending HealthCheckResult = "Pending"
+	HealthPassed  HealthCheckResult = "Passed"
+	HealthFailed  HealthCheckResult = "Failed"
+)
+
+// HealthCheckStatus is the last health check of a policy on this host.
+type HealthCheckStatus struct {
+	// Result is Pending (not run, or failing fewer than failureThreshold
+	// times), Passed or Failed.
+	Result HealthCheckResult `json:"result"`
+	// ObservedGeneration, Operation and BootID say what the result is for:
+	// the policy's generation, its last Operation and the boot it ran in.
+	// A new step, generation or boot needs a new check.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// +optional
+	Operation string `json:"operation,omitempty"`
+	// +optional
+	BootID string `json:"bootID,omitempty"`
+	// ConsecutiveFailures counts failed attempts in a row.
+	// +optional
+	ConsecutiveFailures int32 `json:"consecutiveFailures,omitempty"`
+	// +optional
+	LastChecked *metav1.Time `json:"lastChecked,omitempty"`
+	// Message says what the last attempt saw (status code, exit status, output).
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // PlanAction is what a plan item does to a package.
@@ -324,9 +414,46 @@ type PatchPolicyStatus struct {
 	// +optional
 	PatchSets []PatchSet `json:"patchSets,omitempty"`
 	// CurrentWave is the 0-based index of the rollout wave now open
-	// (fleet mode, policies with spec.rollout.waves).
+	// (fleet mode, policies with spec.rollout.waves): hosts of this wave
+	// and the earlier ones may apply the policy.
 	// +optional
 	CurrentWave *int32 `json:"currentWave,omitempty"`
+	// Waves is the fleet leader's record of the rollout's waves at
+	// WavesGeneration: membership, progress and when each one finished.
+	// +kubebuilder:validation:MaxItems=21
+	// +optional
+	Waves []WaveStatus `json:"waves,omitempty"`
+	// WavesGeneration is the policy generation Waves were assigned at.
+	// +optional
+	WavesGeneration int64 `json:"wavesGeneration,omitempty"`
+	// HealthCheck is this host's last health check (single-host status;
+	// in fleet mode each Host reports its own state).
+	// +optional
+	HealthCheck *HealthCheckStatus `json:"healthCheck,omitempty"`
+}
+
+// WaveStatus is one rollout wave as the fleet leader assigned it.
+type WaveStatus struct {
+	// Index is the wave's 0-based position; the last one may be the
+	// implicit wave of the hosts no written wave took.
+	Index int32 `json:"index"`
+	// LastHost is, for a wave sized by hosts, the last host name it took
+	// (hosts are taken in name order). A host that joins later belongs to
+	// the first such wave whose LastHost sorts at or after its name,
+	// unless an earlier wave took it.
+	// +optional
+	LastHost string `json:"lastHost,omitempty"`
+	// Hosts, Succeeded and Failed count the wave's hosts now.
+	// +optional
+	Hosts int32 `json:"hosts"`
+	// +optional
+	Succeeded int32 `json:"succeeded"`
+	// +optional
+	Failed int32 `json:"failed"`
+	// FinishedAt is when every host of the wave had succeeded or failed
+	// (within maxFailures); the next wave opens after the wave's soak.
+	// +optional
+	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
 }
 
 // PatchPolicy is the desired package state of the hosts it selects.

@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	"fmt"
+	"net/url"
 	"path"
 	"regexp"
 	"strings"
@@ -54,6 +55,15 @@ var (
 	globPattern = regexp.MustCompile(`^[A-Za-z0-9@_+*?\[][A-Za-z0-9@._+*?\[\]-]*$`)
 
 	clockTime = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
+
+	// checkName: a file name in the checks directory; no path, no option.
+	checkName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]*$`)
+)
+
+// Limits of a health check.
+const (
+	MaxCheckNameLength = 253
+	MaxCheckURLLength  = 2048
 )
 
 // Distribution families for ValidatePackageNameFor.
@@ -247,6 +257,7 @@ func ValidatePatchPolicySpec(s *PatchPolicySpec, fld *field.Path) field.ErrorLis
 	default:
 		errs = append(errs, field.NotSupported(fld.Child("mode"), s.Mode, []string{string(ModeEnforce), string(ModeAudit)}))
 	}
+	errs = append(errs, validateHealthCheck(s.HealthCheck, fld.Child("healthCheck"))...)
 	if r := s.Rollout; r != nil {
 		errs = append(errs, validateIntOrPercent(r.MaxConcurrent, fld.Child("rollout", "maxConcurrent"), 1)...)
 		errs = append(errs, validateIntOrPercent(r.MaxFailures, fld.Child("rollout", "maxFailures"), 0)...)
@@ -278,6 +289,84 @@ func ValidatePatchPolicySpec(s *PatchPolicySpec, fld *field.Path) field.ErrorLis
 		}
 	}
 	return errs
+}
+
+func validateHealthCheck(hc *HealthCheckSpec, fld *field.Path) field.ErrorList {
+	if hc == nil {
+		return nil
+	}
+	var errs field.ErrorList
+	switch {
+	case hc.HTTPGet == nil && hc.Exec == nil:
+		errs = append(errs, field.Required(fld, "a health check needs httpGet (a URL) or exec (a check name)"))
+	case hc.HTTPGet != nil && hc.Exec != nil:
+		errs = append(errs, field.Invalid(fld, "", "a health check has either httpGet or exec, not both"))
+	case hc.HTTPGet != nil:
+		errs = append(errs, validateCheckURL(hc.HTTPGet.URL, fld.Child("httpGet", "url"))...)
+	default:
+		f := fld.Child("exec", "name")
+		n := hc.Exec.Name
+		switch {
+		case n == "":
+			errs = append(errs, field.Required(f, "the name of an executable in the checks directory is required"))
+		case len(n) > MaxCheckNameLength:
+			errs = append(errs, field.TooLong(f, "", MaxCheckNameLength))
+		case !checkName.MatchString(n):
+			errs = append(errs, field.Invalid(f, printable(n),
+				"must be a file name in the checks directory: ASCII letters, digits, . _ -, not starting with . or -; never a path or a command line"))
+		}
+	}
+	durs := []struct {
+		v    *Duration
+		name string
+		max  time.Duration
+	}{{hc.Timeout, "timeout", MaxHealthTimeout}, {hc.Interval, "interval", MaxHealthInterval}}
+	for _, d := range durs {
+		if d.v == nil {
+			continue
+		}
+		v, err := d.v.Parse()
+		if err != nil || v <= 0 || v > d.max {
+			errs = append(errs, field.Invalid(fld.Child(d.name), printable(string(*d.v)),
+				fmt.Sprintf("must be a duration more than 0s and at most %s, such as 10s", shortDuration(d.max))))
+		}
+	}
+	if t := hc.FailureThreshold; t < 0 || t > MaxHealthFailureThreshold {
+		errs = append(errs, field.Invalid(fld.Child("failureThreshold"), t, fmt.Sprintf("must be between 1 and %d", MaxHealthFailureThreshold)))
+	}
+	return errs
+}
+
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	s = strings.TrimSuffix(s, "0s")
+	return strings.TrimSuffix(s, "0m")
+}
+
+func validateCheckURL(raw string, f *field.Path) field.ErrorList {
+	if raw == "" {
+		return field.ErrorList{field.Required(f, "an http or https URL is required")}
+	}
+	if len(raw) > MaxCheckURLLength {
+		return field.ErrorList{field.TooLong(f, "", MaxCheckURLLength)}
+	}
+	for _, r := range raw {
+		if r <= ' ' || r >= 0x7f {
+			return field.ErrorList{field.Invalid(f, printable(raw), "must be printable ASCII without spaces")}
+		}
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return field.ErrorList{field.Invalid(f, printable(raw), "must be a URL: "+err.Error())}
+	case u.Scheme != "http" && u.Scheme != "https":
+		return field.ErrorList{field.Invalid(f, printable(raw), "must be an http or https URL")}
+	case u.Host == "" || u.Hostname() == "":
+		return field.ErrorList{field.Invalid(f, printable(raw), "must name a host, e.g. http://127.0.0.1:8080/healthz")}
+	case u.User != nil:
+		return field.ErrorList{field.Invalid(f, "(redacted)", "must not carry credentials: the policy is readable by every viewer")}
+	}
+	return nil
 }
 
 func validatePackageName(name string, fld *field.Path) field.ErrorList {

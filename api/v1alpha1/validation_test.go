@@ -38,6 +38,14 @@ func validPolicy() *v1.PatchPolicy {
 
 func ptr[T any](v T) *T { return &v }
 
+func execCheck(name string) *v1.HealthCheckSpec {
+	return &v1.HealthCheckSpec{Exec: &v1.ExecCheck{Name: name}}
+}
+
+func httpCheck(url string) *v1.HealthCheckSpec {
+	return &v1.HealthCheckSpec{HTTPGet: &v1.HTTPGetCheck{URL: url}}
+}
+
 // fieldsOf lists the field paths of errs.
 func fieldsOf(errs field.ErrorList) []string {
 	out := make([]string, 0, len(errs))
@@ -344,6 +352,52 @@ var _ = Describe("PatchPolicy validation", func() {
 		Entry("a bad selector value", func(p *v1.PatchPolicy) {
 			p.Spec.HostSelector.MatchLabels = map[string]string{"role": "$(id)"}
 		}, "spec.hostSelector.matchLabels"),
+		// health check
+		Entry("a health check with neither httpGet nor exec", func(p *v1.PatchPolicy) { p.Spec.HealthCheck = &v1.HealthCheckSpec{} }, "spec.healthCheck"),
+		Entry("a health check with both", func(p *v1.PatchPolicy) {
+			p.Spec.HealthCheck = &v1.HealthCheckSpec{HTTPGet: &v1.HTTPGetCheck{URL: "http://127.0.0.1/"}, Exec: &v1.ExecCheck{Name: "web"}}
+		}, "spec.healthCheck"),
+		Entry("an exec check that is a command line", func(p *v1.PatchPolicy) { p.Spec.HealthCheck = execCheck("curl -f localhost") }, "spec.healthCheck.exec.name"),
+		Entry("an exec check that is a path", func(p *v1.PatchPolicy) { p.Spec.HealthCheck = execCheck("/bin/sh") }, "spec.healthCheck.exec.name"),
+		Entry("an exec check that leaves the directory", func(p *v1.PatchPolicy) { p.Spec.HealthCheck = execCheck("../../bin/sh") }, "spec.healthCheck.exec.name"),
+		Entry("an exec check named ..", func(p *v1.PatchPolicy) { p.Spec.HealthCheck = execCheck("..") }, "spec.healthCheck.exec.name"),
+		Entry("an exec check that is an option", func(p *v1.PatchPolicy) { p.Spec.HealthCheck = execCheck("-rf") }, "spec.healthCheck.exec.name"),
+		Entry("an exec check with command substitution", func(p *v1.PatchPolicy) { p.Spec.HealthCheck = execCheck("$(id)") }, "spec.healthCheck.exec.name"),
+		Entry("an exec check with a semicolon", func(p *v1.PatchPolicy) { p.Spec.HealthCheck = execCheck("web;id") }, "spec.healthCheck.exec.name"),
+		Entry("an empty exec check name", func(p *v1.PatchPolicy) { p.Spec.HealthCheck = execCheck("") }, "spec.healthCheck.exec.name"),
+		Entry("a 300-character exec check name", func(p *v1.PatchPolicy) { p.Spec.HealthCheck = execCheck(strings.Repeat("a", 300)) }, "spec.healthCheck.exec.name"),
+		Entry("a file URL", func(p *v1.PatchPolicy) { p.Spec.HealthCheck = httpCheck("file:///etc/shadow") }, "spec.healthCheck.httpGet.url"),
+		Entry("a URL without a host", func(p *v1.PatchPolicy) { p.Spec.HealthCheck = httpCheck("http:///healthz") }, "spec.healthCheck.httpGet.url"),
+		Entry("a URL with a space", func(p *v1.PatchPolicy) { p.Spec.HealthCheck = httpCheck("http://localhost/ health") }, "spec.healthCheck.httpGet.url"),
+		Entry("a URL with credentials", func(p *v1.PatchPolicy) { p.Spec.HealthCheck = httpCheck("http://admin:secret@localhost/") }, "spec.healthCheck.httpGet.url"),
+		Entry("a relative URL", func(p *v1.PatchPolicy) { p.Spec.HealthCheck = httpCheck("/healthz") }, "spec.healthCheck.httpGet.url"),
+		Entry("an empty URL", func(p *v1.PatchPolicy) { p.Spec.HealthCheck = httpCheck("") }, "spec.healthCheck.httpGet.url"),
+		Entry("a 3000-character URL", func(p *v1.PatchPolicy) { p.Spec.HealthCheck = httpCheck("http://h/" + strings.Repeat("a", 3000)) }, "spec.healthCheck.httpGet.url"),
+		Entry("a timeout of 0s", func(p *v1.PatchPolicy) {
+			p.Spec.HealthCheck = execCheck("web")
+			p.Spec.HealthCheck.Timeout = v1.DurationPtr(0)
+		}, "spec.healthCheck.timeout"),
+		Entry("a timeout of 1h", func(p *v1.PatchPolicy) {
+			p.Spec.HealthCheck = execCheck("web")
+			p.Spec.HealthCheck.Timeout = v1.DurationPtr(time.Hour)
+		}, "spec.healthCheck.timeout"),
+		Entry("a timeout that is not a duration", func(p *v1.PatchPolicy) {
+			p.Spec.HealthCheck = execCheck("web")
+			d := v1.Duration("ten seconds")
+			p.Spec.HealthCheck.Timeout = &d
+		}, "spec.healthCheck.timeout"),
+		Entry("a negative interval", func(p *v1.PatchPolicy) {
+			p.Spec.HealthCheck = execCheck("web")
+			p.Spec.HealthCheck.Interval = v1.DurationPtr(-time.Second)
+		}, "spec.healthCheck.interval"),
+		Entry("a failure threshold of 101", func(p *v1.PatchPolicy) {
+			p.Spec.HealthCheck = execCheck("web")
+			p.Spec.HealthCheck.FailureThreshold = 101
+		}, "spec.healthCheck.failureThreshold"),
+		Entry("a negative failure threshold", func(p *v1.PatchPolicy) {
+			p.Spec.HealthCheck = execCheck("web")
+			p.Spec.HealthCheck.FailureThreshold = -1
+		}, "spec.healthCheck.failureThreshold"),
 	)
 
 	DescribeTable("accepts good edge values",
@@ -353,6 +407,12 @@ var _ = Describe("PatchPolicy validation", func() {
 			Expect(p.Validate()).To(BeEmpty())
 		},
 		Entry("maxConcurrent 1", func(p *v1.PatchPolicy) { p.Spec.Rollout.MaxConcurrent = ptr(intstr.FromInt32(1)) }),
+		Entry("an exec check", func(p *v1.PatchPolicy) { p.Spec.HealthCheck = execCheck("nginx_ok-2.sh") }),
+		Entry("an https check with a port and query", func(p *v1.PatchPolicy) {
+			p.Spec.HealthCheck = httpCheck("https://[::1]:8443/healthz?verbose=1")
+			p.Spec.HealthCheck.Timeout = v1.DurationPtr(v1.MaxHealthTimeout)
+			p.Spec.HealthCheck.FailureThreshold = 100
+		}),
 		Entry("maxConcurrent 100%", func(p *v1.PatchPolicy) { p.Spec.Rollout.MaxConcurrent = ptr(intstr.FromString("100%")) }),
 		Entry("maxFailures 0", func(p *v1.PatchPolicy) { p.Spec.Rollout.MaxFailures = ptr(intstr.FromInt32(0)) }),
 		Entry("maxFailures 0%", func(p *v1.PatchPolicy) { p.Spec.Rollout.MaxFailures = ptr(intstr.FromString("0%")) }),
