@@ -41,6 +41,13 @@ const (
 	ReasonCacheRefreshFailed = "CacheRefreshFailed"
 	ReasonRebootPending      = "RebootPending"
 	ReasonNoRebootRequired   = "NotRequired"
+	// ReasonHealthCheckPending: packages are as declared and the policy's
+	// health check has not passed yet (not run, or failing fewer than
+	// failureThreshold times in a row).
+	ReasonHealthCheckPending = "HealthCheckPending"
+	// ReasonHealthCheckFailed: the health check failed failureThreshold
+	// times in a row; it is retried every interval.
+	ReasonHealthCheckFailed = "HealthCheckFailed"
 )
 
 // maxMessage bounds a condition message; a policy may name a thousand packages.
@@ -81,6 +88,136 @@ type PassOutcome struct {
 	RebootAt       time.Time
 	// LastOperation names the last Operation run for this policy, if any.
 	LastOperation string
+	// Health is the policy's health check state for this pass's
+	// generation, last Operation and boot (HealthFor, HealthAttempt); nil
+	// when the pass did not look at it. A policy with a health check is
+	// Compliant only once Health.Result is Passed.
+	Health *v1alpha1.HealthCheckStatus
+}
+
+// HealthKey says what a health check result is for: a new generation, a
+// new last Operation (a new step) or a new boot needs a new check.
+type HealthKey struct {
+	Generation int64
+	Operation  string
+	BootID     string
+}
+
+func (k HealthKey) matches(h *v1alpha1.HealthCheckStatus) bool {
+	return h != nil && h.ObservedGeneration == k.Generation && h.Operation == k.Operation && h.BootID == k.BootID
+}
+
+// HealthFor is the health check state for key: the recorded one when it is
+// for key, else a fresh Pending one (nothing tried yet).
+func HealthFor(recorded *v1alpha1.HealthCheckStatus, key HealthKey) *v1alpha1.HealthCheckStatus {
+	if key.matches(recorded) {
+		return recorded.DeepCopy()
+	}
+	return &v1alpha1.HealthCheckStatus{Result: v1alpha1.HealthPending, ObservedGeneration: key.Generation,
+		Operation: key.Operation, BootID: key.BootID}
+}
+
+// HealthAttempt is the health check state after one attempt for key at
+// now: Passed when it passed; else one more consecutive failure (counted
+// from zero when recorded is for another key), Failed from threshold
+// failures on, Pending before.
+func HealthAttempt(recorded *v1alpha1.HealthCheckStatus, key HealthKey, passed bool, message string, threshold int32, now time.Time) *v1alpha1.HealthCheckStatus {
+	h := HealthFor(recorded, key)
+	t := metav1.NewTime(now)
+	h.LastChecked = &t
+	h.Message = clip(message)
+	if passed {
+		h.Result = v1alpha1.HealthPassed
+		h.ConsecutiveFailures = 0
+		return h
+	}
+	if threshold < 1 {
+		threshold = v1alpha1.DefaultHealthFailureThreshold
+	}
+	h.ConsecutiveFailures++
+	h.Result = v1alpha1.HealthPending
+	if h.ConsecutiveFailures >= threshold {
+		h.Result = v1alpha1.HealthFailed
+	}
+	return h
+}
+
+// HealthCheckDue reports whether the policy's health check decides its
+// state in this pass: the policy has one, and the pass would otherwise
+// find it Compliant (selected, Enforce, not suspended, nothing pending,
+// running, failed or stalled, and no reboot it wants pending).
+func HealthCheckDue(policy *v1alpha1.PatchPolicy, o PassOutcome) bool {
+	if policy.Spec.HealthCheck == nil {
+		return false
+	}
+	o.Health = nil
+	return judge(policy, o).reason == ReasonHealthCheckPending
+}
+
+// HealthCheckWhen says whether a due health check in state h runs in this
+// pass (runNow), or how long until it may (wait): at once when nothing
+// was tried for its key, never again once Passed, and interval after the
+// last failed attempt (last; the zero time when unknown).
+func HealthCheckWhen(h *v1alpha1.HealthCheckStatus, last time.Time, interval time.Duration, now time.Time) (runNow bool, wait time.Duration) {
+	switch {
+	case h == nil:
+		return true, 0
+	case h.Result == v1alpha1.HealthPassed:
+		return false, 0
+	case h.ConsecutiveFailures == 0 || last.IsZero():
+		return true, 0
+	}
+	next := last.Add(interval)
+	if !now.Before(next) {
+		return true, 0
+	}
+	return false, next.Sub(now)
+}
+
+// HealthCheckTarget describes a health check for messages:
+// "exec NAME" or "httpGet URL".
+func HealthCheckTarget(hc *v1alpha1.HealthCheckSpec) string {
+	switch {
+	case hc == nil:
+		return ""
+	case hc.Exec != nil:
+		return "exec " + hc.Exec.Name
+	case hc.HTTPGet != nil:
+		return "httpGet " + hc.HTTPGet.URL
+	}
+	return ""
+}
+
+// healthVerdict judges a policy whose packages are as declared but whose
+// health check has not passed (o.Health nil or not Passed).
+func healthVerdict(policy *v1alpha1.PatchPolicy, o PassOutcome) verdict {
+	hc := policy.Spec.HealthCheck
+	what := HealthCheckTarget(hc)
+	threshold := hc.FailureThreshold
+	if threshold < 1 {
+		threshold = v1alpha1.DefaultHealthFailureThreshold
+	}
+	h := o.Health
+	if h == nil || h.ConsecutiveFailures == 0 && h.Result != v1alpha1.HealthFailed {
+		return verdict{state: StateProgressing, ready: metav1.ConditionFalse, reason: ReasonHealthCheckPending,
+			message: "packages as declared; waiting for health check " + what, progress: true}
+	}
+	var next time.Time
+	if h.LastChecked != nil {
+		interval := v1alpha1.DefaultHealthInterval
+		if hc.Interval != nil && hc.Interval.Get() > 0 {
+			interval = hc.Interval.Get()
+		}
+		next = h.LastChecked.Add(interval)
+	}
+	if h.Result == v1alpha1.HealthFailed || h.ConsecutiveFailures >= threshold {
+		msg := fmt.Sprintf("health check %s failed %d times in a row: %s", what, h.ConsecutiveFailures, h.Message)
+		return verdict{state: StateFailed, ready: metav1.ConditionFalse, reason: ReasonHealthCheckFailed,
+			message: msg + retryText(next), progress: true, degraded: true, degReason: ReasonHealthCheckFailed, nextRetry: next}
+	}
+	msg := fmt.Sprintf("packages as declared; health check %s failed %d of %d attempts: %s", what, h.ConsecutiveFailures, threshold, h.Message)
+	return verdict{state: StateProgressing, ready: metav1.ConditionFalse, reason: ReasonHealthCheckPending,
+		message: msg + retryText(next), progress: true, nextRetry: next}
 }
 
 // verdict is a pass's outcome for one policy, as conditions see it.
@@ -139,6 +276,8 @@ func judge(policy *v1alpha1.PatchPolicy, o PassOutcome) verdict {
 			msg += " at " + o.RebootAt.UTC().Format(time.RFC3339)
 		}
 		return verdict{state: StateProgressing, ready: metav1.ConditionFalse, reason: ReasonRebootPending, message: msg, progress: true, nextRetry: o.RebootAt}
+	case pp.Pending == 0 && policy.Spec.HealthCheck != nil && (o.Health == nil || o.Health.Result != v1alpha1.HealthPassed):
+		return healthVerdict(policy, o)
 	case pp.Pending == 0:
 		return verdict{state: StateCompliant, ready: metav1.ConditionTrue, reason: ReasonCompliant, message: pp.Message, done: true}
 	case !pp.WindowOpen:
@@ -173,13 +312,20 @@ func clip(s string) string {
 //   - Ready is True when the host is as declared (Compliant), or the policy
 //     does not select this host (NotSelected); else False with the state's
 //     reason: Applying, WaitingForWindow, Drifted (Audit), Suspended,
-//     StepFailed, CacheRefreshFailed, RebootPending, or the Stalled reason.
+//     StepFailed, CacheRefreshFailed, RebootPending, HealthCheckPending,
+//     HealthCheckFailed, or the Stalled reason.
 //     A policy with reboot IfRequired is not Ready while the host waits for
 //     its reboot; with reboot Never a pending reboot only shows in
 //     RebootRequired.
 //   - Progressing is True while changes are being made or retried.
 //   - Degraded is True after a failed step (reason: the failure class, e.g.
-//     LockHeld, DiskFull) or a failed index refresh.
+//     LockHeld, DiskFull), a failed index refresh, or a health check that
+//     failed failureThreshold times in a row (HealthCheckFailed).
+//   - A policy with a health check is Compliant only once the check passed
+//     for this generation, last Operation and boot (o.Health); until then
+//     it is Progressing (HealthCheckPending), then Failed
+//     (HealthCheckFailed). status.healthCheck is o.Health (kept when the
+//     pass did not look at it, cleared when the spec has no check).
 //   - Stalled is True when part of the policy cannot be done (Conflict,
 //     VersionNotAvailable, Unsupported, Held, InvalidSelector).
 //   - RebootRequired is True while the host needs a reboot (RebootPending).
@@ -225,6 +371,12 @@ func PolicyStatus(policy *v1alpha1.PatchPolicy, o PassOutcome, now time.Time) v1
 
 	if v.done {
 		st.ObservedGeneration = gen
+	}
+	switch {
+	case policy.Spec.HealthCheck == nil:
+		st.HealthCheck = nil
+	case o.Health != nil:
+		st.HealthCheck = o.Health.DeepCopy()
 	}
 	st.Pending = o.Plan.Pending
 	st.Plan = nil
