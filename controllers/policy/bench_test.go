@@ -33,6 +33,12 @@ var atExit []func()
 // the loop stopped.
 func converged(b *testing.B, pol *v1alpha1.PatchPolicy) *harness {
 	b.Helper()
+	return convergedWith(b, pol, nil)
+}
+
+// convergedWith is converged with prepare run on the harness first.
+func convergedWith(b *testing.B, pol *v1alpha1.PatchPolicy, prepare func(*harness) error) *harness {
+	b.Helper()
 	repo, err := benchRepo()
 	if err != nil {
 		b.Fatal(err)
@@ -42,6 +48,11 @@ func converged(b *testing.B, pol *v1alpha1.PatchPolicy) *harness {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = h.close() })
+	if prepare != nil {
+		if err := prepare(h); err != nil {
+			b.Fatal(err)
+		}
+	}
 	if err := h.apply(pol); err != nil {
 		b.Fatal(err)
 	}
@@ -94,4 +105,30 @@ func BenchmarkNoopPass(b *testing.B) {
 	if err != nil || !isReady(p) {
 		b.Fatal(fmt.Errorf("policy no longer Ready after the passes: %w", err))
 	}
+}
+
+// BenchmarkNoopPassHealthChecked is a pass over a satisfied policy whose
+// health check passed: the check is not run again, nor anything else.
+func BenchmarkNoopPassHealthChecked(b *testing.B) {
+	pol := newPolicy("bench", v1alpha1.PackageSpec{Name: "hello", Version: "1.1"})
+	pol.Spec.HealthCheck = &v1alpha1.HealthCheckSpec{Exec: &v1alpha1.ExecCheck{Name: "ok"}}
+	h := convergedWith(b, pol, func(h *harness) error {
+		return os.WriteFile(filepath.Join(h.checksDir, "ok"), []byte("#!/bin/sh\nexit 0\n"), 0o755)
+	})
+	ctx := context.Background()
+	runs, checks := h.runner.n.Load(), h.checker.n.Load()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := h.ctl.Reconcile(ctx, hostName); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if n := h.runner.n.Load() - runs; n != 0 {
+		b.Fatalf("a pass over a satisfied policy started %d processes", n)
+	}
+	if n := h.checker.n.Load() - checks; n != 0 {
+		b.Fatalf("a pass over a satisfied policy ran its passed health check %d times", n)
+	}
+	b.ReportMetric(0, "procs/op")
 }

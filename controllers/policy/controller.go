@@ -92,6 +92,17 @@ type Options struct {
 	// when policies are done on this host (nothing pending, no reboot
 	// wanted). Nil admits every pass at once (single-host mode).
 	Gate Gate
+	// HealthChecker runs one attempt of a policy's health check
+	// (internal/healthcheck.Checker is the real one). Nil fails every
+	// attempt, saying that this agent cannot run checks.
+	HealthChecker HealthChecker
+}
+
+// HealthChecker runs one attempt of a policy's health check and says
+// whether it passed, with a short message of what it saw. It must return
+// within the check's timeout (and sooner when ctx ends).
+type HealthChecker interface {
+	Check(ctx context.Context, policy string, spec *v1alpha1.HealthCheckSpec) (passed bool, message string)
 }
 
 // StepExecutor runs steps detached from the agent and reports on them
@@ -151,6 +162,9 @@ type Controller struct {
 	// again.
 	unrepairedKey string
 	unrepairedSet bool
+	// lastCheck is when each policy's health check last ran (the status
+	// keeps whole seconds only).
+	lastCheck map[string]time.Time
 }
 
 // New returns a Controller.
@@ -182,6 +196,7 @@ func New(o Options) *Controller {
 		log:        o.Log,
 		limiter:    lim,
 		generation: map[string]int64{},
+		lastCheck:  map[string]time.Time{},
 	}
 	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(lim, workqueue.TypedRateLimitingQueueConfig[string]{Name: "patchlet"})
 	o.Metrics.SetQueueDepth(c.queue.Len)

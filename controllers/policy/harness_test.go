@@ -28,6 +28,7 @@ import (
 	bexec "github.com/patchlet/patchlet/backends/exec"
 	"github.com/patchlet/patchlet/controllers/policy"
 	"github.com/patchlet/patchlet/hack/testrepo"
+	"github.com/patchlet/patchlet/internal/healthcheck"
 	"github.com/patchlet/patchlet/metrics"
 	"github.com/patchlet/patchlet/reconcile"
 	"github.com/patchlet/patchlet/store"
@@ -131,6 +132,10 @@ type harness struct {
 	log      logr.Logger
 	rebooter *fakeRebooter
 	bootID   atomic.Value // string: the boot id the controller sees
+	// checksDir is the health checks directory; checker runs checks from
+	// it, counting the attempts.
+	checksDir string
+	checker   *countingChecker
 
 	cancel context.CancelFunc
 	done   chan error
@@ -147,11 +152,15 @@ func newHarness(dir string, log logr.Logger, repos ...*testrepo.Repo) (*harness,
 	}
 	h := &harness{root: root, stateDir: filepath.Join(dir, "state"), runner: &countingRunner{}, log: log,
 		createdRV: map[string]uint64{}, metrics: metrics.NewWithOptions(metrics.Options{NoRuntimeCollectors: true}),
-		rebooter: &fakeRebooter{}}
+		rebooter: &fakeRebooter{}, checksDir: filepath.Join(dir, "checks.d")}
 	h.bootID.Store("boot-1")
 	if err := os.MkdirAll(h.stateDir, 0o700); err != nil {
 		return nil, err
 	}
+	if err := os.MkdirAll(h.checksDir, 0o755); err != nil {
+		return nil, err
+	}
+	h.checker = &countingChecker{real: healthcheck.New(healthcheck.Options{ChecksDir: h.checksDir, EUID: os.Geteuid(), Log: log.WithName("healthcheck")})}
 	if err := h.open(); err != nil {
 		return nil, err
 	}
@@ -183,19 +192,20 @@ func (h *harness) open() error {
 		return err
 	}
 	h.ctl = policy.New(policy.Options{
-		Store:        h.store,
-		Backend:      h.backend,
-		Executor:     h.executor,
-		Log:          h.log.WithName("controller"),
-		HostName:     hostName,
-		BackendInfo:  v1alpha1.BackendInfo{Name: "apt", Reason: "test"},
-		Capabilities: reconcile.Capabilities{Hold: true, Security: true},
-		Root:         h.root.Dir,
-		WatchPaths:   []string{h.root.Path("var/lib/dpkg"), h.root.Path("var/lib/apt/lists")},
-		StateDir:     h.stateDir,
-		Metrics:      h.metrics,
-		Rebooter:     h.rebooter,
-		BootID:       func() (string, error) { return h.bootID.Load().(string), nil },
+		Store:         h.store,
+		Backend:       h.backend,
+		Executor:      h.executor,
+		Log:           h.log.WithName("controller"),
+		HostName:      hostName,
+		BackendInfo:   v1alpha1.BackendInfo{Name: "apt", Reason: "test"},
+		Capabilities:  reconcile.Capabilities{Hold: true, Security: true},
+		Root:          h.root.Dir,
+		WatchPaths:    []string{h.root.Path("var/lib/dpkg"), h.root.Path("var/lib/apt/lists")},
+		StateDir:      h.stateDir,
+		Metrics:       h.metrics,
+		Rebooter:      h.rebooter,
+		BootID:        func() (string, error) { return h.bootID.Load().(string), nil },
+		HealthChecker: h.checker,
 	})
 	return nil
 }
@@ -387,6 +397,17 @@ func isReady(p *v1alpha1.PatchPolicy) bool {
 // version returns the installed version of a package ("" if not installed).
 func version(db apt.StatusDB, name string) string {
 	return db.Installed[name].Version
+}
+
+// countingChecker is the real health checker, counting its attempts.
+type countingChecker struct {
+	real *healthcheck.Checker
+	n    atomic.Int64
+}
+
+func (c *countingChecker) Check(ctx context.Context, policy string, spec *v1alpha1.HealthCheckSpec) (bool, string) {
+	c.n.Add(1)
+	return c.real.Check(ctx, policy, spec)
 }
 
 // fakeRebooter counts the reboots the controller asks for (a real one

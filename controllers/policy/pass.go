@@ -33,6 +33,10 @@ type pass struct {
 	waitingUntil time.Time
 	rebootAt     time.Time
 	nextTimer    time.Duration
+	// health holds the health check state of every policy whose check is
+	// due in this pass (run or not); bootID is read once for it.
+	health map[string]*v1alpha1.HealthCheckStatus
+	bootID *string
 }
 
 func (p *pass) timer(d time.Duration) {
@@ -53,6 +57,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (res Result, ret
 		running:     map[string]bool{},
 		stepFailure: map[string]*reconcile.StepFailure{},
 		lastOp:      map[string]string{},
+		health:      map[string]*v1alpha1.HealthCheckStatus{},
 	}
 	p.policies = c.listPolicies()
 	defer func() {
@@ -96,6 +101,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (res Result, ret
 	if len(p.plan.Steps) == 0 {
 		c.scheduleTimers(p)
 		c.maybeReboot(ctx, p)
+		c.runHealthChecks(ctx, p)
 		c.releaseDone(p)
 		return res, nil
 	}
@@ -300,7 +306,8 @@ func (c *Controller) acquire(ctx context.Context, p *pass, names []string) (res 
 }
 
 // releaseDone tells the rollout gate which selected policies are done on
-// this host: nothing pending and no reboot wanted for them.
+// this host: nothing pending, no reboot wanted for them, and their health
+// check (if they have one) passed.
 func (c *Controller) releaseDone(p *pass) {
 	if c.o.Gate == nil || p.obs == nil {
 		return
@@ -313,6 +320,9 @@ func (c *Controller) releaseDone(p *pass) {
 			continue
 		}
 		if p.obs.RebootRequired && wantsReboot(pol) && pp.Selected {
+			continue
+		}
+		if h, due := p.health[pol.Name]; due && h.Result != v1alpha1.HealthPassed {
 			continue
 		}
 		done = append(done, pol.Name)
@@ -521,6 +531,13 @@ func (c *Controller) outcome(p *pass, pol *v1alpha1.PatchPolicy) reconcile.PassO
 		if err == nil {
 			o.LastOperation = cur.(*v1alpha1.PatchPolicy).Status.LastOperation
 		}
+	}
+	if h, ok := p.health[pol.Name]; ok {
+		o.Health = h
+	} else if pol.Spec.HealthCheck != nil && pp.Selected && !pp.Suspended && !pp.Audit && p.obs != nil {
+		// Not due in this pass: the recorded result if it is for this
+		// generation, step and boot, else a fresh Pending one.
+		o.Health = reconcile.HealthFor(pol.Status.HealthCheck, c.healthKey(p, pol, o.LastOperation))
 	}
 	return o
 }
