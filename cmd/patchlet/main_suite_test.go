@@ -38,7 +38,7 @@ var _ = Describe("patchlet", func() {
 		s := patchlet("--help")
 		Eventually(s).Should(gexec.Exit(0))
 		out := string(s.Out.Contents())
-		for _, want := range []string{"--listen", "--state-dir", "--policy-dir", "--root", "--backend", "--executor", "--host-labels", "--reboot-command", "--config", "Exit status"} {
+		for _, want := range []string{"--listen", "--state-dir", "--policy-dir", "--root", "--backend", "--executor", "--host-labels", "--reboot-command", "--config", "--checks-dir", "/etc/patchlet/checks.d", "Exit status"} {
 			Expect(out).To(ContainSubstring(want))
 		}
 	})

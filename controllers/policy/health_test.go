@@ -18,6 +18,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/client"
+	"github.com/patchlet/patchlet/hack/testrepo"
 	"github.com/patchlet/patchlet/store"
 )
 
@@ -229,5 +231,43 @@ var _ = Describe("health checks after a step, against real apt in an isolated ro
 		Expect(hits.Load()).To(BeEquivalentTo(1))
 		h.ctl.Enqueue()
 		Consistently(hits.Load).WithTimeout(500 * time.Millisecond).WithPolling(poll).Should(BeEquivalentTo(1))
+	})
+})
+
+var _ = Describe("the agent's checks directory", Label("integration"), func() {
+	It("runs a policy's exec check from checks-dir, set in the config file", func() {
+		dir := GinkgoT().TempDir()
+		root, err := testrepo.NewRoot(filepath.Join(dir, "root"), sharedRepo.repo)
+		Expect(err).NotTo(HaveOccurred())
+		state, policies, checks := filepath.Join(dir, "state"), filepath.Join(dir, "policies"), filepath.Join(dir, "checks")
+		Expect(os.MkdirAll(policies, 0o755)).To(Succeed())
+		Expect(os.MkdirAll(checks, 0o755)).To(Succeed())
+		ran := filepath.Join(dir, "ran")
+		Expect(os.WriteFile(filepath.Join(checks, "web"), []byte("#!/bin/sh\necho \"$PATCHLET_POLICY\" >> "+ran+"\n"), 0o755)).To(Succeed())
+		Expect(os.WriteFile(filepath.Join(policies, "web.yaml"), []byte(
+			"apiVersion: patchlet.io/v1alpha1\nkind: PatchPolicy\nmetadata:\n  name: web\nspec:\n  packages:\n  - name: hello\n    version: \"1.1\"\n"+
+				"  healthCheck:\n    exec:\n      name: web\n"), 0o644)).To(Succeed())
+		Expect(os.WriteFile(filepath.Join(dir, "config.yaml"), []byte("checks-dir: "+checks+"\n"), 0o644)).To(Succeed())
+		log, err := os.Create(filepath.Join(dir, "agent.log"))
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(log.Close)
+		sock := filepath.Join(state, "sock")
+		agent := &agentProcess{log: log, args: []string{
+			"--root", root.Dir, "--state-dir", state, "--listen", "unix:" + sock, "--policy-dir", policies,
+			"--backend", "apt", "--executor", "detached", "--host-name", "h", "--log-format", "json",
+			"--config", filepath.Join(dir, "config.yaml"),
+		}}
+		agent.start()
+		DeferCleanup(agent.stop)
+		c, err := client.New(client.Options{Server: "unix:" + sock})
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(func(g Gomega) {
+			pol, err := c.PatchPolicies().Get(context.Background(), "web")
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(isReady(pol)).To(BeTrue(), "conditions: %+v", pol.Status.Conditions)
+			g.Expect(pol.Status.HealthCheck).NotTo(BeNil())
+			g.Expect(pol.Status.HealthCheck.Message).To(ContainSubstring(filepath.Join(checks, "web")))
+		}).WithTimeout(30 * time.Second).WithPolling(poll).Should(Succeed())
+		Expect(lines(ran)).To(Equal([]string{"web"}))
 	})
 })

@@ -20,6 +20,7 @@ import (
 	"github.com/patchlet/patchlet/backends/pacman"
 	"github.com/patchlet/patchlet/backends/zypper"
 	"github.com/patchlet/patchlet/controllers/policy"
+	"github.com/patchlet/patchlet/internal/healthcheck"
 	"github.com/patchlet/patchlet/internal/options"
 	"github.com/patchlet/patchlet/metrics"
 	"github.com/patchlet/patchlet/reconcile"
@@ -132,6 +133,9 @@ func newController(o options.Options, st *store.Store, ex *bexec.Executor, m *me
 		Resync:       o.ResyncPeriod,
 		StepTimeout:  o.StepTimeout,
 		Metrics:      m,
+		HealthChecker: healthcheck.New(healthcheck.Options{
+			ChecksDir: o.ChecksDir, EUID: os.Geteuid(), Log: log.WithName("healthcheck"),
+		}),
 	}), nil
 }
 

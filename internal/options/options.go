@@ -19,6 +19,10 @@ import (
 // DefaultConfigFile is read when --config is not given; its absence is fine.
 const DefaultConfigFile = "/etc/patchlet/config.yaml"
 
+// DefaultChecksDir is the default of --checks-dir (the same as
+// internal/healthcheck's).
+const DefaultChecksDir = "/etc/patchlet/checks.d"
+
 // Options are the agent's settings.
 type Options struct {
 	ConfigFile    string
@@ -29,6 +33,7 @@ type Options struct {
 	Insecure      bool
 	StateDir      string
 	PolicyDir     string
+	ChecksDir     string
 	Root          string
 	Backend       string
 	Executor      string
@@ -69,6 +74,9 @@ func (o *Options) Bind(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.Insecure, "insecure", false, "serve plain HTTP on TCP; refused for any non-loopback address")
 	fs.StringVar(&o.StateDir, "state-dir", "/var/lib/patchlet", "directory for objects, step logs and the index refresh record")
 	fs.StringVar(&o.PolicyDir, "policy-dir", "/etc/patchlet/policies.d", "directory of PatchPolicy YAML/JSON files to enforce (GitOps drop directory)")
+	fs.StringVar(&o.ChecksDir, "checks-dir", DefaultChecksDir, "directory of the health check executables that policies name by file name (spec.healthCheck.exec.name; never a command line). "+
+		"A check runs only if it is a regular file (not a symbolic link), executable, owned by root or the agent's user and not writable by group or others, in a directory not writable by group or others; "+
+		"it runs on this host (also with --root) without arguments or a shell, in /, with only PATH, LC_ALL=C and PATCHLET_POLICY=<policy> set, and its process group is killed at the check's timeout; exit status 0 passes")
 	fs.StringVar(&o.Root, "root", "/", "root directory of the system to manage (an image or a test root)")
 	fs.StringVar(&o.Backend, "backend", "auto", "package manager: "+strings.Join(Backends, "|"))
 	fs.StringVar(&o.Executor, "executor", "auto", "how steps run detached from the agent: "+strings.Join(Executors, "|")+" (auto: systemd when it is PID 1)")
@@ -187,6 +195,9 @@ func (o *Options) Validate() error {
 	}
 	if o.StateDir == "" {
 		errs = append(errs, errors.New("--state-dir: must not be empty"))
+	}
+	if o.ChecksDir == "" || !strings.HasPrefix(o.ChecksDir, "/") {
+		errs = append(errs, fmt.Errorf("--checks-dir %q: must be an absolute path", o.ChecksDir))
 	}
 	if o.Root == "" || !strings.HasPrefix(o.Root, "/") {
 		errs = append(errs, fmt.Errorf("--root %q: must be an absolute path", o.Root))

@@ -34,6 +34,7 @@ var _ = Describe("Options", func() {
 		Expect(o.Listen).To(Equal("unix:/run/patchlet/patchlet.sock"))
 		Expect(o.StateDir).To(Equal("/var/lib/patchlet"))
 		Expect(o.PolicyDir).To(Equal("/etc/patchlet/policies.d"))
+		Expect(o.ChecksDir).To(Equal("/etc/patchlet/checks.d"))
 		Expect(o.Root).To(Equal("/"))
 		Expect(o.Backend).To(Equal("auto"))
 		Expect(o.Insecure).To(BeFalse())
@@ -43,6 +44,7 @@ var _ = Describe("Options", func() {
 		o, err := parse([]string{"--state-dir", "/flag"}, `
 state-dir: /config
 policy-dir: /pd
+checks-dir: /srv/checks
 host-labels: {role: web, env: prod}
 insecure: true
 listen: 127.0.0.1:8080
@@ -53,6 +55,7 @@ allow-cidr: [10.0.0.0/8, 192.168.1.7]
 		Expect(err).NotTo(HaveOccurred())
 		Expect(o.StateDir).To(Equal("/flag"))
 		Expect(o.PolicyDir).To(Equal("/pd"))
+		Expect(o.ChecksDir).To(Equal("/srv/checks"))
 		Expect(o.HostLabels).To(Equal(map[string]string{"role": "web", "env": "prod"}))
 		Expect(o.Insecure).To(BeTrue())
 		Expect(o.Listen).To(Equal("127.0.0.1:8080"))
@@ -74,6 +77,8 @@ allow-cidr: [10.0.0.0/8, 192.168.1.7]
 		Entry("unknown backend", []string{"--backend", "brew"}, "", "--backend"),
 		Entry("unknown executor", []string{"--executor", "cron"}, "", "--executor"),
 		Entry("relative root", []string{"--root", "srv"}, "", "--root"),
+		Entry("relative checks directory", []string{"--checks-dir", "checks.d"}, "", "--checks-dir"),
+		Entry("empty checks directory in the config file", nil, "checks-dir: \"\"\n", "--checks-dir"),
 		Entry("cert without key", []string{"--tls-cert", "/c"}, "", "--tls-key"),
 		Entry("zero step timeout", []string{"--step-timeout", "0s"}, "", "--step-timeout"),
 		Entry("bad log format", []string{"--log-format", "xml"}, "", "--log-format"),

@@ -5,7 +5,8 @@
 #   arch post_remove OLD, apk post-deinstall OLD  (removal only)
 # The state directory (objects, audit log, step records) survives removal
 # and is deleted only by a deb purge. Policy files in
-# /etc/patchlet/policies.d are the administrator's and are never deleted.
+# /etc/patchlet/policies.d and checks in /etc/patchlet/checks.d are the
+# administrator's and are never deleted.
 case "$1" in
 upgrade | failed-upgrade | abort-* | [1-9] | [1-9][0-9]) exit 0 ;;
 esac
@@ -16,6 +17,6 @@ fi
 
 if [ "$1" = purge ]; then
 	rm -rf /var/lib/patchlet /run/patchlet
-	rmdir /etc/patchlet/policies.d /etc/patchlet 2>/dev/null || true
+	rmdir /etc/patchlet/policies.d /etc/patchlet/checks.d /etc/patchlet 2>/dev/null || true
 fi
 exit 0
