@@ -118,6 +118,7 @@ func New(o Options) (*Agent, error) {
 	a.gate = &SlotGate{
 		leases: leases.Leases(o.Namespace),
 		holder: o.HostName,
+		labels: o.HostLabels,
 		ttl:    o.SlotTTL,
 		retry:  o.SlotRetry,
 		lookup: a.clusterPolicy,
@@ -136,6 +137,12 @@ func New(o Options) (*Agent, error) {
 // Gate is the rollout gate to pass to the local reconcile loop
 // (policy.Options.Gate).
 func (a *Agent) Gate() *SlotGate { return a.gate }
+
+// SetWake makes the agent call wake (e.g. the local loop's Enqueue) when
+// a selecting cluster policy opens a wave or its halt begins or ends, so
+// that a host waiting at the gate asks again at once rather than at its
+// next retry. Call it before Run.
+func (a *Agent) SetWake(wake func()) { a.source.wake = wake }
 
 // Source is the policy mirror.
 func (a *Agent) Source() *Source { return a.source }

@@ -475,3 +475,117 @@ func agentLog(name string) logr.Logger {
 	}
 	return logr.Discard()
 }
+
+var _ = Describe("fleet rollout waves against a real API server", Label("integration"), func() {
+	// startWaveFleet starts a leader that matches no policy and n hosts
+	// role=<role>, named <role>-00 …, and waits until every Host exists,
+	// so that the leader assigns the waves over all of them.
+	startWaveFleet := func(r *fleetRun, role string, n int, tr *fleettest.Tracker, failing func(i int) bool) {
+		r.start(simHost{name: role + "-leader", labels: map[string]string{"role": "none"}, leader: true}, nil, fastFleet(true))
+		for i := range n {
+			fail := 0.0
+			if failing != nil && failing(i) {
+				fail = 1
+			}
+			r.start(simHost{name: fmt.Sprintf("%s-%02d", role, i), labels: map[string]string{"role": role},
+				installed: map[string]string{"hello": "1.0"}, duration: 200 * time.Millisecond, failRate: fail}, tr, fastFleet(false))
+		}
+		Eventually(func() error {
+			for i := range n {
+				if _, err := r.host(fmt.Sprintf("%s-%02d", role, i)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, 20*time.Second, 100*time.Millisecond).Should(Succeed())
+	}
+
+	It("rolls out wave by wave: a later wave starts only after the earlier one succeeded and soaked", func() {
+		const soak0, soak1 = 3 * time.Second, 2 * time.Second
+		r := newFleetRun(map[string]string{"hello": "2.0"})
+		tr := &fleettest.Tracker{}
+		startWaveFleet(r, "wave", 12, tr, nil)
+		pol := upgradeAll("waves", "wave", "3", "")
+		pol.Spec.Rollout.Waves = []v1alpha1.RolloutWave{
+			{Hosts: ios("2"), Soak: v1alpha1.DurationPtr(soak0)},
+			{Hosts: ios("50%"), Soak: v1alpha1.DurationPtr(soak1)},
+		}
+		r.createPolicy(pol)
+
+		Eventually(counts(r, "waves"), 90*time.Second, 200*time.Millisecond).Should(HaveField("Compliant", BeEquivalentTo(12)))
+		st := r.policy("waves").Status
+		Expect(st.CurrentWave).To(HaveValue(BeEquivalentTo(2)))
+		Expect(st.Waves).To(HaveLen(3))
+		Expect([]int32{st.Waves[0].Hosts, st.Waves[1].Hosts, st.Waves[2].Hosts}).To(Equal([]int32{2, 6, 4}))
+		Expect(st.Waves[0].LastHost).To(Equal("wave-01"))
+		Expect(st.Waves[1].LastHost).To(Equal("wave-07"))
+
+		first := tr.FirstSteps()
+		Expect(first).To(HaveLen(12))
+		waveOf := func(i int) int {
+			switch {
+			case i < 2:
+				return 0
+			case i < 8:
+				return 1
+			}
+			return 2
+		}
+		var started [3][]time.Time
+		for i := range 12 {
+			started[waveOf(i)] = append(started[waveOf(i)], first[fmt.Sprintf("wave-%02d", i)])
+		}
+		latest := func(ts []time.Time) time.Time {
+			var m time.Time
+			for _, t := range ts {
+				if t.After(m) {
+					m = t
+				}
+			}
+			return m
+		}
+		earliest := func(ts []time.Time) time.Time {
+			m := ts[0]
+			for _, t := range ts {
+				if t.Before(m) {
+					m = t
+				}
+			}
+			return m
+		}
+		GinkgoWriter.Printf("wave starts: %s, %s, %s\n", earliest(started[0]).Format("15:04:05.000"),
+			earliest(started[1]).Format("15:04:05.000"), earliest(started[2]).Format("15:04:05.000"))
+		// A wave's hosts finish after their step started; the next wave
+		// waits for that and then the soak.
+		Expect(earliest(started[1]).Sub(latest(started[0]))).To(BeNumerically(">=", soak0), "wave 1 started before wave 0 soaked")
+		Expect(earliest(started[2]).Sub(latest(started[1]))).To(BeNumerically(">=", soak1), "wave 2 started before wave 1 soaked")
+		for w := range 2 {
+			Expect(st.Waves[w].FinishedAt).NotTo(BeNil())
+			Expect(earliest(started[w+1])).To(BeTemporally(">=", st.Waves[w].FinishedAt.Time), "wave %d started before wave %d finished", w+1, w)
+		}
+	})
+
+	It("halts within the canary wave: no host of a later wave starts", func() {
+		r := newFleetRun(map[string]string{"hello": "2.0"})
+		tr := &fleettest.Tracker{}
+		startWaveFleet(r, "canary", 6, tr, func(i int) bool { return i == 0 })
+		pol := upgradeAll("canary", "canary", "", "0")
+		pol.Spec.Rollout.Waves = []v1alpha1.RolloutWave{{Hosts: ios("2")}}
+		r.createPolicy(pol)
+
+		Eventually(func() bool { return fleet.Halted(r.policy("canary")) }, 30*time.Second, 100*time.Millisecond).Should(BeTrue())
+		Eventually(func() map[string]time.Time { return tr.FirstSteps() }, 10*time.Second, 100*time.Millisecond).Should(HaveKey("canary-01"))
+		Consistently(func() []string {
+			var later []string
+			for h := range tr.FirstSteps() {
+				if h != "canary-00" && h != "canary-01" {
+					later = append(later, h)
+				}
+			}
+			return later
+		}, 3*time.Second, 100*time.Millisecond).Should(BeEmpty())
+		st := r.policy("canary").Status
+		Expect(st.CurrentWave).To(HaveValue(BeEquivalentTo(0)))
+		Expect(meta.FindStatusCondition(st.Conditions, fleet.ConditionHalted).Message).To(ContainSubstring("canary-00"))
+	})
+})

@@ -49,15 +49,26 @@ func (a *Aggregator) run(ctx context.Context) {
 		return
 	}
 	a.log.Info("aggregating policy status as the fleet leader")
+	// soak fires when a wave's soak ends, so that the next wave opens on
+	// time even when no host changes meanwhile.
+	soak := time.NewTimer(time.Hour)
+	soak.Stop()
+	defer soak.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-kick:
+		case <-soak.C:
 		}
-		if err := a.syncAll(ctx, hosts.GetStore(), policies.GetStore()); err != nil && ctx.Err() == nil {
+		wake, err := a.syncAll(ctx, hosts.GetStore(), policies.GetStore())
+		if err != nil && ctx.Err() == nil {
 			a.log.Error(err, "writing aggregate policy status")
 			trigger()
+		}
+		soak.Stop()
+		if !wake.IsZero() {
+			soak.Reset(max(wake.Sub(a.now()), time.Millisecond))
 		}
 		select {
 		case <-ctx.Done():
@@ -67,7 +78,9 @@ func (a *Aggregator) run(ctx context.Context) {
 	}
 }
 
-func (a *Aggregator) syncAll(ctx context.Context, hs, ps cache.Store) error {
+// syncAll writes every policy's aggregate and returns the earliest end of
+// a wave's soak (zero: none).
+func (a *Aggregator) syncAll(ctx context.Context, hs, ps cache.Store) (wake time.Time, err error) {
 	hostObjs := hs.List()
 	hosts := make([]*v1alpha1.Host, 0, len(hostObjs))
 	for _, o := range hostObjs {
@@ -85,6 +98,14 @@ func (a *Aggregator) syncAll(ctx context.Context, hs, ps cache.Store) error {
 		now := metav1.NewTime(a.now().UTC().Truncate(time.Second))
 		st := ApplyAggregate(pol, agg, now)
 		st.PatchSets = ResolvePatchSets(pol, hosts, now)
+		var ws WaveState
+		if HasWaves(pol) {
+			ws = PlanWaves(pol, hosts, agg.Halted, a.now())
+			if !ws.WakeAt.IsZero() && (wake.IsZero() || ws.WakeAt.Before(wake)) {
+				wake = ws.WakeAt
+			}
+		}
+		ApplyWaves(pol, &st, ws)
 		if equality.Semantic.DeepEqual(st, pol.Status) {
 			continue
 		}
@@ -104,9 +125,13 @@ func (a *Aggregator) syncAll(ctx context.Context, hs, ps cache.Store) error {
 				a.log.Info("resolved rollout patch set", "policy", pol.Name, "release", ps.Release, "packages", len(ps.Packages), "resolvedBy", ps.ResolvedBy)
 			}
 		}
+		if st.CurrentWave != nil && (pol.Status.CurrentWave == nil || *pol.Status.CurrentWave != *st.CurrentWave || pol.Status.WavesGeneration != st.WavesGeneration) {
+			a.log.Info("rollout wave opened", "policy", pol.Name, "generation", pol.Generation, "wave", *st.CurrentWave,
+				"hosts", st.Waves[*st.CurrentWave].Hosts)
+		}
 		if agg.Halted != Halted(pol) {
 			a.log.Info("rollout halt changed", "policy", pol.Name, "halted", agg.Halted, "failed", agg.FailedHosts)
 		}
 	}
-	return firstErr
+	return wake, firstErr
 }

@@ -87,10 +87,7 @@ func computeMirror(cluster []*v1alpha1.PatchPolicy, local []*v1alpha1.PatchPolic
 		}
 		d := c.DeepCopy()
 		d.SetDefaults()
-		if errs := d.Validate(); len(errs) > 0 || HasWaves(c) {
-			// Waves are not implemented in fleet mode: running the policy
-			// on every host at once would defeat the canary the operator
-			// asked for, so no host runs it (the leader says so in status).
+		if errs := d.Validate(); len(errs) > 0 {
 			p.refused = append(p.refused, c.Name)
 			continue
 		}
@@ -156,6 +153,10 @@ type Source struct {
 	// onRemove is told the names of copies deleted (the gate drops their
 	// slots).
 	onRemove func(names []string)
+	// wake, when set, is called when a cluster policy's rollout gate
+	// changed in status (a wave opened, a halt began or ended), so that a
+	// waiting host asks again at once.
+	wake func()
 
 	kick     chan struct{}
 	mu       sync.Mutex
@@ -175,15 +176,28 @@ func newSource(inf cache.SharedIndexInformer, st *store.Store, labels map[string
 	return s
 }
 
-// onUpdate ignores status-only changes (the leader's aggregate writes).
+// onUpdate ignores status-only changes (the leader's aggregate writes),
+// but for the gate's wake-up.
 func (s *Source) onUpdate(old, cur any) {
 	o, ok1 := old.(*v1alpha1.PatchPolicy)
 	c, ok2 := cur.(*v1alpha1.PatchPolicy)
+	if ok1 && ok2 && s.wake != nil && gateChanged(o, c) {
+		if sel, err := reconcile.Selects(c, s.hostLabels); err == nil && sel {
+			s.wake()
+		}
+	}
 	if ok1 && ok2 && o.Generation == c.Generation && mapsEqual(o.Labels, c.Labels) && mapsEqual(o.Annotations, c.Annotations) &&
 		equality.Semantic.DeepEqual(o.Status.PatchSets, c.Status.PatchSets) {
 		return
 	}
 	s.trigger()
+}
+
+// gateChanged reports whether the leader changed what the slot gate reads
+// of a policy's status: the open wave or the halt.
+func gateChanged(o, c *v1alpha1.PatchPolicy) bool {
+	return Halted(o) != Halted(c) || o.Status.WavesGeneration != c.Status.WavesGeneration ||
+		!equality.Semantic.DeepEqual(o.Status.CurrentWave, c.Status.CurrentWave)
 }
 
 func (s *Source) trigger() {

@@ -71,10 +71,6 @@ func FailureBudget(pol *v1alpha1.PatchPolicy, matched int) (n int, ok bool) {
 	return n, true
 }
 
-// ReasonWavesUnsupported: the policy asks for waves, which fleet mode does
-// not implement yet; no host applies it.
-const ReasonWavesUnsupported = "WavesNotSupported"
-
 // HasWaves reports whether a policy asks for rollout waves.
 func HasWaves(pol *v1alpha1.PatchPolicy) bool {
 	return pol.Spec.Rollout != nil && len(pol.Spec.Rollout.Waves) > 0
@@ -104,7 +100,9 @@ type Aggregate struct {
 // policy's current generation) is compliant; Failed or Stalled at the
 // current generation is failed; anything else, an entry of an older
 // generation or none at all is progressing. rebootRequired counts matched
-// hosts whose status says a reboot is required.
+// hosts whose status says a reboot is required. A rollout halts when more
+// hosts failed than maxFailures allows, and stays halted until the
+// policy's generation changes.
 func Aggregated(pol *v1alpha1.PatchPolicy, hosts []*v1alpha1.Host) Aggregate {
 	a := Aggregate{Budget: -1}
 	for _, h := range hosts {
@@ -137,9 +135,20 @@ func Aggregated(pol *v1alpha1.PatchPolicy, hosts []*v1alpha1.Host) Aggregate {
 	sort.Strings(a.FailedHosts)
 	if b, ok := FailureBudget(pol, int(a.Counts.Matched)); ok {
 		a.Budget = b
-		a.Halted = int(a.Counts.Failed) > b
+		a.Halted = int(a.Counts.Failed) > b || haltedAt(pol) == pol.Generation
 	}
 	return a
+}
+
+// haltedAt is the generation the policy's rollout halted at (0: not
+// halted). A halt stays until the spec changes: a failed host that retries
+// reports Progressing between its attempts, and must not reopen the gate.
+func haltedAt(pol *v1alpha1.PatchPolicy) int64 {
+	c := meta.FindStatusCondition(pol.Status.Conditions, ConditionHalted)
+	if c == nil || c.Status != metav1.ConditionTrue {
+		return 0
+	}
+	return c.ObservedGeneration
 }
 
 // maxNamed bounds the hosts a condition message names.
@@ -177,14 +186,11 @@ func ApplyAggregate(pol *v1alpha1.PatchPolicy, a Aggregate, now metav1.Time) v1a
 		set(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonHostsPending, msg)
 		set(v1alpha1.ConditionProgressing, boolCond(c.Progressing > 0 && !a.Halted), ReasonHostsPending, msg)
 	}
-	if HasWaves(pol) {
-		msg := "spec.rollout.waves is not implemented in fleet mode yet: no host applies this policy; remove the waves, or roll it out with patchctl rollout"
-		set(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonWavesUnsupported, msg)
-		set(v1alpha1.ConditionStalled, metav1.ConditionTrue, ReasonWavesUnsupported, msg)
-	} else {
-		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionStalled)
-	}
+	meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionStalled)
 	switch {
+	case a.Halted && int(c.Failed) <= a.Budget && haltedAt(pol) == gen:
+		// Halted earlier at this generation: keep the condition that named
+		// the failed hosts then.
 	case a.Halted:
 		set(ConditionHalted, metav1.ConditionTrue, ReasonFailuresExceeded,
 			fmt.Sprintf("%d hosts failed, more than maxFailures allows (%d); no new host starts; failed: %s; to resume, fix the cause and change the policy's spec",

@@ -97,23 +97,23 @@ var _ = Describe("aggregate status", func() {
 		Expect(st.Hosts.Failed).To(BeEquivalentTo(2))
 		pol.Status = st
 		Expect(fleet.Halted(pol)).To(BeTrue())
+
+		By("a failed host retrying reports Progressing between attempts: the halt stays, naming the hosts")
+		hosts = []*v1alpha1.Host{host("a", "web", "Progressing", 3), host("b", "web", "Compliant", 3), host("c", "web", "Compliant", 3)}
+		a = fleet.Aggregated(pol, hosts)
+		Expect(a.Halted).To(BeTrue())
+		st = fleet.ApplyAggregate(pol, a, now)
+		Expect(meta.FindStatusCondition(st.Conditions, fleet.ConditionHalted).Message).To(ContainSubstring("failed: a, b"))
+
+		By("a spec change resumes")
+		pol.Generation = 4
+		Expect(fleet.Aggregated(pol, hosts).Halted).To(BeFalse())
 	})
 
 	It("does not count failures of an older generation: changing the spec resumes", func() {
 		pol := rolloutPolicy(ios("1"), ios("0"))
 		a := fleet.Aggregated(pol, []*v1alpha1.Host{host("a", "web", "Failed", 2)})
 		Expect(a.Halted).To(BeFalse())
-	})
-
-	It("says a policy with waves is Stalled, not silently run everywhere at once", func() {
-		pol := rolloutPolicy(ios("1"), ios("1"))
-		pol.Spec.Rollout.Waves = []v1alpha1.RolloutWave{{Hosts: ios("1")}}
-		st := fleet.ApplyAggregate(pol, fleet.Aggregated(pol, []*v1alpha1.Host{host("a", "web", "Compliant", 3)}), now)
-		c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionStalled)
-		Expect(c).NotTo(BeNil())
-		Expect(c.Status).To(Equal(metav1.ConditionTrue))
-		Expect(c.Reason).To(Equal(fleet.ReasonWavesUnsupported))
-		Expect(meta.IsStatusConditionTrue(st.Conditions, v1alpha1.ConditionReady)).To(BeFalse())
 	})
 
 	It("is Ready when every matched host is compliant, and writes nothing new when nothing changed", func() {

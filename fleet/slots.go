@@ -40,6 +40,8 @@ func labelValue(s string) string {
 type SlotGate struct {
 	leases coordclient.LeaseInterface
 	holder string
+	// labels are the host's labels, for the policies' wave selectors.
+	labels map[string]string
 	ttl    time.Duration
 	retry  time.Duration
 	lookup func(name string) (*v1alpha1.PatchPolicy, bool)
@@ -77,9 +79,12 @@ func (g *SlotGate) retryAt() time.Time {
 	return g.now().Add(g.retry + time.Duration(rand.Int64N(int64(g.retry)+1)))
 }
 
-// Acquire takes a slot of every named cluster policy that bounds its
-// rollout (spec.rollout.maxConcurrent); other policies need none. Either
-// every needed slot is held afterwards, or none newly taken is kept.
+// Acquire lets this host apply the named cluster policies now, or says
+// when to ask again. A policy rolled out in waves (spec.rollout.waves)
+// waits until the leader opened this host's wave; a policy that bounds its
+// rollout (spec.rollout.maxConcurrent) needs one of its slots; a halted
+// rollout grants neither. Other policies pass. Either every needed slot is
+// held afterwards, or none newly taken is kept.
 func (g *SlotGate) Acquire(ctx context.Context, policies []string) (bool, time.Time, error) {
 	g.acquireMu.Lock()
 	defer g.acquireMu.Unlock()
@@ -92,6 +97,13 @@ func (g *SlotGate) Acquire(ctx context.Context, policies []string) (bool, time.T
 		pol, ok := g.lookup(name)
 		if !ok {
 			continue
+		}
+		if HasWaves(pol) && !g.holding(name) {
+			if why := g.waveClosed(pol); why != "" {
+				undo()
+				g.log.V(1).Info("waiting for the rollout wave", "policy", name, "reason", why)
+				return false, g.retryAt(), nil
+			}
 		}
 		n, bounded := SlotCount(pol, int(pol.Status.Hosts.Matched))
 		if !bounded || g.holding(name) {
@@ -118,6 +130,22 @@ func (g *SlotGate) Acquire(ctx context.Context, policies []string) (bool, time.T
 		g.log.Info("took rollout slot", "policy", name, "slot", l.Name)
 	}
 	return true, time.Time{}, nil
+}
+
+// waveClosed says why this host may not start pol yet ("" when its wave
+// is open).
+func (g *SlotGate) waveClosed(pol *v1alpha1.PatchPolicy) string {
+	if Halted(pol) {
+		return "halted"
+	}
+	w, ok := WaveOf(pol, g.holder, g.labels)
+	switch {
+	case !ok || pol.Status.CurrentWave == nil:
+		return "waves not assigned yet"
+	case w > int(*pol.Status.CurrentWave):
+		return fmt.Sprintf("in wave %d; wave %d is open", w, *pol.Status.CurrentWave)
+	}
+	return ""
 }
 
 func (g *SlotGate) expired(l *coordinationv1.Lease) bool {

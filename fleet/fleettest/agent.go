@@ -72,7 +72,7 @@ func StartAgent(ctx context.Context, o AgentOptions) (*Agent, error) {
 	}
 	b := NewBackend(o.Repo, o.Installed, o.FailRate)
 	ex := NewExecutor(b, o.StepDuration)
-	ex.Tracker = o.Tracker
+	ex.Tracker, ex.Host = o.Tracker, o.Name
 	ctl := policy.New(policy.Options{
 		Store:        st,
 		Backend:      b,
@@ -88,6 +88,7 @@ func StartAgent(ctx context.Context, o AgentOptions) (*Agent, error) {
 		Gate:         fa.Gate(),
 		Resync:       time.Hour,
 	})
+	fa.SetWake(ctl.Enqueue)
 	actx, cancel := context.WithCancel(ctx)
 	a := &Agent{Name: o.Name, Backend: b, Store: st, Fleet: fa, cancel: cancel}
 	run := func(f func(context.Context) error) {

@@ -224,6 +224,8 @@ type Executor struct {
 	Duration time.Duration
 	// Tracker, when set, counts the steps running at once across hosts.
 	Tracker *Tracker
+	// Host names the simulated host for the Tracker.
+	Host string
 
 	mu    sync.Mutex
 	steps map[string]*simStep
@@ -253,7 +255,7 @@ func (e *Executor) Start(_ context.Context, id string, step backends.Step) error
 	e.steps[id] = s
 	e.order = append(e.order, id)
 	e.mu.Unlock()
-	e.Tracker.begin()
+	e.Tracker.begin(e.Host)
 	go func() {
 		time.Sleep(e.Duration)
 		code, out := e.Backend.apply(step)
@@ -335,14 +337,16 @@ func (e *Executor) Prune(keep int) ([]string, error) {
 	return removed, nil
 }
 
-// Tracker counts simulated steps running at once, across hosts.
+// Tracker counts simulated steps running at once, across hosts, and
+// when each host started its first step.
 type Tracker struct {
 	mu           sync.Mutex
 	running, max int
 	total        int
+	first        map[string]time.Time
 }
 
-func (t *Tracker) begin() {
+func (t *Tracker) begin(host string) {
 	if t == nil {
 		return
 	}
@@ -350,7 +354,24 @@ func (t *Tracker) begin() {
 	t.running++
 	t.total++
 	t.max = max(t.max, t.running)
+	if t.first == nil {
+		t.first = map[string]time.Time{}
+	}
+	if _, ok := t.first[host]; !ok {
+		t.first[host] = time.Now()
+	}
 	t.mu.Unlock()
+}
+
+// FirstSteps returns when each host that ran a step started its first one.
+func (t *Tracker) FirstSteps() map[string]time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[string]time.Time, len(t.first))
+	for h, at := range t.first {
+		out[h] = at
+	}
+	return out
 }
 
 func (t *Tracker) end() {
