@@ -274,6 +274,9 @@ func describePolicy(w io.Writer, p *v1alpha1.PatchPolicy, now time.Time) {
 		}
 	}
 	s.add("Reboot", reboot)
+	if hc := sp.HealthCheck; hc != nil {
+		s.add("Health Check", healthCheckSpecString(hc))
+	}
 	if sp.Rollout != nil {
 		s.add("Rollout", fmt.Sprintf("maxConcurrent %s, maxFailures %s", intOrString(sp.Rollout.MaxConcurrent), intOrString(sp.Rollout.MaxFailures)))
 	}
@@ -309,6 +312,9 @@ func describePolicy(w io.Writer, p *v1alpha1.PatchPolicy, now time.Time) {
 	s.add("Last Operation", orNone(st.LastOperation))
 	if st.NextRetry != nil {
 		s.add("Next Retry", timeAgo(st.NextRetry, now))
+	}
+	if hc := st.HealthCheck; hc != nil {
+		s.add("Health Check", healthCheckStatusString(hc, now))
 	}
 	s.flush()
 	describeConditions(w, st.Conditions, now)
@@ -477,4 +483,47 @@ func shellJoin(argv []string) string {
 		out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 	}
 	return strings.Join(out, " ")
+}
+
+// healthCheckSpecString is a policy's health check on one line, e.g.
+// "exec web (timeout 10s, every 10s while failing, failed after 3)".
+func healthCheckSpecString(hc *v1alpha1.HealthCheckSpec) string {
+	what := none
+	switch {
+	case hc.Exec != nil:
+		what = "exec " + hc.Exec.Name
+	case hc.HTTPGet != nil:
+		what = "httpGet " + hc.HTTPGet.URL
+		if hc.HTTPGet.InsecureSkipTLSVerify {
+			what += " (certificate not verified)"
+		}
+	}
+	timeout, interval := v1alpha1.NewDuration(v1alpha1.DefaultHealthTimeout), v1alpha1.NewDuration(v1alpha1.DefaultHealthInterval)
+	if hc.Timeout != nil {
+		timeout = *hc.Timeout
+	}
+	if hc.Interval != nil {
+		interval = *hc.Interval
+	}
+	threshold := hc.FailureThreshold
+	if threshold == 0 {
+		threshold = v1alpha1.DefaultHealthFailureThreshold
+	}
+	return fmt.Sprintf("%s (timeout %s, every %s while failing, failed after %d)", what, timeout, interval, threshold)
+}
+
+// healthCheckStatusString is the last health check on one line, e.g.
+// "Failed, 3 in a row, at 2026-11-22T04:00:00Z (2m ago): exec check … exit status 3".
+func healthCheckStatusString(hc *v1alpha1.HealthCheckStatus, now time.Time) string {
+	s := string(hc.Result)
+	if hc.ConsecutiveFailures > 0 {
+		s += fmt.Sprintf(", %d in a row", hc.ConsecutiveFailures)
+	}
+	if hc.LastChecked != nil {
+		s += ", at " + timeAgo(hc.LastChecked, now)
+	}
+	if hc.Message != "" {
+		s += ": " + oneLine(hc.Message)
+	}
+	return s
 }

@@ -397,6 +397,19 @@ var _ = Describe("patchctl", func() {
 			Expect(out).To(MatchRegexp(`(?m)^    openssl\s+Upgrade\s+3.0.14\s+3.0.15\s+SecurityUpdate\s+<none>$`))
 		})
 
+		It("shows a policy's health check and its last result", func() {
+			Expect(a.runIn(webPolicy+"  healthCheck: {exec: {name: web}, failureThreshold: 2}\n", "apply", "-f", "-").code).To(Equal(0))
+			setPolicyStatus(a.store, "web", func(p *v1alpha1.PatchPolicy) {
+				t := metav1.NewTime(time.Now().Add(-2 * time.Minute))
+				p.Status.HealthCheck = &v1alpha1.HealthCheckStatus{Result: v1alpha1.HealthFailed, ConsecutiveFailures: 2,
+					LastChecked: &t, Message: "exec check /etc/patchlet/checks.d/web failed: exit status 3; output: db is down"}
+			})
+			r := a.run("describe", "policy", "web")
+			Expect(r.code).To(Equal(0), r.stderr)
+			Expect(r.stdout).To(MatchRegexp(`(?m)^  Health Check:\s+exec web \(timeout 10s, every 10s while failing, failed after 2\)$`))
+			Expect(r.stdout).To(MatchRegexp(`(?m)^  Health Check:\s+Failed, 2 in a row, at \S+Z \(2m\d*s? ago\): exec check /etc/patchlet/checks.d/web failed: exit status 3; output: db is down$`))
+		})
+
 		It("shows a host's OS, backend, upgradable packages, reboot and policies", func() {
 			createHost(a.store)
 			r := a.run("describe", "host/web-1")
