@@ -75,6 +75,7 @@ func Run(ctx context.Context, o options.Options, log logr.Logger) error {
 	}
 	if fa != nil {
 		ctl.SetGate(fa.Gate())
+		fa.SetWake(ctl.Enqueue) // a host waiting for its wave asks again when it opens
 		readyChecks["fleet"] = fa.Ready
 	}
 
