@@ -227,6 +227,24 @@ var _ = Describe("PatchPolicy validation by the CRD", Label("integration"), func
 		Entry("maxFailures that is not a number", func(p *v1alpha1.PatchPolicy) {
 			p.Spec.Rollout.MaxFailures = ptr(intstr.FromString("some"))
 		}, "spec.rollout.maxFailures"),
+		Entry("a health check with both httpGet and exec", func(p *v1alpha1.PatchPolicy) {
+			p.Spec.HealthCheck = &v1alpha1.HealthCheckSpec{HTTPGet: &v1alpha1.HTTPGetCheck{URL: "http://127.0.0.1/"}, Exec: &v1alpha1.ExecCheck{Name: "web"}}
+		}, "spec.healthCheck"),
+		Entry("a health check that is a command line", func(p *v1alpha1.PatchPolicy) {
+			p.Spec.HealthCheck = &v1alpha1.HealthCheckSpec{Exec: &v1alpha1.ExecCheck{Name: "curl -f localhost"}}
+		}, "spec.healthCheck.exec.name"),
+		Entry("a health check that leaves the checks directory", func(p *v1alpha1.PatchPolicy) {
+			p.Spec.HealthCheck = &v1alpha1.HealthCheckSpec{Exec: &v1alpha1.ExecCheck{Name: "../../bin/sh"}}
+		}, "spec.healthCheck.exec.name"),
+		Entry("a health check URL that is a file", func(p *v1alpha1.PatchPolicy) {
+			p.Spec.HealthCheck = &v1alpha1.HealthCheckSpec{HTTPGet: &v1alpha1.HTTPGetCheck{URL: "file:///etc/shadow"}}
+		}, "spec.healthCheck.httpGet.url"),
+		Entry("a health check timeout of an hour", func(p *v1alpha1.PatchPolicy) {
+			p.Spec.HealthCheck = &v1alpha1.HealthCheckSpec{Exec: &v1alpha1.ExecCheck{Name: "web"}, Timeout: v1alpha1.DurationPtr(time.Hour)}
+		}, "spec.healthCheck.timeout"),
+		Entry("a health check failure threshold of 101", func(p *v1alpha1.PatchPolicy) {
+			p.Spec.HealthCheck = &v1alpha1.HealthCheckSpec{Exec: &v1alpha1.ExecCheck{Name: "web"}, FailureThreshold: 101}
+		}, "spec.healthCheck.failureThreshold"),
 	)
 })
 
