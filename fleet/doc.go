@@ -33,9 +33,15 @@
 //     spec.rollout.maxFailures allows (a count, or a percentage of matched
 //     hosts rounded down); its message names the failed hosts. While a
 //     policy is Halted no new slot is granted; hosts holding a slot go on.
-//     Resuming is an explicit act: change the policy's spec (a new
-//     generation; failures of older generations do not count), for example
-//     after excluding the package that failed.
+//     A halt stays until the spec changes. Resuming is an explicit act:
+//     change the policy's spec (a new generation; failures of older
+//     generations do not count), for example after excluding the package
+//     that failed.
+//   - Waves (spec.rollout.waves): the leader assigns the matched hosts to
+//     waves once per generation and records compact boundaries in
+//     status.waves; status.currentWave opens them one by one after each
+//     finished and soaked. SlotGate holds a host back until its wave is
+//     open (see waves.go for the rules).
 //   - Patch sets: a policy with spec.rollout that applies Security or All
 //     updates is resolved once per OS release ("<id>-<versionID>" from a
 //     Host's status.os, e.g. debian-12) and policy generation into exact
