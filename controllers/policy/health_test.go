@@ -33,14 +33,39 @@ func writeCheck(h *harness, name, body string) {
 	Expect(os.Rename(tmp, filepath.Join(h.checksDir, name))).To(Succeed())
 }
 
-// recordingGate grants every slot and records the policies released.
+// recordingGate grants every slot except for the policies in deny, and
+// records the policies released.
 type recordingGate struct {
 	mu       sync.Mutex
 	released []string
+	deny     string
 }
 
-func (g *recordingGate) Acquire(context.Context, []string) (bool, time.Time, error) {
+func (g *recordingGate) Acquire(_ context.Context, names []string) (bool, time.Time, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if slices.Contains(names, g.deny) {
+		return false, time.Now().Add(200 * time.Millisecond), nil
+	}
 	return true, time.Time{}, nil
+}
+
+func (g *recordingGate) setDeny(name string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.deny = name
+}
+
+func (g *recordingGate) releases(name string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := 0
+	for _, r := range g.released {
+		if r == name {
+			n++
+		}
+	}
+	return n
 }
 
 func (g *recordingGate) Release(names []string) {
@@ -207,6 +232,34 @@ var _ = Describe("health checks after a step, against real apt in an isolated ro
 
 		h.ctl.Enqueue()
 		Consistently(func() []string { return lines(calls) }).WithTimeout(500 * time.Millisecond).WithPolling(poll).Should(HaveLen(3))
+	})
+
+	It("runs a due check and gives its slot back while another policy waits for a rollout slot", func() {
+		gate := &recordingGate{}
+		h.ctl.SetGate(gate)
+		writeCheck(h, "ok", "echo run >> "+calls+"\n")
+		Expect(h.apply(checkedPolicy("ok", 200*time.Millisecond, 3))).To(Succeed())
+		h.start()
+		eventuallyReady(h, "web", 20*time.Second)
+		Eventually(func() bool { return gate.releasedPolicy("web") }).WithTimeout(5 * time.Second).Should(BeTrue())
+
+		// Another policy now waits for a slot it does not get; the host rebooted.
+		gate.setDeny("other")
+		Expect(h.apply(newPolicy("other", v1alpha1.PackageSpec{Name: "slow", Version: "1.0"}))).To(Succeed())
+		Eventually(func(g Gomega) {
+			p, err := h.policy("other")
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(condition(p.Status.Conditions, "Ready").Message).To(ContainSubstring("waiting until"))
+		}).WithTimeout(10 * time.Second).WithPolling(poll).Should(Succeed())
+		released := gate.releases("web")
+		h.bootID.Store("boot-2")
+		h.ctl.Enqueue()
+		Eventually(func() []string { return lines(calls) }).WithTimeout(10 * time.Second).Should(HaveLen(2))
+		Eventually(func() int { return gate.releases("web") }).WithTimeout(5 * time.Second).Should(BeNumerically(">", released))
+		pol, err := h.policy("web")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(pol.Status.HealthCheck.BootID).To(Equal("boot-2"))
+		Expect(version(h.installed(), "slow")).To(BeEmpty(), "the other policy still waits")
 	})
 
 	It("probes an httpGet check after the step", func() {

@@ -98,13 +98,21 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (res Result, ret
 		return res, err
 	}
 
+	// Checks of the policies that are done run before, and whatever, the
+	// steps of others: a check never waits behind another policy's lock or
+	// rollout slot.
+	c.runHealthChecks(ctx, p)
+
 	if len(p.plan.Steps) == 0 {
 		c.scheduleTimers(p)
 		c.maybeReboot(ctx, p)
-		c.runHealthChecks(ctx, p)
 		c.releaseDone(p)
 		return res, nil
 	}
+	// Policies already done give their slots back before this pass waits
+	// for others' (two hosts each holding the slot the other waits for
+	// would wait forever).
+	c.releaseDone(p)
 
 	if r, held := c.lockHeld(p, planPolicies(p)); held {
 		return r, nil
