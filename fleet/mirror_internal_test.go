@@ -1,6 +1,8 @@
 package fleet
 
 import (
+	"time"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -163,4 +165,22 @@ var _ = It("mirrors a policy rolled out in waves (the gate holds a host back unt
 	p := computeMirror([]*v1alpha1.PatchPolicy{c}, nil, map[string]string{"role": "web"}, "debian-12")
 	Expect(p.refused).To(BeEmpty())
 	Expect(p.creates).To(HaveLen(1))
+})
+
+var _ = Describe("asking again for a slot", func() {
+	g := &SlotGate{retry: 10 * time.Second, now: func() time.Time { return time.Unix(0, 0) }}
+	at := func(progressing int32, n int) time.Duration {
+		p := &v1alpha1.PatchPolicy{}
+		p.Status.Hosts.Progressing = progressing
+		return g.slotRetryAt(p, n).Sub(time.Unix(0, 0))
+	}
+	It("waits the retry period, jittered, while few hosts wait per slot", func() {
+		Expect(at(25, 10)).To(BeNumerically("~", 15*time.Second, 5*time.Second))
+	})
+	It("waits longer as more hosts wait per slot, so that the fleet asks about twice per slot and period", func() {
+		Expect(at(410, 10)).To(BeNumerically("~", 300*time.Second, 100*time.Second)) // 400 waiting / 20 = 20×
+	})
+	It("stretches the period at most 30 times", func() {
+		Expect(at(9500, 50)).To(BeNumerically("~", 450*time.Second, 150*time.Second))
+	})
 })

@@ -79,6 +79,22 @@ func (g *SlotGate) retryAt() time.Time {
 	return g.now().Add(g.retry + time.Duration(rand.Int64N(int64(g.retry)+1)))
 }
 
+// maxRetryScale bounds how much slotRetryAt stretches the retry period.
+const maxRetryScale = 30
+
+// slotRetryAt is when a host denied a slot of pol (n slots) asks again.
+// Each attempt lists the policy's slot Leases, so the period grows with the
+// hosts waiting per slot (status.hosts.progressing beyond the slots, as
+// the leader counted them): the fleet then asks about twice per slot and
+// retry period however large it is, rather than once per host.
+func (g *SlotGate) slotRetryAt(pol *v1alpha1.PatchPolicy, n int) time.Time {
+	base := g.retry
+	if waiting := int(pol.Status.Hosts.Progressing) - n; n > 0 && waiting > 2*n {
+		base = time.Duration(float64(base) * min(float64(waiting)/float64(2*n), maxRetryScale))
+	}
+	return g.now().Add(base + time.Duration(rand.Int64N(int64(base)+1)))
+}
+
 // Acquire lets this host apply the named cluster policies now, or says
 // when to ask again. A policy rolled out in waves (spec.rollout.waves)
 // waits until the leader opened this host's wave; a policy that bounds its
@@ -121,7 +137,7 @@ func (g *SlotGate) Acquire(ctx context.Context, policies []string) (bool, time.T
 		}
 		if l == nil {
 			undo()
-			return false, g.retryAt(), nil
+			return false, g.slotRetryAt(pol, n), nil
 		}
 		g.mu.Lock()
 		g.held[name] = l
