@@ -256,10 +256,38 @@ var _ = Describe("health checks after a step, against real apt in an isolated ro
 		h.ctl.Enqueue()
 		Eventually(func() []string { return lines(calls) }).WithTimeout(10 * time.Second).Should(HaveLen(2))
 		Eventually(func() int { return gate.releases("web") }).WithTimeout(5 * time.Second).Should(BeNumerically(">", released))
-		pol, err := h.policy("web")
-		Expect(err).NotTo(HaveOccurred())
-		Expect(pol.Status.HealthCheck.BootID).To(Equal("boot-2"))
+		Eventually(func(g Gomega) {
+			pol, err := h.policy("web")
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(pol.Status.HealthCheck.BootID).To(Equal("boot-2"))
+			g.Expect(isReady(pol)).To(BeTrue())
+		}).WithTimeout(5 * time.Second).WithPolling(poll).Should(Succeed())
 		Expect(version(h.installed(), "slow")).To(BeEmpty(), "the other policy still waits")
+	})
+
+	It("runs the check only after the reboot the policy wants, not before", func() {
+		writeCheck(h, "ok", "echo run >> "+calls+"\n")
+		pol := newPolicy("kernel", v1alpha1.PackageSpec{Name: "linux-image-test"})
+		pol.Spec.Reboot = &v1alpha1.RebootSpec{Policy: v1alpha1.RebootIfRequired}
+		pol.Spec.HealthCheck = &v1alpha1.HealthCheckSpec{Exec: &v1alpha1.ExecCheck{Name: "ok"}}
+		Expect(h.apply(pol)).To(Succeed())
+		h.start()
+		Eventually(h.rebooter.calls.Load).WithTimeout(20 * time.Second).WithPolling(poll).Should(BeEquivalentTo(1))
+		h.ctl.Enqueue()
+		Consistently(func() []string { return lines(calls) }).WithTimeout(500 * time.Millisecond).WithPolling(poll).Should(BeEmpty())
+		p, err := h.policy("kernel")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(condition(p.Status.Conditions, "Ready").Reason).To(Equal("RebootPending"))
+
+		// The host came back.
+		h.bootID.Store("boot-2")
+		Expect(os.Remove(h.root.Path("run/reboot-required"))).To(Succeed())
+		Expect(os.Remove(h.root.Path("run/reboot-required.pkgs"))).To(Succeed())
+		h.ctl.Enqueue()
+		p = eventuallyReady(h, "kernel", 10*time.Second)
+		Expect(lines(calls)).To(HaveLen(1))
+		Expect(p.Status.HealthCheck.BootID).To(Equal("boot-2"))
+		Expect(p.Status.HealthCheck.Result).To(Equal(v1alpha1.HealthPassed))
 	})
 
 	It("probes an httpGet check after the step", func() {
