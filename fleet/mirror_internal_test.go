@@ -184,3 +184,36 @@ var _ = Describe("asking again for a slot", func() {
 		Expect(at(9500, 50)).To(BeNumerically("~", 450*time.Second, 150*time.Second))
 	})
 })
+
+var _ = Describe("waking a host waiting at the gate", func() {
+	var woken int
+	s := &Source{hostLabels: map[string]string{"role": "web"}, kick: make(chan struct{}, 1), wake: func() { woken++ }}
+	BeforeEach(func() { woken = 0 })
+	update := func(mutate func(p *v1alpha1.PatchPolicy), role string) {
+		old := clusterPolicy("w", role, 2, "curl")
+		cur := old.DeepCopy()
+		mutate(cur)
+		s.onUpdate(old, cur)
+	}
+	It("wakes when the leader opens a wave of a selecting policy", func() {
+		update(func(p *v1alpha1.PatchPolicy) { w := int32(1); p.Status.CurrentWave = &w }, "web")
+		Expect(woken).To(Equal(1))
+	})
+	It("wakes when the waves are assigned for a new generation", func() {
+		update(func(p *v1alpha1.PatchPolicy) { p.Status.WavesGeneration = 2 }, "web")
+		Expect(woken).To(Equal(1))
+	})
+	It("wakes when a halt ends", func() {
+		old := clusterPolicy("w", "web", 2, "curl")
+		old.Status.Conditions = []metav1.Condition{{Type: ConditionHalted, Status: metav1.ConditionTrue, ObservedGeneration: 2}}
+		cur := old.DeepCopy()
+		cur.Status.Conditions[0].Status = metav1.ConditionFalse
+		s.onUpdate(old, cur)
+		Expect(woken).To(Equal(1))
+	})
+	It("does not wake for counts, or for a policy that does not select the host", func() {
+		update(func(p *v1alpha1.PatchPolicy) { p.Status.Hosts.Compliant = 5 }, "web")
+		update(func(p *v1alpha1.PatchPolicy) { w := int32(1); p.Status.CurrentWave = &w }, "db")
+		Expect(woken).To(BeZero())
+	})
+})
