@@ -90,7 +90,8 @@ type Options struct {
 	// Gate, when set, admits the host into a fleet rollout: it is asked
 	// before the planned steps of a pass run and before a reboot, and told
 	// when policies are done on this host (nothing pending, no reboot
-	// wanted). Nil admits every pass at once (single-host mode).
+	// wanted, the health check passed). Nil admits every pass at once
+	// (single-host mode).
 	Gate Gate
 	// HealthChecker runs one attempt of a policy's health check
 	// (internal/healthcheck.Checker is the real one). Nil fails every
