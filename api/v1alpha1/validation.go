@@ -291,6 +291,12 @@ func ValidatePatchPolicySpec(s *PatchPolicySpec, fld *field.Path) field.ErrorLis
 	return errs
 }
 
+// IsCheckName reports whether name may name a check executable: a file
+// name in the checks directory, never a path, an option or a command line.
+func IsCheckName(name string) bool {
+	return len(name) > 0 && len(name) <= MaxCheckNameLength && checkName.MatchString(name)
+}
+
 func validateHealthCheck(hc *HealthCheckSpec, fld *field.Path) field.ErrorList {
 	if hc == nil {
 		return nil

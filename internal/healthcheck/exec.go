@@ -19,7 +19,7 @@ import (
 
 // exec runs the check executable name from the checks directory once.
 func (c *Checker) exec(ctx context.Context, policy, name string, timeout time.Duration) (bool, string) {
-	if len(name) == 0 || len(name) > v1alpha1.MaxCheckNameLength || !checkName.MatchString(name) {
+	if !v1alpha1.IsCheckName(name) {
 		return false, fmt.Sprintf("exec check %s refused: not a file name in the checks directory %s", quoteName(name), c.dir)
 	}
 	path := filepath.Join(c.dir, name)

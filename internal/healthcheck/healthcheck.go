@@ -13,7 +13,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 	"unicode"
@@ -46,10 +45,6 @@ const (
 
 // checkPath is the executable search path of a check.
 const checkPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-// checkName is the API's rule for spec.healthCheck.exec.name, applied
-// again before anything runs: a plain file name, never a path or an option.
-var checkName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]*$`)
 
 // Checker runs health check attempts. The zero value is not usable; use New.
 type Checker struct {
