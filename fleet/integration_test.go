@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -22,6 +23,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/controllers/policy"
 	"github.com/patchlet/patchlet/fleet"
 	"github.com/patchlet/patchlet/fleet/fleettest"
 	"github.com/patchlet/patchlet/internal/testenv"
@@ -98,6 +100,14 @@ type simHost struct {
 	duration  time.Duration
 	failRate  float64
 	leader    bool
+	checker   policy.HealthChecker
+}
+
+// checkFunc is a health checker in a function.
+type checkFunc func(policy string) (bool, string)
+
+func (f checkFunc) Check(_ context.Context, policy string, _ *v1alpha1.HealthCheckSpec) (bool, string) {
+	return f(policy)
 }
 
 func (r *fleetRun) start(h simHost, tr *fleettest.Tracker, fo fleet.Options) *fleettest.Agent {
@@ -109,7 +119,7 @@ func (r *fleetRun) start(h simHost, tr *fleettest.Tracker, fo fleet.Options) *fl
 	Expect(err).NotTo(HaveOccurred())
 	a, err := fleettest.StartAgent(r.ctx, fleettest.AgentOptions{
 		Name: h.name, Labels: h.labels, Config: cfg, Dir: r.dir, Repo: r.repo, Installed: h.installed,
-		StepDuration: h.duration, FailRate: h.failRate, Tracker: tr, Fleet: fo, Log: agentLog(h.name),
+		StepDuration: h.duration, FailRate: h.failRate, Tracker: tr, Fleet: fo, Log: agentLog(h.name), HealthChecker: h.checker,
 	})
 	Expect(err).NotTo(HaveOccurred())
 	r.mu.Lock()
@@ -480,15 +490,20 @@ var _ = Describe("fleet rollout waves against a real API server", Label("integra
 	// startWaveFleet starts a leader that matches no policy and n hosts
 	// role=<role>, named <role>-00 …, and waits until the leader sees every
 	// Host, so that it assigns the waves over all of them.
-	startWaveFleet := func(r *fleetRun, role string, n int, tr *fleettest.Tracker, failing func(i int) bool) {
+	startWaveFleet := func(r *fleetRun, role string, n int, tr *fleettest.Tracker, failing func(i int) bool, checker func(name string) policy.HealthChecker) {
 		r.start(simHost{name: role + "-leader", labels: map[string]string{"role": "none"}, leader: true}, nil, fastFleet(true))
 		for i := range n {
 			fail := 0.0
 			if failing != nil && failing(i) {
 				fail = 1
 			}
-			r.start(simHost{name: fmt.Sprintf("%s-%02d", role, i), labels: map[string]string{"role": role},
-				installed: map[string]string{"hello": "1.0"}, duration: 200 * time.Millisecond, failRate: fail}, tr, fastFleet(false))
+			name := fmt.Sprintf("%s-%02d", role, i)
+			var hc policy.HealthChecker
+			if checker != nil {
+				hc = checker(name)
+			}
+			r.start(simHost{name: name, labels: map[string]string{"role": role},
+				installed: map[string]string{"hello": "1.0"}, duration: 200 * time.Millisecond, failRate: fail, checker: hc}, tr, fastFleet(false))
 		}
 		// The leader counts every host (an Audit policy changes nothing),
 		// so its assignment of waves will see them all.
@@ -502,7 +517,7 @@ var _ = Describe("fleet rollout waves against a real API server", Label("integra
 		const soak0, soak1 = 3 * time.Second, 2 * time.Second
 		r := newFleetRun(map[string]string{"hello": "2.0"})
 		tr := &fleettest.Tracker{}
-		startWaveFleet(r, "wave", 12, tr, nil)
+		startWaveFleet(r, "wave", 12, tr, nil, nil)
 		pol := upgradeAll("waves", "wave", "3", "")
 		pol.Spec.Rollout.Waves = []v1alpha1.RolloutWave{
 			{Hosts: ios("2"), Soak: v1alpha1.DurationPtr(soak0)},
@@ -563,10 +578,68 @@ var _ = Describe("fleet rollout waves against a real API server", Label("integra
 		}
 	})
 
+	It("counts a host as succeeded only once its health check passed; a failing canary halts the rollout until the spec changes", func() {
+		r := newFleetRun(map[string]string{"hello": "2.0"})
+		tr := &fleettest.Tracker{}
+		var fixed atomic.Bool
+		checks := map[string]*atomic.Int32{}
+		checker := func(name string) policy.HealthChecker {
+			n := &atomic.Int32{}
+			checks[name] = n
+			return checkFunc(func(string) (bool, string) {
+				n.Add(1)
+				if name == "hc-00" && !fixed.Load() {
+					return false, "GET http://127.0.0.1:8080/healthz: 503 Service Unavailable"
+				}
+				return true, "GET http://127.0.0.1:8080/healthz: 200 OK"
+			})
+		}
+		startWaveFleet(r, "hc", 4, tr, nil, checker)
+		pol := upgradeAll("hc", "hc", "", "0")
+		pol.Spec.HealthCheck = &v1alpha1.HealthCheckSpec{Exec: &v1alpha1.ExecCheck{Name: "web"},
+			Interval: v1alpha1.DurationPtr(200 * time.Millisecond), FailureThreshold: 2}
+		pol.Spec.Rollout.Waves = []v1alpha1.RolloutWave{{Hosts: ios("1")}} // the canary: hc-00
+		r.createPolicy(pol)
+
+		By("the canary upgrades, its check fails twice: it counts as failed and the rollout halts")
+		Eventually(func() bool { return fleet.Halted(r.policy("hc")) }, 30*time.Second, 100*time.Millisecond).Should(BeTrue())
+		Expect(r.agents["hc-00"].Backend.Installed("hello")).To(Equal("2.0"))
+		h, err := r.host("hc-00")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(h.Status.Policies).To(ContainElement(And(HaveField("Name", "hc"), HaveField("State", "Failed"),
+			HaveField("Message", ContainSubstring("503 Service Unavailable")))))
+		Consistently(func() []string {
+			var others []string
+			for n := range tr.FirstSteps() {
+				if n != "hc-00" {
+					others = append(others, n)
+				}
+			}
+			return others
+		}, 2*time.Second, 100*time.Millisecond).Should(BeEmpty(), "no host of the next wave starts")
+
+		By("the service is fixed: the canary turns Compliant, but the halt stays until the spec changes")
+		fixed.Store(true)
+		Eventually(func() v1alpha1.HostCounts { return r.policy("hc").Status.Hosts }, 20*time.Second, 100*time.Millisecond).Should(
+			HaveField("Compliant", BeEquivalentTo(1)))
+		Expect(fleet.Halted(r.policy("hc"))).To(BeTrue())
+		Expect(tr.FirstSteps()).To(HaveLen(1))
+
+		By("resuming: a spec change assigns the waves again; the canary is checked again and the rest follow")
+		p := r.policy("hc")
+		p.Spec.HealthCheck.FailureThreshold = 3
+		Expect(r.admin.Put().Resource(fleet.ResourcePatchPolicies).Name("hc").Body(p).Do(r.ctx).Error()).To(Succeed())
+		Eventually(counts(r, "hc"), 60*time.Second, 200*time.Millisecond).Should(HaveField("Compliant", BeEquivalentTo(4)))
+		Expect(fleet.Halted(r.policy("hc"))).To(BeFalse())
+		for i := range 4 {
+			Expect(checks[fmt.Sprintf("hc-%02d", i)].Load()).To(BeNumerically(">=", 1), "every host ran its check")
+		}
+	})
+
 	It("halts within the canary wave: no host of a later wave starts", func() {
 		r := newFleetRun(map[string]string{"hello": "2.0"})
 		tr := &fleettest.Tracker{}
-		startWaveFleet(r, "canary", 6, tr, func(i int) bool { return i == 0 })
+		startWaveFleet(r, "canary", 6, tr, func(i int) bool { return i == 0 }, nil)
 		pol := upgradeAll("canary", "canary", "", "0")
 		pol.Spec.Rollout.Waves = []v1alpha1.RolloutWave{{Hosts: ios("2")}}
 		r.createPolicy(pol)

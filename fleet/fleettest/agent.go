@@ -35,6 +35,9 @@ type AgentOptions struct {
 	FailRate     float64
 	// Tracker counts steps running at once across agents (optional).
 	Tracker *Tracker
+	// HealthChecker runs the policies' health checks (optional: without
+	// one every check fails).
+	HealthChecker policy.HealthChecker
 	// Fleet overrides fleet.Options (Config, Store, HostName, HostLabels
 	// and Log are set from the above).
 	Fleet fleet.Options
@@ -74,19 +77,20 @@ func StartAgent(ctx context.Context, o AgentOptions) (*Agent, error) {
 	ex := NewExecutor(b, o.StepDuration)
 	ex.Tracker, ex.Host = o.Tracker, o.Name
 	ctl := policy.New(policy.Options{
-		Store:        st,
-		Backend:      b,
-		Executor:     ex,
-		Log:          o.Log.WithName("controller"),
-		HostName:     o.Name,
-		HostLabels:   o.Labels,
-		OS:           v1alpha1.OSInfo{ID: "debian", VersionID: "12"},
-		BackendInfo:  v1alpha1.BackendInfo{Name: "sim", Reason: "simulated"},
-		Capabilities: reconcile.Capabilities{Hold: true, Security: true},
-		StateDir:     dir,
-		BootID:       func() (string, error) { return "sim-boot", nil },
-		Gate:         fa.Gate(),
-		Resync:       time.Hour,
+		Store:         st,
+		Backend:       b,
+		Executor:      ex,
+		Log:           o.Log.WithName("controller"),
+		HostName:      o.Name,
+		HostLabels:    o.Labels,
+		OS:            v1alpha1.OSInfo{ID: "debian", VersionID: "12"},
+		BackendInfo:   v1alpha1.BackendInfo{Name: "sim", Reason: "simulated"},
+		Capabilities:  reconcile.Capabilities{Hold: true, Security: true},
+		StateDir:      dir,
+		BootID:        func() (string, error) { return "sim-boot", nil },
+		Gate:          fa.Gate(),
+		HealthChecker: o.HealthChecker,
+		Resync:        time.Hour,
 	})
 	fa.SetWake(ctl.Enqueue)
 	actx, cancel := context.WithCancel(ctx)
