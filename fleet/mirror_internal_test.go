@@ -217,3 +217,34 @@ var _ = Describe("waking a host waiting at the gate", func() {
 		Expect(woken).To(BeZero())
 	})
 })
+
+var _ = Describe("how often the leader writes a policy's status", func() {
+	a := &Aggregator{interval: 2 * time.Second}
+	It("writes counts alone at most every interval per 500 matched hosts", func() {
+		Expect(a.countsEvery(0)).To(Equal(2 * time.Second))
+		Expect(a.countsEvery(999)).To(Equal(2 * time.Second))
+		Expect(a.countsEvery(10000)).To(Equal(40 * time.Second))
+	})
+	base := func() *v1alpha1.PatchPolicyStatus {
+		w := int32(0)
+		return &v1alpha1.PatchPolicyStatus{ObservedGeneration: 2, CurrentWave: &w, WavesGeneration: 2,
+			Hosts:      v1alpha1.HostCounts{Matched: 10, Progressing: 10},
+			Conditions: []metav1.Condition{{Type: ConditionHalted, Status: metav1.ConditionFalse, Reason: ReasonWithinBudget, Message: "no host failed"}},
+			Waves:      []v1alpha1.WaveStatus{{LastHost: "a"}, {}}}
+	}
+	DescribeTable("tells a change agents act on from counts and messages",
+		func(mutate func(st *v1alpha1.PatchPolicyStatus), gate bool) {
+			cur := base()
+			mutate(cur)
+			Expect(gateChangedStatus(base(), cur)).To(Equal(gate))
+		},
+		Entry("counts", func(st *v1alpha1.PatchPolicyStatus) { st.Hosts.Compliant = 3 }, false),
+		Entry("a message", func(st *v1alpha1.PatchPolicyStatus) { st.Conditions[0].Message = "1 hosts failed: a" }, false),
+		Entry("a wave's counts", func(st *v1alpha1.PatchPolicyStatus) { st.Waves[0].Succeeded = 1 }, false),
+		Entry("a halt", func(st *v1alpha1.PatchPolicyStatus) { st.Conditions[0].Status = metav1.ConditionTrue }, true),
+		Entry("a wave opening", func(st *v1alpha1.PatchPolicyStatus) { w := int32(1); st.CurrentWave = &w }, true),
+		Entry("a wave finishing", func(st *v1alpha1.PatchPolicyStatus) { t := metav1.Now(); st.Waves[0].FinishedAt = &t }, true),
+		Entry("a patch set", func(st *v1alpha1.PatchPolicyStatus) { st.PatchSets = []v1alpha1.PatchSet{{Release: "debian-12"}} }, true),
+		Entry("a new generation observed", func(st *v1alpha1.PatchPolicyStatus) { st.ObservedGeneration = 3 }, true),
+	)
+})

@@ -180,7 +180,10 @@ func (g *SlotGate) expired(l *coordinationv1.Lease) bool {
 // expired one updated, conditioned on the resourceVersion read. It returns
 // nil when no slot is free.
 func (g *SlotGate) take(ctx context.Context, policy string, n int) (*coordinationv1.Lease, error) {
-	list, err := g.leases.List(ctx, metav1.ListOptions{LabelSelector: LabelSlotPolicy + "=" + labelValue(policy)})
+	// Served from the API server's watch cache (resourceVersion 0): a stale
+	// view is safe, as every take is a create or an update conditioned on
+	// the resourceVersion read, and cheap for a large fleet.
+	list, err := g.leases.List(ctx, metav1.ListOptions{LabelSelector: LabelSlotPolicy + "=" + labelValue(policy), ResourceVersion: "0"})
 	if err != nil {
 		return nil, fmt.Errorf("listing the slots of policy %q: %w", policy, err)
 	}
@@ -298,6 +301,8 @@ func (g *SlotGate) Release(policies []string) {
 // adopt takes over the slots this host held before the agent restarted,
 // so that they are renewed and released when their policies are done.
 func (g *SlotGate) adopt(ctx context.Context) error {
+	// A consistent read: a slot held before the restart that a stale view
+	// missed would let this host take a second one.
 	list, err := g.leases.List(ctx, metav1.ListOptions{LabelSelector: LabelSlotHolder + "=" + labelValue(g.holder)})
 	if err != nil {
 		return fmt.Errorf("listing the slots held by %q: %w", g.holder, err)
