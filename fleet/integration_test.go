@@ -315,41 +315,44 @@ var _ = Describe("fleet mode against a real API server", Label("integration"), f
 		}, 10*time.Second, 50*time.Millisecond).Should(Equal([]string{"hello"}))
 	})
 
-	It("never lets more than maxConcurrent of 300 simulated hosts apply at once", func() {
-		const hosts, slots = 300, 10
-		r := newFleetRun(map[string]string{"openssl": "3.0.2", "curl": "8.1"})
-		r.createPolicy(upgradeAll("wide", "wide", fmt.Sprint(slots), ""))
-		sw := r.watchSlots("wide")
-		tr := &fleettest.Tracker{}
-		fo := fastFleet(false)
-		fo.SlotRetry = time.Second // 290 waiting hosts ask about 200 times a second
-		fo.StatusInterval = time.Second
-		start := time.Now()
-		var wg sync.WaitGroup
-		for i := range hosts {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer GinkgoRecover()
-				o := fo
-				o.LeaderCandidate = i < 2
-				r.start(simHost{name: fmt.Sprintf("wide-%03d", i), labels: map[string]string{"role": "wide"},
-					installed: map[string]string{"openssl": "3.0.1", "curl": "8.0"}, duration: 50 * time.Millisecond, leader: i < 2}, tr, o)
-			}()
-		}
-		wg.Wait()
-		Eventually(counts(r, "wide"), 150*time.Second, 500*time.Millisecond).Should(
-			HaveField("Compliant", BeEquivalentTo(hosts)))
-		_, leaseMax, ever := sw.snapshot()
-		stepMax, total := tr.Max()
-		GinkgoWriter.Printf("300 hosts converged in %s; at most %d slots held, %d steps at once, %d steps, %d hosts held a slot\n",
-			time.Since(start).Round(time.Millisecond), leaseMax, stepMax, total, len(ever))
-		Expect(leaseMax).To(BeNumerically("<=", slots))
-		Expect(stepMax).To(BeNumerically("<=", slots))
-		Expect(stepMax).To(BeNumerically(">=", 2), "hosts applied in parallel")
-		Expect(total).To(BeNumerically(">=", hosts))
-		Expect(len(ever)).To(Equal(hosts))
-	})
+	DescribeTable("never lets more than maxConcurrent simulated hosts apply at once",
+		func(hosts, slots int, prefix string) {
+			r := newFleetRun(map[string]string{"openssl": "3.0.2", "curl": "8.1"})
+			r.createPolicy(upgradeAll(prefix, prefix, fmt.Sprint(slots), ""))
+			sw := r.watchSlots(prefix)
+			tr := &fleettest.Tracker{}
+			fo := fastFleet(false)
+			fo.SlotRetry = time.Second // hundreds of waiting hosts ask a few hundred times a second
+			fo.StatusInterval = time.Second
+			start := time.Now()
+			var wg sync.WaitGroup
+			for i := range hosts {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer GinkgoRecover()
+					o := fo
+					o.LeaderCandidate = i < 2
+					r.start(simHost{name: fmt.Sprintf("%s-%03d", prefix, i), labels: map[string]string{"role": prefix},
+						installed: map[string]string{"openssl": "3.0.1", "curl": "8.0"}, duration: 50 * time.Millisecond, leader: i < 2}, tr, o)
+				}()
+			}
+			wg.Wait()
+			Eventually(counts(r, prefix), 150*time.Second, 500*time.Millisecond).Should(
+				HaveField("Compliant", BeEquivalentTo(hosts)))
+			_, leaseMax, ever := sw.snapshot()
+			stepMax, total := tr.Max()
+			GinkgoWriter.Printf("%d hosts converged in %s; at most %d slots held, %d steps at once, %d steps, %d hosts held a slot\n",
+				hosts, time.Since(start).Round(time.Millisecond), leaseMax, stepMax, total, len(ever))
+			Expect(leaseMax).To(BeNumerically("<=", slots))
+			Expect(stepMax).To(BeNumerically("<=", slots))
+			Expect(stepMax).To(BeNumerically(">=", 2), "hosts applied in parallel")
+			Expect(total).To(BeNumerically(">=", hosts))
+			Expect(len(ever)).To(Equal(hosts))
+		},
+		Entry("300 hosts, 10 slots (listed)", 300, 10, "wide"),
+		Entry("200 hosts, 40 slots (probed)", 200, 40, "probe"),
+	)
 
 	It("takes over the slot of a holder that stopped renewing within its TTL", func() {
 		r := newFleetRun(map[string]string{"hello": "2.0"})

@@ -175,10 +175,10 @@ var _ = Describe("asking again for a slot", func() {
 		return g.slotRetryAt(p, n).Sub(time.Unix(0, 0))
 	}
 	It("waits the retry period, jittered, while few hosts wait per slot", func() {
-		Expect(at(25, 10)).To(BeNumerically("~", 15*time.Second, 5*time.Second))
+		Expect(at(45, 10)).To(BeNumerically("~", 15*time.Second, 5*time.Second))
 	})
-	It("waits longer as more hosts wait per slot, so that the fleet asks about twice per slot and period", func() {
-		Expect(at(410, 10)).To(BeNumerically("~", 300*time.Second, 100*time.Second)) // 400 waiting / 20 = 20×
+	It("waits longer as more hosts wait per slot, so that the fleet asks about four times per slot and period", func() {
+		Expect(at(410, 10)).To(BeNumerically("~", 150*time.Second, 50*time.Second)) // 400 waiting / 40 = 10×
 	})
 	It("stretches the period at most 30 times", func() {
 		Expect(at(9500, 50)).To(BeNumerically("~", 450*time.Second, 150*time.Second))

@@ -79,18 +79,22 @@ func (g *SlotGate) retryAt() time.Time {
 	return g.now().Add(g.retry + time.Duration(rand.Int64N(int64(g.retry)+1)))
 }
 
-// maxRetryScale bounds how much slotRetryAt stretches the retry period.
-const maxRetryScale = 30
+// maxRetryScale bounds how much slotRetryAt stretches the retry period;
+// retryPerSlot is how many waiting hosts per slot ask in one period.
+const (
+	maxRetryScale = 30
+	retryPerSlot  = 4
+)
 
 // slotRetryAt is when a host denied a slot of pol (n slots) asks again.
-// Each attempt lists the policy's slot Leases, so the period grows with the
-// hosts waiting per slot (status.hosts.progressing beyond the slots, as
-// the leader counted them): the fleet then asks about twice per slot and
-// retry period however large it is, rather than once per host.
+// The period grows with the hosts waiting per slot (status.hosts.progressing
+// beyond the slots, as the leader counted them): the fleet then asks about
+// retryPerSlot times per slot and retry period however large it is, rather
+// than once per host.
 func (g *SlotGate) slotRetryAt(pol *v1alpha1.PatchPolicy, n int) time.Time {
 	base := g.retry
-	if waiting := int(pol.Status.Hosts.Progressing) - n; n > 0 && waiting > 2*n {
-		base = time.Duration(float64(base) * min(float64(waiting)/float64(2*n), maxRetryScale))
+	if waiting := int(pol.Status.Hosts.Progressing) - n; n > 0 && waiting > retryPerSlot*n {
+		base = time.Duration(float64(base) * min(float64(waiting)/float64(retryPerSlot*n), maxRetryScale))
 	}
 	return g.now().Add(base + time.Duration(rand.Int64N(int64(base)+1)))
 }
@@ -174,15 +178,30 @@ func (g *SlotGate) expired(l *coordinationv1.Lease) bool {
 	return g.now().After(l.Spec.RenewTime.Add(time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second))
 }
 
-// take tries to hold one of the n slots of policy: a slot Lease this host
-// holds already (an agent restarted) is adopted; otherwise, when fewer
-// than n slots are held by live hosts, a missing slot is created or an
-// expired one updated, conditioned on the resourceVersion read. It returns
-// nil when no slot is free.
+// listUpTo is the most slots a policy may have for take to list them all;
+// a policy with more is probed (probeSlots at random per attempt).
+const (
+	listUpTo   = 32
+	probeSlots = 3
+)
+
+// take tries to hold one of the n slots of policy, and returns nil when
+// none is free. A slot is taken by creating its missing Lease, or by
+// updating an expired one conditioned on the resourceVersion read, so two
+// hosts never hold one slot; a slot this host holds already (an agent
+// restarted) is adopted. Reads come from the API server's watch cache
+// (resourceVersion 0): a stale view only makes a create or an update fail.
+//
+// With at most listUpTo slots, take lists them and takes one only while
+// fewer than n are held by live hosts (so a policy whose slot count shrank
+// does not exceed the new count). With more, listing every slot on every
+// attempt of thousands of waiting hosts would dominate the API server's
+// work, so take reads probeSlots slots at random instead; after a shrink,
+// hosts holding slots beyond the new count finish first.
 func (g *SlotGate) take(ctx context.Context, policy string, n int) (*coordinationv1.Lease, error) {
-	// Served from the API server's watch cache (resourceVersion 0): a stale
-	// view is safe, as every take is a create or an update conditioned on
-	// the resourceVersion read, and cheap for a large fleet.
+	if n > listUpTo {
+		return g.probe(ctx, policy, n)
+	}
 	list, err := g.leases.List(ctx, metav1.ListOptions{LabelSelector: LabelSlotPolicy + "=" + labelValue(policy), ResourceVersion: "0"})
 	if err != nil {
 		return nil, fmt.Errorf("listing the slots of policy %q: %w", policy, err)
@@ -210,15 +229,11 @@ func (g *SlotGate) take(ctx context.Context, policy string, n int) (*coordinatio
 		name := SlotName(policy, i)
 		l, ok := byName[name]
 		if !ok {
-			created, err := g.leases.Create(ctx, g.newLease(policy, name), metav1.CreateOptions{})
-			switch {
-			case err == nil:
-				return created, nil
-			case apierrors.IsAlreadyExists(err):
-				continue
-			default:
-				return nil, fmt.Errorf("creating slot %s: %w", name, err)
+			got, retry, err := g.create(ctx, policy, name)
+			if err != nil || !retry {
+				return got, err
 			}
+			continue
 		}
 		if !g.expired(l) {
 			continue
@@ -232,6 +247,53 @@ func (g *SlotGate) take(ctx context.Context, policy string, n int) (*coordinatio
 		}
 	}
 	return nil, nil
+}
+
+// probe reads probeSlots of the n slots at random and takes the first one
+// that is missing, expired or already this host's.
+func (g *SlotGate) probe(ctx context.Context, policy string, n int) (*coordinationv1.Lease, error) {
+	for _, i := range rand.Perm(n)[:min(probeSlots, n)] {
+		name := SlotName(policy, i)
+		l, err := g.leases.Get(ctx, name, metav1.GetOptions{ResourceVersion: "0"})
+		switch {
+		case apierrors.IsNotFound(err):
+			got, retry, err := g.create(ctx, policy, name)
+			if err != nil || !retry {
+				return got, err
+			}
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("reading slot %s: %w", name, err)
+		}
+		if l.Annotations[AnnotationSlotPolicy] != policy {
+			continue
+		}
+		mine := !g.expired(l) && *l.Spec.HolderIdentity == g.holder
+		if !mine && !g.expired(l) {
+			continue
+		}
+		got, err := g.claim(ctx, l)
+		if err != nil {
+			return nil, err
+		}
+		if got != nil {
+			return got, nil
+		}
+	}
+	return nil, nil
+}
+
+// create makes this host the holder of the missing slot name; retry is
+// true when another host created it first.
+func (g *SlotGate) create(ctx context.Context, policy, name string) (got *coordinationv1.Lease, retry bool, err error) {
+	created, err := g.leases.Create(ctx, g.newLease(policy, name), metav1.CreateOptions{})
+	switch {
+	case err == nil:
+		return created, false, nil
+	case apierrors.IsAlreadyExists(err):
+		return nil, true, nil
+	}
+	return nil, false, fmt.Errorf("creating slot %s: %w", name, err)
 }
 
 // claim makes this host the holder of l (read at l.ResourceVersion); nil
