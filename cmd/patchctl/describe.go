@@ -279,6 +279,9 @@ func describePolicy(w io.Writer, p *v1alpha1.PatchPolicy, now time.Time) {
 	}
 	if sp.Rollout != nil {
 		s.add("Rollout", fmt.Sprintf("maxConcurrent %s, maxFailures %s", intOrString(sp.Rollout.MaxConcurrent), intOrString(sp.Rollout.MaxFailures)))
+		for i, wv := range sp.Rollout.Waves {
+			s.add(fmt.Sprintf("Wave %d", i+1), waveSpecString(wv))
+		}
 	}
 	if len(sp.Packages) == 0 {
 		s.add("Packages", none)
@@ -316,7 +319,23 @@ func describePolicy(w io.Writer, p *v1alpha1.PatchPolicy, now time.Time) {
 	if hc := st.HealthCheck; hc != nil {
 		s.add("Health Check", healthCheckStatusString(hc, now))
 	}
+	if st.CurrentWave != nil {
+		s.add("Current Wave", fmt.Sprintf("%d of %d (waves assigned at generation %d)", *st.CurrentWave+1, len(st.Waves), st.WavesGeneration))
+	}
 	s.flush()
+	if len(st.Waves) > 0 {
+		heading(w, 1, "Waves")
+		rows := make([][]string, len(st.Waves))
+		for i, wv := range st.Waves {
+			finished := none
+			if wv.FinishedAt != nil {
+				finished = timeAgo(wv.FinishedAt, now)
+			}
+			rows[i] = []string{strconv.Itoa(i + 1), strconv.Itoa(int(wv.Hosts)), strconv.Itoa(int(wv.Succeeded)), strconv.Itoa(int(wv.Failed)),
+				orNone(wv.LastHost), finished}
+		}
+		table(w, 2, []string{"WAVE", "HOSTS", "SUCCEEDED", "FAILED", "LAST-HOST", "FINISHED"}, rows)
+	}
 	describeConditions(w, st.Conditions, now)
 	if len(st.Plan) == 0 {
 		newSectionLine(w, 1, "Plan", none)
@@ -487,6 +506,18 @@ func shellJoin(argv []string) string {
 
 // healthCheckSpecString is a policy's health check on one line, e.g.
 // "exec web (timeout 10s, every 10s while failing, failed after 3)".
+// waveSpecString is one written wave: its hosts or selector, and its soak.
+func waveSpecString(wv v1alpha1.RolloutWave) string {
+	who := "hosts " + intOrString(wv.Hosts)
+	if wv.Selector != nil {
+		who = "selector " + metav1.FormatLabelSelector(wv.Selector)
+	}
+	if wv.Soak != nil {
+		who += ", soak " + string(*wv.Soak)
+	}
+	return who
+}
+
 func healthCheckSpecString(hc *v1alpha1.HealthCheckSpec) string {
 	what := none
 	switch {

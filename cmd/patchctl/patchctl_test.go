@@ -410,6 +410,25 @@ var _ = Describe("patchctl", func() {
 			Expect(r.stdout).To(MatchRegexp(`(?m)^  Health Check:\s+Failed, 2 in a row, at \S+Z \(2m\d*s? ago\): exec check /etc/patchlet/checks.d/web failed: exit status 3; output: db is down$`))
 		})
 
+		It("shows a policy's rollout waves and their progress", func() {
+			Expect(a.runIn(webPolicy+"  rollout: {maxConcurrent: 2, waves: [{hosts: 1, soak: 10m}, {selector: {matchLabels: {zone: a}}}]}\n", "apply", "-f", "-").code).To(Equal(0))
+			setPolicyStatus(a.store, "web", func(p *v1alpha1.PatchPolicy) {
+				t := metav1.NewTime(time.Now().Add(-5 * time.Minute))
+				cur := int32(0)
+				p.Status.CurrentWave, p.Status.WavesGeneration = &cur, 1
+				p.Status.Waves = []v1alpha1.WaveStatus{{Index: 0, LastHost: "web-01", Hosts: 1, Succeeded: 1, FinishedAt: &t},
+					{Index: 1, Hosts: 3}, {Index: 2, Hosts: 6}}
+			})
+			r := a.run("describe", "policy", "web")
+			Expect(r.code).To(Equal(0), r.stderr)
+			Expect(r.stdout).To(MatchRegexp(`(?m)^  Wave 1:\s+hosts 1, soak 10m$`))
+			Expect(r.stdout).To(MatchRegexp(`(?m)^  Wave 2:\s+selector zone=a$`))
+			Expect(r.stdout).To(MatchRegexp(`(?m)^  Current Wave:\s+1 of 3 \(waves assigned at generation 1\)$`))
+			Expect(r.stdout).To(MatchRegexp(`(?m)^    WAVE\s+HOSTS\s+SUCCEEDED\s+FAILED\s+LAST-HOST\s+FINISHED$`))
+			Expect(r.stdout).To(MatchRegexp(`(?m)^    1\s+1\s+1\s+0\s+web-01\s+\S+Z \(5m\d*s? ago\)$`))
+			Expect(r.stdout).To(MatchRegexp(`(?m)^    3\s+6\s+0\s+0\s+<none>\s+<none>$`))
+		})
+
 		It("shows a host's OS, backend, upgradable packages, reboot and policies", func() {
 			createHost(a.store)
 			r := a.run("describe", "host/web-1")
