@@ -285,11 +285,18 @@ func judge(policy *v1alpha1.PatchPolicy, o PassOutcome) verdict {
 	default:
 		msg := pp.Message
 		if !o.WaitingUntil.IsZero() {
-			msg += "; waiting until " + o.WaitingUntil.UTC().Format(time.RFC3339)
+			// No time in the message (status.nextRetry has it): a host that
+			// waits for a rollout slot would otherwise rewrite its status,
+			// which every fleet leader watches, at each retry.
+			msg += "; " + WaitingForRollout
 		}
 		return verdict{state: StateProgressing, ready: metav1.ConditionFalse, reason: ReasonApplying, message: msg, progress: true, nextRetry: o.WaitingUntil}
 	}
 }
+
+// WaitingForRollout ends the message of a policy that waits at the rollout
+// gate (fleet mode: for a slot, or for its wave to open).
+const WaitingForRollout = "waiting for the rollout (a slot, or its wave)"
 
 func retryText(t time.Time) string {
 	if t.IsZero() {

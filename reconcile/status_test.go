@@ -96,7 +96,7 @@ var _ = Describe("Policy status", func() {
 				o.WaitingUntil = retry
 				return o
 			},
-			want{"False/Applying", "True/Applying", "False/Applying", "False/Applying", "False/NotRequired", gen - 1, "Progressing", "waiting until 2026-11-23T10:05:00Z"}),
+			want{"False/Applying", "True/Applying", "False/Applying", "False/Applying", "False/NotRequired", gen - 1, "Progressing", "waiting for the rollout (a slot, or its wave)"}),
 		Entry("an unclassified step failure", base(pkg("curl", v1alpha1.PackagePresent, "")),
 			func(p *v1alpha1.PatchPolicy) reconcile.PassOutcome {
 				o := outcome(p, observe(), allCaps)

@@ -20,6 +20,7 @@ import (
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/client"
 	"github.com/patchlet/patchlet/hack/testrepo"
+	"github.com/patchlet/patchlet/reconcile"
 	"github.com/patchlet/patchlet/store"
 )
 
@@ -249,7 +250,7 @@ var _ = Describe("health checks after a step, against real apt in an isolated ro
 		Eventually(func(g Gomega) {
 			p, err := h.policy("other")
 			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(condition(p.Status.Conditions, "Ready").Message).To(ContainSubstring("waiting until"))
+			g.Expect(condition(p.Status.Conditions, "Ready").Message).To(ContainSubstring(reconcile.WaitingForRollout))
 		}).WithTimeout(10 * time.Second).WithPolling(poll).Should(Succeed())
 		released := gate.releases("web")
 		h.bootID.Store("boot-2")
