@@ -111,7 +111,7 @@ func (a *e2eAgent) start(bin string) {
 	Expect(a.cmd.Start()).To(Succeed())
 	DeferCleanup(func() {
 		a.stop()
-		if CurrentSpecReport().Failed() {
+		if CurrentSpecReport().Failed() || os.Getenv("PATCHLET_E2E_LOGS") != "" {
 			b, _ := os.ReadFile(a.logPath)
 			GinkgoWriter.Printf("agent %s log:\n%s\n", a.name, b)
 		}
@@ -290,6 +290,7 @@ var _ = Describe("the real patchlet agent in fleet mode", Label("integration"), 
 		pol.Spec.Rollout = &v1alpha1.RolloutSpec{MaxConcurrent: &one,
 			Waves: []v1alpha1.RolloutWave{{Hosts: &one, Soak: v1alpha1.DurationPtr(soak)}}}
 		create(pol)
+		created := time.Now()
 
 		By("e2e-a (wave 0) upgrades first; e2e-b is still at 1.0 then")
 		Eventually(func() string { return installedVersion(a.root, "hello") }).
@@ -327,12 +328,23 @@ var _ = Describe("the real patchlet agent in fleet mode", Label("integration"), 
 		bDone, ok := dpkgLogTime(b.root, " status installed hello:all 2.0")
 		Expect(ok).To(BeTrue(), "e2e-b's dpkg.log records hello 2.0 installed")
 		finished := cluster.Status.Waves[0].FinishedAt.Time
+		GinkgoWriter.Printf("timeline: policy created %s, e2e-a installed %s, wave 0 finished %s, soak over %s, e2e-b upgrade %s..%s\n",
+			created.Format(time.TimeOnly), aDone.Format(time.TimeOnly), finished.Local().Format(time.TimeOnly),
+			finished.Add(soak).Local().Format(time.TimeOnly), bStart.Format(time.TimeOnly), bDone.Format(time.TimeOnly))
 		Expect(aDone).NotTo(BeTemporally(">", finished), "wave 0 finished at %s", finished)
 		Expect(bStart).NotTo(BeTemporally("<", finished.Add(soak)), "wave 0 finished at %s, soak %s", finished, soak)
 
-		By("each host's health check ran after its upgrade")
-		Expect(checkRuns(a.checksLog, policyName)).To(ContainElement(BeTemporally(">=", aDone)))
-		Expect(checkRuns(b.checksLog, policyName)).To(ContainElement(BeTemporally(">=", bDone)))
+		By("each host's health check ran after its upgrade, and never before it")
+		aStart, ok := dpkgLogTime(a.root, " upgrade hello:all 1.0 2.0")
+		Expect(ok).To(BeTrue(), "e2e-a's dpkg.log records the upgrade of hello")
+		for _, h := range []struct {
+			agent       *e2eAgent
+			start, done time.Time
+		}{{a, aStart, aDone}, {b, bStart, bDone}} {
+			runs := checkRuns(h.agent.checksLog, policyName)
+			Expect(runs).To(ContainElement(BeTemporally(">=", h.done)), "%s's check runs", h.agent.name)
+			Expect(runs).To(HaveEach(BeTemporally(">=", h.start)), "%s's check runs", h.agent.name)
+		}
 
 		By("both cluster Hosts report the policy Compliant at the cluster generation")
 		for _, ag := range []*e2eAgent{a, b} {
