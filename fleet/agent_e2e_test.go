@@ -218,6 +218,11 @@ var _ = Describe("the real patchlet agent in fleet mode", Label("integration"), 
 			probeName  = "e2e-probe"
 			soak       = 3 * time.Second
 			poll       = 200 * time.Millisecond
+			// prompt bounds how long after its wave opens a host starts:
+			// the agent wakes waiting hosts at once (fleet.Agent.SetWake);
+			// without that they ask again only after the default slot
+			// retry of 10-20s.
+			prompt = 9 * time.Second
 		)
 		ctx := context.Background()
 		dir := GinkgoT().TempDir()
@@ -334,9 +339,15 @@ var _ = Describe("the real patchlet agent in fleet mode", Label("integration"), 
 		Expect(aDone).NotTo(BeTemporally(">", finished), "wave 0 finished at %s", finished)
 		Expect(bStart).NotTo(BeTemporally("<", finished.Add(soak)), "wave 0 finished at %s, soak %s", finished, soak)
 
-		By("each host's health check ran after its upgrade, and never before it")
+		By("a host waiting at the gate starts when its wave opens, not at its next slot retry (10-20s)")
 		aStart, ok := dpkgLogTime(a.root, " upgrade hello:all 1.0 2.0")
 		Expect(ok).To(BeTrue(), "e2e-a's dpkg.log records the upgrade of hello")
+		Expect(aStart.Sub(created.Truncate(time.Second))).To(BeNumerically("<=", prompt),
+			"e2e-a waits for the leader to open wave 0 and must be woken then")
+		Expect(bStart.Sub(finished.Add(soak))).To(BeNumerically("<=", prompt),
+			"e2e-b waits for wave 1 and must be woken when the soak is over")
+
+		By("each host's health check ran after its upgrade, and never before it")
 		for _, h := range []struct {
 			agent       *e2eAgent
 			start, done time.Time
