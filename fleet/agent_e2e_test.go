@@ -37,6 +37,7 @@ import (
 // checks directory and Kubernetes identity.
 type e2eAgent struct {
 	name      string
+	bin       string
 	root      *testrepo.Root
 	sock      string
 	checksLog string // the health check appends a line here per run
@@ -63,7 +64,7 @@ func newE2EAgent(bin, dir, name string, leader bool, repo *testrepo.Repo) *e2eAg
 	}
 	Expect(installedVersion(root, "hello")).To(Equal("1.0"))
 
-	a := &e2eAgent{name: name, root: root, sock: filepath.Join(dir, "patchlet.sock"),
+	a := &e2eAgent{name: name, bin: bin, root: root, sock: filepath.Join(dir, "patchlet.sock"),
 		checksLog: filepath.Join(dir, "checks.log"), logPath: filepath.Join(dir, "agent.log")}
 
 	// The checks directory and its check: root-owned, not writable by
@@ -100,12 +101,12 @@ func newE2EAgent(bin, dir, name string, leader bool, repo *testrepo.Repo) *e2eAg
 	return a
 }
 
-func (a *e2eAgent) start(bin string) {
+func (a *e2eAgent) start() {
 	GinkgoHelper()
 	f, err := os.Create(a.logPath)
 	Expect(err).NotTo(HaveOccurred())
 	a.log = f
-	a.cmd = exec.Command(bin, a.args...)
+	a.cmd = exec.Command(a.bin, a.args...)
 	a.cmd.Stdout, a.cmd.Stderr = f, f
 	a.cmd.Env = []string{"PATH=" + testrepo.DefaultPath}
 	Expect(a.cmd.Start()).To(Succeed())
@@ -230,9 +231,13 @@ var _ = Describe("the real patchlet agent in fleet mode", Label("integration"), 
 		repo := buildHelloRepo(dir)
 		admin, err := fleet.NewRESTClient(env.Admin)
 		Expect(err).NotTo(HaveOccurred())
+		// Registered first, run last: after both agents stopped.
 		DeferCleanup(func() {
 			for _, p := range []string{policyName, probeName} {
 				_ = admin.Delete().Resource(fleet.ResourcePatchPolicies).Name(p).Do(ctx).Error()
+			}
+			for _, h := range []string{"e2e-a", "e2e-b"} {
+				_ = admin.Delete().Resource(fleet.ResourceHosts).Name(h).Do(ctx).Error()
 			}
 		})
 		getPolicy := func(name string) (*v1alpha1.PatchPolicy, error) {
@@ -252,13 +257,8 @@ var _ = Describe("the real patchlet agent in fleet mode", Label("integration"), 
 		By("starting agent e2e-a (leader candidate) and agent e2e-b, each on its own root with hello 1.0")
 		a := newE2EAgent(bin, dir, "e2e-a", true, repo)
 		b := newE2EAgent(bin, dir, "e2e-b", false, repo)
-		a.start(bin)
-		b.start(bin)
-		DeferCleanup(func() {
-			for _, h := range []string{a.name, b.name} {
-				_ = admin.Delete().Resource(fleet.ResourceHosts).Name(h).Do(ctx).Error()
-			}
-		})
+		a.start()
+		b.start()
 
 		By("both Hosts register in the cluster with their labels")
 		for _, ag := range []*e2eAgent{a, b} {
