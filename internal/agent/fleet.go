@@ -39,6 +39,9 @@ func newFleet(o options.Options, st *store.Store, host string, log logr.Logger) 
 		HostLabels:      o.HostLabels,
 		Log:             log.WithName("fleet"),
 		LeaderCandidate: o.FleetLeader,
+		Namespace:       o.FleetNamespace,
+		SlotTTL:         o.FleetSlotTTL,
+		SlotRetry:       o.FleetSlotRetry,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("fleet mode: %w", err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 )
 
@@ -52,6 +53,10 @@ type Options struct {
 	MaxWatches    int
 	RateLimit     float64
 	FleetLeader   bool
+	// Fleet mode: namespace of the slot and leader Leases, slot TTL and retry.
+	FleetNamespace string
+	FleetSlotTTL   time.Duration
+	FleetSlotRetry time.Duration
 }
 
 // InCluster as --kubeconfig uses the service account of the pod the agent
@@ -87,6 +92,9 @@ func (o *Options) Bind(fs *pflag.FlagSet) {
 	fs.IntVarP(&o.Verbosity, "v", "v", 0, "log verbosity (0 = info, 1 = detail, 2 = debug)")
 	fs.StringVar(&o.LogFormat, "log-format", "auto", "log format: auto (console on a terminal, JSON otherwise), json, console")
 	fs.DurationVar(&o.StepTimeout, "step-timeout", 30*time.Minute, "longest a package-manager step may run before it is killed")
+	fs.StringVar(&o.FleetNamespace, "fleet-namespace", "patchlet-system", "fleet mode: namespace of the rollout slot Leases and the leader Lease (the namespace config/rbac grants Leases in)")
+	fs.DurationVar(&o.FleetSlotTTL, "fleet-slot-ttl", 60*time.Second, "fleet mode: how long a rollout slot outlives a holder that stopped renewing it (whole seconds, at least 3s; renewed every third of it)")
+	fs.DurationVar(&o.FleetSlotRetry, "fleet-slot-retry", 10*time.Second, "fleet mode: how long a host denied a rollout slot waits before asking again (jittered by up to 100%, and longer when many hosts wait per slot)")
 	fs.BoolVar(&o.FleetLeader, "fleet-leader", false, "fleet mode: stand for election as the leader that writes every PatchPolicy's aggregate status (enable on two or three hosts, not on every host of a large fleet)")
 	fs.StringArrayVar(&o.AllowCIDR, "allow-cidr", nil, "TCP clients may connect only from these networks (repeatable; comma-separated lists; a bare address is one host); others get 403. The unix socket is not affected")
 	fs.StringVar(&o.AuditDir, "audit-dir", "", "directory of the hash-chained audit log of API changes and steps (default STATE-DIR/audit); check it with patchctl audit verify")
@@ -232,6 +240,15 @@ func (o *Options) Validate() error {
 	}
 	if o.AuditKeep < 1 {
 		errs = append(errs, fmt.Errorf("--audit-keep %d: keep at least 1 file", o.AuditKeep))
+	}
+	if msgs := validation.IsDNS1123Label(o.FleetNamespace); len(msgs) > 0 {
+		errs = append(errs, fmt.Errorf("--fleet-namespace %q: %s", o.FleetNamespace, strings.Join(msgs, "; ")))
+	}
+	if o.FleetSlotTTL < 3*time.Second || o.FleetSlotTTL%time.Second != 0 {
+		errs = append(errs, fmt.Errorf("--fleet-slot-ttl %s: must be whole seconds, at least 3s", o.FleetSlotTTL))
+	}
+	if o.FleetSlotRetry < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("--fleet-slot-retry %s: must be at least 100ms", o.FleetSlotRetry))
 	}
 	if o.Kubeconfig != "" && o.Kubeconfig != InCluster {
 		if _, err := os.Stat(o.Kubeconfig); err != nil {

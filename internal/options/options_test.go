@@ -84,7 +84,24 @@ allow-cidr: [10.0.0.0/8, 192.168.1.7]
 		Entry("bad log format", []string{"--log-format", "xml"}, "", "--log-format"),
 		Entry("bad allow-cidr", []string{"--allow-cidr", "10.0.0.0/33"}, "", "--allow-cidr"),
 		Entry("no audit files kept", []string{"--audit-keep", "0"}, "", "--audit-keep"),
+		Entry("a fleet namespace that is not a DNS label", []string{"--fleet-namespace", "Patchlet_System"}, "", "--fleet-namespace"),
+		Entry("a slot TTL below 3s", []string{"--fleet-slot-ttl", "2s"}, "", "--fleet-slot-ttl"),
+		Entry("a slot TTL of fractional seconds", nil, "fleet-slot-ttl: 30.5s\n", "--fleet-slot-ttl"),
+		Entry("a slot retry of 0", []string{"--fleet-slot-retry", "0s"}, "", "--fleet-slot-retry"),
 	)
+
+	It("takes the fleet timings from the config file", func() {
+		fs := pflag.NewFlagSet("patchlet", pflag.ContinueOnError)
+		var o options.Options
+		o.Bind(fs)
+		p := filepath.Join(GinkgoT().TempDir(), "config.yaml")
+		Expect(os.WriteFile(p, []byte("fleet-namespace: ops\nfleet-slot-ttl: 2m\nfleet-slot-retry: 30s\n"), 0o600)).To(Succeed())
+		Expect(options.LoadConfigFile(fs, p, true)).To(Succeed())
+		Expect(o.Validate()).To(Succeed())
+		Expect(o.FleetNamespace).To(Equal("ops"))
+		Expect(o.FleetSlotTTL).To(Equal(2 * time.Minute))
+		Expect(o.FleetSlotRetry).To(Equal(30 * time.Second))
+	})
 
 	It("accepts a missing default config file but not a missing explicit one", func() {
 		fs := pflag.NewFlagSet("patchlet", pflag.ContinueOnError)
