@@ -17,7 +17,10 @@ for n in "${hosts[@]}"; do
   pid=$!
   peak=0; cpu=0
   while kill -0 $pid 2>/dev/null; do
-    ap=$(pgrep -n -f 'kube-apiserver.*--etcd-servers' || true)
+    # Only the apiserver this benchmark started (other tests may run one).
+    tp=$(pgrep -o -f '^/tmp/fleet-bench.test' || true)
+    ap=""
+    [ -n "$tp" ] && ap=$(pgrep -P "$tp" -f 'kube-apiserver' || true)
     if [ -n "$ap" ]; then
       rss=$(awk '/VmRSS/{print $2}' /proc/$ap/status 2>/dev/null || echo 0)
       [ "${rss:-0}" -gt "$peak" ] && peak=$rss
