@@ -120,7 +120,7 @@ for i in $(seq "$WRK_RUNS"); do
 done
 echo "wrk -t2 -c16 -d${WRK_SECONDS}s --latency $url" >"$R/wrk-command.txt"
 c1=$(ticks) s1=$(switches)
-echo "{\"cpu_s\": $(echo "($c1 - $c0) / $(getconf CLK_TCK)" | bc -l), \"switches\": $((s1 - s0)), \"seconds\": $((WRK_SECONDS * WRK_RUNS)), \"rss_kib\": $(rss), \"hwm_kib\": $(hwm)}" >"$R/load.json"
+echo "{\"cpu_s\": $(awk -v a="$c0" -v b="$c1" -v t="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / t }'), \"switches\": $((s1 - s0)), \"seconds\": $((WRK_SECONDS * WRK_RUNS)), \"rss_kib\": $(rss), \"hwm_kib\": $(hwm)}" >"$R/load.json"
 running_slow >"$R/api-step-after.txt"
 $CTL wait policy/slow --for=condition=Ready --timeout=180s >/dev/null
 
@@ -129,4 +129,4 @@ sleep 2
 c0=$(ticks) s0=$(switches)
 sleep "$IDLE_SECONDS"
 c1=$(ticks) s1=$(switches)
-echo "{\"cpu_s\": $(echo "($c1 - $c0) / $(getconf CLK_TCK)" | bc -l), \"switches\": $((s1 - s0)), \"seconds\": $IDLE_SECONDS, \"rss_kib\": $(rss), \"hwm_kib\": $(hwm), \"threads\": $(awk '/^Threads/ {print $2}' "/proc/$pid/status")}" >"$R/idle.json"
+echo "{\"cpu_s\": $(awk -v a="$c0" -v b="$c1" -v t="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / t }'), \"switches\": $((s1 - s0)), \"seconds\": $IDLE_SECONDS, \"rss_kib\": $(rss), \"hwm_kib\": $(hwm), \"threads\": $(awk '/^Threads/ {print $2}' "/proc/$pid/status")}" >"$R/idle.json"
