@@ -1,9 +1,7 @@
 package apk
 
 import (
-	"bytes"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
@@ -37,7 +35,7 @@ func (b *Backend) Classify(step backends.Step, exitCode int, output []byte) back
 
 // ClassifyOutput is Classify without a Backend.
 func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends.Failure {
-	lines := strings.Split(strings.ReplaceAll(string(output), "\r\n", "\n"), "\n")
+	lines := backends.OutputLines(output)
 	find := func(re *regexp.Regexp) (int, bool) {
 		for i, l := range lines {
 			if re.MatchString(l) {
@@ -82,20 +80,9 @@ func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends
 	}
 	msg := strings.Join(msgs, "; ")
 	if msg == "" {
-		msg = backends.Tail(bytes.TrimSpace(output), 400)
-	}
-	if msg == "" {
-		msg = "exit code " + strconv.Itoa(exitCode)
+		msg = backends.OutputSummary(output, exitCode)
 	}
 	return backends.Failure{Reason: backends.ReasonFailed, Message: msg}
 }
 
-func message(line string) string {
-	line = strings.TrimSpace(line)
-	for _, p := range []string{"ERROR: ", "WARNING: "} {
-		if s, ok := strings.CutPrefix(line, p); ok {
-			return strings.TrimSpace(s)
-		}
-	}
-	return line
-}
+func message(line string) string { return backends.TrimMarker(line, "ERROR: ", "WARNING: ") }

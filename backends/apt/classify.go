@@ -1,7 +1,6 @@
 package apt
 
 import (
-	"bytes"
 	"regexp"
 	"strconv"
 	"strings"
@@ -38,21 +37,9 @@ func (b *Backend) Classify(step backends.Step, exitCode int, output []byte) back
 
 // ClassifyOutput is Classify without a Backend.
 func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends.Failure {
-	lines := strings.Split(strings.ReplaceAll(string(output), "\r\n", "\n"), "\n")
-	find := func(re *regexp.Regexp) (string, bool) {
-		// Prefer an E: line; dpkg's own errors start with "dpkg: error".
-		for _, l := range lines {
-			if strings.HasPrefix(l, "E: ") && re.MatchString(l) {
-				return l, true
-			}
-		}
-		for _, l := range lines {
-			if re.MatchString(l) {
-				return l, true
-			}
-		}
-		return "", false
-	}
+	lines := backends.OutputLines(output)
+	// Prefer an E: line; dpkg's own errors start with "dpkg: error".
+	find := func(re *regexp.Regexp) (string, bool) { return backends.FindLine(lines, "E: ", re) }
 	if l, ok := find(lockRE); ok {
 		f := backends.Failure{Reason: backends.ReasonLockHeld, Message: message(l)}
 		if m := lockHolderRE.FindStringSubmatch(l); m != nil {
@@ -81,15 +68,7 @@ func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends
 }
 
 // message trims a line and its "E: " / "W: " prefix.
-func message(line string) string {
-	line = strings.TrimSpace(line)
-	for _, p := range []string{"E: ", "W: ", "Err: "} {
-		if s, ok := strings.CutPrefix(line, p); ok {
-			return strings.TrimSpace(s)
-		}
-	}
-	return line
-}
+func message(line string) string { return backends.TrimMarker(line, "E: ", "W: ", "Err: ") }
 
 // failedMessage is the last E: line (the most specific: apt's summary
 // "Sub-process /usr/bin/dpkg returned an error code (1)" comes after the
@@ -113,8 +92,5 @@ func failedMessage(lines []string, exitCode int, output []byte) string {
 		}
 		return strings.Join(msgs, "; ")
 	}
-	if t := backends.Tail(bytes.TrimSpace(output), 400); t != "" {
-		return t
-	}
-	return "exit code " + strconv.Itoa(exitCode)
+	return backends.OutputSummary(output, exitCode)
 }

@@ -1,9 +1,7 @@
 package pacman
 
 import (
-	"bytes"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
@@ -40,20 +38,8 @@ func (b *Backend) Classify(step backends.Step, exitCode int, output []byte) back
 
 // ClassifyOutput is Classify without a Backend.
 func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends.Failure {
-	lines := strings.Split(strings.ReplaceAll(string(output), "\r\n", "\n"), "\n")
-	find := func(re *regexp.Regexp) (string, bool) {
-		for _, l := range lines {
-			if strings.HasPrefix(l, "error: ") && re.MatchString(l) {
-				return l, true
-			}
-		}
-		for _, l := range lines {
-			if re.MatchString(l) {
-				return l, true
-			}
-		}
-		return "", false
-	}
+	lines := backends.OutputLines(output)
+	find := func(re *regexp.Regexp) (string, bool) { return backends.FindLine(lines, "error: ", re) }
 	if l, ok := find(lockRE); ok {
 		return backends.Failure{Reason: backends.ReasonLockHeld, Message: message(l)}
 	}
@@ -72,15 +58,7 @@ func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends
 }
 
 // message trims a line and its "error: " / "warning: " prefix.
-func message(line string) string {
-	line = strings.TrimSpace(line)
-	for _, p := range []string{"error: ", "warning: "} {
-		if s, ok := strings.CutPrefix(line, p); ok {
-			return strings.TrimSpace(s)
-		}
-	}
-	return line
-}
+func message(line string) string { return backends.TrimMarker(line, "error: ", "warning: ") }
 
 // failedMessage joins the error: lines (pacman prints the cause before
 // its "failed to commit transaction" summary), else the output's tail.
@@ -94,8 +72,5 @@ func failedMessage(lines []string, exitCode int, output []byte) string {
 	if len(msgs) > 0 {
 		return strings.Join(msgs, "; ")
 	}
-	if t := backends.Tail(bytes.TrimSpace(output), 400); t != "" {
-		return t
-	}
-	return "exit code " + strconv.Itoa(exitCode)
+	return backends.OutputSummary(output, exitCode)
 }

@@ -30,14 +30,10 @@ func (b *Backend) Classify(step backends.Step, exitCode int, output []byte) back
 
 // ClassifyOutput is Classify without a Backend.
 func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends.Failure {
-	lines := strings.Split(strings.ReplaceAll(string(output), "\r\n", "\n"), "\n")
+	lines := backends.OutputLines(output)
 	find := func(re *regexp.Regexp) (string, bool) {
-		for _, l := range lines {
-			if re.MatchString(l) {
-				return strings.TrimSpace(l), true
-			}
-		}
-		return "", false
+		l, ok := backends.FindLine(lines, "", re)
+		return strings.TrimSpace(l), ok
 	}
 	if l, ok := find(lockRE); ok || exitCode == ExitLocked {
 		f := backends.Failure{Reason: backends.ReasonLockHeld, Message: l}
@@ -77,8 +73,5 @@ func tailMessage(lines []string, exitCode int, output []byte) string {
 		}
 		return l
 	}
-	if t := backends.Tail(output, 400); t != "" {
-		return t
-	}
-	return "exit code " + strconv.Itoa(exitCode)
+	return backends.OutputSummary(output, exitCode)
 }

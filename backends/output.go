@@ -1,0 +1,58 @@
+package backends
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// The helpers below read a failed step's output; every backend's Classify
+// uses them with its package manager's own patterns and markers.
+
+// outputTail is how much of the output a message falls back to.
+const outputTail = 400
+
+// OutputLines splits a step's output into lines (CRLF tolerated).
+func OutputLines(output []byte) []string {
+	return strings.Split(strings.ReplaceAll(string(output), "\r\n", "\n"), "\n")
+}
+
+// FindLine returns the first line re matches, preferring a line that
+// starts with marker (the manager's error marker, such as "E: "; "" for
+// none): a matching error line says more than a matching progress line.
+func FindLine(lines []string, marker string, re *regexp.Regexp) (string, bool) {
+	if marker != "" {
+		for _, l := range lines {
+			if strings.HasPrefix(l, marker) && re.MatchString(l) {
+				return l, true
+			}
+		}
+	}
+	for _, l := range lines {
+		if re.MatchString(l) {
+			return l, true
+		}
+	}
+	return "", false
+}
+
+// TrimMarker trims space around line and the first of markers it starts
+// with ("E: ", "error: ", ...).
+func TrimMarker(line string, markers ...string) string {
+	line = strings.TrimSpace(line)
+	for _, m := range markers {
+		if s, ok := strings.CutPrefix(line, m); ok {
+			return strings.TrimSpace(s)
+		}
+	}
+	return line
+}
+
+// OutputSummary is the last message of a failure no pattern explains: the
+// output's tail, else the exit code.
+func OutputSummary(output []byte, exitCode int) string {
+	if t := Tail(output, outputTail); t != "" {
+		return t
+	}
+	return "exit code " + strconv.Itoa(exitCode)
+}
