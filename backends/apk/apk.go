@@ -35,7 +35,6 @@ package apk
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -166,7 +165,7 @@ func New(opts Options) (*Backend, error) {
 		b.kernel = unameRelease
 	}
 	if b.apk == "" {
-		p, err := lookPath("apk", b.pathEnv)
+		p, err := backends.LookPath("apk", b.pathEnv)
 		if err != nil {
 			return nil, err
 		}
@@ -176,20 +175,6 @@ func New(opts Options) (*Backend, error) {
 		return nil, fmt.Errorf("path of apk %q is not absolute", b.apk)
 	}
 	return b, nil
-}
-
-// lookPath finds a program in the directories of pathEnv.
-func lookPath(name, pathEnv string) (string, error) {
-	for _, dir := range filepath.SplitList(pathEnv) {
-		if !filepath.IsAbs(dir) {
-			continue
-		}
-		p := filepath.Join(dir, name)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("find %s in %s: %w", name, pathEnv, exec.ErrNotFound)
 }
 
 // Name implements backends.Backend.

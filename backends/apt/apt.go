@@ -16,7 +16,6 @@ package apt
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -161,7 +160,7 @@ func New(opts Options) (*Backend, error) {
 		{&b.paths.AptCache, "apt-cache"}, {&b.paths.Dpkg, "dpkg"},
 	} {
 		if *p.dst == "" {
-			path, err := lookPath(p.name, b.pathEnv)
+			path, err := backends.LookPath(p.name, b.pathEnv)
 			if err != nil {
 				return nil, err
 			}
@@ -177,21 +176,6 @@ func New(opts Options) (*Backend, error) {
 		}
 	}
 	return b, nil
-}
-
-// lookPath finds a program in the directories of pathEnv (not the
-// process's own PATH).
-func lookPath(name, pathEnv string) (string, error) {
-	for _, dir := range filepath.SplitList(pathEnv) {
-		if !filepath.IsAbs(dir) {
-			continue
-		}
-		p := filepath.Join(dir, name)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("find %s in %s: %w", name, pathEnv, exec.ErrNotFound)
 }
 
 // debianArch maps GOARCH to dpkg's architecture names.

@@ -186,14 +186,14 @@ func New(opts Options) (*Backend, error) {
 		b.stepTimeout = DefaultStepTimeout
 	}
 	if b.paths.DNF == "" {
-		p, err := rpm.LookPath(string(b.mode), b.pathEnv)
+		p, err := backends.LookPath(string(b.mode), b.pathEnv)
 		if err != nil {
 			return nil, err
 		}
 		b.paths.DNF = p
 	}
 	if b.paths.Rpm == "" {
-		p, err := rpm.LookPath("rpm", b.pathEnv)
+		p, err := backends.LookPath("rpm", b.pathEnv)
 		if err != nil {
 			return nil, err
 		}

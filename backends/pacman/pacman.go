@@ -39,7 +39,6 @@ package pacman
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -178,7 +177,7 @@ func New(opts Options) (*Backend, error) {
 		b.kernel = unameRelease
 	}
 	if b.pacman == "" {
-		p, err := lookPath("pacman", b.pathEnv)
+		p, err := backends.LookPath("pacman", b.pathEnv)
 		if err != nil {
 			return nil, err
 		}
@@ -188,20 +187,6 @@ func New(opts Options) (*Backend, error) {
 		return nil, fmt.Errorf("path of pacman %q is not absolute", b.pacman)
 	}
 	return b, nil
-}
-
-// lookPath finds a program in the directories of pathEnv.
-func lookPath(name, pathEnv string) (string, error) {
-	for _, dir := range filepath.SplitList(pathEnv) {
-		if !filepath.IsAbs(dir) {
-			continue
-		}
-		p := filepath.Join(dir, name)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("find %s in %s: %w", name, pathEnv, exec.ErrNotFound)
 }
 
 // Name implements backends.Backend.

@@ -30,21 +30,6 @@ func ExitCode(err error) int {
 	return -1
 }
 
-// LookPath finds a program in the directories of pathEnv (not the
-// process's own PATH).
-func LookPath(name, pathEnv string) (string, error) {
-	for _, dir := range filepath.SplitList(pathEnv) {
-		if !filepath.IsAbs(dir) {
-			continue
-		}
-		p := filepath.Join(dir, name)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("find %s in %s: %w", name, pathEnv, exec.ErrNotFound)
-}
-
 // WriteStamp records t in path (RFC 3339), creating its directory.
 func WriteStamp(path string, t time.Time) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

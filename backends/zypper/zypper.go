@@ -161,7 +161,7 @@ func New(opts Options) (*Backend, error) {
 		name string
 	}{{&b.paths.Zypper, "zypper"}, {&b.paths.Rpm, "rpm"}} {
 		if *p.dst == "" {
-			path, err := rpm.LookPath(p.name, b.pathEnv)
+			path, err := backends.LookPath(p.name, b.pathEnv)
 			if err != nil {
 				return nil, err
 			}
