@@ -50,10 +50,10 @@ import (
 
 // Defaults.
 const (
-	DefaultStateDir       = "/var/lib/patchlet"
-	DefaultPath           = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-	DefaultRefreshTimeout = 120 * time.Second
-	DefaultStepTimeout    = 30 * time.Minute
+	DefaultStateDir       = backends.DefaultStateDir
+	DefaultPath           = backends.DefaultPath
+	DefaultRefreshTimeout = backends.DefaultRefreshTimeout
+	DefaultStepTimeout    = backends.DefaultStepTimeout
 
 	refreshStampFile = "apk-index-refreshed"
 )
@@ -93,16 +93,10 @@ type Options struct {
 
 // Backend is the apk backend for one root. It is safe for concurrent use.
 type Backend struct {
-	root           string
-	stateDir       string
-	log            logr.Logger
-	clock          func() time.Time
-	runner         backends.Runner
-	apk            string
-	pathEnv        string
-	refreshTimeout time.Duration
-	stepTimeout    time.Duration
-	kernel         func() (string, error)
+	cfg    backends.Settings // root, state dir, PATH, clock, runner, timeouts
+	log    logr.Logger
+	apk    string
+	kernel func() (string, error)
 
 	mu      sync.Mutex
 	dbCache struct {
@@ -125,47 +119,20 @@ var _ backends.Backend = (*Backend)(nil)
 // New returns the apk backend for opts.Root.
 func New(opts Options) (*Backend, error) {
 	b := &Backend{
-		root:           opts.Root,
-		stateDir:       opts.StateDir,
-		log:            opts.Log,
-		clock:          opts.Clock,
-		runner:         opts.Runner,
-		apk:            opts.Apk,
-		pathEnv:        opts.PathEnv,
-		refreshTimeout: opts.RefreshTimeout,
-		stepTimeout:    opts.StepTimeout,
-		kernel:         opts.KernelRelease,
+		cfg: backends.Settings{Root: opts.Root, StateDir: opts.StateDir, PathEnv: opts.PathEnv, Clock: opts.Clock,
+			Runner: opts.Runner, RefreshTimeout: opts.RefreshTimeout, StepTimeout: opts.StepTimeout},
+		log:    opts.Log,
+		apk:    opts.Apk,
+		kernel: opts.KernelRelease,
 	}
-	if b.root == "" {
-		b.root = "/"
-	}
-	if !filepath.IsAbs(b.root) {
-		return nil, fmt.Errorf("apk root %q is not an absolute path", b.root)
-	}
-	b.root = filepath.Clean(b.root)
-	if b.stateDir == "" {
-		b.stateDir = DefaultStateDir
-	}
-	if b.clock == nil {
-		b.clock = time.Now
-	}
-	if b.runner == nil {
-		b.runner = backends.ExecRunner{}
-	}
-	if b.pathEnv == "" {
-		b.pathEnv = DefaultPath
-	}
-	if b.refreshTimeout <= 0 {
-		b.refreshTimeout = DefaultRefreshTimeout
-	}
-	if b.stepTimeout <= 0 {
-		b.stepTimeout = DefaultStepTimeout
+	if err := b.cfg.Resolve("apk"); err != nil {
+		return nil, err
 	}
 	if b.kernel == nil {
 		b.kernel = unameRelease
 	}
 	if b.apk == "" {
-		p, err := backends.LookPath("apk", b.pathEnv)
+		p, err := backends.LookPath("apk", b.cfg.PathEnv)
 		if err != nil {
 			return nil, err
 		}
@@ -184,7 +151,7 @@ func (b *Backend) Name() string { return "apk" }
 func (b *Backend) Family() string { return v1alpha1.FamilyAPK }
 
 // Root is the root directory the backend manages.
-func (b *Backend) Root() string { return b.root }
+func (b *Backend) Root() string { return b.cfg.Root }
 
 // Capabilities says what apk can do: holds (world constraints), no
 // security classification.
@@ -199,25 +166,25 @@ func (b *Backend) WatchPaths() []string {
 }
 
 // Env is the complete environment of every command: LC_ALL=C and PATH.
-func (b *Backend) Env() []string { return []string{"LC_ALL=C", "PATH=" + b.pathEnv} }
+func (b *Backend) Env() []string { return []string{"LC_ALL=C", "PATH=" + b.cfg.PathEnv} }
 
 // path is the host path of rel inside the root.
-func (b *Backend) path(rel string) string { return filepath.Join(b.root, rel) }
+func (b *Backend) path(rel string) string { return filepath.Join(b.cfg.Root, rel) }
 
 // baseArgv is apk with the root's options.
 func (b *Backend) baseArgv() []string {
-	if b.root == "/" {
+	if b.cfg.Root == "/" {
 		return []string{b.apk, "--no-progress"}
 	}
-	return []string{b.apk, "--root", b.root, "--no-progress"}
+	return []string{b.apk, "--root", b.cfg.Root, "--no-progress"}
 }
 
 // RecordRefresh implements backends.Backend: it stores t in StateDir.
 func (b *Backend) RecordRefresh(t time.Time) error {
-	if err := os.MkdirAll(b.stateDir, 0o755); err != nil {
+	if err := os.MkdirAll(b.cfg.StateDir, 0o755); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
-	path := filepath.Join(b.stateDir, refreshStampFile)
+	path := filepath.Join(b.cfg.StateDir, refreshStampFile)
 	if err := fsutil.WriteFileAtomic(path, []byte(t.UTC().Format(time.RFC3339Nano)+"\n"), 0o644); err != nil {
 		return fmt.Errorf("record index refresh: %w", err)
 	}

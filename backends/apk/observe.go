@@ -107,7 +107,7 @@ func (b *Backend) fingerprint() (string, error) {
 		return nil
 	}
 	for _, p := range []string{b.path(installedPath), b.path(worldPath), b.path(repositoriesPath),
-		filepath.Join(b.stateDir, refreshStampFile)} {
+		filepath.Join(b.cfg.StateDir, refreshStampFile)} {
 		if err := stamp(p); err != nil {
 			return "", fmt.Errorf("stat %s: %w", p, err)
 		}
@@ -143,7 +143,7 @@ func (b *Backend) upgrades(ctx context.Context, fp string, installed map[string]
 	}
 	b.mu.Unlock()
 	argv := slices.Concat(b.baseArgv(), []string{"list", "-u"})
-	stdout, _, err := b.runner.Run(ctx, argv, b.Env())
+	stdout, _, err := b.cfg.Runner.Run(ctx, argv, b.Env())
 	if err != nil {
 		return nil, fmt.Errorf("list pending upgrades: %w", err)
 	}
@@ -185,7 +185,7 @@ func (b *Backend) available(ctx context.Context, fp string, names []string) (map
 	}
 	b.mu.Unlock()
 	argv := slices.Concat(b.baseArgv(), []string{"policy"}, valid)
-	stdout, _, err := b.runner.Run(ctx, argv, b.Env())
+	stdout, _, err := b.cfg.Runner.Run(ctx, argv, b.Env())
 	if err != nil {
 		return nil, fmt.Errorf("list available versions: %w", err)
 	}
@@ -201,7 +201,7 @@ func (b *Backend) available(ctx context.Context, fp string, names []string) (map
 
 // indexRefreshed is patchlet's own stamp of the last successful refresh.
 func (b *Backend) indexRefreshed() (time.Time, error) {
-	path := filepath.Join(b.stateDir, refreshStampFile)
+	path := filepath.Join(b.cfg.StateDir, refreshStampFile)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return time.Time{}, nil
@@ -214,7 +214,7 @@ func (b *Backend) indexRefreshed() (time.Time, error) {
 		b.log.Error(err, "ignoring unreadable refresh stamp", "path", path)
 		return time.Time{}, nil
 	}
-	if now := b.clock(); t.After(now) {
+	if now := b.cfg.Clock(); t.After(now) {
 		t = now
 	}
 	return t, nil

@@ -35,14 +35,14 @@ func (b *Backend) step(typ v1alpha1.StepType, args, names []string) backends.Ste
 		Argv:     slices.Concat(b.baseArgv(), args),
 		Env:      b.Env(),
 		Packages: slices.Clone(names),
-		Timeout:  b.stepTimeout,
+		Timeout:  b.cfg.StepTimeout,
 	}
 }
 
 // RefreshStep returns apk update.
 func (b *Backend) RefreshStep() backends.Step {
 	s := b.step(v1alpha1.StepRefresh, []string{"update"}, nil)
-	s.Packages, s.Timeout = nil, b.refreshTimeout
+	s.Packages, s.Timeout = nil, b.cfg.RefreshTimeout
 	return s
 }
 

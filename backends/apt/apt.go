@@ -31,10 +31,10 @@ import (
 
 // Defaults.
 const (
-	DefaultStateDir       = "/var/lib/patchlet"
-	DefaultPath           = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-	DefaultRefreshTimeout = 120 * time.Second
-	DefaultStepTimeout    = 30 * time.Minute
+	DefaultStateDir       = backends.DefaultStateDir
+	DefaultPath           = backends.DefaultPath
+	DefaultRefreshTimeout = backends.DefaultRefreshTimeout
+	DefaultStepTimeout    = backends.DefaultStepTimeout
 
 	// refreshStampFile is patchlet's own record of the last successful
 	// index refresh, in StateDir.
@@ -77,17 +77,11 @@ type Options struct {
 
 // Backend is the apt backend for one root. It is safe for concurrent use.
 type Backend struct {
-	root           string // absolute, "/" or without a trailing slash
-	stateDir       string
-	log            logr.Logger
-	clock          func() time.Time
-	runner         backends.Runner
-	paths          Paths
-	pathEnv        string
-	aptConfig      string // "" when Root is "/"
-	refreshTimeout time.Duration
-	stepTimeout    time.Duration
-	arch           string
+	cfg       backends.Settings // root, state dir, PATH, clock, runner, timeouts
+	log       logr.Logger
+	paths     Paths
+	aptConfig string // "" when Root is "/"
+	arch      string
 
 	mu      sync.Mutex
 	upCache struct {
@@ -110,44 +104,17 @@ var _ backends.Backend = (*Backend)(nil)
 // writes the APT_CONFIG file into StateDir.
 func New(opts Options) (*Backend, error) {
 	b := &Backend{
-		root:           opts.Root,
-		stateDir:       opts.StateDir,
-		log:            opts.Log,
-		clock:          opts.Clock,
-		runner:         opts.Runner,
-		paths:          opts.Paths,
-		pathEnv:        opts.PathEnv,
-		refreshTimeout: opts.RefreshTimeout,
-		stepTimeout:    opts.StepTimeout,
-		arch:           opts.Architecture,
+		cfg: backends.Settings{Root: opts.Root, StateDir: opts.StateDir, PathEnv: opts.PathEnv, Clock: opts.Clock,
+			Runner: opts.Runner, RefreshTimeout: opts.RefreshTimeout, StepTimeout: opts.StepTimeout},
+		log:   opts.Log,
+		paths: opts.Paths,
+		arch:  opts.Architecture,
 	}
-	if b.root == "" {
-		b.root = "/"
+	if err := b.cfg.Resolve("apt"); err != nil {
+		return nil, err
 	}
-	if !filepath.IsAbs(b.root) {
-		return nil, fmt.Errorf("apt root %q is not an absolute path", b.root)
-	}
-	b.root = filepath.Clean(b.root)
-	if strings.ContainsAny(b.root, "\"\n\r;{}") {
-		return nil, fmt.Errorf("apt root %q: characters not allowed in an apt configuration", b.root)
-	}
-	if b.stateDir == "" {
-		b.stateDir = DefaultStateDir
-	}
-	if b.clock == nil {
-		b.clock = time.Now
-	}
-	if b.runner == nil {
-		b.runner = backends.ExecRunner{}
-	}
-	if b.pathEnv == "" {
-		b.pathEnv = DefaultPath
-	}
-	if b.refreshTimeout <= 0 {
-		b.refreshTimeout = DefaultRefreshTimeout
-	}
-	if b.stepTimeout <= 0 {
-		b.stepTimeout = DefaultStepTimeout
+	if strings.ContainsAny(b.cfg.Root, "\"\n\r;{}") {
+		return nil, fmt.Errorf("apt root %q: characters not allowed in an apt configuration", b.cfg.Root)
 	}
 	if b.arch == "" {
 		b.arch = debianArch(runtime.GOARCH)
@@ -160,7 +127,7 @@ func New(opts Options) (*Backend, error) {
 		{&b.paths.AptCache, "apt-cache"}, {&b.paths.Dpkg, "dpkg"},
 	} {
 		if *p.dst == "" {
-			path, err := backends.LookPath(p.name, b.pathEnv)
+			path, err := backends.LookPath(p.name, b.cfg.PathEnv)
 			if err != nil {
 				return nil, err
 			}
@@ -170,7 +137,7 @@ func New(opts Options) (*Backend, error) {
 			return nil, fmt.Errorf("path of %s %q is not absolute", p.name, *p.dst)
 		}
 	}
-	if b.root != "/" {
+	if b.cfg.Root != "/" {
 		if err := b.writeAptConfig(); err != nil {
 			return nil, err
 		}
@@ -207,11 +174,11 @@ func AptConfig(root string) string {
 }
 
 func (b *Backend) writeAptConfig() error {
-	if err := os.MkdirAll(b.stateDir, 0o755); err != nil {
+	if err := os.MkdirAll(b.cfg.StateDir, 0o755); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
-	b.aptConfig = filepath.Join(b.stateDir, aptConfigFile)
-	if err := fsutil.WriteFileAtomic(b.aptConfig, []byte(AptConfig(b.root)), 0o644); err != nil {
+	b.aptConfig = filepath.Join(b.cfg.StateDir, aptConfigFile)
+	if err := fsutil.WriteFileAtomic(b.aptConfig, []byte(AptConfig(b.cfg.Root)), 0o644); err != nil {
 		return fmt.Errorf("write apt config: %w", err)
 	}
 	return nil
@@ -224,13 +191,13 @@ func (b *Backend) Name() string { return "apt" }
 func (b *Backend) Family() string { return v1alpha1.FamilyDebian }
 
 // Root is the root directory the backend manages.
-func (b *Backend) Root() string { return b.root }
+func (b *Backend) Root() string { return b.cfg.Root }
 
 // Env is the complete environment of every command the backend runs:
 // DEBIAN_FRONTEND=noninteractive, LC_ALL=C, PATH and, for a root other
 // than "/", APT_CONFIG. Each call returns a new slice.
 func (b *Backend) Env() []string {
-	env := []string{"DEBIAN_FRONTEND=noninteractive", "LC_ALL=C", "PATH=" + b.pathEnv}
+	env := []string{"DEBIAN_FRONTEND=noninteractive", "LC_ALL=C", "PATH=" + b.cfg.PathEnv}
 	if b.aptConfig != "" {
 		env = append(env, "APT_CONFIG="+b.aptConfig)
 	}
@@ -239,10 +206,10 @@ func (b *Backend) Env() []string {
 
 // RecordRefresh implements backends.Backend: it stores t in StateDir.
 func (b *Backend) RecordRefresh(t time.Time) error {
-	if err := os.MkdirAll(b.stateDir, 0o755); err != nil {
+	if err := os.MkdirAll(b.cfg.StateDir, 0o755); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
-	path := filepath.Join(b.stateDir, refreshStampFile)
+	path := filepath.Join(b.cfg.StateDir, refreshStampFile)
 	if err := fsutil.WriteFileAtomic(path, []byte(t.UTC().Format(time.RFC3339Nano)+"\n"), 0o644); err != nil {
 		return fmt.Errorf("record index refresh: %w", err)
 	}

@@ -79,10 +79,10 @@ func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observ
 // path is the host path of rel inside the root, with symlinks resolved
 // inside the root (an absolute link such as /var/run → /run stays in it).
 func (b *Backend) path(rel string) string {
-	if b.root == "/" {
+	if b.cfg.Root == "/" {
 		return "/" + rel
 	}
-	return resolveInRoot(b.root, rel)
+	return resolveInRoot(b.cfg.Root, rel)
 }
 
 // resolveInRoot joins rel to root, following symlinks as if root were /:
@@ -198,12 +198,12 @@ func (b *Backend) rebootRequired() (bool, []string, error) {
 // A time after now (clock stepped back) is reported as now.
 func (b *Backend) indexRefreshed() (time.Time, error) {
 	var t time.Time
-	data, err := os.ReadFile(filepath.Join(b.stateDir, refreshStampFile))
+	data, err := os.ReadFile(filepath.Join(b.cfg.StateDir, refreshStampFile))
 	switch {
 	case err == nil:
 		t, err = time.Parse(time.RFC3339Nano, strings.TrimSpace(string(data)))
 		if err != nil {
-			b.log.Error(err, "ignoring unreadable refresh stamp", "path", filepath.Join(b.stateDir, refreshStampFile))
+			b.log.Error(err, "ignoring unreadable refresh stamp", "path", filepath.Join(b.cfg.StateDir, refreshStampFile))
 			t = time.Time{}
 		}
 	case !errors.Is(err, fs.ErrNotExist):
@@ -214,7 +214,7 @@ func (b *Backend) indexRefreshed() (time.Time, error) {
 			t = fi.ModTime()
 		}
 	}
-	if now := b.clock(); t.After(now) {
+	if now := b.cfg.Clock(); t.After(now) {
 		t = now
 	}
 	return t, nil
@@ -312,7 +312,7 @@ func (b *Backend) upgrades(ctx context.Context, interrupted bool) (map[string]ba
 
 	argv := b.dryRunArgv()
 	b.log.V(1).Info("simulating upgrade", "argv", argv)
-	stdout, _, err := b.runner.Run(ctx, argv, b.Env())
+	stdout, _, err := b.cfg.Runner.Run(ctx, argv, b.Env())
 	if err != nil {
 		if interrupted {
 			b.log.V(1).Info("dry run refused while dpkg is interrupted", "error", err.Error())
@@ -398,7 +398,7 @@ func (b *Backend) available(ctx context.Context, names []string) (map[string][]s
 	}
 	if unreadable {
 		argv := slices.Concat([]string{b.paths.AptCache, "madison"}, sorted)
-		stdout, _, err := b.runner.Run(ctx, argv, b.Env())
+		stdout, _, err := b.cfg.Runner.Run(ctx, argv, b.Env())
 		if err != nil {
 			return nil, fmt.Errorf("list available versions: %w", err)
 		}

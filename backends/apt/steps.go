@@ -58,7 +58,7 @@ func (b *Backend) RefreshStep() backends.Step {
 		Type:    v1alpha1.StepRefresh,
 		Argv:    slices.Concat([]string{b.paths.AptGet, "update", "--error-on=any"}, aptGetOptions),
 		Env:     b.Env(),
-		Timeout: b.refreshTimeout,
+		Timeout: b.cfg.RefreshTimeout,
 	}
 }
 
@@ -149,7 +149,7 @@ func (b *Backend) HoldStep(names []string, hold bool) (backends.Step, error) {
 		Argv:     slices.Concat([]string{b.paths.AptMark, "-o", "DPkg::Lock::Timeout=0", verb}, args),
 		Env:      b.Env(),
 		Packages: slices.Clone(args),
-		Timeout:  b.stepTimeout,
+		Timeout:  b.cfg.StepTimeout,
 	}, nil
 }
 
@@ -159,15 +159,15 @@ func (b *Backend) HoldStep(names []string, hold bool) (backends.Step, error) {
 // --root and --log.
 func (b *Backend) RecoverStep() (backends.Step, error) {
 	var rootArgs []string
-	if b.root != "/" {
-		rootArgs = []string{"--root=" + b.root, "--log=" + filepath.Join(b.root, "var/log/dpkg.log")}
+	if b.cfg.Root != "/" {
+		rootArgs = []string{"--root=" + b.cfg.Root, "--log=" + filepath.Join(b.cfg.Root, "var/log/dpkg.log")}
 	}
 	return backends.Step{
 		Type: v1alpha1.StepRecover,
 		Argv: slices.Concat([]string{b.paths.Dpkg}, rootArgs,
 			[]string{"--force-confdef", "--force-confold", "--configure", "-a"}),
 		Env:     b.Env(),
-		Timeout: b.stepTimeout,
+		Timeout: b.cfg.StepTimeout,
 	}, nil
 }
 
@@ -177,6 +177,6 @@ func (b *Backend) aptGetStep(typ v1alpha1.StepType, command, extra, args, names 
 		Argv:     slices.Concat([]string{b.paths.AptGet}, aptGetOptions, extra, command, args),
 		Env:      b.Env(),
 		Packages: slices.Clone(names),
-		Timeout:  b.stepTimeout,
+		Timeout:  b.cfg.StepTimeout,
 	}
 }

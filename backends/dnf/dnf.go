@@ -35,11 +35,11 @@ import (
 
 // Defaults.
 const (
-	DefaultStateDir       = "/var/lib/patchlet"
-	DefaultPath           = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	DefaultStateDir       = backends.DefaultStateDir
+	DefaultPath           = backends.DefaultPath
 	DefaultHome           = "/root"
-	DefaultRefreshTimeout = 120 * time.Second
-	DefaultStepTimeout    = 30 * time.Minute
+	DefaultRefreshTimeout = backends.DefaultRefreshTimeout
+	DefaultStepTimeout    = backends.DefaultStepTimeout
 )
 
 // Exit codes of dnf and yum.
@@ -108,21 +108,15 @@ type Capabilities struct {
 // Backend is the dnf (or yum) backend for one root. It is safe for
 // concurrent use.
 type Backend struct {
-	mode           Mode
-	root           string
-	stateDir       string
-	log            logr.Logger
-	clock          func() time.Time
-	runner         backends.Runner
-	paths          Paths
-	pathEnv        string
-	home           string
-	releaseVer     string
-	procRoot       string
-	rebootPkgs     []string
-	versionlock    bool
-	refreshTimeout time.Duration
-	stepTimeout    time.Duration
+	mode        Mode
+	cfg         backends.Settings // root, state dir, PATH, clock, runner, timeouts
+	log         logr.Logger
+	paths       Paths
+	home        string
+	releaseVer  string
+	procRoot    string
+	rebootPkgs  []string
+	versionlock bool
 
 	db    *rpm.DB
 	locks rpm.FcntlLocks
@@ -143,10 +137,10 @@ var _ backends.Backend = (*Backend)(nil)
 // New returns the backend for opts.Root.
 func New(opts Options) (*Backend, error) {
 	b := &Backend{
-		mode: opts.Mode, root: opts.Root, stateDir: opts.StateDir, log: opts.Log, clock: opts.Clock,
-		runner: opts.Runner, paths: opts.Paths, pathEnv: opts.PathEnv, home: opts.Home,
+		mode: opts.Mode, log: opts.Log, paths: opts.Paths, home: opts.Home,
+		cfg: backends.Settings{Root: opts.Root, StateDir: opts.StateDir, PathEnv: opts.PathEnv, Clock: opts.Clock,
+			Runner: opts.Runner, RefreshTimeout: opts.RefreshTimeout, StepTimeout: opts.StepTimeout},
 		releaseVer: opts.ReleaseVer, procRoot: opts.ProcRoot, rebootPkgs: opts.RebootPackages,
-		refreshTimeout: opts.RefreshTimeout, stepTimeout: opts.StepTimeout,
 	}
 	if b.mode == "" {
 		b.mode = ModeDNF
@@ -154,24 +148,8 @@ func New(opts Options) (*Backend, error) {
 	if b.mode != ModeDNF && b.mode != ModeYum {
 		return nil, fmt.Errorf("dnf backend: unknown mode %q", b.mode)
 	}
-	if b.root == "" {
-		b.root = "/"
-	}
-	if !filepath.IsAbs(b.root) {
-		return nil, fmt.Errorf("dnf root %q is not an absolute path", b.root)
-	}
-	b.root = filepath.Clean(b.root)
-	if b.stateDir == "" {
-		b.stateDir = DefaultStateDir
-	}
-	if b.clock == nil {
-		b.clock = time.Now
-	}
-	if b.runner == nil {
-		b.runner = backends.ExecRunner{}
-	}
-	if b.pathEnv == "" {
-		b.pathEnv = DefaultPath
+	if err := b.cfg.Resolve("dnf"); err != nil {
+		return nil, err
 	}
 	if b.home == "" {
 		b.home = DefaultHome
@@ -179,21 +157,15 @@ func New(opts Options) (*Backend, error) {
 	if b.procRoot == "" {
 		b.procRoot = "/proc"
 	}
-	if b.refreshTimeout <= 0 {
-		b.refreshTimeout = DefaultRefreshTimeout
-	}
-	if b.stepTimeout <= 0 {
-		b.stepTimeout = DefaultStepTimeout
-	}
 	if b.paths.DNF == "" {
-		p, err := backends.LookPath(string(b.mode), b.pathEnv)
+		p, err := backends.LookPath(string(b.mode), b.cfg.PathEnv)
 		if err != nil {
 			return nil, err
 		}
 		b.paths.DNF = p
 	}
 	if b.paths.Rpm == "" {
-		p, err := backends.LookPath("rpm", b.pathEnv)
+		p, err := backends.LookPath("rpm", b.cfg.PathEnv)
 		if err != nil {
 			return nil, err
 		}
@@ -208,9 +180,9 @@ func New(opts Options) (*Backend, error) {
 		b.log.Info("yum is dnf here; using the dnf command set", "path", b.paths.DNF)
 		b.mode = ModeDNF
 	}
-	if b.root != "/" && b.releaseVer == "" {
+	if b.cfg.Root != "/" && b.releaseVer == "" {
 		b.releaseVer = "1"
-		if rel, err := backends.ReadOSRelease(b.root); err == nil && rel.VersionID != "" {
+		if rel, err := backends.ReadOSRelease(b.cfg.Root); err == nil && rel.VersionID != "" {
 			b.releaseVer = rel.VersionID
 		}
 	}
@@ -220,9 +192,9 @@ func New(opts Options) (*Backend, error) {
 	if opts.Versionlock != nil {
 		b.versionlock = *opts.Versionlock
 	} else {
-		b.versionlock = b.root == "/" && VersionlockPresent(b.mode)
+		b.versionlock = b.cfg.Root == "/" && VersionlockPresent(b.mode)
 	}
-	b.db = &rpm.DB{Root: b.root, Rpm: b.paths.Rpm, Env: b.Env(), Runner: b.runner}
+	b.db = &rpm.DB{Root: b.cfg.Root, Rpm: b.paths.Rpm, Env: b.Env(), Runner: b.cfg.Runner}
 	return b, nil
 }
 
@@ -269,7 +241,7 @@ func (b *Backend) Name() string { return string(b.mode) }
 func (b *Backend) Family() string { return v1alpha1.FamilyRPM }
 
 // Root is the root directory the backend manages.
-func (b *Backend) Root() string { return b.root }
+func (b *Backend) Root() string { return b.cfg.Root }
 
 // Capabilities says whether holds (versionlock) and security
 // classification (updateinfo) are available.
@@ -282,9 +254,9 @@ func (b *Backend) Capabilities() Capabilities {
 func (b *Backend) WatchPaths() []string {
 	paths := make([]string, 0, 3)
 	for _, rel := range rpm.DBDirs {
-		paths = append(paths, filepath.Join(b.root, rel))
+		paths = append(paths, filepath.Join(b.cfg.Root, rel))
 	}
-	return append(paths, filepath.Join(b.root, b.cacheDir()))
+	return append(paths, filepath.Join(b.cfg.Root, b.cacheDir()))
 }
 
 func (b *Backend) cacheDir() string {
@@ -296,7 +268,7 @@ func (b *Backend) cacheDir() string {
 
 // Env is the complete environment of every command: LC_ALL=C, PATH, HOME.
 func (b *Backend) Env() []string {
-	return []string{"LC_ALL=C", "PATH=" + b.pathEnv, "HOME=" + b.home}
+	return []string{"LC_ALL=C", "PATH=" + b.cfg.PathEnv, "HOME=" + b.home}
 }
 
 // baseArgs are the options every dnf/yum command line starts with:
@@ -306,17 +278,17 @@ func (b *Backend) baseArgs() []string {
 	if b.mode == ModeYum {
 		args = []string{b.paths.DNF, "-y", "--setopt=exit_on_lock=1"}
 	}
-	if b.root != "/" {
-		args = append(args, "--installroot="+b.root, "--releasever="+b.releaseVer, "--disableplugin=*")
+	if b.cfg.Root != "/" {
+		args = append(args, "--installroot="+b.cfg.Root, "--releasever="+b.releaseVer, "--disableplugin=*")
 	}
 	return args
 }
 
 // RecordRefresh implements backends.Backend.
 func (b *Backend) RecordRefresh(t time.Time) error {
-	return rpm.WriteStamp(filepath.Join(b.stateDir, string(b.mode)+"-index-refreshed"), t)
+	return rpm.WriteStamp(filepath.Join(b.cfg.StateDir, string(b.mode)+"-index-refreshed"), t)
 }
 
-func (b *Backend) path(rel string) string { return filepath.Join(b.root, rel) }
+func (b *Backend) path(rel string) string { return filepath.Join(b.cfg.Root, rel) }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

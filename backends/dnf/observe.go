@@ -78,7 +78,7 @@ func (b *Backend) heldNames() []string {
 // indexRefreshed is patchlet's own record of the last refresh, else the
 // newest repomd.xml in the metadata cache, else zero; never after now.
 func (b *Backend) indexRefreshed() (time.Time, error) {
-	stamp := filepath.Join(b.stateDir, string(b.mode)+"-index-refreshed")
+	stamp := filepath.Join(b.cfg.StateDir, string(b.mode)+"-index-refreshed")
 	t, ok, err := rpm.ReadStamp(stamp)
 	if err != nil {
 		return time.Time{}, err
@@ -88,7 +88,7 @@ func (b *Backend) indexRefreshed() (time.Time, error) {
 	}
 	if t.IsZero() {
 		for _, pat := range []string{"*/repodata/repomd.xml", "*/*/*/repomd.xml"} {
-			files, _ := filepath.Glob(filepath.Join(b.root, b.cacheDir(), pat))
+			files, _ := filepath.Glob(filepath.Join(b.cfg.Root, b.cacheDir(), pat))
 			for _, f := range files {
 				if fi, err := os.Stat(f); err == nil && fi.ModTime().After(t) {
 					t = fi.ModTime()
@@ -96,7 +96,7 @@ func (b *Backend) indexRefreshed() (time.Time, error) {
 			}
 		}
 	}
-	if now := b.clock(); t.After(now) {
+	if now := b.cfg.Clock(); t.After(now) {
 		t = now
 	}
 	return t, nil
@@ -111,7 +111,7 @@ func (b *Backend) fingerprint() (string, error) {
 	}
 	paths := []string{b.path(b.cacheDir()), b.path("etc/yum.repos.d"), b.versionlockList()}
 	for _, pat := range []string{"*/repodata", "*/*/*"} {
-		m, _ := filepath.Glob(filepath.Join(b.root, b.cacheDir(), pat))
+		m, _ := filepath.Glob(filepath.Join(b.cfg.Root, b.cacheDir(), pat))
 		paths = append(paths, m...)
 	}
 	fp, err := rpm.Fingerprint(paths...)
@@ -148,7 +148,7 @@ func (b *Backend) upgrades(ctx context.Context, fp string, installed map[string]
 	var cands []Candidate
 	if b.mode == ModeYum {
 		argv := b.queryArgs("check-update")
-		stdout, stderr, err := b.runner.Run(ctx, argv, b.Env())
+		stdout, stderr, err := b.cfg.Runner.Run(ctx, argv, b.Env())
 		if err != nil && rpm.ExitCode(err) != ExitUpdatesAvailable {
 			if !noCache(stdout, stderr) {
 				return nil, fmt.Errorf("list pending upgrades: %w", err)
@@ -158,7 +158,7 @@ func (b *Backend) upgrades(ctx context.Context, fp string, installed map[string]
 		cands = ParseCheckUpdate(stdout)
 	} else {
 		argv := b.queryArgs("repoquery", "--upgrades", "--latest-limit=1", "--qf", repoqueryFormat)
-		stdout, stderr, err := b.runner.Run(ctx, argv, b.Env())
+		stdout, stderr, err := b.cfg.Runner.Run(ctx, argv, b.Env())
 		if err != nil {
 			if !noCache(stdout, stderr) {
 				return nil, fmt.Errorf("list pending upgrades: %w", err)
@@ -194,7 +194,7 @@ func (b *Backend) markSecurity(ctx context.Context, ups map[string]backends.Upgr
 	if b.mode == ModeYum {
 		args = []string{"updateinfo", "list", "security"}
 	}
-	stdout, stderr, err := b.runner.Run(ctx, b.queryArgs(args...), b.Env())
+	stdout, stderr, err := b.cfg.Runner.Run(ctx, b.queryArgs(args...), b.Env())
 	if err != nil {
 		if noCache(stdout, stderr) {
 			return nil
@@ -239,14 +239,14 @@ func (b *Backend) available(ctx context.Context, fp string, names []string) (map
 
 	var cands []Candidate
 	if b.mode == ModeYum {
-		stdout, stderr, err := b.runner.Run(ctx, b.queryArgs(slices.Concat([]string{"list", "available", "--showduplicates"}, valid)...), b.Env())
+		stdout, stderr, err := b.cfg.Runner.Run(ctx, b.queryArgs(slices.Concat([]string{"list", "available", "--showduplicates"}, valid)...), b.Env())
 		// yum list exits 1 when none of the names is available.
 		if err != nil && rpm.ExitCode(err) != 1 && !noCache(stdout, stderr) {
 			return nil, fmt.Errorf("list available versions: %w", err)
 		}
 		cands = ParseCheckUpdate(stdout)
 	} else {
-		stdout, stderr, err := b.runner.Run(ctx, b.queryArgs(slices.Concat([]string{"repoquery", "--qf", repoqueryFormat, "--"}, valid)...), b.Env())
+		stdout, stderr, err := b.cfg.Runner.Run(ctx, b.queryArgs(slices.Concat([]string{"repoquery", "--qf", repoqueryFormat, "--"}, valid)...), b.Env())
 		if err != nil && !noCache(stdout, stderr) {
 			return nil, fmt.Errorf("list available versions: %w", err)
 		}

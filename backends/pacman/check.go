@@ -86,7 +86,7 @@ func (b *Backend) fingerprint(conf Conf) (string, error) {
 		return nil
 	}
 	for _, p := range []string{b.configPath(), filepath.Join(conf.DBPath, "local"),
-		filepath.Join(conf.DBPath, "sync"), filepath.Join(b.stateDir, refreshStampFile)} {
+		filepath.Join(conf.DBPath, "sync"), filepath.Join(b.cfg.StateDir, refreshStampFile)} {
 		if err := stamp(p); err != nil {
 			return "", fmt.Errorf("stat %s: %w", p, err)
 		}
@@ -137,7 +137,7 @@ func (b *Backend) checkUpdates(ctx context.Context, conf Conf) (map[string]backe
 	}
 	syncArgv := slices.Concat(b.baseArgv(), dbArgs, []string{"-Syy"})
 	b.log.V(1).Info("syncing private database", "argv", syncArgv)
-	if _, _, err := b.runner.Run(ctx, syncArgv, b.Env()); err != nil {
+	if _, _, err := b.cfg.Runner.Run(ctx, syncArgv, b.Env()); err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
 		}
@@ -145,7 +145,7 @@ func (b *Backend) checkUpdates(ctx context.Context, conf Conf) (map[string]backe
 		dbArgs = nil
 	}
 	quArgv := slices.Concat(b.baseArgv(), dbArgs, []string{"-Qu"})
-	stdout, _, err := b.runner.Run(ctx, quArgv, b.Env())
+	stdout, _, err := b.cfg.Runner.Run(ctx, quArgv, b.Env())
 	var exitErr *exec.ExitError
 	switch {
 	case err == nil:
@@ -156,7 +156,7 @@ func (b *Backend) checkUpdates(ctx context.Context, conf Conf) (map[string]backe
 	}
 	ups := ParseQueryUpgrades(stdout)
 	slArgv := slices.Concat(b.baseArgv(), dbArgs, []string{"-Sl"})
-	slOut, _, err := b.runner.Run(ctx, slArgv, b.Env())
+	slOut, _, err := b.cfg.Runner.Run(ctx, slArgv, b.Env())
 	if err != nil {
 		return nil, nil, fmt.Errorf("list sync databases: %w", err)
 	}
@@ -167,7 +167,7 @@ func (b *Backend) checkUpdates(ctx context.Context, conf Conf) (map[string]backe
 	}
 	b.mu.Lock()
 	b.checkCache.key, b.checkCache.ups, b.checkCache.sync, b.checkCache.valid = fp, ups, sync, true
-	b.checkCache.at = b.clock()
+	b.checkCache.at = b.cfg.Clock()
 	b.mu.Unlock()
 	return cloneUpgrades(ups), sync, nil
 }
@@ -178,7 +178,7 @@ func (b *Backend) checkFresh(fp string) bool {
 	if !c.valid || c.key != fp {
 		return false
 	}
-	age := b.clock().Sub(c.at)
+	age := b.cfg.Clock().Sub(c.at)
 	return age >= 0 && age < b.checkInterval
 }
 
@@ -187,7 +187,7 @@ func (b *Backend) checkFresh(fp string) bool {
 // backend uses the directory, under b.checkMu). It returns the options
 // that point pacman at it.
 func (b *Backend) privateDB(conf Conf) ([]string, error) {
-	dir := filepath.Join(b.stateDir, checkDBDir)
+	dir := filepath.Join(b.cfg.StateDir, checkDBDir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create private pacman database: %w", err)
 	}

@@ -84,5 +84,5 @@ func (b *Backend) conf() Conf {
 	if err != nil {
 		b.log.V(1).Info("cannot read pacman.conf; using defaults", "path", b.configPath(), "error", err.Error())
 	}
-	return ParseConf(data, b.root)
+	return ParseConf(data, b.cfg.Root)
 }

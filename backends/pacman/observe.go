@@ -84,7 +84,7 @@ func (b *Backend) available(conf Conf, sync map[string]syncPkg, names []string) 
 // indexRefreshed is patchlet's own stamp of the last successful refresh
 // (zero: unknown). A time after now (clock stepped back) is reported as now.
 func (b *Backend) indexRefreshed() (time.Time, error) {
-	path := filepath.Join(b.stateDir, refreshStampFile)
+	path := filepath.Join(b.cfg.StateDir, refreshStampFile)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return time.Time{}, nil
@@ -97,7 +97,7 @@ func (b *Backend) indexRefreshed() (time.Time, error) {
 		b.log.Error(err, "ignoring unreadable refresh stamp", "path", path)
 		return time.Time{}, nil
 	}
-	if now := b.clock(); t.After(now) {
+	if now := b.cfg.Clock(); t.After(now) {
 		t = now
 	}
 	return t, nil

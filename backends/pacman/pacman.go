@@ -54,10 +54,10 @@ import (
 
 // Defaults.
 const (
-	DefaultStateDir       = "/var/lib/patchlet"
-	DefaultPath           = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-	DefaultRefreshTimeout = 120 * time.Second
-	DefaultStepTimeout    = 30 * time.Minute
+	DefaultStateDir       = backends.DefaultStateDir
+	DefaultPath           = backends.DefaultPath
+	DefaultRefreshTimeout = backends.DefaultRefreshTimeout
+	DefaultStepTimeout    = backends.DefaultStepTimeout
 	// DefaultCheckInterval is how long a pending-upgrade check stands
 	// when nothing local changed.
 	DefaultCheckInterval = time.Hour
@@ -100,17 +100,11 @@ type Options struct {
 
 // Backend is the pacman backend for one root. It is safe for concurrent use.
 type Backend struct {
-	root           string
-	stateDir       string
-	log            logr.Logger
-	clock          func() time.Time
-	runner         backends.Runner
-	pacman         string
-	pathEnv        string
-	refreshTimeout time.Duration
-	stepTimeout    time.Duration
-	kernel         func() (string, error)
-	checkInterval  time.Duration
+	cfg           backends.Settings // root, state dir, PATH, clock, runner, timeouts
+	log           logr.Logger
+	pacman        string
+	kernel        func() (string, error)
+	checkInterval time.Duration
 
 	// checkMu serializes pending-upgrade checks (one private database).
 	checkMu    sync.Mutex
@@ -133,42 +127,15 @@ var _ backends.Backend = (*Backend)(nil)
 // New returns the pacman backend for opts.Root.
 func New(opts Options) (*Backend, error) {
 	b := &Backend{
-		root:           opts.Root,
-		stateDir:       opts.StateDir,
-		log:            opts.Log,
-		clock:          opts.Clock,
-		runner:         opts.Runner,
-		pacman:         opts.Pacman,
-		pathEnv:        opts.PathEnv,
-		refreshTimeout: opts.RefreshTimeout,
-		stepTimeout:    opts.StepTimeout,
-		kernel:         opts.KernelRelease,
-		checkInterval:  opts.CheckInterval,
+		cfg: backends.Settings{Root: opts.Root, StateDir: opts.StateDir, PathEnv: opts.PathEnv, Clock: opts.Clock,
+			Runner: opts.Runner, RefreshTimeout: opts.RefreshTimeout, StepTimeout: opts.StepTimeout},
+		log:           opts.Log,
+		pacman:        opts.Pacman,
+		kernel:        opts.KernelRelease,
+		checkInterval: opts.CheckInterval,
 	}
-	if b.root == "" {
-		b.root = "/"
-	}
-	if !filepath.IsAbs(b.root) {
-		return nil, fmt.Errorf("pacman root %q is not an absolute path", b.root)
-	}
-	b.root = filepath.Clean(b.root)
-	if b.stateDir == "" {
-		b.stateDir = DefaultStateDir
-	}
-	if b.clock == nil {
-		b.clock = time.Now
-	}
-	if b.runner == nil {
-		b.runner = backends.ExecRunner{}
-	}
-	if b.pathEnv == "" {
-		b.pathEnv = DefaultPath
-	}
-	if b.refreshTimeout <= 0 {
-		b.refreshTimeout = DefaultRefreshTimeout
-	}
-	if b.stepTimeout <= 0 {
-		b.stepTimeout = DefaultStepTimeout
+	if err := b.cfg.Resolve("pacman"); err != nil {
+		return nil, err
 	}
 	if b.checkInterval <= 0 {
 		b.checkInterval = DefaultCheckInterval
@@ -177,7 +144,7 @@ func New(opts Options) (*Backend, error) {
 		b.kernel = unameRelease
 	}
 	if b.pacman == "" {
-		p, err := backends.LookPath("pacman", b.pathEnv)
+		p, err := backends.LookPath("pacman", b.cfg.PathEnv)
 		if err != nil {
 			return nil, err
 		}
@@ -196,7 +163,7 @@ func (b *Backend) Name() string { return "pacman" }
 func (b *Backend) Family() string { return v1alpha1.FamilyPacman }
 
 // Root is the root directory the backend manages.
-func (b *Backend) Root() string { return b.root }
+func (b *Backend) Root() string { return b.cfg.Root }
 
 // Capabilities says what pacman can do: no security classification, no
 // hold command (see the package comment).
@@ -213,26 +180,26 @@ func (b *Backend) WatchPaths() []string {
 // Env is the complete environment of every command: LC_ALL=C and PATH.
 // Each call returns a new slice.
 func (b *Backend) Env() []string {
-	return []string{"LC_ALL=C", "PATH=" + b.pathEnv}
+	return []string{"LC_ALL=C", "PATH=" + b.cfg.PathEnv}
 }
 
 // configPath is pacman.conf of the root.
-func (b *Backend) configPath() string { return filepath.Join(b.root, "etc/pacman.conf") }
+func (b *Backend) configPath() string { return filepath.Join(b.cfg.Root, "etc/pacman.conf") }
 
 // baseArgv is pacman with the root's options.
 func (b *Backend) baseArgv() []string {
-	if b.root == "/" {
+	if b.cfg.Root == "/" {
 		return []string{b.pacman, "--noconfirm"}
 	}
-	return []string{b.pacman, "--root", b.root, "--config", b.configPath(), "--noconfirm"}
+	return []string{b.pacman, "--root", b.cfg.Root, "--config", b.configPath(), "--noconfirm"}
 }
 
 // RecordRefresh implements backends.Backend: it stores t in StateDir.
 func (b *Backend) RecordRefresh(t time.Time) error {
-	if err := os.MkdirAll(b.stateDir, 0o755); err != nil {
+	if err := os.MkdirAll(b.cfg.StateDir, 0o755); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
-	path := filepath.Join(b.stateDir, refreshStampFile)
+	path := filepath.Join(b.cfg.StateDir, refreshStampFile)
 	if err := fsutil.WriteFileAtomic(path, []byte(t.UTC().Format(time.RFC3339Nano)+"\n"), 0o644); err != nil {
 		return fmt.Errorf("record index refresh: %w", err)
 	}

@@ -43,7 +43,7 @@ func (b *Backend) RefreshStep() backends.Step {
 		Type:    v1alpha1.StepRefresh,
 		Argv:    slices.Concat(b.baseArgv(), []string{"-Syy"}),
 		Env:     b.Env(),
-		Timeout: b.refreshTimeout,
+		Timeout: b.cfg.RefreshTimeout,
 	}
 }
 
@@ -98,7 +98,7 @@ func (b *Backend) InstallStep(pkgs []backends.PackageRef) (backends.Step, error)
 			Argv:     slices.Concat(b.baseArgv(), []string{"-U", "--needed"}, cached),
 			Env:      b.Env(),
 			Packages: names,
-			Timeout:  b.stepTimeout,
+			Timeout:  b.cfg.StepTimeout,
 		}, nil
 	}
 	targets := make([]string, 0, len(pkgs))
@@ -125,7 +125,7 @@ func (b *Backend) InstallStep(pkgs []backends.PackageRef) (backends.Step, error)
 		Argv:     slices.Concat(b.baseArgv(), []string{"-S", "-yy", "--needed"}, targets),
 		Env:      b.Env(),
 		Packages: names,
-		Timeout:  b.stepTimeout,
+		Timeout:  b.cfg.StepTimeout,
 	}, nil
 }
 
@@ -159,7 +159,7 @@ func (b *Backend) UpgradeStep(names []string) (backends.Step, error) {
 		Argv:     slices.Concat(b.baseArgv(), []string{"-S", "-yy", "--needed"}, args),
 		Env:      b.Env(),
 		Packages: slices.Clone(args),
-		Timeout:  b.stepTimeout,
+		Timeout:  b.cfg.StepTimeout,
 	}, nil
 }
 
@@ -175,7 +175,7 @@ func (b *Backend) RemoveStep(names []string) (backends.Step, error) {
 		Argv:     slices.Concat(b.baseArgv(), []string{"-R"}, args),
 		Env:      b.Env(),
 		Packages: slices.Clone(args),
-		Timeout:  b.stepTimeout,
+		Timeout:  b.cfg.StepTimeout,
 	}, nil
 }
 

@@ -64,7 +64,7 @@ func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observ
 }
 
 func (b *Backend) indexRefreshed() (time.Time, error) {
-	stamp := filepath.Join(b.stateDir, "zypper-index-refreshed")
+	stamp := filepath.Join(b.cfg.StateDir, "zypper-index-refreshed")
 	t, ok, err := rpm.ReadStamp(stamp)
 	if err != nil {
 		return time.Time{}, err
@@ -80,7 +80,7 @@ func (b *Backend) indexRefreshed() (time.Time, error) {
 			}
 		}
 	}
-	if now := b.clock(); t.After(now) {
+	if now := b.cfg.Clock(); t.After(now) {
 		t = now
 	}
 	return t, nil
@@ -106,7 +106,7 @@ func (b *Backend) fingerprint() (string, error) {
 // query runs a read-only zypper query on the cached metadata.
 func (b *Backend) query(ctx context.Context, args ...string) ([]byte, error) {
 	argv := slices.Concat(b.baseArgs(), []string{"--xmlout", "--no-refresh"}, args)
-	stdout, _, err := b.runner.Run(ctx, argv, b.Env())
+	stdout, _, err := b.cfg.Runner.Run(ctx, argv, b.Env())
 	if err != nil && rpm.ExitCode(err) != ExitNotFound && rpm.ExitCode(err) < 100 {
 		return stdout, err
 	}

@@ -27,11 +27,11 @@ import (
 
 // Defaults.
 const (
-	DefaultStateDir       = "/var/lib/patchlet"
-	DefaultPath           = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	DefaultStateDir       = backends.DefaultStateDir
+	DefaultPath           = backends.DefaultPath
 	DefaultHome           = "/root"
-	DefaultRefreshTimeout = 120 * time.Second
-	DefaultStepTimeout    = 30 * time.Minute
+	DefaultRefreshTimeout = backends.DefaultRefreshTimeout
+	DefaultStepTimeout    = backends.DefaultStepTimeout
 )
 
 // zypper's exit codes (zypper(8), EXIT CODES).
@@ -94,18 +94,12 @@ type Capabilities struct {
 
 // Backend is the zypper backend for one root; safe for concurrent use.
 type Backend struct {
-	root           string
-	stateDir       string
-	log            logr.Logger
-	clock          func() time.Time
-	runner         backends.Runner
-	paths          Paths
-	pathEnv        string
-	home           string
-	procRoot       string
-	rebootPkgs     []string
-	refreshTimeout time.Duration
-	stepTimeout    time.Duration
+	cfg        backends.Settings // root, state dir, PATH, clock, runner, timeouts
+	log        logr.Logger
+	paths      Paths
+	home       string
+	procRoot   string
+	rebootPkgs []string
 
 	db    *rpm.DB
 	locks rpm.FcntlLocks
@@ -122,27 +116,11 @@ var _ backends.Backend = (*Backend)(nil)
 
 // New returns the zypper backend for opts.Root.
 func New(opts Options) (*Backend, error) {
-	b := &Backend{root: opts.Root, stateDir: opts.StateDir, log: opts.Log, clock: opts.Clock, runner: opts.Runner,
-		paths: opts.Paths, pathEnv: opts.PathEnv, home: opts.Home, procRoot: opts.ProcRoot,
-		rebootPkgs: opts.RebootPackages, refreshTimeout: opts.RefreshTimeout, stepTimeout: opts.StepTimeout}
-	if b.root == "" {
-		b.root = "/"
-	}
-	if !filepath.IsAbs(b.root) {
-		return nil, fmt.Errorf("zypper root %q is not an absolute path", b.root)
-	}
-	b.root = filepath.Clean(b.root)
-	if b.stateDir == "" {
-		b.stateDir = DefaultStateDir
-	}
-	if b.clock == nil {
-		b.clock = time.Now
-	}
-	if b.runner == nil {
-		b.runner = backends.ExecRunner{}
-	}
-	if b.pathEnv == "" {
-		b.pathEnv = DefaultPath
+	b := &Backend{log: opts.Log, paths: opts.Paths, home: opts.Home, procRoot: opts.ProcRoot, rebootPkgs: opts.RebootPackages,
+		cfg: backends.Settings{Root: opts.Root, StateDir: opts.StateDir, PathEnv: opts.PathEnv, Clock: opts.Clock,
+			Runner: opts.Runner, RefreshTimeout: opts.RefreshTimeout, StepTimeout: opts.StepTimeout}}
+	if err := b.cfg.Resolve("zypper"); err != nil {
+		return nil, err
 	}
 	if b.home == "" {
 		b.home = DefaultHome
@@ -150,18 +128,12 @@ func New(opts Options) (*Backend, error) {
 	if b.procRoot == "" {
 		b.procRoot = "/proc"
 	}
-	if b.refreshTimeout <= 0 {
-		b.refreshTimeout = DefaultRefreshTimeout
-	}
-	if b.stepTimeout <= 0 {
-		b.stepTimeout = DefaultStepTimeout
-	}
 	for _, p := range []struct {
 		dst  *string
 		name string
 	}{{&b.paths.Zypper, "zypper"}, {&b.paths.Rpm, "rpm"}} {
 		if *p.dst == "" {
-			path, err := backends.LookPath(p.name, b.pathEnv)
+			path, err := backends.LookPath(p.name, b.cfg.PathEnv)
 			if err != nil {
 				return nil, err
 			}
@@ -171,7 +143,7 @@ func New(opts Options) (*Backend, error) {
 			return nil, fmt.Errorf("path of %s %q is not absolute", p.name, *p.dst)
 		}
 	}
-	b.db = &rpm.DB{Root: b.root, Rpm: b.paths.Rpm, Env: b.Env(), Runner: b.runner}
+	b.db = &rpm.DB{Root: b.cfg.Root, Rpm: b.paths.Rpm, Env: b.Env(), Runner: b.cfg.Runner}
 	return b, nil
 }
 
@@ -182,7 +154,7 @@ func (b *Backend) Name() string { return "zypper" }
 func (b *Backend) Family() string { return v1alpha1.FamilyRPM }
 
 // Root is the root directory the backend manages.
-func (b *Backend) Root() string { return b.root }
+func (b *Backend) Root() string { return b.cfg.Root }
 
 // Capabilities: zypper holds with locks and classifies security patches.
 func (b *Backend) Capabilities() Capabilities { return Capabilities{Hold: true, Security: true} }
@@ -191,28 +163,28 @@ func (b *Backend) Capabilities() Capabilities { return Capabilities{Hold: true, 
 func (b *Backend) WatchPaths() []string {
 	paths := make([]string, 0, 4)
 	for _, rel := range rpm.DBDirs {
-		paths = append(paths, filepath.Join(b.root, rel))
+		paths = append(paths, filepath.Join(b.cfg.Root, rel))
 	}
 	return append(paths, b.path("var/cache/zypp/solv"), b.path("etc/zypp"))
 }
 
 // Env is the complete environment of every command.
 func (b *Backend) Env() []string {
-	return []string{"LC_ALL=C", "PATH=" + b.pathEnv, "HOME=" + b.home}
+	return []string{"LC_ALL=C", "PATH=" + b.cfg.PathEnv, "HOME=" + b.home}
 }
 
 // baseArgs start every zypper command line.
 func (b *Backend) baseArgs() []string {
 	args := []string{b.paths.Zypper, "--non-interactive", "--no-color"}
-	if b.root != "/" {
-		args = append(args, "--root", b.root)
+	if b.cfg.Root != "/" {
+		args = append(args, "--root", b.cfg.Root)
 	}
 	return args
 }
 
 // RecordRefresh implements backends.Backend.
 func (b *Backend) RecordRefresh(t time.Time) error {
-	return rpm.WriteStamp(filepath.Join(b.stateDir, "zypper-index-refreshed"), t)
+	return rpm.WriteStamp(filepath.Join(b.cfg.StateDir, "zypper-index-refreshed"), t)
 }
 
-func (b *Backend) path(rel string) string { return filepath.Join(b.root, rel) }
+func (b *Backend) path(rel string) string { return filepath.Join(b.cfg.Root, rel) }

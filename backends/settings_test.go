@@ -1,0 +1,29 @@
+package backends_test
+
+import (
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/patchlet/patchlet/backends"
+)
+
+var _ = Describe("Settings", func() {
+	It("fills what is unset with the shared defaults and cleans the root", func() {
+		s := backends.Settings{Root: "/srv/img/", StepTimeout: 5}
+		Expect(s.Resolve("apt")).To(Succeed())
+		Expect(s.Root).To(Equal("/srv/img"))
+		Expect(s.StateDir).To(Equal(backends.DefaultStateDir))
+		Expect(s.PathEnv).To(Equal(backends.DefaultPath))
+		Expect(s.RefreshTimeout).To(Equal(backends.DefaultRefreshTimeout))
+		Expect(s.StepTimeout).To(BeEquivalentTo(5), "a set value is kept")
+		Expect(s.Clock).NotTo(BeNil())
+		Expect(s.Runner).To(Equal(backends.ExecRunner{}))
+		empty := backends.Settings{}
+		Expect(empty.Resolve("apt")).To(Succeed())
+		Expect(empty.Root).To(Equal("/"))
+	})
+	It("refuses a relative root, naming the backend", func() {
+		s := backends.Settings{Root: "srv/img"}
+		Expect(s.Resolve("pacman")).To(MatchError(`pacman root "srv/img" is not an absolute path`))
+	})
+})
