@@ -60,3 +60,19 @@ func (s *Settings) Resolve(manager string) error {
 	}
 	return nil
 }
+
+// ResolveProgram sets *path to the program name found in pathEnv when it
+// is empty, and refuses a path that is not absolute.
+func ResolveProgram(path *string, name, pathEnv string) error {
+	if *path == "" {
+		p, err := LookPath(name, pathEnv)
+		if err != nil {
+			return err
+		}
+		*path = p
+	}
+	if !filepath.IsAbs(*path) {
+		return fmt.Errorf("path of %s %q is not absolute", name, *path)
+	}
+	return nil
+}

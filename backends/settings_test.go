@@ -1,6 +1,10 @@
 package backends_test
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
@@ -25,5 +29,22 @@ var _ = Describe("Settings", func() {
 	It("refuses a relative root, naming the backend", func() {
 		s := backends.Settings{Root: "srv/img"}
 		Expect(s.Resolve("pacman")).To(MatchError(`pacman root "srv/img" is not an absolute path`))
+	})
+})
+
+var _ = Describe("ResolveProgram", func() {
+	It("finds an unset program in the PATH given, keeps an absolute one and refuses a relative one", func() {
+		dir := GinkgoT().TempDir()
+		Expect(os.WriteFile(filepath.Join(dir, "dpkg"), []byte("#!/bin/sh\n"), 0o755)).To(Succeed())
+		p := ""
+		Expect(backends.ResolveProgram(&p, "dpkg", dir)).To(Succeed())
+		Expect(p).To(Equal(filepath.Join(dir, "dpkg")))
+		p = "/opt/bin/dpkg"
+		Expect(backends.ResolveProgram(&p, "dpkg", dir)).To(Succeed())
+		Expect(p).To(Equal("/opt/bin/dpkg"))
+		p = "bin/dpkg"
+		Expect(backends.ResolveProgram(&p, "dpkg", dir)).To(MatchError(`path of dpkg "bin/dpkg" is not absolute`))
+		p = ""
+		Expect(backends.ResolveProgram(&p, "rpm", dir)).To(MatchError(exec.ErrNotFound))
 	})
 })

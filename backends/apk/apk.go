@@ -131,15 +131,8 @@ func New(opts Options) (*Backend, error) {
 	if b.kernel == nil {
 		b.kernel = unameRelease
 	}
-	if b.apk == "" {
-		p, err := backends.LookPath("apk", b.cfg.PathEnv)
-		if err != nil {
-			return nil, err
-		}
-		b.apk = p
-	}
-	if !filepath.IsAbs(b.apk) {
-		return nil, fmt.Errorf("path of apk %q is not absolute", b.apk)
+	if err := backends.ResolveProgram(&b.apk, "apk", b.cfg.PathEnv); err != nil {
+		return nil, err
 	}
 	return b, nil
 }

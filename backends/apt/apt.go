@@ -126,15 +126,8 @@ func New(opts Options) (*Backend, error) {
 		{&b.paths.AptGet, "apt-get"}, {&b.paths.AptMark, "apt-mark"},
 		{&b.paths.AptCache, "apt-cache"}, {&b.paths.Dpkg, "dpkg"},
 	} {
-		if *p.dst == "" {
-			path, err := backends.LookPath(p.name, b.cfg.PathEnv)
-			if err != nil {
-				return nil, err
-			}
-			*p.dst = path
-		}
-		if !filepath.IsAbs(*p.dst) {
-			return nil, fmt.Errorf("path of %s %q is not absolute", p.name, *p.dst)
+		if err := backends.ResolveProgram(p.dst, p.name, b.cfg.PathEnv); err != nil {
+			return nil, err
 		}
 	}
 	if b.cfg.Root != "/" {

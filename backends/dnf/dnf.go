@@ -157,23 +157,12 @@ func New(opts Options) (*Backend, error) {
 	if b.procRoot == "" {
 		b.procRoot = "/proc"
 	}
-	if b.paths.DNF == "" {
-		p, err := backends.LookPath(string(b.mode), b.cfg.PathEnv)
-		if err != nil {
+	for _, p := range []struct {
+		dst  *string
+		name string
+	}{{&b.paths.DNF, string(b.mode)}, {&b.paths.Rpm, "rpm"}} {
+		if err := backends.ResolveProgram(p.dst, p.name, b.cfg.PathEnv); err != nil {
 			return nil, err
-		}
-		b.paths.DNF = p
-	}
-	if b.paths.Rpm == "" {
-		p, err := backends.LookPath("rpm", b.cfg.PathEnv)
-		if err != nil {
-			return nil, err
-		}
-		b.paths.Rpm = p
-	}
-	for _, p := range []string{b.paths.DNF, b.paths.Rpm} {
-		if !filepath.IsAbs(p) {
-			return nil, fmt.Errorf("program path %q is not absolute", p)
 		}
 	}
 	if b.mode == ModeYum && IsDNF(b.paths.DNF) {

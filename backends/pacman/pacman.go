@@ -143,15 +143,8 @@ func New(opts Options) (*Backend, error) {
 	if b.kernel == nil {
 		b.kernel = unameRelease
 	}
-	if b.pacman == "" {
-		p, err := backends.LookPath("pacman", b.cfg.PathEnv)
-		if err != nil {
-			return nil, err
-		}
-		b.pacman = p
-	}
-	if !filepath.IsAbs(b.pacman) {
-		return nil, fmt.Errorf("path of pacman %q is not absolute", b.pacman)
+	if err := backends.ResolveProgram(&b.pacman, "pacman", b.cfg.PathEnv); err != nil {
+		return nil, err
 	}
 	return b, nil
 }

@@ -13,7 +13,6 @@
 package zypper
 
 import (
-	"fmt"
 	"path/filepath"
 	"sync"
 	"time"
@@ -132,15 +131,8 @@ func New(opts Options) (*Backend, error) {
 		dst  *string
 		name string
 	}{{&b.paths.Zypper, "zypper"}, {&b.paths.Rpm, "rpm"}} {
-		if *p.dst == "" {
-			path, err := backends.LookPath(p.name, b.cfg.PathEnv)
-			if err != nil {
-				return nil, err
-			}
-			*p.dst = path
-		}
-		if !filepath.IsAbs(*p.dst) {
-			return nil, fmt.Errorf("path of %s %q is not absolute", p.name, *p.dst)
+		if err := backends.ResolveProgram(p.dst, p.name, b.cfg.PathEnv); err != nil {
+			return nil, err
 		}
 	}
 	b.db = &rpm.DB{Root: b.cfg.Root, Rpm: b.paths.Rpm, Env: b.Env(), Runner: b.cfg.Runner}
