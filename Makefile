@@ -123,7 +123,7 @@ $(NFPM):
 ##@ Kubernetes (fleet mode)
 
 # A real kube-apiserver, built from the Go module proxy, and etcd (Debian's
-# etcd-server) for the fleet tests (internal/testenv). The apiserver is cached
+# etcd-server) for the fleet tests (internal/testsupport/testenv). The apiserver is cached
 # by version outside the work tree, so a fresh clone on the same machine
 # reuses it; bin/kube/kube-apiserver links to the cached binary.
 KUBE_VERSION   ?= v1.37.1
@@ -141,4 +141,4 @@ crds: $(CONTROLLER_GEN) ## Regenerate the CRDs in config/crd from the markers in
 
 .PHONY: test-kube
 test-kube: kube-apiserver ## Only the tests against a real kube-apiserver (CRDs, RBAC, host pinning).
-	PATCHLET_CACHE=$(PATCHLET_CACHE) $(GO) test -race -count=1 ./internal/testenv/
+	PATCHLET_CACHE=$(PATCHLET_CACHE) $(GO) test -race -count=1 ./internal/testsupport/testenv/

@@ -13,8 +13,8 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/patchlet/patchlet/fleet"
-	"github.com/patchlet/patchlet/fleet/fleettest"
-	"github.com/patchlet/patchlet/internal/testenv"
+	"github.com/patchlet/patchlet/internal/testsupport/fleettest"
+	"github.com/patchlet/patchlet/internal/testsupport/testenv"
 )
 
 // countingRT counts the requests of every simulated agent.

@@ -25,8 +25,8 @@ import (
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/controllers/policy"
 	"github.com/patchlet/patchlet/fleet"
-	"github.com/patchlet/patchlet/fleet/fleettest"
-	"github.com/patchlet/patchlet/internal/testenv"
+	"github.com/patchlet/patchlet/internal/testsupport/fleettest"
+	"github.com/patchlet/patchlet/internal/testsupport/testenv"
 	"github.com/patchlet/patchlet/store"
 )
 

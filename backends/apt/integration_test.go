@@ -17,7 +17,7 @@ import (
 
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/apt"
-	"github.com/patchlet/patchlet/hack/testrepo"
+	"github.com/patchlet/patchlet/internal/testsupport/testrepo"
 )
 
 // Set PATCHLET_UPDATE_GOLDEN=1 to record the real outputs the integration

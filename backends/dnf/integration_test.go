@@ -14,9 +14,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/patchlet/patchlet/backends"
-	"github.com/patchlet/patchlet/backends/backendtest"
+	"github.com/patchlet/patchlet/internal/testsupport/backendtest"
 	"github.com/patchlet/patchlet/backends/dnf"
-	"github.com/patchlet/patchlet/hack/testrpm"
+	"github.com/patchlet/patchlet/internal/testsupport/testrpm"
 )
 
 var (

@@ -15,7 +15,7 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
-	"github.com/patchlet/patchlet/backends/backendtest"
+	"github.com/patchlet/patchlet/internal/testsupport/backendtest"
 	"github.com/patchlet/patchlet/backends/dnf"
 )
 

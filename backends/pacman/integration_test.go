@@ -16,7 +16,7 @@ import (
 
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/pacman"
-	"github.com/patchlet/patchlet/hack/testpacman"
+	"github.com/patchlet/patchlet/internal/testsupport/testpacman"
 )
 
 // realCounter runs commands for real and counts them.

@@ -13,9 +13,9 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/patchlet/patchlet/backends"
-	"github.com/patchlet/patchlet/backends/backendtest"
+	"github.com/patchlet/patchlet/internal/testsupport/backendtest"
 	"github.com/patchlet/patchlet/backends/zypper"
-	"github.com/patchlet/patchlet/hack/testrpm"
+	"github.com/patchlet/patchlet/internal/testsupport/testrpm"
 )
 
 var (

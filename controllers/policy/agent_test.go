@@ -15,7 +15,7 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/client"
-	"github.com/patchlet/patchlet/hack/testrepo"
+	"github.com/patchlet/patchlet/internal/testsupport/testrepo"
 )
 
 // agentProcess is the real patchlet agent run on an isolated root.

@@ -1,7 +1,7 @@
 // Package policy is patchlet's reconcile loop on one host: it watches the
 // PatchPolicy objects in the store, the package database and the package
 // index, plans the difference with package reconcile, runs the steps
-// detached through backends/exec, and writes the status of every policy,
+// detached through the executor package, and writes the status of every policy,
 // of the agent's own Host object and of each Operation.
 //
 // The work queue is keyed by object, and every policy event maps to the one
@@ -31,7 +31,7 @@ import (
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/audit"
 	"github.com/patchlet/patchlet/backends"
-	bexec "github.com/patchlet/patchlet/backends/exec"
+	"github.com/patchlet/patchlet/executor"
 	"github.com/patchlet/patchlet/metrics"
 	"github.com/patchlet/patchlet/reconcile"
 	"github.com/patchlet/patchlet/store"
@@ -49,7 +49,7 @@ const (
 type Options struct {
 	Store   *store.Store
 	Backend backends.Backend
-	// Executor runs steps detached (a *bexec.Executor; simulated agents
+	// Executor runs steps detached (a *executor.Executor; simulated agents
 	// pass an in-memory one).
 	Executor StepExecutor
 	Log      logr.Logger
@@ -107,11 +107,11 @@ type HealthChecker interface {
 }
 
 // StepExecutor runs steps detached from the agent and reports on them
-// (backends/exec.Executor is the real one).
+// (executor.Executor is the real one).
 type StepExecutor interface {
 	Start(ctx context.Context, id string, step backends.Step) error
-	Status(id string) (bexec.State, error)
-	Wait(ctx context.Context, id string) (bexec.State, error)
+	Status(id string) (executor.State, error)
+	Wait(ctx context.Context, id string) (executor.State, error)
 	Tail(id string, n int64) ([]byte, error)
 	Prune(keep int) ([]string, error)
 }

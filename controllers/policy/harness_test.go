@@ -25,9 +25,9 @@ import (
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/apt"
-	bexec "github.com/patchlet/patchlet/backends/exec"
+	"github.com/patchlet/patchlet/executor"
 	"github.com/patchlet/patchlet/controllers/policy"
-	"github.com/patchlet/patchlet/hack/testrepo"
+	"github.com/patchlet/patchlet/internal/testsupport/testrepo"
 	"github.com/patchlet/patchlet/internal/healthcheck"
 	"github.com/patchlet/patchlet/metrics"
 	"github.com/patchlet/patchlet/reconcile"
@@ -126,7 +126,7 @@ type harness struct {
 	store    *store.Store
 	backend  *apt.Backend
 	runner   *countingRunner
-	executor *bexec.Executor
+	executor *executor.Executor
 	ctl      *policy.Controller
 	metrics  *metrics.Metrics
 	log      logr.Logger
@@ -186,7 +186,7 @@ func (h *harness) open() error {
 	if err != nil {
 		return err
 	}
-	h.executor, err = bexec.New(bexec.Options{Dir: filepath.Join(h.stateDir, "steps"), Mode: bexec.ModeDetached,
+	h.executor, err = executor.New(executor.Options{Dir: filepath.Join(h.stateDir, "steps"), Mode: executor.ModeDetached,
 		Self: []string{self, "run-step"}, Log: h.log.WithName("executor")})
 	if err != nil {
 		return err

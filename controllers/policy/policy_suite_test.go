@@ -9,7 +9,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	bexec "github.com/patchlet/patchlet/backends/exec"
+	"github.com/patchlet/patchlet/executor"
 )
 
 // TestMain lets the test binary serve as the detached step runner: the
@@ -17,7 +17,7 @@ import (
 // `policy.test run-step DIR`.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 2 && os.Args[1] == "run-step" {
-		os.Exit(bexec.RunnerMain(os.Args[2]))
+		os.Exit(executor.RunnerMain(os.Args[2]))
 	}
 	code := m.Run()
 	for _, f := range atExit {

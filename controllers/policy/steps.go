@@ -15,7 +15,7 @@ import (
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/audit"
 	"github.com/patchlet/patchlet/backends"
-	bexec "github.com/patchlet/patchlet/backends/exec"
+	"github.com/patchlet/patchlet/executor"
 	"github.com/patchlet/patchlet/metrics"
 	"github.com/patchlet/patchlet/store"
 )
@@ -37,7 +37,7 @@ func operationName(now time.Time, step v1alpha1.StepType) string {
 // it. It returns the step's final state and, when it failed, its
 // classification. An error means the step could not be run or waited for
 // (the agent is stopping, or the state directory failed).
-func (c *Controller) runStep(ctx context.Context, p *pass, step backends.Step, policies []string) (bexec.State, *backends.Failure, error) {
+func (c *Controller) runStep(ctx context.Context, p *pass, step backends.Step, policies []string) (executor.State, *backends.Failure, error) {
 	if step.Timeout <= 0 {
 		step.Timeout = c.o.StepTimeout
 	}
@@ -59,7 +59,7 @@ func (c *Controller) runStep(ctx context.Context, p *pass, step backends.Step, p
 	}
 	op.Status = v1alpha1.OperationStatus{Phase: v1alpha1.OperationPending, Attempts: 1}
 	if _, err := c.o.Store.Create(store.Operations, op); err != nil {
-		return bexec.State{}, nil, fmt.Errorf("recording operation: %w", err)
+		return executor.State{}, nil, fmt.Errorf("recording operation: %w", err)
 	}
 	for _, pol := range policies {
 		p.lastOp[pol] = name
@@ -67,15 +67,15 @@ func (c *Controller) runStep(ctx context.Context, p *pass, step backends.Step, p
 	log := c.log.WithValues("operation", name, "step", step.Type)
 	log.Info("running step", "argv", step.Argv)
 	if err := c.o.Executor.Start(ctx, name, step); err != nil {
-		if ctx.Err() != nil && !errors.Is(err, bexec.ErrExists) {
+		if ctx.Err() != nil && !errors.Is(err, executor.ErrExists) {
 			// The agent is stopping: record nothing; the next agent
 			// re-attaches to the step if it started, or finds it never did.
-			return bexec.State{}, nil, ctx.Err()
+			return executor.State{}, nil, ctx.Err()
 		}
-		if !errors.Is(err, bexec.ErrExists) {
+		if !errors.Is(err, executor.ErrExists) {
 			f := backends.Failure{Reason: backends.ReasonFailed, Message: "starting the step: " + err.Error()}
-			c.finishOperation(name, bexec.State{Phase: bexec.PhaseFailed, Reason: backends.ReasonFailed, Message: err.Error(), FinishedAt: c.o.Now()}, &f)
-			return bexec.State{}, &f, nil
+			c.finishOperation(name, executor.State{Phase: executor.PhaseFailed, Reason: backends.ReasonFailed, Message: err.Error(), FinishedAt: c.o.Now()}, &f)
+			return executor.State{}, &f, nil
 		}
 		// The step was started already (it never runs twice): follow it.
 		log.Info("step exists already; re-attaching")
@@ -109,7 +109,7 @@ const claimWait = time.Second
 // awaitRunner returns the step's state once its runner claimed it (the
 // pid is known) or it finished, polling briefly; ok is false when the
 // state cannot be read.
-func (c *Controller) awaitRunner(ctx context.Context, name string) (bexec.State, bool) {
+func (c *Controller) awaitRunner(ctx context.Context, name string) (executor.State, bool) {
 	delay := 2 * time.Millisecond
 	deadline := time.Now().Add(claimWait)
 	for {
@@ -117,7 +117,7 @@ func (c *Controller) awaitRunner(ctx context.Context, name string) (bexec.State,
 		if err != nil {
 			return s, false
 		}
-		if s.PID != 0 || s.Phase != bexec.PhasePending || time.Now().After(deadline) {
+		if s.PID != 0 || s.Phase != executor.PhasePending || time.Now().After(deadline) {
 			return s, true
 		}
 		select {
@@ -130,11 +130,11 @@ func (c *Controller) awaitRunner(ctx context.Context, name string) (bexec.State,
 }
 
 // classify turns a finished step's state into a Failure (nil on success).
-func (c *Controller) classify(name string, step backends.Step, st bexec.State) *backends.Failure {
+func (c *Controller) classify(name string, step backends.Step, st executor.State) *backends.Failure {
 	switch st.Phase {
-	case bexec.PhaseSucceeded:
+	case executor.PhaseSucceeded:
 		return nil
-	case bexec.PhaseLost:
+	case executor.PhaseLost:
 		return &backends.Failure{Reason: backends.ReasonInterrupted, Message: "the step's runner stopped before recording a result: " + st.Message}
 	}
 	if st.Reason == backends.ReasonTimeout {
@@ -148,7 +148,7 @@ func (c *Controller) classify(name string, step backends.Step, st bexec.State) *
 	return &f
 }
 
-func (c *Controller) markRunning(name string, s bexec.State) {
+func (c *Controller) markRunning(name string, s executor.State) {
 	cur, err := c.o.Store.Get(store.Operations, name)
 	if err != nil {
 		return
@@ -169,7 +169,7 @@ func (c *Controller) markRunning(name string, s bexec.State) {
 }
 
 // finishOperation records a finished step on its Operation.
-func (c *Controller) finishOperation(name string, st bexec.State, f *backends.Failure) {
+func (c *Controller) finishOperation(name string, st executor.State, f *backends.Failure) {
 	cur, err := c.o.Store.Get(store.Operations, name)
 	if err != nil {
 		c.log.Error(err, "operation vanished", "operation", name)
@@ -197,7 +197,7 @@ func (c *Controller) finishOperation(name string, st bexec.State, f *backends.Fa
 	c.o.Metrics.ObserveStep(string(op.Spec.Step), op.Spec.Backend, outcome, took)
 	if c.audit != nil {
 		rec := audit.Step{Operation: name, Policy: op.Spec.Policy, Argv: op.Spec.Argv, ExitCode: -1, Duration: took}
-		if st.Phase == bexec.PhaseSucceeded || st.Phase == bexec.PhaseFailed {
+		if st.Phase == executor.PhaseSucceeded || st.Phase == executor.PhaseFailed {
 			rec.ExitCode = st.ExitCode
 		}
 		if f != nil {
@@ -207,7 +207,7 @@ func (c *Controller) finishOperation(name string, st bexec.State, f *backends.Fa
 			c.log.Error(err, "recording the step in the audit log", "operation", name)
 		}
 	}
-	if st.Phase == bexec.PhaseSucceeded || st.Phase == bexec.PhaseFailed {
+	if st.Phase == executor.PhaseSucceeded || st.Phase == executor.PhaseFailed {
 		code := int32(st.ExitCode)
 		s.ExitCode = &code
 	}
@@ -245,9 +245,9 @@ func (c *Controller) reattach(ctx context.Context) {
 		name := op.Name
 		log := c.log.WithValues("operation", name)
 		st, err := c.o.Executor.Status(name)
-		if errors.Is(err, bexec.ErrNotFound) {
+		if errors.Is(err, executor.ErrNotFound) {
 			f := backends.Failure{Reason: backends.ReasonInterrupted, Message: "the agent stopped before the step started"}
-			c.finishOperation(name, bexec.State{Phase: bexec.PhaseLost}, &f)
+			c.finishOperation(name, executor.State{Phase: executor.PhaseLost}, &f)
 			continue
 		}
 		if err != nil {

@@ -8,7 +8,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/patchlet/patchlet/hack/testrepo"
+	"github.com/patchlet/patchlet/internal/testsupport/testrepo"
 )
 
 // fakeSystemctl records its arguments, one call a line, in

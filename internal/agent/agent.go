@@ -17,7 +17,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/patchlet/patchlet/audit"
-	bexec "github.com/patchlet/patchlet/backends/exec"
+	"github.com/patchlet/patchlet/executor"
 	"github.com/patchlet/patchlet/controllers/dropdir"
 	"github.com/patchlet/patchlet/internal/options"
 	"github.com/patchlet/patchlet/internal/version"
@@ -28,7 +28,7 @@ import (
 
 // RunStep is the detached runner's entry point (`patchlet run-step DIR`).
 func RunStep(dir string) int {
-	return bexec.RunnerMain(dir)
+	return executor.RunnerMain(dir)
 }
 
 // Run runs the agent until ctx ends.
@@ -45,9 +45,9 @@ func Run(ctx context.Context, o options.Options, log logr.Logger) error {
 	if err != nil {
 		return fmt.Errorf("finding own executable: %w", err)
 	}
-	ex, err := bexec.New(bexec.Options{
+	ex, err := executor.New(executor.Options{
 		Dir:  filepath.Join(o.StateDir, "steps"),
-		Mode: bexec.Mode(o.Executor),
+		Mode: executor.Mode(o.Executor),
 		Self: []string{self, "run-step"},
 		Log:  log.WithName("executor"),
 	})

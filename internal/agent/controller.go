@@ -16,7 +16,7 @@ import (
 	"github.com/patchlet/patchlet/backends/apk"
 	"github.com/patchlet/patchlet/backends/apt"
 	"github.com/patchlet/patchlet/backends/dnf"
-	bexec "github.com/patchlet/patchlet/backends/exec"
+	"github.com/patchlet/patchlet/executor"
 	"github.com/patchlet/patchlet/backends/pacman"
 	"github.com/patchlet/patchlet/backends/zypper"
 	"github.com/patchlet/patchlet/controllers/policy"
@@ -28,7 +28,7 @@ import (
 )
 
 // newController picks the backend and builds the reconcile loop.
-func newController(o options.Options, st *store.Store, ex *bexec.Executor, m *metrics.Metrics, log logr.Logger) (*policy.Controller, error) {
+func newController(o options.Options, st *store.Store, ex *executor.Executor, m *metrics.Metrics, log logr.Logger) (*policy.Controller, error) {
 	rel, relErr := backends.ReadOSRelease(o.Root)
 	name, reason := o.Backend, "--backend "+o.Backend
 	if name == "auto" {

@@ -23,7 +23,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/patchlet/patchlet/backends/apt"
-	"github.com/patchlet/patchlet/hack/testrepo"
+	"github.com/patchlet/patchlet/internal/testsupport/testrepo"
 )
 
 // Upgrades is how many generated packages have a newer version in the

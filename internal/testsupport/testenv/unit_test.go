@@ -7,7 +7,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/patchlet/patchlet/internal/testenv"
+	"github.com/patchlet/patchlet/internal/testsupport/testenv"
 )
 
 var _ = Describe("FindBinaries", func() {

@@ -8,7 +8,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/patchlet/patchlet/hack/testpacman"
+	"github.com/patchlet/patchlet/internal/testsupport/testpacman"
 )
 
 var _ = Describe("a root with a repository", Label("integration"), func() {

@@ -1,4 +1,4 @@
-// Package exec runs package-manager steps detached from the agent, so that
+// Package executor runs package-manager steps detached from the agent, so that
 // a step outlives an agent restart or crash, and lets a restarted agent
 // re-attach to it.
 //
@@ -35,4 +35,4 @@
 // An agent run by systemd in detached mode needs KillMode=process in its
 // own unit, or stopping the agent kills its runners; auto picks systemd
 // mode there anyway.
-package exec
+package executor

@@ -12,7 +12,7 @@ import (
 	. "github.com/onsi/gomega"
 	"k8s.io/client-go/discovery"
 
-	"github.com/patchlet/patchlet/internal/testenv"
+	"github.com/patchlet/patchlet/internal/testsupport/testenv"
 )
 
 var _ = Describe("Stop", Label("integration"), func() {

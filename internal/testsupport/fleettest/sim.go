@@ -16,7 +16,7 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
-	bexec "github.com/patchlet/patchlet/backends/exec"
+	"github.com/patchlet/patchlet/executor"
 )
 
 // Repo is a simulated package repository shared by simulated hosts:
@@ -233,7 +233,7 @@ type Executor struct {
 }
 
 type simStep struct {
-	st   bexec.State
+	st   executor.State
 	out  string
 	done chan struct{}
 }
@@ -248,10 +248,10 @@ func (e *Executor) Start(_ context.Context, id string, step backends.Step) error
 	e.mu.Lock()
 	if _, ok := e.steps[id]; ok {
 		e.mu.Unlock()
-		return bexec.ErrExists
+		return executor.ErrExists
 	}
 	now := time.Now()
-	s := &simStep{st: bexec.State{ID: id, Phase: bexec.PhaseRunning, Step: step, PID: 1, CreatedAt: now, StartedAt: now}, done: make(chan struct{})}
+	s := &simStep{st: executor.State{ID: id, Phase: executor.PhaseRunning, Step: step, PID: 1, CreatedAt: now, StartedAt: now}, done: make(chan struct{})}
 	e.steps[id] = s
 	e.order = append(e.order, id)
 	e.mu.Unlock()
@@ -266,9 +266,9 @@ func (e *Executor) Start(_ context.Context, id string, step backends.Step) error
 		s.st.ExitCode = code
 		s.out = out
 		if code == 0 {
-			s.st.Phase = bexec.PhaseSucceeded
+			s.st.Phase = executor.PhaseSucceeded
 		} else {
-			s.st.Phase, s.st.Reason, s.st.Message = bexec.PhaseFailed, backends.ReasonFailed, out
+			s.st.Phase, s.st.Reason, s.st.Message = executor.PhaseFailed, backends.ReasonFailed, out
 		}
 		e.mu.Unlock()
 		close(s.done)
@@ -281,25 +281,25 @@ func (e *Executor) get(id string) (*simStep, error) {
 	defer e.mu.Unlock()
 	s, ok := e.steps[id]
 	if !ok {
-		return nil, fmt.Errorf("step %s: %w", id, bexec.ErrNotFound)
+		return nil, fmt.Errorf("step %s: %w", id, executor.ErrNotFound)
 	}
 	return s, nil
 }
 
-func (e *Executor) Status(id string) (bexec.State, error) {
+func (e *Executor) Status(id string) (executor.State, error) {
 	s, err := e.get(id)
 	if err != nil {
-		return bexec.State{}, err
+		return executor.State{}, err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return s.st, nil
 }
 
-func (e *Executor) Wait(ctx context.Context, id string) (bexec.State, error) {
+func (e *Executor) Wait(ctx context.Context, id string) (executor.State, error) {
 	s, err := e.get(id)
 	if err != nil {
-		return bexec.State{}, err
+		return executor.State{}, err
 	}
 	select {
 	case <-ctx.Done():

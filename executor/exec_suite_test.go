@@ -1,4 +1,4 @@
-package exec
+package executor
 
 import (
 	"context"
@@ -68,7 +68,7 @@ var _ = AfterSuite(func() {
 	Eventually(func() string {
 		buf := make([]byte, 1<<20)
 		return string(buf[:runtime.Stack(buf, true)])
-	}).ShouldNot(ContainSubstring("backends/exec.(*Executor)"))
+	}).ShouldNot(ContainSubstring("patchlet/executor.(*Executor)"))
 })
 
 func TestExec(t *testing.T) {
@@ -76,5 +76,5 @@ func TestExec(t *testing.T) {
 	// Generous for a loaded 2-core CI machine; Eventually returns as soon
 	// as it can.
 	SetDefaultEventuallyTimeout(10 * time.Second)
-	RunSpecs(t, "backends/exec")
+	RunSpecs(t, "executor")
 }

@@ -9,7 +9,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/patchlet/patchlet/hack/testrpm"
+	"github.com/patchlet/patchlet/internal/testsupport/testrpm"
 )
 
 var _ = Describe("testrpm", Label("integration"), func() {

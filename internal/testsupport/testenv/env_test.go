@@ -20,7 +20,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
-	"github.com/patchlet/patchlet/internal/testenv"
+	"github.com/patchlet/patchlet/internal/testsupport/testenv"
 )
 
 var (

@@ -11,7 +11,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/patchlet/patchlet/internal/testenv"
+	"github.com/patchlet/patchlet/internal/testsupport/testenv"
 )
 
 func TestTestenv(t *testing.T) {
