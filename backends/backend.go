@@ -1,7 +1,11 @@
-// Package backends defines the seam between the reconcile loop and a
-// package manager: what a backend observes on a host and the steps it
-// builds. One sub-package per package manager implements it (apt, dnf, …);
-// backends/exec runs the steps detached.
+// Package backends is the seam between the reconcile loop and a package
+// manager: the Backend interface, the types that cross it (Observation,
+// PackageRef, Upgrade, Step, Failure, Capabilities, Settings) and the
+// registry that opens a backend by name (Register, Open, Detect). It is a
+// leaf that imports only api/. One sub-package per package manager
+// implements it (apt, dnf, …) and registers itself; backends/all links them
+// all; the executor package runs their steps. docs/backends.md lists what
+// a new backend implements.
 package backends
 
 import (
@@ -102,12 +106,33 @@ type Failure struct {
 	LockHolder    string
 }
 
+// Capabilities says what a backend can do; the planner marks what a
+// policy asks beyond them Unsupported.
+type Capabilities struct {
+	// Hold: the backend can hold packages at their installed version.
+	Hold bool
+	// Security: the backend can tell security updates apart.
+	Security bool
+}
+
 // Backend is one package manager on one root directory.
 type Backend interface {
 	// Name is the backend's name (apt, dnf, …).
 	Name() string
 	// Family is the package naming family (v1alpha1.FamilyDebian, …).
 	Family() string
+	// Capabilities says what the backend can do on this root.
+	Capabilities() Capabilities
+	// WatchPaths are the directories whose changes invalidate an
+	// observation (the package database, the index).
+	WatchPaths() []string
+	// LockFiles are the package manager's lock files inside WatchPaths:
+	// taking or dropping a lock changes nothing observed, so their events
+	// are ignored.
+	LockFiles() []string
+	// LockHolder says who holds the package-manager lock, without
+	// running a process; held is false when nobody does.
+	LockHolder() (pid int, command string, held bool, err error)
 	// Observe returns the host's packages. names lists packages whose
 	// available versions the caller needs (pins); the result's Available
 	// holds them.
@@ -128,6 +153,11 @@ type Backend interface {
 	HoldStep(names []string, hold bool) (Step, error)
 	// RecoverStep repairs an interrupted package database.
 	RecoverStep() (Step, error)
+	// ReinstallStep installs packages again at the version they have: what
+	// repairs a package the recover step cannot finish (dpkg leaves a
+	// package half-installed when it dies while unpacking). A backend
+	// without a reinstall of its own returns its InstallStep.
+	ReinstallStep(pkgs []PackageRef) (Step, error)
 	// Classify explains a failed step from its exit code and output.
 	Classify(step Step, exitCode int, output []byte) Failure
 	// RecordRefresh stores the time of a successful refresh (the backend's

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/patchlet/patchlet/backends"
+	_ "github.com/patchlet/patchlet/backends/all"
 )
 
 func TestDetectBackendIn(t *testing.T) {

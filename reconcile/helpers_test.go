@@ -94,7 +94,7 @@ func utc(s string) time.Time {
 	return t
 }
 
-var allCaps = reconcile.Capabilities{Hold: true, Security: true}
+var allCaps = backends.Capabilities{Hold: true, Security: true}
 
 // apply simulates running steps on an observation the way a package
 // manager would, so that a second plan can be checked for idempotence.

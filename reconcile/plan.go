@@ -67,14 +67,6 @@ const (
 // tell them apart).
 const allPackages = "*"
 
-// Capabilities says what the host's backend can do.
-type Capabilities struct {
-	// Hold: the backend can hold packages at their installed version.
-	Hold bool
-	// Security: the backend can tell security updates apart.
-	Security bool
-}
-
 // PlanInput is everything Plan looks at.
 type PlanInput struct {
 	// Policies known to the agent, defaulted and validated, in any order.
@@ -84,7 +76,7 @@ type PlanInput struct {
 	// Observation is what the backend sees on the host.
 	Observation *backends.Observation
 	// Capabilities of the backend.
-	Capabilities Capabilities
+	Capabilities backends.Capabilities
 	// Family is the backend's package naming family (v1alpha1.FamilyDebian,
 	// …); names and versions that the family cannot have are Unsupported.
 	// Empty accepts every family's names.
@@ -300,7 +292,7 @@ type contribution struct {
 // planner holds what every policy's planning shares.
 type planner struct {
 	obs    *backends.Observation
-	caps   Capabilities
+	caps   backends.Capabilities
 	family string
 	claims hostClaims
 	// upgrades are the names of obs.Upgrades, sorted.

@@ -17,7 +17,7 @@ import (
 
 var now = utc("2026-11-23T10:00:00Z") // a Monday
 
-func planOf(o obs, caps reconcile.Capabilities, policies ...v1alpha1.PatchPolicy) reconcile.PlanOutput {
+func planOf(o obs, caps backends.Capabilities, policies ...v1alpha1.PatchPolicy) reconcile.PlanOutput {
 	return reconcile.Plan(reconcile.PlanInput{
 		Policies:     policies,
 		HostLabels:   map[string]string{"role": "web"},
@@ -92,7 +92,7 @@ var _ = Describe("Selects", func() {
 var _ = Describe("Plan", func() {
 	When("a policy names packages", func() {
 		DescribeTable("each package gets one item and the steps it needs",
-			func(spec func(*v1alpha1.PatchPolicy), o obs, caps reconcile.Capabilities,
+			func(spec func(*v1alpha1.PatchPolicy), o obs, caps backends.Capabilities,
 				action v1alpha1.PlanAction, reason, from, to, steps string, stalled bool) {
 				out := planOf(o, caps, policy("p", spec))
 				pp := onlyPolicy(out, "p")
@@ -161,7 +161,7 @@ var _ = Describe("Plan", func() {
 				pkg("docker-ce", v1alpha1.PackageHeld, ""), observe(), allCaps,
 				v1alpha1.ActionNone, "NotInstalled", "", "", "", false),
 			Entry("Held on a backend without holds: Unsupported, Stalled",
-				pkg("docker-ce", v1alpha1.PackageHeld, ""), observe().installed("docker-ce", "27.1"), reconcile.Capabilities{Security: true},
+				pkg("docker-ce", v1alpha1.PackageHeld, ""), observe().installed("docker-ce", "27.1"), backends.Capabilities{Security: true},
 				v1alpha1.ActionSkip, "Unsupported", "27.1", "", "", true),
 			Entry("Held at a version, held at another: unhold, install, hold",
 				pkg("docker-ce", v1alpha1.PackageHeld, "27.3"), observe().held("docker-ce", "27.1").available("docker-ce", "27.3", "27.1"), allCaps,
@@ -227,7 +227,7 @@ var _ = Describe("Plan", func() {
 			stalled bool
 		}
 		DescribeTable("upgrades what the class covers and skips the rest, saying why",
-			func(o obs, caps reconcile.Capabilities, w want, opts ...func(*v1alpha1.PatchPolicy)) {
+			func(o obs, caps backends.Capabilities, w want, opts ...func(*v1alpha1.PatchPolicy)) {
 				out := planOf(o, caps, policy("p", opts...), policy("other",
 					pkg("vim", v1alpha1.PackagePresent, "9.0.1"),
 					pkg("openssl", v1alpha1.PackageHeld, ""),
@@ -271,11 +271,11 @@ var _ = Describe("Plan", func() {
 				}, steps: ""},
 				updates(v1alpha1.UpdatesAll), pkg("linux-image-amd64", v1alpha1.PackagePresent, "")),
 			Entry("Security on a backend that cannot tell: Unsupported, Stalled",
-				host(), reconcile.Capabilities{Hold: true},
+				host(), backends.Capabilities{Hold: true},
 				want{items: map[string]string{"*": "Skip/Unsupported"}, steps: "", stalled: true},
 				updates(v1alpha1.UpdatesSecurity)),
 			Entry("All on a backend that cannot tell security: fine",
-				observe().installed("curl", "7.88").upgrade("curl", "7.88", "7.89", false), reconcile.Capabilities{},
+				observe().installed("curl", "7.88").upgrade("curl", "7.88", "7.89", false), backends.Capabilities{},
 				want{items: map[string]string{"curl": "Upgrade/Outdated"}, steps: "Upgrade:curl"},
 				updates(v1alpha1.UpdatesAll)),
 			Entry("None: no items", host(), allCaps, want{items: map[string]string{}, steps: ""}),

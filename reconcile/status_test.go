@@ -30,7 +30,7 @@ var _ = Describe("Policy status", func() {
 		return &p
 	}
 	// outcome plans one policy against an observation and wraps it.
-	outcome := func(p *v1alpha1.PatchPolicy, o obs, caps reconcile.Capabilities, others ...v1alpha1.PatchPolicy) reconcile.PassOutcome {
+	outcome := func(p *v1alpha1.PatchPolicy, o obs, caps backends.Capabilities, others ...v1alpha1.PatchPolicy) reconcile.PassOutcome {
 		out := planOf(o, caps, append([]v1alpha1.PatchPolicy{*p}, others...)...)
 		pp, _ := out.Policy(p.Name)
 		return reconcile.PassOutcome{Plan: pp}
@@ -125,7 +125,7 @@ var _ = Describe("Policy status", func() {
 			want{"False/VersionNotAvailable", "False/VersionNotAvailable", "False/VersionNotAvailable", "True/VersionNotAvailable", "False/NotRequired", gen, "Stalled", "9.9"}),
 		Entry("Unsupported", base(pkg("docker-ce", v1alpha1.PackageHeld, "")),
 			func(p *v1alpha1.PatchPolicy) reconcile.PassOutcome {
-				return outcome(p, observe().installed("docker-ce", "27.1"), reconcile.Capabilities{})
+				return outcome(p, observe().installed("docker-ce", "27.1"), backends.Capabilities{})
 			},
 			want{"False/Unsupported", "False/Unsupported", "False/Unsupported", "True/Unsupported", "False/NotRequired", gen, "Stalled", "cannot hold"}),
 		Entry("StepFailed: LockHeld", base(pkg("curl", v1alpha1.PackagePresent, "")),

@@ -44,8 +44,8 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/internal/toolkit"
 	"github.com/patchlet/patchlet/internal/fsutil"
-	"github.com/patchlet/patchlet/reconcile"
 )
 
 // Defaults.
@@ -125,13 +125,13 @@ func New(opts Options) (*Backend, error) {
 		apk:    opts.Apk,
 		kernel: opts.KernelRelease,
 	}
-	if err := b.cfg.Resolve("apk"); err != nil {
+	if err := toolkit.Resolve(&b.cfg, "apk"); err != nil {
 		return nil, err
 	}
 	if b.kernel == nil {
 		b.kernel = unameRelease
 	}
-	if err := backends.ResolveProgram(&b.apk, "apk", b.cfg.PathEnv); err != nil {
+	if err := toolkit.ResolveProgram(&b.apk, "apk", b.cfg.PathEnv); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -148,8 +148,8 @@ func (b *Backend) Root() string { return b.cfg.Root }
 
 // Capabilities says what apk can do: holds (world constraints), no
 // security classification.
-func (b *Backend) Capabilities() reconcile.Capabilities {
-	return reconcile.Capabilities{Hold: true, Security: false}
+func (b *Backend) Capabilities() backends.Capabilities {
+	return backends.Capabilities{Hold: true, Security: false}
 }
 
 // WatchPaths are the paths whose changes should wake the agent: apk's

@@ -6,6 +6,7 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/internal/toolkit"
 )
 
 // apk 2.14's words for each failure class (it has no translations).
@@ -35,7 +36,7 @@ func (b *Backend) Classify(step backends.Step, exitCode int, output []byte) back
 
 // ClassifyOutput is Classify without a Backend.
 func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends.Failure {
-	lines := backends.OutputLines(output)
+	lines := toolkit.OutputLines(output)
 	find := func(re *regexp.Regexp) (int, bool) {
 		for i, l := range lines {
 			if re.MatchString(l) {
@@ -80,9 +81,9 @@ func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends
 	}
 	msg := strings.Join(msgs, "; ")
 	if msg == "" {
-		msg = backends.OutputSummary(output, exitCode)
+		msg = toolkit.OutputSummary(output, exitCode)
 	}
 	return backends.Failure{Reason: backends.ReasonFailed, Message: msg}
 }
 
-func message(line string) string { return backends.TrimMarker(line, "ERROR: ", "WARNING: ") }
+func message(line string) string { return toolkit.TrimMarker(line, "ERROR: ", "WARNING: ") }

@@ -75,3 +75,6 @@ func processName(pid int) string {
 	}
 	return strings.TrimSpace(string(b))
 }
+
+// LockFiles is apk's database lock.
+func (b *Backend) LockFiles() []string { return []string{b.path(lockPath)} }

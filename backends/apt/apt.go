@@ -26,6 +26,7 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/internal/toolkit"
 	"github.com/patchlet/patchlet/internal/fsutil"
 )
 
@@ -110,7 +111,7 @@ func New(opts Options) (*Backend, error) {
 		paths: opts.Paths,
 		arch:  opts.Architecture,
 	}
-	if err := b.cfg.Resolve("apt"); err != nil {
+	if err := toolkit.Resolve(&b.cfg, "apt"); err != nil {
 		return nil, err
 	}
 	if strings.ContainsAny(b.cfg.Root, "\"\n\r;{}") {
@@ -126,7 +127,7 @@ func New(opts Options) (*Backend, error) {
 		{&b.paths.AptGet, "apt-get"}, {&b.paths.AptMark, "apt-mark"},
 		{&b.paths.AptCache, "apt-cache"}, {&b.paths.Dpkg, "dpkg"},
 	} {
-		if err := backends.ResolveProgram(p.dst, p.name, b.cfg.PathEnv); err != nil {
+		if err := toolkit.ResolveProgram(p.dst, p.name, b.cfg.PathEnv); err != nil {
 			return nil, err
 		}
 	}

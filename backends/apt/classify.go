@@ -7,6 +7,7 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/internal/toolkit"
 )
 
 // The package manager's words for each failure class (LC_ALL=C).
@@ -37,9 +38,9 @@ func (b *Backend) Classify(step backends.Step, exitCode int, output []byte) back
 
 // ClassifyOutput is Classify without a Backend.
 func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends.Failure {
-	lines := backends.OutputLines(output)
+	lines := toolkit.OutputLines(output)
 	// Prefer an E: line; dpkg's own errors start with "dpkg: error".
-	find := func(re *regexp.Regexp) (string, bool) { return backends.FindLine(lines, "E: ", re) }
+	find := func(re *regexp.Regexp) (string, bool) { return toolkit.FindLine(lines, "E: ", re) }
 	if l, ok := find(lockRE); ok {
 		f := backends.Failure{Reason: backends.ReasonLockHeld, Message: message(l)}
 		if m := lockHolderRE.FindStringSubmatch(l); m != nil {
@@ -68,7 +69,7 @@ func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends
 }
 
 // message trims a line and its "E: " / "W: " prefix.
-func message(line string) string { return backends.TrimMarker(line, "E: ", "W: ", "Err: ") }
+func message(line string) string { return toolkit.TrimMarker(line, "E: ", "W: ", "Err: ") }
 
 // failedMessage is the last E: line (the most specific: apt's summary
 // "Sub-process /usr/bin/dpkg returned an error code (1)" comes after the
@@ -92,5 +93,5 @@ func failedMessage(lines []string, exitCode int, output []byte) string {
 		}
 		return strings.Join(msgs, "; ")
 	}
-	return backends.OutputSummary(output, exitCode)
+	return toolkit.OutputSummary(output, exitCode)
 }

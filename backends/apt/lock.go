@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/patchlet/patchlet/backends"
 )
 
 // frontendLockPath is the lock apt (and every dpkg frontend) takes first;
@@ -106,4 +108,20 @@ func processName(pid int) string {
 		return ""
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// LockFiles are the lock files in the watched directories: dpkg's two and
+// the lists directory's.
+func (b *Backend) LockFiles() []string {
+	return []string{b.path(frontendLockPath), b.path(dpkgLockPath), b.path("var/lib/apt/lists/lock")}
+}
+
+// Capabilities: apt holds (apt-mark) and tells security updates apart.
+func (b *Backend) Capabilities() backends.Capabilities {
+	return backends.Capabilities{Hold: true, Security: true}
+}
+
+// WatchPaths are dpkg's database and apt's index lists.
+func (b *Backend) WatchPaths() []string {
+	return []string{b.path("var/lib/dpkg"), b.path("var/lib/apt/lists")}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/internal/toolkit"
 )
 
 // The package manager's words for each failure class (LC_ALL=C).
@@ -29,10 +30,10 @@ func (b *Backend) Classify(step backends.Step, exitCode int, output []byte) back
 
 // ClassifyOutput is Classify without a Backend.
 func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends.Failure {
-	lines := backends.OutputLines(output)
+	lines := toolkit.OutputLines(output)
 	find := func(re *regexp.Regexp) (string, bool) {
-		l, ok := backends.FindLine(lines, "", re)
-		return backends.TrimMarker(l, "Error:"), ok
+		l, ok := toolkit.FindLine(lines, "", re)
+		return toolkit.TrimMarker(l, "Error:"), ok
 	}
 	if l, ok := find(lockRE); ok || exitCode == ExitLocked {
 		f := backends.Failure{Reason: backends.ReasonLockHeld, Message: l}
@@ -70,5 +71,5 @@ func lastError(lines []string, exitCode int, output []byte) string {
 			}
 		}
 	}
-	return backends.OutputSummary(output, exitCode)
+	return toolkit.OutputSummary(output, exitCode)
 }

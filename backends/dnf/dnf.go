@@ -30,6 +30,7 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/internal/toolkit"
 	"github.com/patchlet/patchlet/backends/rpm"
 )
 
@@ -99,12 +100,6 @@ type Options struct {
 	StepTimeout    time.Duration
 }
 
-// Capabilities says what the backend can do (reconcile.Capabilities).
-type Capabilities struct {
-	Hold     bool
-	Security bool
-}
-
 // Backend is the dnf (or yum) backend for one root. It is safe for
 // concurrent use.
 type Backend struct {
@@ -148,7 +143,7 @@ func New(opts Options) (*Backend, error) {
 	if b.mode != ModeDNF && b.mode != ModeYum {
 		return nil, fmt.Errorf("dnf backend: unknown mode %q", b.mode)
 	}
-	if err := b.cfg.Resolve("dnf"); err != nil {
+	if err := toolkit.Resolve(&b.cfg, "dnf"); err != nil {
 		return nil, err
 	}
 	if b.home == "" {
@@ -161,7 +156,7 @@ func New(opts Options) (*Backend, error) {
 		dst  *string
 		name string
 	}{{&b.paths.DNF, string(b.mode)}, {&b.paths.Rpm, "rpm"}} {
-		if err := backends.ResolveProgram(p.dst, p.name, b.cfg.PathEnv); err != nil {
+		if err := toolkit.ResolveProgram(p.dst, p.name, b.cfg.PathEnv); err != nil {
 			return nil, err
 		}
 	}
@@ -234,8 +229,8 @@ func (b *Backend) Root() string { return b.cfg.Root }
 
 // Capabilities says whether holds (versionlock) and security
 // classification (updateinfo) are available.
-func (b *Backend) Capabilities() Capabilities {
-	return Capabilities{Hold: b.versionlock, Security: true}
+func (b *Backend) Capabilities() backends.Capabilities {
+	return backends.Capabilities{Hold: b.versionlock, Security: true}
 }
 
 // WatchPaths are the paths whose changes mean Observe may see something

@@ -14,8 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/patchlet/patchlet/backends"
-	"github.com/patchlet/patchlet/internal/testsupport/backendtest"
 	"github.com/patchlet/patchlet/backends/dnf"
+	"github.com/patchlet/patchlet/internal/testsupport/backendtest"
 	"github.com/patchlet/patchlet/internal/testsupport/testrpm"
 )
 
@@ -246,7 +246,7 @@ var _ = Describe("dnf against the real dnf in an isolated root", Ordered, Label(
 	})
 
 	It("refuses holds without versionlock", func() {
-		Expect(b.Capabilities()).To(Equal(dnf.Capabilities{Hold: false, Security: true}))
+		Expect(b.Capabilities()).To(Equal(backends.Capabilities{Hold: false, Security: true}))
 		Expect(b.HoldStep([]string{"hello"}, true)).Error().To(HaveOccurred())
 	})
 

@@ -15,8 +15,8 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
-	"github.com/patchlet/patchlet/internal/testsupport/backendtest"
 	"github.com/patchlet/patchlet/backends/dnf"
+	"github.com/patchlet/patchlet/internal/testsupport/backendtest"
 )
 
 // exitError returns a real *exec.ExitError with the given code.

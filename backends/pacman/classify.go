@@ -6,6 +6,7 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/internal/toolkit"
 )
 
 // pacman's words for each failure class (LC_ALL=C). A ".pacnew" warning
@@ -38,8 +39,8 @@ func (b *Backend) Classify(step backends.Step, exitCode int, output []byte) back
 
 // ClassifyOutput is Classify without a Backend.
 func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends.Failure {
-	lines := backends.OutputLines(output)
-	find := func(re *regexp.Regexp) (string, bool) { return backends.FindLine(lines, "error: ", re) }
+	lines := toolkit.OutputLines(output)
+	find := func(re *regexp.Regexp) (string, bool) { return toolkit.FindLine(lines, "error: ", re) }
 	if l, ok := find(lockRE); ok {
 		return backends.Failure{Reason: backends.ReasonLockHeld, Message: message(l)}
 	}
@@ -58,7 +59,7 @@ func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends
 }
 
 // message trims a line and its "error: " / "warning: " prefix.
-func message(line string) string { return backends.TrimMarker(line, "error: ", "warning: ") }
+func message(line string) string { return toolkit.TrimMarker(line, "error: ", "warning: ") }
 
 // failedMessage joins the error: lines (pacman prints the cause before
 // its "failed to commit transaction" summary), else the output's tail.
@@ -72,5 +73,5 @@ func failedMessage(lines []string, exitCode int, output []byte) string {
 	if len(msgs) > 0 {
 		return strings.Join(msgs, "; ")
 	}
-	return backends.OutputSummary(output, exitCode)
+	return toolkit.OutputSummary(output, exitCode)
 }

@@ -16,13 +16,14 @@ import (
 
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/pacman"
+	"github.com/patchlet/patchlet/executor"
 	"github.com/patchlet/patchlet/internal/testsupport/testpacman"
 )
 
 // realCounter runs commands for real and counts them.
 type realCounter struct {
 	countingRunner
-	exec backends.ExecRunner
+	exec executor.ExecRunner
 }
 
 func (r *realCounter) Run(ctx context.Context, argv, env []string) ([]byte, []byte, error) {

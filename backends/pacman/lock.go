@@ -71,3 +71,6 @@ func processName(pid int) string {
 	}
 	return strings.TrimSpace(string(b))
 }
+
+// LockFiles is pacman's database lock.
+func (b *Backend) LockFiles() []string { return []string{b.LockPath()} }

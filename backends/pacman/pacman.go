@@ -48,8 +48,8 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/internal/toolkit"
 	"github.com/patchlet/patchlet/internal/fsutil"
-	"github.com/patchlet/patchlet/reconcile"
 )
 
 // Defaults.
@@ -134,7 +134,7 @@ func New(opts Options) (*Backend, error) {
 		kernel:        opts.KernelRelease,
 		checkInterval: opts.CheckInterval,
 	}
-	if err := b.cfg.Resolve("pacman"); err != nil {
+	if err := toolkit.Resolve(&b.cfg, "pacman"); err != nil {
 		return nil, err
 	}
 	if b.checkInterval <= 0 {
@@ -143,7 +143,7 @@ func New(opts Options) (*Backend, error) {
 	if b.kernel == nil {
 		b.kernel = unameRelease
 	}
-	if err := backends.ResolveProgram(&b.pacman, "pacman", b.cfg.PathEnv); err != nil {
+	if err := toolkit.ResolveProgram(&b.pacman, "pacman", b.cfg.PathEnv); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -160,8 +160,8 @@ func (b *Backend) Root() string { return b.cfg.Root }
 
 // Capabilities says what pacman can do: no security classification, no
 // hold command (see the package comment).
-func (b *Backend) Capabilities() reconcile.Capabilities {
-	return reconcile.Capabilities{Hold: false, Security: false}
+func (b *Backend) Capabilities() backends.Capabilities {
+	return backends.Capabilities{Hold: false, Security: false}
 }
 
 // WatchPaths are the directories whose changes should wake the agent:

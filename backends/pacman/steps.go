@@ -189,3 +189,9 @@ func (b *Backend) HoldStep(names []string, hold bool) (backends.Step, error) {
 func (b *Backend) RecoverStep() (backends.Step, error) {
 	return backends.Step{}, ErrRecoverUnsupported
 }
+
+// ReinstallStep is InstallStep: the package manager has no reinstall of
+// its own, and installing the same version again repairs the package.
+func (b *Backend) ReinstallStep(pkgs []backends.PackageRef) (backends.Step, error) {
+	return b.InstallStep(pkgs)
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/internal/toolkit"
 )
 
 var (
@@ -30,9 +31,9 @@ func (b *Backend) Classify(step backends.Step, exitCode int, output []byte) back
 
 // ClassifyOutput is Classify without a Backend.
 func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends.Failure {
-	lines := backends.OutputLines(output)
+	lines := toolkit.OutputLines(output)
 	find := func(re *regexp.Regexp) (string, bool) {
-		l, ok := backends.FindLine(lines, "", re)
+		l, ok := toolkit.FindLine(lines, "", re)
 		return strings.TrimSpace(l), ok
 	}
 	if l, ok := find(lockRE); ok || exitCode == ExitLocked {
@@ -73,5 +74,5 @@ func tailMessage(lines []string, exitCode int, output []byte) string {
 		}
 		return l
 	}
-	return backends.OutputSummary(output, exitCode)
+	return toolkit.OutputSummary(output, exitCode)
 }

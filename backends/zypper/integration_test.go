@@ -13,8 +13,8 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/patchlet/patchlet/backends"
-	"github.com/patchlet/patchlet/internal/testsupport/backendtest"
 	"github.com/patchlet/patchlet/backends/zypper"
+	"github.com/patchlet/patchlet/internal/testsupport/backendtest"
 	"github.com/patchlet/patchlet/internal/testsupport/testrpm"
 )
 
@@ -155,7 +155,7 @@ var _ = Describe("zypper against the real zypper in an isolated root", Ordered, 
 	})
 
 	It("holds with a zypper lock so that an upgrade leaves the package alone", func() {
-		Expect(b.Capabilities()).To(Equal(zypper.Capabilities{Hold: true, Security: true}))
+		Expect(b.Capabilities()).To(Equal(backends.Capabilities{Hold: true, Security: true}))
 		mustRun(built(b.HoldStep([]string{"hello"}, true)))
 		obs, err := b.Observe(ctx, nil)
 		Expect(err).NotTo(HaveOccurred())

@@ -14,8 +14,8 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
-	"github.com/patchlet/patchlet/internal/testsupport/backendtest"
 	"github.com/patchlet/patchlet/backends/zypper"
+	"github.com/patchlet/patchlet/internal/testsupport/backendtest"
 )
 
 func exitError(code int) error {

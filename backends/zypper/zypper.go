@@ -21,6 +21,7 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/internal/toolkit"
 	"github.com/patchlet/patchlet/backends/rpm"
 )
 
@@ -85,12 +86,6 @@ type Options struct {
 	StepTimeout    time.Duration
 }
 
-// Capabilities says what the backend can do (reconcile.Capabilities).
-type Capabilities struct {
-	Hold     bool
-	Security bool
-}
-
 // Backend is the zypper backend for one root; safe for concurrent use.
 type Backend struct {
 	cfg        backends.Settings // root, state dir, PATH, clock, runner, timeouts
@@ -118,7 +113,7 @@ func New(opts Options) (*Backend, error) {
 	b := &Backend{log: opts.Log, paths: opts.Paths, home: opts.Home, procRoot: opts.ProcRoot, rebootPkgs: opts.RebootPackages,
 		cfg: backends.Settings{Root: opts.Root, StateDir: opts.StateDir, PathEnv: opts.PathEnv, Clock: opts.Clock,
 			Runner: opts.Runner, RefreshTimeout: opts.RefreshTimeout, StepTimeout: opts.StepTimeout}}
-	if err := b.cfg.Resolve("zypper"); err != nil {
+	if err := toolkit.Resolve(&b.cfg, "zypper"); err != nil {
 		return nil, err
 	}
 	if b.home == "" {
@@ -131,7 +126,7 @@ func New(opts Options) (*Backend, error) {
 		dst  *string
 		name string
 	}{{&b.paths.Zypper, "zypper"}, {&b.paths.Rpm, "rpm"}} {
-		if err := backends.ResolveProgram(p.dst, p.name, b.cfg.PathEnv); err != nil {
+		if err := toolkit.ResolveProgram(p.dst, p.name, b.cfg.PathEnv); err != nil {
 			return nil, err
 		}
 	}
@@ -149,7 +144,9 @@ func (b *Backend) Family() string { return v1alpha1.FamilyRPM }
 func (b *Backend) Root() string { return b.cfg.Root }
 
 // Capabilities: zypper holds with locks and classifies security patches.
-func (b *Backend) Capabilities() Capabilities { return Capabilities{Hold: true, Security: true} }
+func (b *Backend) Capabilities() backends.Capabilities {
+	return backends.Capabilities{Hold: true, Security: true}
+}
 
 // WatchPaths are the paths whose changes mean Observe may see something new.
 func (b *Backend) WatchPaths() []string {

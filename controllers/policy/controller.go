@@ -33,7 +33,6 @@ import (
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/executor"
 	"github.com/patchlet/patchlet/metrics"
-	"github.com/patchlet/patchlet/reconcile"
 	"github.com/patchlet/patchlet/store"
 )
 
@@ -59,12 +58,8 @@ type Options struct {
 	// HostInfo is what the agent knows of the machine (OS, backend choice).
 	OS          v1alpha1.OSInfo
 	BackendInfo v1alpha1.BackendInfo
-	// Capabilities of the backend.
-	Capabilities reconcile.Capabilities
-	// Root is the managed root directory; WatchPaths are the package
-	// database and index paths whose changes trigger a pass.
-	Root       string
-	WatchPaths []string
+	// Root is the managed root directory.
+	Root string
 	// StateDir keeps the reboot record.
 	StateDir string
 	// Rebooter reboots the host; nil never reboots.
@@ -334,8 +329,13 @@ func (c *Controller) watchPolicies(ctx context.Context, events <-chan store.Even
 // watchFiles enqueues a pass when the package database or index changes
 // under another tool's hands (apt-get run by an operator, unattended-upgrades).
 func (c *Controller) watchFiles(ctx context.Context) {
-	if len(c.o.WatchPaths) == 0 {
+	paths := c.o.Backend.WatchPaths()
+	if len(paths) == 0 {
 		return
+	}
+	locks := map[string]bool{}
+	for _, l := range c.o.Backend.LockFiles() {
+		locks[filepath.Clean(l)] = true
 	}
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -343,7 +343,7 @@ func (c *Controller) watchFiles(ctx context.Context) {
 		return
 	}
 	defer w.Close()
-	for _, p := range c.o.WatchPaths {
+	for _, p := range paths {
 		if err := w.Add(p); err != nil {
 			c.log.V(1).Info("not watching path", "path", p, "error", err.Error())
 		}
@@ -361,7 +361,7 @@ func (c *Controller) watchFiles(ctx context.Context) {
 			if !ok {
 				return
 			}
-			if filepath.Base(ev.Name) == "lock" || filepath.Base(ev.Name) == "lock-frontend" {
+			if locks[filepath.Clean(ev.Name)] {
 				continue
 			}
 			if timer == nil {

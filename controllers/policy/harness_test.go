@@ -23,14 +23,12 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
-	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/apt"
-	"github.com/patchlet/patchlet/executor"
 	"github.com/patchlet/patchlet/controllers/policy"
-	"github.com/patchlet/patchlet/internal/testsupport/testrepo"
+	"github.com/patchlet/patchlet/executor"
 	"github.com/patchlet/patchlet/internal/healthcheck"
+	"github.com/patchlet/patchlet/internal/testsupport/testrepo"
 	"github.com/patchlet/patchlet/metrics"
-	"github.com/patchlet/patchlet/reconcile"
 	"github.com/patchlet/patchlet/store"
 )
 
@@ -114,7 +112,7 @@ type countingRunner struct {
 
 func (r *countingRunner) Run(ctx context.Context, argv, env []string) ([]byte, []byte, error) {
 	r.n.Add(1)
-	return backends.ExecRunner{}.Run(ctx, argv, env)
+	return executor.ExecRunner{}.Run(ctx, argv, env)
 }
 
 // harness is one isolated root with a Controller of its own: a real
@@ -198,9 +196,7 @@ func (h *harness) open() error {
 		Log:           h.log.WithName("controller"),
 		HostName:      hostName,
 		BackendInfo:   v1alpha1.BackendInfo{Name: "apt", Reason: "test"},
-		Capabilities:  reconcile.Capabilities{Hold: true, Security: true},
 		Root:          h.root.Dir,
-		WatchPaths:    []string{h.root.Path("var/lib/dpkg"), h.root.Path("var/lib/apt/lists")},
 		StateDir:      h.stateDir,
 		Metrics:       h.metrics,
 		Rebooter:      h.rebooter,

@@ -192,7 +192,7 @@ func (c *Controller) observe(ctx context.Context, p *pass) error {
 		Policies:     p.policies,
 		HostLabels:   c.o.HostLabels,
 		Observation:  obs,
-		Capabilities: c.o.Capabilities,
+		Capabilities: c.o.Backend.Capabilities(),
 		Family:       c.o.Backend.Family(),
 		Now:          p.now,
 	})
@@ -353,21 +353,11 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-// LockChecker is implemented by backends that can see who holds the
-// package-manager lock without running a process.
-type LockChecker interface {
-	LockHolder() (pid int, command string, held bool, err error)
-}
-
 // lockHeld checks the package lock before a step: while another process
 // holds it, the pass waits (no step, no Operation) and retries soon. Each
 // named policy reports the holder.
 func (c *Controller) lockHeld(p *pass, policies map[string]v1alpha1.StepType) (Result, bool) {
-	lc, ok := c.o.Backend.(LockChecker)
-	if !ok {
-		return Result{}, false
-	}
-	pid, cmd, held, err := lc.LockHolder()
+	pid, cmd, held, err := c.o.Backend.LockHolder()
 	if err != nil {
 		c.log.V(1).Info("cannot check the package lock", "error", err.Error())
 		return Result{}, false

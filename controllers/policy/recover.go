@@ -11,15 +11,6 @@ import (
 	"github.com/patchlet/patchlet/reconcile"
 )
 
-// Reinstaller is implemented by backends that can install packages again
-// at the version they have (apt-get install --reinstall): what repairs a
-// package that the recover step cannot finish (dpkg leaves a package
-// half-installed when it dies while unpacking, and dpkg --configure -a
-// does not touch those). Without it the controller uses InstallStep.
-type Reinstaller interface {
-	ReinstallStep(pkgs []backends.PackageRef) (backends.Step, error)
-}
-
 // recoverDatabase repairs an interrupted package database, once per
 // interruption: the backend's recover step (dpkg --configure -a), then,
 // for the packages still interrupted, one reinstall at their recorded
@@ -81,15 +72,7 @@ func (c *Controller) recoverDatabase(ctx context.Context, p *pass, key string) (
 		if err != nil {
 			return res, true, err
 		}
-		var (
-			step backends.Step
-			berr error
-		)
-		if ri, ok := c.o.Backend.(Reinstaller); ok {
-			step, berr = ri.ReinstallStep(refs)
-		} else {
-			step, berr = c.o.Backend.InstallStep(refs)
-		}
+		step, berr := c.o.Backend.ReinstallStep(refs)
 		if berr != nil {
 			// Reported as a failed install step; nothing runs.
 			step = backends.Step{Type: v1alpha1.StepInstall}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	osexec "os/exec"
-	"path/filepath"
 	"strings"
 
 	"github.com/go-logr/logr"
@@ -13,17 +12,12 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
-	"github.com/patchlet/patchlet/backends/apk"
-	"github.com/patchlet/patchlet/backends/apt"
-	"github.com/patchlet/patchlet/backends/dnf"
-	"github.com/patchlet/patchlet/executor"
-	"github.com/patchlet/patchlet/backends/pacman"
-	"github.com/patchlet/patchlet/backends/zypper"
+	_ "github.com/patchlet/patchlet/backends/all" // every backend, for backends.Open
 	"github.com/patchlet/patchlet/controllers/policy"
+	"github.com/patchlet/patchlet/executor"
 	"github.com/patchlet/patchlet/internal/healthcheck"
 	"github.com/patchlet/patchlet/internal/options"
 	"github.com/patchlet/patchlet/metrics"
-	"github.com/patchlet/patchlet/reconcile"
 	"github.com/patchlet/patchlet/store"
 )
 
@@ -41,56 +35,9 @@ func newController(o options.Options, st *store.Store, ex *executor.Executor, m 
 			return nil, fmt.Errorf("--backend auto: %w", err)
 		}
 	}
-	var (
-		b     backends.Backend
-		caps  reconcile.Capabilities
-		watch []string
-	)
-	switch name {
-	case "apt":
-		ab, err := apt.New(apt.Options{Root: o.Root, StateDir: o.StateDir, Log: log.WithName("apt")})
-		if err != nil {
-			return nil, fmt.Errorf("apt backend: %w", err)
-		}
-		b = ab
-		caps = reconcile.Capabilities{Hold: true, Security: true}
-		watch = []string{filepath.Join(o.Root, "var/lib/dpkg"), filepath.Join(o.Root, "var/lib/apt/lists")}
-	case "dnf", "yum":
-		mode := dnf.ModeDNF
-		if name == "yum" {
-			mode = dnf.ModeYum
-		}
-		db, err := dnf.New(dnf.Options{Root: o.Root, StateDir: o.StateDir, Mode: mode, Log: log.WithName(name)})
-		if err != nil {
-			return nil, fmt.Errorf("%s backend: %w", name, err)
-		}
-		b = db
-		c := db.Capabilities()
-		caps = reconcile.Capabilities{Hold: c.Hold, Security: c.Security}
-		watch = db.WatchPaths()
-	case "zypper":
-		zb, err := zypper.New(zypper.Options{Root: o.Root, StateDir: o.StateDir, Log: log.WithName("zypper")})
-		if err != nil {
-			return nil, fmt.Errorf("zypper backend: %w", err)
-		}
-		b = zb
-		c := zb.Capabilities()
-		caps = reconcile.Capabilities{Hold: c.Hold, Security: c.Security}
-		watch = zb.WatchPaths()
-	case "pacman":
-		pb, err := pacman.New(pacman.Options{Root: o.Root, StateDir: o.StateDir, Log: log.WithName("pacman")})
-		if err != nil {
-			return nil, fmt.Errorf("pacman backend: %w", err)
-		}
-		b, caps, watch = pb, pb.Capabilities(), pb.WatchPaths()
-	case "apk":
-		kb, err := apk.New(apk.Options{Root: o.Root, StateDir: o.StateDir, Log: log.WithName("apk")})
-		if err != nil {
-			return nil, fmt.Errorf("apk backend: %w", err)
-		}
-		b, caps, watch = kb, kb.Capabilities(), kb.WatchPaths()
-	default:
-		return nil, fmt.Errorf("--backend %s: unknown backend", name)
+	b, err := backends.Open(name, backends.Settings{Root: o.Root, StateDir: o.StateDir, Log: log.WithName(name)})
+	if err != nil {
+		return nil, err
 	}
 
 	host := o.HostName
@@ -124,15 +71,13 @@ func newController(o options.Options, st *store.Store, ex *executor.Executor, m 
 			ID: rel.ID, IDLike: strings.Join(rel.IDLike, " "), VersionID: rel.VersionID,
 			PrettyName: rel.PrettyName, Kernel: kernel,
 		},
-		BackendInfo:  v1alpha1.BackendInfo{Name: name, Reason: reason},
-		Capabilities: caps,
-		Root:         o.Root,
-		WatchPaths:   watch,
-		StateDir:     o.StateDir,
-		Rebooter:     rebooter,
-		Resync:       o.ResyncPeriod,
-		StepTimeout:  o.StepTimeout,
-		Metrics:      m,
+		BackendInfo: v1alpha1.BackendInfo{Name: name, Reason: reason},
+		Root:        o.Root,
+		StateDir:    o.StateDir,
+		Rebooter:    rebooter,
+		Resync:      o.ResyncPeriod,
+		StepTimeout: o.StepTimeout,
+		Metrics:     m,
 		HealthChecker: healthcheck.New(healthcheck.Options{
 			ChecksDir: o.ChecksDir, EUID: os.Geteuid(), Log: log.WithName("healthcheck"),
 		}),

@@ -15,6 +15,9 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
+
+	"github.com/patchlet/patchlet/backends"
+	_ "github.com/patchlet/patchlet/backends/all" // registers every backend
 )
 
 // DefaultConfigFile is read when --config is not given; its absence is fine.
@@ -63,8 +66,8 @@ type Options struct {
 // runs in (a DaemonSet on Kubernetes nodes).
 const InCluster = "in-cluster"
 
-// Backends accepted by --backend.
-var Backends = []string{"auto", "apt", "dnf", "yum", "zypper", "pacman", "apk"}
+// Backends accepted by --backend: auto and every registered backend.
+var Backends = append([]string{"auto"}, backends.Names()...)
 
 // Executors accepted by --executor.
 var Executors = []string{"auto", "systemd", "detached"}

@@ -13,7 +13,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/executor"
 )
 
 // CountingRunner counts the commands it runs, and runs them for real
@@ -34,7 +34,7 @@ func (c *CountingRunner) Run(ctx context.Context, argv, env []string) ([]byte, [
 		out, err := c.Fake(argv)
 		return out, nil, err
 	}
-	return backends.ExecRunner{}.Run(ctx, argv, env)
+	return executor.ExecRunner{}.Run(ctx, argv, env)
 }
 
 // Count is how many commands ran.

@@ -15,7 +15,6 @@ import (
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/controllers/policy"
 	"github.com/patchlet/patchlet/fleet"
-	"github.com/patchlet/patchlet/reconcile"
 	"github.com/patchlet/patchlet/store"
 )
 
@@ -85,7 +84,6 @@ func StartAgent(ctx context.Context, o AgentOptions) (*Agent, error) {
 		HostLabels:    o.Labels,
 		OS:            v1alpha1.OSInfo{ID: "debian", VersionID: "12"},
 		BackendInfo:   v1alpha1.BackendInfo{Name: "sim", Reason: "simulated"},
-		Capabilities:  reconcile.Capabilities{Hold: true, Security: true},
 		StateDir:      dir,
 		BootID:        func() (string, error) { return "sim-boot", nil },
 		Gate:          fa.Gate(),

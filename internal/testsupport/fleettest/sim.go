@@ -117,6 +117,23 @@ func (b *Backend) Applied() []string {
 func (b *Backend) Name() string   { return "sim" }
 func (b *Backend) Family() string { return v1alpha1.FamilyDebian }
 
+// Capabilities: the simulated backend holds and tells security updates apart.
+func (b *Backend) Capabilities() backends.Capabilities {
+	return backends.Capabilities{Hold: true, Security: true}
+}
+
+// WatchPaths and LockFiles are empty: nothing on disk changes under the simulation.
+func (b *Backend) WatchPaths() []string { return nil }
+func (b *Backend) LockFiles() []string  { return nil }
+
+// LockHolder: nobody holds the simulated lock.
+func (b *Backend) LockHolder() (int, string, bool, error) { return 0, "", false, nil }
+
+// ReinstallStep is InstallStep.
+func (b *Backend) ReinstallStep(pkgs []backends.PackageRef) (backends.Step, error) {
+	return b.InstallStep(pkgs)
+}
+
 // Observe reports the installed packages and the repository's newer versions.
 func (b *Backend) Observe(_ context.Context, names []string) (*backends.Observation, error) {
 	b.mu.Lock()

@@ -1,4 +1,4 @@
-package backends_test
+package toolkit_test
 
 import (
 	"os"
@@ -9,26 +9,28 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/internal/toolkit"
+	"github.com/patchlet/patchlet/executor"
 )
 
 var _ = Describe("Settings", func() {
 	It("fills what is unset with the shared defaults and cleans the root", func() {
 		s := backends.Settings{Root: "/srv/img/", StepTimeout: 5}
-		Expect(s.Resolve("apt")).To(Succeed())
+		Expect(toolkit.Resolve(&s, "apt")).To(Succeed())
 		Expect(s.Root).To(Equal("/srv/img"))
 		Expect(s.StateDir).To(Equal(backends.DefaultStateDir))
 		Expect(s.PathEnv).To(Equal(backends.DefaultPath))
 		Expect(s.RefreshTimeout).To(Equal(backends.DefaultRefreshTimeout))
 		Expect(s.StepTimeout).To(BeEquivalentTo(5), "a set value is kept")
 		Expect(s.Clock).NotTo(BeNil())
-		Expect(s.Runner).To(Equal(backends.ExecRunner{}))
+		Expect(s.Runner).To(Equal(executor.ExecRunner{}))
 		empty := backends.Settings{}
-		Expect(empty.Resolve("apt")).To(Succeed())
+		Expect(toolkit.Resolve(&empty, "apt")).To(Succeed())
 		Expect(empty.Root).To(Equal("/"))
 	})
 	It("refuses a relative root, naming the backend", func() {
 		s := backends.Settings{Root: "srv/img"}
-		Expect(s.Resolve("pacman")).To(MatchError(`pacman root "srv/img" is not an absolute path`))
+		Expect(toolkit.Resolve(&s, "pacman")).To(MatchError(`pacman root "srv/img" is not an absolute path`))
 	})
 })
 
@@ -37,14 +39,14 @@ var _ = Describe("ResolveProgram", func() {
 		dir := GinkgoT().TempDir()
 		Expect(os.WriteFile(filepath.Join(dir, "dpkg"), []byte("#!/bin/sh\n"), 0o755)).To(Succeed())
 		p := ""
-		Expect(backends.ResolveProgram(&p, "dpkg", dir)).To(Succeed())
+		Expect(toolkit.ResolveProgram(&p, "dpkg", dir)).To(Succeed())
 		Expect(p).To(Equal(filepath.Join(dir, "dpkg")))
 		p = "/opt/bin/dpkg"
-		Expect(backends.ResolveProgram(&p, "dpkg", dir)).To(Succeed())
+		Expect(toolkit.ResolveProgram(&p, "dpkg", dir)).To(Succeed())
 		Expect(p).To(Equal("/opt/bin/dpkg"))
 		p = "bin/dpkg"
-		Expect(backends.ResolveProgram(&p, "dpkg", dir)).To(MatchError(`path of dpkg "bin/dpkg" is not absolute`))
+		Expect(toolkit.ResolveProgram(&p, "dpkg", dir)).To(MatchError(`path of dpkg "bin/dpkg" is not absolute`))
 		p = ""
-		Expect(backends.ResolveProgram(&p, "rpm", dir)).To(MatchError(exec.ErrNotFound))
+		Expect(toolkit.ResolveProgram(&p, "rpm", dir)).To(MatchError(exec.ErrNotFound))
 	})
 })

@@ -1,4 +1,4 @@
-package backends_test
+package toolkit_test
 
 import (
 	"testing"
@@ -7,7 +7,7 @@ import (
 	. "github.com/onsi/gomega"
 )
 
-func TestBackends(t *testing.T) {
+func TestToolkit(t *testing.T) {
 	RegisterFailHandler(Fail)
-	RunSpecs(t, "Backends Suite")
+	RunSpecs(t, "backends/internal/toolkit")
 }

@@ -1,4 +1,4 @@
-package backends_test
+package toolkit_test
 
 import (
 	"os"
@@ -8,7 +8,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/internal/toolkit"
 )
 
 var _ = Describe("LookPath", func() {
@@ -19,9 +19,9 @@ var _ = Describe("LookPath", func() {
 		Expect(os.WriteFile(filepath.Join(b, "apt-get"), []byte("#!/bin/sh\n"), 0o755)).To(Succeed())
 		Expect(os.WriteFile(filepath.Join(b, "dpkg"), []byte("#!/bin/sh\n"), 0o755)).To(Succeed())
 		path := "relative:" + a + ":" + b
-		Expect(backends.LookPath("apt-get", path)).To(Equal(filepath.Join(b, "apt-get")))
-		Expect(backends.LookPath("dpkg", path)).To(Equal(filepath.Join(b, "dpkg")))
-		_, err := backends.LookPath("rpm", path)
+		Expect(toolkit.LookPath("apt-get", path)).To(Equal(filepath.Join(b, "apt-get")))
+		Expect(toolkit.LookPath("dpkg", path)).To(Equal(filepath.Join(b, "dpkg")))
+		_, err := toolkit.LookPath("rpm", path)
 		Expect(err).To(MatchError(exec.ErrNotFound))
 		Expect(err).To(MatchError(ContainSubstring("find rpm in relative:")))
 	})

@@ -1,6 +1,7 @@
-package backends
+package toolkit
 
 import (
+	"bytes"
 	"regexp"
 	"strconv"
 	"strings"
@@ -55,4 +56,13 @@ func OutputSummary(output []byte, exitCode int) string {
 		return t
 	}
 	return "exit code " + strconv.Itoa(exitCode)
+}
+
+// Tail returns at most n bytes from the end of b, without surrounding space.
+func Tail(b []byte, n int) string {
+	b = bytes.TrimSpace(b)
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
 }

@@ -1,0 +1,15 @@
+package apk
+
+import "github.com/patchlet/patchlet/backends"
+
+func init() {
+	backends.Register(backends.Registration{
+		Name:     "apk",
+		OSIDs:    []string{"alpine", "postmarketos"},
+		Programs: []string{"sbin/apk", "usr/bin/apk"},
+		Open: func(s backends.Settings) (backends.Backend, error) {
+			return New(Options{Root: s.Root, StateDir: s.StateDir, PathEnv: s.PathEnv, Clock: s.Clock, Runner: s.Runner,
+				RefreshTimeout: s.RefreshTimeout, StepTimeout: s.StepTimeout, Log: s.Log})
+		},
+	})
+}

@@ -1,0 +1,35 @@
+package toolkit_test
+
+import (
+	"regexp"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/patchlet/patchlet/backends/internal/toolkit"
+)
+
+var _ = Describe("reading a failed step's output", func() {
+	lines := toolkit.OutputLines([]byte("Reading package lists...\r\nGet:1 http://x Failed to fetch a\nE: Failed to fetch b\n"))
+
+	It("splits lines, CRLF or not", func() {
+		Expect(lines).To(Equal([]string{"Reading package lists...", "Get:1 http://x Failed to fetch a", "E: Failed to fetch b", ""}))
+	})
+	It("prefers a matching line that carries the error marker", func() {
+		l, ok := toolkit.FindLine(lines, "E: ", regexp.MustCompile(`Failed to fetch`))
+		Expect(ok).To(BeTrue())
+		Expect(l).To(Equal("E: Failed to fetch b"))
+		l, _ = toolkit.FindLine(lines, "", regexp.MustCompile(`Failed to fetch`))
+		Expect(l).To(Equal("Get:1 http://x Failed to fetch a"))
+		_, ok = toolkit.FindLine(lines, "E: ", regexp.MustCompile(`No space left`))
+		Expect(ok).To(BeFalse())
+	})
+	It("trims the first marker a line starts with", func() {
+		Expect(toolkit.TrimMarker("  E: Unable to locate package x ", "W: ", "E: ")).To(Equal("Unable to locate package x"))
+		Expect(toolkit.TrimMarker(" plain ", "E: ")).To(Equal("plain"))
+	})
+	It("falls back to the output's tail, then the exit code", func() {
+		Expect(toolkit.OutputSummary([]byte("  boom \n"), 3)).To(Equal("boom"))
+		Expect(toolkit.OutputSummary(nil, 3)).To(Equal("exit code 3"))
+	})
+})
