@@ -40,45 +40,16 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/internal/fsutil"
 )
 
-// Resource names (plural, lowercase, as in URLs).
+// Resource names (plural, lowercase, as in URLs), from the registry
+// v1alpha1.Resources, which lists every resource the store keeps.
 const (
-	PatchPolicies = "patchpolicies"
-	Hosts         = "hosts"
-	Operations    = "operations"
+	PatchPolicies = v1alpha1.ResourcePatchPolicies
+	Hosts         = v1alpha1.ResourceHosts
+	Operations    = v1alpha1.ResourceOperations
 )
-
-// ResourceInfo describes one resource the store keeps.
-type ResourceInfo struct {
-	// Resource is the plural lowercase name used in URLs.
-	Resource string
-	// Singular name.
-	Singular string
-	// Kind of its objects.
-	Kind string
-	// ListKind of its lists.
-	ListKind string
-	// ShortNames for kubectl.
-	ShortNames []string
-}
-
-// Resources lists every resource the store keeps.
-var Resources = []ResourceInfo{
-	{Resource: PatchPolicies, Singular: "patchpolicy", Kind: v1alpha1.KindPatchPolicy, ListKind: "PatchPolicyList", ShortNames: []string{"pp"}},
-	{Resource: Hosts, Singular: "host", Kind: v1alpha1.KindHost, ListKind: "HostList"},
-	{Resource: Operations, Singular: "operation", Kind: v1alpha1.KindOperation, ListKind: "OperationList", ShortNames: []string{"op"}},
-}
-
-// Lookup returns the ResourceInfo of a resource name.
-func Lookup(resource string) (ResourceInfo, bool) {
-	for _, r := range Resources {
-		if r.Resource == resource {
-			return r, true
-		}
-	}
-	return ResourceInfo{}, false
-}
 
 // GroupResource of a resource name, for error messages.
 func GroupResource(resource string) schema.GroupResource {
@@ -144,7 +115,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	for _, r := range Resources {
+	for _, r := range v1alpha1.Resources {
 		s.objects[r.Resource] = map[string]*entry{}
 		d := filepath.Join(dir, "objects", r.Resource)
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -177,7 +148,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) load(r ResourceInfo, d string) error {
+func (s *Store) load(r v1alpha1.ResourceInfo, d string) error {
 	ents, err := os.ReadDir(d)
 	if err != nil {
 		return fmt.Errorf("reading store directory: %w", err)
@@ -197,7 +168,7 @@ func (s *Store) load(r ResourceInfo, d string) error {
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", p, err)
 		}
-		obj := v1alpha1.New(r.Kind)
+		obj := r.NewObject()
 		if err := json.Unmarshal(b, obj); err != nil {
 			// Never happens with our atomic writes; a hand-edited file is set aside, not lost.
 			s.log.Error(err, "unreadable object file set aside", "path", p)
@@ -224,7 +195,7 @@ func (s *Store) ResourceVersion() uint64 {
 func (s *Store) bucket(resource string) (map[string]*entry, error) {
 	b, ok := s.objects[resource]
 	if !ok {
-		return nil, apierrors.NewNotFound(schema.GroupResource{Group: v1alpha1.Group, Resource: resource}, "")
+		return nil, apierrors.NewNotFound(GroupResource(resource), "")
 	}
 	return b, nil
 }
@@ -337,7 +308,7 @@ func (s *Store) update(resource string, obj v1alpha1.Object, status bool) (v1alp
 		return nil, apierrors.NewConflict(GroupResource(resource), name,
 			fmt.Errorf("the object has been modified; please apply your changes to the latest version (resourceVersion %s, yours %s) and try again", old.obj.GetResourceVersion(), rv))
 	}
-	r, _ := Lookup(resource)
+	r, _ := v1alpha1.LookupResource(resource)
 	var merged v1alpha1.Object
 	if status {
 		merged, err = mergeSection(r.Kind, old.obj, obj, "status")
@@ -398,7 +369,7 @@ func (s *Store) Delete(resource, name, precondRV string) (v1alpha1.Object, error
 	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("removing %s: %w", p, err)
 	}
-	if err := syncDir(filepath.Dir(p)); err != nil {
+	if err := fsutil.SyncDir(filepath.Dir(p)); err != nil {
 		return nil, err
 	}
 	s.rv = rv
@@ -411,7 +382,7 @@ func (s *Store) Delete(resource, name, precondRV string) (v1alpha1.Object, error
 }
 
 func (s *Store) setKind(resource string, obj v1alpha1.Object) {
-	r, _ := Lookup(resource)
+	r, _ := v1alpha1.LookupResource(resource)
 	obj.GetObjectKind().SetGroupVersionKind(v1alpha1.GroupVersion.WithKind(r.Kind))
 }
 
@@ -443,53 +414,14 @@ func (s *Store) commit(resource string, typ watch.EventType, obj v1alpha1.Object
 }
 
 // writeFileAtomic writes data to path so that a crash leaves the old or the
-// new content: temporary file in the same directory, fsync, rename, fsync
-// the directory.
+// new content. Its temporary file is ".tmp-<base>-*", which Open removes.
 func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	tmp := f.Name()
-	cleanup := func() { _ = f.Close(); _ = os.Remove(tmp) }
-	if _, err := f.Write(data); err != nil {
-		cleanup()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Chmod(0o600); err != nil {
-		cleanup()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		cleanup()
-		return fmt.Errorf("syncing %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("renaming into %s: %w", path, err)
-	}
-	return syncDir(dir)
+	return fsutil.Write(path, data, fsutil.Options{Perm: 0o600, TempPattern: ".tmp-" + filepath.Base(path) + "-"})
 }
 
-// WriteFileAtomic is writeFileAtomic for other packages of patchlet.
+// WriteFileAtomic is writeFileAtomic for other packages of patchlet (the
+// policy controller's reboot record); new code calls fsutil.Write.
 func WriteFileAtomic(path string, data []byte) error { return writeFileAtomic(path, data) }
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("syncing directory %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing directory %s: %w", dir, err)
-	}
-	return nil
-}
 
 func uuidFunc() types.UID { return types.UID(uuid.NewString()) }
 

@@ -7,6 +7,8 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
 )
 
 type watcher struct {
@@ -53,7 +55,7 @@ func (s *Store) Watch(ctx context.Context, resource string, since uint64) (<-cha
 	}
 	var backlog []Event
 	if since == 0 {
-		for _, r := range Resources {
+		for _, r := range v1alpha1.Resources {
 			if resource != "" && r.Resource != resource {
 				continue
 			}
