@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/patchlet/patchlet/internal/fsutil"
 )
 
 // File names inside the audit directory.
@@ -190,7 +191,7 @@ func Open(o Options) (*Log, error) {
 		_ = l.Close()
 		return nil, err
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := fsutil.SyncDir(l.dir); err != nil {
 		_ = l.Close()
 		return nil, err
 	}
@@ -366,7 +367,7 @@ func (l *Log) rotate() error {
 		return fmt.Errorf("rotating the audit log: %w", err)
 	}
 	l.f, l.size, l.first = f, 0, 0
-	return syncDir(l.dir)
+	return fsutil.SyncDir(l.dir)
 }
 
 // Close closes the files.
@@ -383,16 +384,4 @@ func (l *Log) Close() error {
 		l.head = nil
 	}
 	return errors.Join(errs...)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("syncing %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("syncing %s: %w", dir, err)
-	}
-	return nil
 }

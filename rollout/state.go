@@ -4,13 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/internal/fsutil"
 )
 
 // StateVersion is the version of the state file format.
@@ -130,44 +130,15 @@ func LoadState(path string) (*State, error) {
 	return &st, nil
 }
 
-// SaveState writes the state atomically: a temporary file in the same
-// directory, fsynced, renamed over path, and the directory fsynced, so
-// that a crash leaves the old state or the new one, never a torn one.
-func SaveState(path string, st *State) (retErr error) {
+// SaveState writes the state atomically (fsutil.Write): a crash leaves the
+// old state or the new one, never a torn one.
+func SaveState(path string, st *State) error {
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encoding state: %w", err)
 	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
+	if err := fsutil.Write(path, append(b, '\n'), fsutil.Options{TempPattern: "." + filepath.Base(path) + ".tmp-*"}); err != nil {
 		return fmt.Errorf("writing state file: %w", err)
-	}
-	defer func() {
-		if retErr != nil {
-			_ = os.Remove(f.Name())
-		}
-	}()
-	_, err = f.Write(append(b, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("writing state file %s: %w", f.Name(), err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("writing state file: %w", err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("syncing directory %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return fmt.Errorf("syncing directory %s: %w", dir, err)
 	}
 	return nil
 }
