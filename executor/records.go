@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/patchlet/patchlet/internal/fsutil"
 )
 
 // File names inside a step directory.
@@ -80,83 +82,29 @@ func readOptional(dir, name string, v any) (found bool, err error) {
 	return err == nil, err
 }
 
-// writeTemp writes data to a new temporary file in dir and fsyncs it.
-func writeTemp(dir, name string, data []byte) (string, error) {
-	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
-	if err != nil {
-		return "", fmt.Errorf("create temporary file for %s: %w", name, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return "", fmt.Errorf("write %s: %w", tmp, err)
-	}
-	return tmp, nil
-}
-
-// writeJSONAtomic replaces dir/name with v: temporary file, fsync, rename,
-// fsync of dir.
+// writeJSONAtomic replaces dir/name with v (fsutil.Write).
 func writeJSONAtomic(dir, name string, v any) error {
-	data, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", name, err)
-	}
-	tmp, err := writeTemp(dir, name, append(data, '\n'))
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("rename %s: %w", tmp, err)
-	}
-	return syncDir(dir)
+	return writeJSON(dir, name, v, false)
 }
 
 // claimJSON creates dir/name with v only if it does not exist yet, in one
-// atomic step (link(2) of a fsynced temporary file never replaces a file).
-// It returns an error satisfying errors.Is(err, fs.ErrExist) when the file
-// was already there.
+// atomic step (fsutil.Options.Claim: link(2) of a fsynced temporary file
+// never replaces a file). It returns an error satisfying
+// errors.Is(err, fs.ErrExist) when the file was already there.
 func claimJSON(dir, name string, v any) error {
+	return writeJSON(dir, name, v, true)
+}
+
+func writeJSON(dir, name string, v any, claim bool) error {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", name, err)
 	}
-	tmp, err := writeTemp(dir, name, append(data, '\n'))
-	if err != nil {
-		return err
-	}
-	defer func() { _ = os.Remove(tmp) }()
-	if err := os.Link(tmp, filepath.Join(dir, name)); err != nil {
-		return fmt.Errorf("claim %s: %w", filepath.Join(dir, name), err)
-	}
-	if err := os.Remove(tmp); err != nil {
-		return fmt.Errorf("remove %s: %w", tmp, err)
-	}
-	return syncDir(dir)
+	return fsutil.Write(filepath.Join(dir, name), append(data, '\n'), fsutil.Options{TempPattern: "." + name + ".tmp-*", Claim: claim})
 }
 
 // syncDir fsyncs a directory so that renames and links in it are durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open directory %s: %w", dir, err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("fsync directory %s: %w", dir, err)
-	}
-	return nil
-}
+func syncDir(dir string) error { return fsutil.SyncDir(dir) }
 
 // parseDuration reads an optional duration field.
 func parseDuration(s string) (time.Duration, error) {
