@@ -11,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/version"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
-	"github.com/patchlet/patchlet/store"
 )
 
 // discovery holds the discovery documents, encoded once.
@@ -43,31 +42,31 @@ func newDiscovery(v version.Info, resources map[string]*resource) discovery {
 		TypeMeta:     metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"},
 		GroupVersion: v1alpha1.GroupVersion.String(),
 	}
-	for _, info := range store.Resources {
+	for _, info := range v1alpha1.Resources {
 		r := resources[info.Resource]
 		verbs := metav1.Verbs{"get", "list", "watch"}
 		statusVerbs := metav1.Verbs{"get"}
-		if r.writable {
+		if r.Writable {
 			verbs = metav1.Verbs{"create", "delete", "get", "list", "patch", "update", "watch"}
 			statusVerbs = metav1.Verbs{"get", "patch", "update"}
 		}
 		list.APIResources = append(list.APIResources, metav1.APIResource{
 			Name:         r.Resource,
 			SingularName: r.Singular,
-			Namespaced:   false,
+			Namespaced:   r.Namespaced,
 			Kind:         r.Kind,
 			Verbs:        verbs,
 			ShortNames:   r.ShortNames,
 			Categories:   []string{"patchlet"},
 		})
-		for _, sub := range r.subresources {
+		for _, sub := range r.Subresources {
 			vs := statusVerbs
-			if sub == "log" {
+			if sub == v1alpha1.SubresourceLog {
 				vs = metav1.Verbs{"get"}
 			}
 			list.APIResources = append(list.APIResources, metav1.APIResource{
 				Name:       r.Resource + "/" + sub,
-				Namespaced: false,
+				Namespaced: r.Namespaced,
 				Kind:       r.Kind,
 				Verbs:      vs,
 			})

@@ -30,8 +30,6 @@ import (
 // is retried after a conflict.
 const conflictRetries = 5
 
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
 // lookup finds the resource named in the URL; nil after writing a 404.
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request, ps httprouter.Params) *resource {
 	res := s.resources[ps.ByName("resource")]
@@ -59,7 +57,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, verb, resourc
 
 // readOnly refuses a write to a resource only the agent writes.
 func (s *Server) readOnly(w http.ResponseWriter, r *http.Request, res *resource) bool {
-	if res.writable {
+	if res.Writable {
 		return false
 	}
 	s.writeError(w, r, errMethodNotAllowed(res.readOnly))
@@ -116,7 +114,7 @@ func (s *Server) serveGetSub(w http.ResponseWriter, r *http.Request, ps httprout
 		return
 	}
 	sub, name := ps.ByName("sub"), ps.ByName("name")
-	if !res.hasSub(sub) {
+	if !res.HasSubresource(sub) {
 		s.writeError(w, r, errNotFoundPath(r.URL.Path))
 		return
 	}
@@ -347,7 +345,7 @@ func decodeInto(body []byte, mt string, obj v1alpha1.Object, res *resource) erro
 func decodeError(res *resource, obj v1alpha1.Object, err error) error {
 	var de *v1alpha1.DecodeError
 	if errors.As(err, &de) && len(de.Fields) > 0 {
-		return apierrors.NewInvalid(res.groupKind(), obj.GetName(), de.Fields)
+		return apierrors.NewInvalid(res.GroupKind(), obj.GetName(), de.Fields)
 	}
 	return apierrors.NewBadRequest(fmt.Sprintf("the request body is not a valid %s: %v", res.Kind, err))
 }
@@ -374,7 +372,7 @@ func admit(res *resource, obj v1alpha1.Object) error {
 		errs = append(errs, d.Validate()...)
 	}
 	if len(errs) > 0 {
-		return apierrors.NewInvalid(res.groupKind(), obj.GetName(), errs)
+		return apierrors.NewInvalid(res.GroupKind(), obj.GetName(), errs)
 	}
 	return nil
 }
@@ -452,7 +450,7 @@ func (s *Server) writeTarget(w http.ResponseWriter, r *http.Request, ps httprout
 		return nil, "", false
 	}
 	sub := ps.ByName("sub")
-	if sub != "" && !res.hasSub(sub) {
+	if sub != "" && !res.HasSubresource(sub) {
 		s.writeError(w, r, errNotFoundPath(r.URL.Path))
 		return nil, "", false
 	}
@@ -664,7 +662,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, res *resource, n
 		rv := ""
 		if p := opts.Preconditions; p != nil {
 			if p.UID != nil && *p.UID != cur.GetUID() {
-				return nil, apierrors.NewConflict(res.groupResource(), name,
+				return nil, apierrors.NewConflict(res.GroupResource(), name,
 					fmt.Errorf("precondition failed: uid %s, stored %s", *p.UID, cur.GetUID()))
 			}
 			if p.ResourceVersion != nil {

@@ -4,12 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/duration"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/store"
@@ -41,13 +39,7 @@ func (s *Server) table(res *resource, items []store.Item, include metav1.Include
 	now := s.now()
 	for _, it := range items {
 		o := it.Object
-		cells := res.cells(o)
-		for i, c := range res.columns {
-			if c.Name == "Age" {
-				cells[i] = age(now, o.GetCreationTimestamp())
-			}
-		}
-		row := metav1.TableRow{Cells: cells}
+		row := metav1.TableRow{Cells: res.TableCells(o, now)}
 		switch include {
 		case metav1.IncludeObject:
 			raw := it.JSON
@@ -77,22 +69,12 @@ func (s *Server) table(res *resource, items []store.Item, include metav1.Include
 
 // objectMeta returns a copy of the metadata of an object.
 func objectMeta(o v1alpha1.Object) metav1.ObjectMeta {
-	switch t := o.(type) {
-	case *v1alpha1.PatchPolicy:
-		return *t.ObjectMeta.DeepCopy()
-	case *v1alpha1.Host:
-		return *t.ObjectMeta.DeepCopy()
-	case *v1alpha1.Operation:
-		return *t.ObjectMeta.DeepCopy()
+	if m, ok := o.(metav1.ObjectMetaAccessor); ok {
+		if om, ok := m.GetObjectMeta().(*metav1.ObjectMeta); ok {
+			return *om.DeepCopy()
+		}
 	}
 	return metav1.ObjectMeta{Name: o.GetName()}
-}
-
-func age(now time.Time, created metav1.Time) string {
-	if created.IsZero() {
-		return "<unknown>"
-	}
-	return duration.HumanDuration(now.Sub(created.Time))
 }
 
 func (s *Server) writeTable(w http.ResponseWriter, r *http.Request, res *resource, items []store.Item, rv, cont string, remaining int64) {
