@@ -45,12 +45,17 @@ const DefaultServer = "unix:/run/patchlet/patchlet.sock"
 // APIPath is the path prefix of every resource of the API.
 const APIPath = "/apis/" + v1alpha1.Group + "/" + v1alpha1.Version
 
-// Resource names as they appear in URLs.
+// Resource names as they appear in URLs (the registry v1alpha1.Resources).
 const (
-	PatchPolicies = "patchpolicies"
-	Hosts         = "hosts"
-	Operations    = "operations"
+	PatchPolicies = v1alpha1.ResourcePatchPolicies
+	Hosts         = v1alpha1.ResourceHosts
+	Operations    = v1alpha1.ResourceOperations
 )
+
+// TableAccept asks for a meta.k8s.io/v1 Table, the columns and rows that
+// kubectl get prints, as kubectl asks for it (with JSON as the fallback of
+// a server that serves no tables).
+const TableAccept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
 
 // maxErrorBody bounds how much of an error response is read.
 const maxErrorBody = 1 << 20
@@ -207,6 +212,8 @@ type request struct {
 	path   string
 	query  url.Values
 	body   any
+	// accept is the Accept header; default application/json.
+	accept string
 	// stream: no request timeout, the caller reads and closes the body.
 	stream bool
 	// for error messages of non-Status error bodies
@@ -237,7 +244,11 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, context.C
 		cancel()
 		return nil, nil, fmt.Errorf("building request: %w", err)
 	}
-	req.Header.Set("Accept", "application/json")
+	accept := r.accept
+	if accept == "" {
+		accept = "application/json"
+	}
+	req.Header.Set("Accept", accept)
 	if r.body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -181,6 +182,51 @@ var _ = Describe("Client", func() {
 
 		w.Stop()
 		Eventually(w.ResultChan()).Should(BeClosed())
+	})
+
+	It("gets the server's Table of a list, of one object and of a watch", func() {
+		pp := c.PatchPolicies()
+		_, err := pp.Create(ctx, policy("db", map[string]string{"role": "db"}))
+		Expect(err).NotTo(HaveOccurred())
+		_, err = pp.Create(ctx, policy("web", map[string]string{"role": "web"}))
+		Expect(err).NotTo(HaveOccurred())
+
+		t, err := pp.Table(ctx, metav1.ListOptions{LabelSelector: "role=web"})
+		Expect(err).NotTo(HaveOccurred())
+		var names []string
+		for _, cd := range t.ColumnDefinitions {
+			names = append(names, cd.Name)
+		}
+		Expect(names).To(Equal([]string{"Name", "Ready", "Mode", "Pending", "Reboot", "Age", "Compliant", "Reason", "Message"}))
+		Expect(t.Rows).To(HaveLen(1))
+		Expect(t.Rows[0].Cells[:5]).To(Equal([]any{"web", "Unknown", "Enforce", float64(0), "False"}))
+		Expect(string(t.Rows[0].Object.Raw)).To(ContainSubstring(`"kind":"PartialObjectMetadata"`))
+		Expect(t.ResourceVersion).NotTo(BeEmpty())
+
+		one, err := c.Hosts().TableOf(ctx, "nowhere")
+		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "%v", err)
+		Expect(one).To(BeNil())
+		t, err = pp.TableOf(ctx, "db")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(t.Rows).To(HaveLen(1))
+		Expect(t.Rows[0].Cells[0]).To(Equal("db"))
+		var m metav1.PartialObjectMetadata
+		Expect(json.Unmarshal(t.Rows[0].Object.Raw, &m)).To(Succeed())
+		Expect(m.ResourceVersion).NotTo(BeEmpty())
+
+		w, err := pp.WatchTable(ctx, metav1.ListOptions{ResourceVersion: m.ResourceVersion, FieldSelector: "metadata.name=db"})
+		Expect(err).NotTo(HaveOccurred())
+		defer w.Stop()
+		_, err = pp.Create(ctx, policy("cache", nil))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(pp.Delete(ctx, "db", metav1.DeleteOptions{})).To(Succeed())
+		var ev watch.Event
+		Eventually(w.ResultChan(), "5s").Should(Receive(&ev))
+		Expect(ev.Type).To(Equal(watch.Deleted))
+		et, ok := ev.Object.(*metav1.Table)
+		Expect(ok).To(BeTrue(), "%T", ev.Object)
+		Expect(et.Rows).To(HaveLen(1))
+		Expect(et.Rows[0].Cells[0]).To(Equal("db"))
 	})
 
 	It("selects watch events by field, and does not cut a watch at the request timeout", func() {

@@ -23,28 +23,27 @@ type Resource[O v1alpha1.Object, L runtime.Object] struct {
 
 // PatchPolicies returns the client of PatchPolicies.
 func (c *Client) PatchPolicies() *Resource[*v1alpha1.PatchPolicy, *v1alpha1.PatchPolicyList] {
-	return &Resource[*v1alpha1.PatchPolicy, *v1alpha1.PatchPolicyList]{
-		c: c, resource: PatchPolicies,
-		newObj:  func() *v1alpha1.PatchPolicy { return &v1alpha1.PatchPolicy{} },
-		newList: func() *v1alpha1.PatchPolicyList { return &v1alpha1.PatchPolicyList{} },
-	}
+	return typed[*v1alpha1.PatchPolicy, *v1alpha1.PatchPolicyList](c, PatchPolicies)
 }
 
 // Hosts returns the client of Hosts.
 func (c *Client) Hosts() *Resource[*v1alpha1.Host, *v1alpha1.HostList] {
-	return &Resource[*v1alpha1.Host, *v1alpha1.HostList]{
-		c: c, resource: Hosts,
-		newObj:  func() *v1alpha1.Host { return &v1alpha1.Host{} },
-		newList: func() *v1alpha1.HostList { return &v1alpha1.HostList{} },
-	}
+	return typed[*v1alpha1.Host, *v1alpha1.HostList](c, Hosts)
 }
 
 // Operations returns the client of Operations.
 func (c *Client) Operations() *Resource[*v1alpha1.Operation, *v1alpha1.OperationList] {
-	return &Resource[*v1alpha1.Operation, *v1alpha1.OperationList]{
-		c: c, resource: Operations,
-		newObj:  func() *v1alpha1.Operation { return &v1alpha1.Operation{} },
-		newList: func() *v1alpha1.OperationList { return &v1alpha1.OperationList{} },
+	return typed[*v1alpha1.Operation, *v1alpha1.OperationList](c, Operations)
+}
+
+// typed is the client of a resource of the registry whose objects are Os
+// and lists Ls.
+func typed[O v1alpha1.Object, L runtime.Object](c *Client, resource string) *Resource[O, L] {
+	info, _ := v1alpha1.LookupResource(resource)
+	return &Resource[O, L]{
+		c: c, resource: resource,
+		newObj:  func() O { return info.NewObject().(O) },
+		newList: func() L { return info.NewList().(L) },
 	}
 }
 
@@ -53,23 +52,11 @@ func (c *Client) Operations() *Resource[*v1alpha1.Operation, *v1alpha1.Operation
 // objects of package v1alpha1 behind the v1alpha1.Object interface and its
 // lists the typed lists (use meta.ExtractList for the items).
 func (c *Client) Dynamic(resource string) (*Resource[v1alpha1.Object, runtime.Object], error) {
-	var kind string
-	var newList func() runtime.Object
-	switch resource {
-	case PatchPolicies:
-		kind, newList = v1alpha1.KindPatchPolicy, func() runtime.Object { return &v1alpha1.PatchPolicyList{} }
-	case Hosts:
-		kind, newList = v1alpha1.KindHost, func() runtime.Object { return &v1alpha1.HostList{} }
-	case Operations:
-		kind, newList = v1alpha1.KindOperation, func() runtime.Object { return &v1alpha1.OperationList{} }
-	default:
+	info, ok := v1alpha1.LookupResource(resource)
+	if !ok {
 		return nil, fmt.Errorf("unknown resource %q", resource)
 	}
-	return &Resource[v1alpha1.Object, runtime.Object]{
-		c: c, resource: resource,
-		newObj:  func() v1alpha1.Object { return v1alpha1.New(kind) },
-		newList: newList,
-	}, nil
+	return &Resource[v1alpha1.Object, runtime.Object]{c: c, resource: resource, newObj: info.NewObject, newList: info.NewList}, nil
 }
 
 // Name of the resource ("patchpolicies", …).
@@ -139,14 +126,47 @@ func (r *Resource[O, L]) Delete(ctx context.Context, name string, opts metav1.De
 // event objects are of type O; an ERROR event carries a *metav1.Status.
 // The stream ends when ctx ends, Stop is called or the server closes it.
 func (r *Resource[O, L]) Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+	return r.watch(ctx, opts, "", func() runtime.Object { return r.newObj() })
+}
+
+func (r *Resource[O, L]) watch(ctx context.Context, opts metav1.ListOptions, accept string, newObj func() runtime.Object) (watch.Interface, error) {
 	q := listQuery(opts)
 	q.Set("watch", "true")
 	ctx, cancel := context.WithCancel(ctx)
-	resp, done, err := r.c.send(ctx, request{method: http.MethodGet, path: resourcePath(r.resource, "", ""), query: q, stream: true, resource: r.resource})
+	resp, done, err := r.c.send(ctx, request{method: http.MethodGet, path: resourcePath(r.resource, "", ""), query: q, accept: accept, stream: true, resource: r.resource})
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	w := newStreamWatcher(resp.Body, func() { cancel(); done() }, func() runtime.Object { return r.newObj() })
-	return w, nil
+	return newStreamWatcher(resp.Body, func() { cancel(); done() }, newObj), nil
+}
+
+// Table returns the objects opts selects as the server's meta.k8s.io/v1
+// Table: the columns kubectl get prints and one row per object, each row
+// carrying the object's metadata (includeObject=Metadata).
+func (r *Resource[O, L]) Table(ctx context.Context, opts metav1.ListOptions) (*metav1.Table, error) {
+	return r.table(ctx, request{path: resourcePath(r.resource, "", ""), query: listQuery(opts)})
+}
+
+// TableOf returns the object called name as a Table of one row.
+func (r *Resource[O, L]) TableOf(ctx context.Context, name string) (*metav1.Table, error) {
+	return r.table(ctx, request{path: resourcePath(r.resource, name, ""), name: name})
+}
+
+func (r *Resource[O, L]) table(ctx context.Context, req request) (*metav1.Table, error) {
+	req.method, req.accept, req.resource = http.MethodGet, TableAccept, r.resource
+	var t metav1.Table
+	if err := r.c.do(ctx, req, &t); err != nil {
+		return nil, err
+	}
+	if t.Kind != "Table" {
+		return nil, fmt.Errorf("%s %s: the server answered a %q, not a Table", req.method, req.path, t.Kind)
+	}
+	return &t, nil
+}
+
+// WatchTable is Watch with every event's object a *metav1.Table of the
+// changed object's row (an ERROR event still carries a *metav1.Status).
+func (r *Resource[O, L]) WatchTable(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+	return r.watch(ctx, opts, TableAccept, func() runtime.Object { return &metav1.Table{} })
 }
