@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
 )
 
 // ObserveRequest records one answered API request. verb and resource come
@@ -87,7 +89,7 @@ func (w *codeRecorder) Flush() {
 func (w *codeRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // apiPrefix is the path of patchlet's one API group version.
-const apiPrefix = "/apis/patchlet.io/v1alpha1"
+const apiPrefix = "/apis/" + v1alpha1.Group + "/" + v1alpha1.Version
 
 // Resource label values RequestInfo uses besides the API's resources.
 const (
@@ -98,10 +100,18 @@ const (
 	ResourceOther     = "other" // anything else, e.g. a mistyped path
 )
 
-var (
-	knownResources    = map[string]bool{"patchpolicies": true, "hosts": true, "operations": true}
-	knownSubresources = map[string]bool{"status": true, "log": true}
-)
+// knownResources are the resources of the registry; knownSubresources
+// every subresource any of them serves.
+var knownResources, knownSubresources = func() (res, subs map[string]bool) {
+	res, subs = map[string]bool{}, map[string]bool{}
+	for _, r := range v1alpha1.Resources {
+		res[r.Resource] = true
+		for _, s := range r.Subresources {
+			subs[s] = true
+		}
+	}
+	return res, subs
+}()
 
 // RequestInfo maps a request onto bounded verb and resource labels the
 // way the Kubernetes API server names them: verb is get, list, watch,
