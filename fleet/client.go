@@ -15,10 +15,11 @@ import (
 	"github.com/patchlet/patchlet/api/v1alpha1"
 )
 
-// Resource names of the patchlet.io group on the API server.
+// Resource names of the patchlet.io group on the API server (the registry
+// v1alpha1.Resources).
 const (
-	ResourcePatchPolicies = "patchpolicies"
-	ResourceHosts         = "hosts"
+	ResourcePatchPolicies = v1alpha1.ResourcePatchPolicies
+	ResourceHosts         = v1alpha1.ResourceHosts
 )
 
 // NewRESTClient returns a client of the patchlet.io/v1alpha1 group for cfg.
