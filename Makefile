@@ -15,8 +15,9 @@ NFPM_VERSION := v2.41.3
 NFPM := $(BIN)/nfpm-$(NFPM_VERSION)
 
 # Debian packages the tests need: real apt/dpkg, dnf, zypper and pacman in
-# isolated roots (never dnf-plugins-core: on Debian 12 it breaks zypper).
-TEST_DEBS := dpkg-dev apt-utils busybox-static rpm createrepo-c dnf zypper pacman-package-manager zstd libarchive-tools
+# isolated roots (never dnf-plugins-core: on Debian 12 it breaks zypper; makepkg
+# ships the libraries repo-add sources, which pacman-package-manager lacks).
+TEST_DEBS := dpkg-dev apt-utils busybox-static rpm createrepo-c dnf zypper pacman-package-manager makepkg zstd libarchive-tools
 # Extra packages for `make bench`.
 BENCH_DEBS := bc wrk
 

@@ -81,24 +81,10 @@ type Step struct {
 	SuccessExitCodes []int
 }
 
-// Failure classes of a failed step.
-const (
-	ReasonLockHeld    = "LockHeld"
-	ReasonStaleIndex  = "StaleIndex"
-	ReasonInterrupted = "Interrupted"
-	ReasonDiskFull    = "DiskFull"
-	ReasonTimeout     = "Timeout"
-	ReasonNotFound    = "PackageNotFound"
-	ReasonFailed      = "Failed"
-	// ReasonRefused: the backend refused to build the step (invalid
-	// request or unsupported operation); nothing ran.
-	ReasonRefused = "Refused"
-)
-
 // Failure is the classification of a failed step.
 type Failure struct {
-	// Reason is one of the Reason constants.
-	Reason string
+	// Reason is the failure's class.
+	Reason v1alpha1.FailureReason
 	// Message is the package manager's own words (e.g. its E: line).
 	Message string
 	// LockHolderPID and LockHolder name the process holding a lock, when known.

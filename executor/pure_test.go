@@ -5,8 +5,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-
-	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/api/v1alpha1"
 )
 
 var _ = Describe("parseStat", func() {
@@ -108,24 +107,24 @@ var _ = Describe("stateFrom", func() {
 		func(o observed, now time.Time, phase Phase, reason string) {
 			s := stateFrom("s", o, now, 30*time.Second)
 			Expect(s.Phase).To(Equal(phase))
-			Expect(s.Reason).To(Equal(reason))
+			Expect(string(s.Reason)).To(Equal(reason))
 			Expect(s.Step.Timeout).To(Equal(5 * time.Minute))
 		},
 		Entry("no runner yet, within the grace: pending",
 			observed{step: step}, created.Add(10*time.Second), PhasePending, ""),
 		Entry("no runner after the grace: lost",
-			observed{step: step}, created.Add(time.Minute), PhaseLost, backends.ReasonInterrupted),
+			observed{step: step}, created.Add(time.Minute), PhaseLost, string(v1alpha1.FailureInterrupted)),
 		Entry("abandoned: lost",
-			observed{step: step, runner: &runnerRecord{Abandoned: true}}, created, PhaseLost, backends.ReasonInterrupted),
+			observed{step: step, runner: &runnerRecord{Abandoned: true}}, created, PhaseLost, string(v1alpha1.FailureInterrupted)),
 		Entry("runner alive: running",
 			observed{step: step, runner: runner, alive: true}, created.Add(time.Hour), PhaseRunning, ""),
 		Entry("runner gone without a result: lost",
-			observed{step: step, runner: runner}, created.Add(time.Hour), PhaseLost, backends.ReasonInterrupted),
+			observed{step: step, runner: runner}, created.Add(time.Hour), PhaseLost, string(v1alpha1.FailureInterrupted)),
 		Entry("exit 0: succeeded",
 			observed{step: step, runner: runner, result: &resultRecord{}}, created, PhaseSucceeded, ""),
 		Entry("exit 100: failed",
-			observed{step: step, runner: runner, result: &resultRecord{ExitCode: 100, Reason: backends.ReasonFailed}}, created, PhaseFailed, backends.ReasonFailed),
+			observed{step: step, runner: runner, result: &resultRecord{ExitCode: 100, Reason: v1alpha1.FailureFailed}}, created, PhaseFailed, string(v1alpha1.FailureFailed)),
 		Entry("timed out: failed",
-			observed{step: step, runner: runner, result: &resultRecord{ExitCode: 143, Reason: backends.ReasonTimeout}}, created, PhaseFailed, backends.ReasonTimeout),
+			observed{step: step, runner: runner, result: &resultRecord{ExitCode: 143, Reason: v1alpha1.FailureTimeout}}, created, PhaseFailed, string(v1alpha1.FailureTimeout)),
 	)
 })

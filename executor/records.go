@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/internal/fsutil"
 )
 
@@ -53,11 +54,11 @@ type runnerRecord struct {
 type resultRecord struct {
 	ExitCode   int       `json:"exitCode"`
 	FinishedAt time.Time `json:"finishedAt"`
-	// Reason is "" for exit code 0, else one of backends.ReasonFailed,
-	// backends.ReasonTimeout, backends.ReasonInterrupted.
-	Reason  string `json:"reason,omitempty"`
-	Signal  string `json:"signal,omitempty"`
-	Message string `json:"message,omitempty"`
+	// Reason is "" for exit code 0, else one of v1alpha1.FailureFailed,
+	// v1alpha1.FailureTimeout, v1alpha1.FailureInterrupted.
+	Reason  v1alpha1.FailureReason `json:"reason,omitempty"`
+	Signal  string                 `json:"signal,omitempty"`
+	Message string                 `json:"message,omitempty"`
 }
 
 // readJSON decodes dir/name into v. A missing file returns an error

@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/api/v1alpha1"
 )
 
 // Exit codes of RunnerMain. The step's own exit code is in result.json.
@@ -91,7 +91,7 @@ func (r runner) run() (int, error) {
 // execute runs the step and says how it ended.
 func (r runner) execute(step stepRecord, stepErr error) resultRecord {
 	failed := func(err error) resultRecord {
-		return resultRecord{ExitCode: exitNotStarted, Reason: backends.ReasonFailed, Message: err.Error()}
+		return resultRecord{ExitCode: exitNotStarted, Reason: v1alpha1.FailureFailed, Message: err.Error()}
 	}
 	if stepErr != nil {
 		return failed(stepErr)
@@ -145,7 +145,8 @@ func (r runner) execute(step stepRecord, stepErr error) resultRecord {
 		defer t.Stop()
 		deadline = t.C
 	}
-	reason, message := "", ""
+	var reason v1alpha1.FailureReason
+	var message string
 	terminate := func() {
 		_ = syscall.Kill(-pgid, syscall.SIGTERM)
 		t := time.NewTimer(grace)
@@ -157,11 +158,11 @@ func (r runner) execute(step stepRecord, stepErr error) resultRecord {
 			done = true
 		case <-deadline:
 			deadline = nil
-			reason, message = backends.ReasonTimeout, fmt.Sprintf("timed out after %s", timeout)
+			reason, message = v1alpha1.FailureTimeout, fmt.Sprintf("timed out after %s", timeout)
 			terminate()
 		case sig := <-stop:
 			if reason == "" {
-				reason, message = backends.ReasonInterrupted, fmt.Sprintf("runner got %s", sig)
+				reason, message = v1alpha1.FailureInterrupted, fmt.Sprintf("runner got %s", sig)
 				terminate()
 			}
 		case <-kill:
@@ -183,7 +184,7 @@ func (r runner) execute(step stepRecord, stepErr error) resultRecord {
 		res.ExitCode = ws.ExitStatus()
 	}
 	if res.Reason == "" && res.ExitCode != 0 && (res.Signal != "" || !slices.Contains(step.SuccessExitCodes, res.ExitCode)) {
-		res.Reason = backends.ReasonFailed
+		res.Reason = v1alpha1.FailureFailed
 		if res.Signal != "" {
 			res.Message = fmt.Sprintf("killed by signal %d (%s)", int(ws.Signal()), res.Signal)
 		}

@@ -24,7 +24,7 @@ const (
 	PhaseFailed Phase = "Failed"
 	// PhaseLost: there is no result and no runner: the runner died (or the
 	// host rebooted) before recording one, or never started. The caller
-	// reports it as Failed with Reason (backends.ReasonInterrupted).
+	// reports it as Failed with Reason (v1alpha1.FailureInterrupted).
 	PhaseLost Phase = "Lost"
 )
 
@@ -47,9 +47,9 @@ type State struct {
 	// ExitCode is the step's exit code once Succeeded or Failed; a step
 	// killed by a signal has 128+signal.
 	ExitCode int
-	// Reason is "" on success; otherwise backends.ReasonFailed,
-	// backends.ReasonTimeout or backends.ReasonInterrupted.
-	Reason string
+	// Reason is "" on success; otherwise v1alpha1.FailureFailed,
+	// v1alpha1.FailureTimeout or v1alpha1.FailureInterrupted.
+	Reason v1alpha1.FailureReason
 	// Message says more about a Failed or Lost step.
 	Message    string
 	CreatedAt  time.Time
@@ -97,15 +97,15 @@ func stateFrom(id string, o observed, now time.Time, grace time.Duration) State 
 			s.Phase = PhasePending
 			return s
 		}
-		s.Phase, s.Reason = PhaseLost, backends.ReasonInterrupted
+		s.Phase, s.Reason = PhaseLost, v1alpha1.FailureInterrupted
 		s.Message = fmt.Sprintf("runner did not start within %s", grace)
 	case o.runner.Abandoned:
-		s.Phase, s.Reason = PhaseLost, backends.ReasonInterrupted
+		s.Phase, s.Reason = PhaseLost, v1alpha1.FailureInterrupted
 		s.Message = o.runner.Message
 	case o.alive:
 		s.Phase = PhaseRunning
 	default:
-		s.Phase, s.Reason = PhaseLost, backends.ReasonInterrupted
+		s.Phase, s.Reason = PhaseLost, v1alpha1.FailureInterrupted
 		s.Message = fmt.Sprintf("runner pid %d ended without recording a result", o.runner.PID)
 	}
 	return s

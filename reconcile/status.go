@@ -261,7 +261,7 @@ func judge(policy *v1alpha1.PatchPolicy, o PassOutcome) verdict {
 			msg += fmt.Sprintf(" (lock held by %s pid %d)", f.Failure.LockHolder, f.Failure.LockHolderPID)
 		}
 		return verdict{state: StateFailed, ready: metav1.ConditionFalse, reason: ReasonStepFailed,
-			message: msg + retryText(f.NextRetry), progress: true, degraded: true, degReason: why, nextRetry: f.NextRetry}
+			message: msg + retryText(f.NextRetry), progress: true, degraded: true, degReason: string(why), nextRetry: f.NextRetry}
 	case pp.Audit && pp.State == StateDrifted:
 		return verdict{state: StateDrifted, ready: metav1.ConditionFalse, reason: ReasonDrifted, message: pp.Message, done: true}
 	case pp.Audit:

@@ -132,7 +132,7 @@ var _ = Describe("Policy status", func() {
 			func(p *v1alpha1.PatchPolicy) reconcile.PassOutcome {
 				o := outcome(p, observe(), allCaps)
 				o.StepFailure = &reconcile.StepFailure{Step: v1alpha1.StepInstall, NextRetry: retry, Failure: backends.Failure{
-					Reason: backends.ReasonLockHeld, Message: "Could not get lock /var/lib/dpkg/lock-frontend", LockHolder: "unattended-upgr", LockHolderPID: 812}}
+					Reason: v1alpha1.FailureLockHeld, Message: "Could not get lock /var/lib/dpkg/lock-frontend", LockHolder: "unattended-upgr", LockHolderPID: 812}}
 				return o
 			},
 			want{"False/StepFailed", "True/StepFailed", "True/LockHeld", "False/StepFailed", "False/NotRequired", gen - 1, "Failed", "unattended-upgr pid 812"}),
@@ -140,7 +140,7 @@ var _ = Describe("Policy status", func() {
 			func(p *v1alpha1.PatchPolicy) reconcile.PassOutcome {
 				o := outcome(p, observe(), allCaps)
 				o.StepFailure = &reconcile.StepFailure{Step: v1alpha1.StepInstall, NextRetry: retry, Failure: backends.Failure{
-					Reason: backends.ReasonDiskFull, Message: "No space left on device"}}
+					Reason: v1alpha1.FailureDiskFull, Message: "No space left on device"}}
 				return o
 			},
 			want{"False/StepFailed", "True/StepFailed", "True/DiskFull", "False/StepFailed", "False/NotRequired", gen - 1, "Failed", "install step failed (DiskFull): No space left on device; retrying at 2026-11-23T10:05:00Z"}),
@@ -186,7 +186,7 @@ var _ = Describe("Policy status", func() {
 		o.Running = true
 		p.Status = reconcile.PolicyStatus(p, o, now)
 		later := now.Add(time.Minute)
-		o.StepFailure = &reconcile.StepFailure{Step: v1alpha1.StepInstall, Failure: backends.Failure{Reason: backends.ReasonLockHeld}}
+		o.StepFailure = &reconcile.StepFailure{Step: v1alpha1.StepInstall, Failure: backends.Failure{Reason: v1alpha1.FailureLockHeld}}
 		st := reconcile.PolicyStatus(p, o, later)
 		ready := meta.FindStatusCondition(st.Conditions, "Ready")
 		Expect(ready.Reason).To(Equal("StepFailed"))

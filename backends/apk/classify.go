@@ -46,10 +46,10 @@ func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends
 		return -1, false
 	}
 	if i, ok := find(lockRE); ok {
-		return backends.Failure{Reason: backends.ReasonLockHeld, Message: message(lines[i])}
+		return backends.Failure{Reason: v1alpha1.FailureLockHeld, Message: message(lines[i])}
 	}
 	if i, ok := find(diskFullRE); ok {
-		return backends.Failure{Reason: backends.ReasonDiskFull, Message: message(lines[i])}
+		return backends.Failure{Reason: v1alpha1.FailureDiskFull, Message: message(lines[i])}
 	}
 	if i, ok := find(notFoundRE); ok {
 		// The package line above a "breaks:" line names the version
@@ -58,11 +58,11 @@ func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends
 		if strings.HasPrefix(msg, "breaks:") && i > 0 {
 			msg = strings.TrimSuffix(strings.TrimSpace(lines[i-1]), ":") + " " + msg
 		}
-		return backends.Failure{Reason: backends.ReasonNotFound, Message: "unable to select packages: " + strings.TrimSuffix(msg, ":")}
+		return backends.Failure{Reason: v1alpha1.FailureNotFound, Message: "unable to select packages: " + strings.TrimSuffix(msg, ":")}
 	}
 	if typ != v1alpha1.StepRefresh {
 		if i, ok := find(staleRE); ok {
-			return backends.Failure{Reason: backends.ReasonStaleIndex, Message: message(lines[i])}
+			return backends.Failure{Reason: v1alpha1.FailureStaleIndex, Message: message(lines[i])}
 		}
 	}
 	var msgs []string
@@ -83,7 +83,7 @@ func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends
 	if msg == "" {
 		msg = toolkit.OutputSummary(output, exitCode)
 	}
-	return backends.Failure{Reason: backends.ReasonFailed, Message: msg}
+	return backends.Failure{Reason: v1alpha1.FailureFailed, Message: msg}
 }
 
 func message(line string) string { return toolkit.TrimMarker(line, "ERROR: ", "WARNING: ") }

@@ -91,21 +91,21 @@ var _ = DescribeTable("KernelRebootRequired",
 )
 
 var _ = DescribeTable("ClassifyOutput on samples of apk output",
-	func(file string, typ v1alpha1.StepType, reason, message string) {
+	func(file string, typ v1alpha1.StepType, reason v1alpha1.FailureReason, message string) {
 		f := apk.ClassifyOutput(typ, 1, golden(file))
 		Expect(f.Reason).To(Equal(reason))
 		Expect(f.Message).To(Equal(message))
 	},
 	Entry("lock held", "alpine-3.20.apk-add.lock-held.out", v1alpha1.StepInstall,
-		backends.ReasonLockHeld, "Unable to lock database: temporary error (try again later)"),
+		v1alpha1.FailureLockHeld, "Unable to lock database: temporary error (try again later)"),
 	Entry("unknown package", "alpine-3.20.apk-add.unknown-package.out", v1alpha1.StepInstall,
-		backends.ReasonNotFound, "unable to select packages: nosuch (no such package)"),
+		v1alpha1.FailureNotFound, "unable to select packages: nosuch (no such package)"),
 	Entry("unknown version", "alpine-3.20.apk-add.unknown-version.out", v1alpha1.StepInstall,
-		backends.ReasonNotFound, "unable to select packages: curl-8.9.1-r0 breaks: world[curl=8.0.0-r0]"),
+		v1alpha1.FailureNotFound, "unable to select packages: curl-8.9.1-r0 breaks: world[curl=8.0.0-r0]"),
 	Entry("disk full", "alpine-3.20.apk-add.disk-full.out", v1alpha1.StepUpgrade,
-		backends.ReasonDiskFull, "curl-8.9.1-r0: No space left on device"),
+		v1alpha1.FailureDiskFull, "curl-8.9.1-r0: No space left on device"),
 	Entry("package gone from the mirror", "alpine-3.20.apk-upgrade.stale-index.out", v1alpha1.StepUpgrade,
-		backends.ReasonStaleIndex, "curl-8.9.1-r0: No such file or directory"),
+		v1alpha1.FailureStaleIndex, "curl-8.9.1-r0: No such file or directory"),
 	Entry("an unsatisfiable dependency is a plain failure", "alpine-3.20.apk-upgrade.conflict.out", v1alpha1.StepUpgrade,
-		backends.ReasonFailed, "unable to select packages: so:libssl.so.3 (virtual): provided by: libssl3-3.3.1-r3 required by: nginx-1.26.2-r0[so:libssl.so.3]"),
+		v1alpha1.FailureFailed, "unable to select packages: so:libssl.so.3 (virtual): provided by: libssl3-3.3.1-r3 required by: nginx-1.26.2-r0[so:libssl.so.3]"),
 )

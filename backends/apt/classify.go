@@ -42,7 +42,7 @@ func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends
 	// Prefer an E: line; dpkg's own errors start with "dpkg: error".
 	find := func(re *regexp.Regexp) (string, bool) { return toolkit.FindLine(lines, "E: ", re) }
 	if l, ok := find(lockRE); ok {
-		f := backends.Failure{Reason: backends.ReasonLockHeld, Message: message(l)}
+		f := backends.Failure{Reason: v1alpha1.FailureLockHeld, Message: message(l)}
 		if m := lockHolderRE.FindStringSubmatch(l); m != nil {
 			f.LockHolderPID, _ = strconv.Atoi(m[2])
 			f.LockHolder = m[3]
@@ -52,20 +52,20 @@ func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends
 		return f
 	}
 	if l, ok := find(interruptedRE); ok {
-		return backends.Failure{Reason: backends.ReasonInterrupted, Message: message(l)}
+		return backends.Failure{Reason: v1alpha1.FailureInterrupted, Message: message(l)}
 	}
 	if l, ok := find(diskFullRE); ok {
-		return backends.Failure{Reason: backends.ReasonDiskFull, Message: message(l)}
+		return backends.Failure{Reason: v1alpha1.FailureDiskFull, Message: message(l)}
 	}
 	if l, ok := find(notFoundRE); ok {
-		return backends.Failure{Reason: backends.ReasonNotFound, Message: message(l)}
+		return backends.Failure{Reason: v1alpha1.FailureNotFound, Message: message(l)}
 	}
 	if typ != v1alpha1.StepRefresh {
 		if l, ok := find(staleRE); ok {
-			return backends.Failure{Reason: backends.ReasonStaleIndex, Message: message(l)}
+			return backends.Failure{Reason: v1alpha1.FailureStaleIndex, Message: message(l)}
 		}
 	}
-	return backends.Failure{Reason: backends.ReasonFailed, Message: failedMessage(lines, exitCode, output)}
+	return backends.Failure{Reason: v1alpha1.FailureFailed, Message: failedMessage(lines, exitCode, output)}
 }
 
 // message trims a line and its "E: " / "W: " prefix.

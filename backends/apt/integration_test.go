@@ -15,6 +15,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/apt"
 	"github.com/patchlet/patchlet/internal/testsupport/testrepo"
@@ -275,7 +276,7 @@ var _ = Describe("apt backend against a real isolated root", Label("integration"
 		Expect(code).To(Equal(100))
 		recordGolden("debian-12.apt-get-install.lock-held.out", out)
 		f := b.Classify(step, code, out)
-		Expect(f.Reason).To(Equal(backends.ReasonLockHeld))
+		Expect(f.Reason).To(Equal(v1alpha1.FailureLockHeld))
 		Expect(f.LockHolderPID).To(Equal(os.Getpid()))
 		comm, err := os.ReadFile("/proc/self/comm")
 		Expect(err).NotTo(HaveOccurred())
@@ -289,20 +290,20 @@ var _ = Describe("apt backend against a real isolated root", Label("integration"
 		Expect(code).To(Equal(100))
 		recordGolden("debian-12.apt-get-install.unknown-package.out", out)
 		f := b.Classify(step, code, out)
-		Expect(f).To(Equal(backends.Failure{Reason: backends.ReasonNotFound, Message: "Unable to locate package no-such-package"}))
+		Expect(f).To(Equal(backends.Failure{Reason: v1alpha1.FailureNotFound, Message: "Unable to locate package no-such-package"}))
 
 		step = built(b.InstallStep([]backends.PackageRef{{Name: "hello", Version: "9.9"}}))
 		code, out = run(step)
 		Expect(code).To(Equal(100))
 		recordGolden("debian-12.apt-get-install.unknown-version.out", out)
 		Expect(b.Classify(step, code, out)).To(Equal(backends.Failure{
-			Reason: backends.ReasonNotFound, Message: "Version '9.9' for 'hello' was not found"}))
+			Reason: v1alpha1.FailureNotFound, Message: "Version '9.9' for 'hello' was not found"}))
 
 		step = built(b.HoldStep([]string{"no-such-package"}, true))
 		code, out = run(step)
 		Expect(code).To(Equal(100))
 		recordGolden("debian-12.apt-mark-hold.unknown-package.out", out)
-		Expect(b.Classify(step, code, out).Reason).To(Equal(backends.ReasonNotFound))
+		Expect(b.Classify(step, code, out).Reason).To(Equal(v1alpha1.FailureNotFound))
 	})
 
 	It("classifies a package gone from the repository since the refresh as StaleIndex", func() {
@@ -320,7 +321,7 @@ var _ = Describe("apt backend against a real isolated root", Label("integration"
 		Expect(code).To(Equal(100))
 		recordGolden("debian-12.apt-get-install.stale-index.out", out)
 		f := b.Classify(step, code, out)
-		Expect(f.Reason).To(Equal(backends.ReasonStaleIndex))
+		Expect(f.Reason).To(Equal(v1alpha1.FailureStaleIndex))
 		Expect(f.Message).To(ContainSubstring("hello_2.0_all.deb"))
 
 		// After a refresh the same step succeeds (with the version left).
@@ -338,7 +339,7 @@ var _ = Describe("apt backend against a real isolated root", Label("integration"
 		Expect(code).To(Equal(100))
 		recordGolden("debian-12.apt-get-install.postinst-failed.out", out)
 		f := b.Classify(step, code, out)
-		Expect(f.Reason).To(Equal(backends.ReasonFailed))
+		Expect(f.Reason).To(Equal(v1alpha1.FailureFailed))
 		Expect(f.Message).To(ContainSubstring("Sub-process /usr/bin/dpkg returned an error code (1)"))
 
 		obs := observe()
@@ -398,7 +399,7 @@ var _ = Describe("apt backend against a real isolated root", Label("integration"
 		code, out := run(next)
 		Expect(code).To(Equal(100))
 		recordGolden("debian-12.apt-get-install.dpkg-interrupted.out", out)
-		Expect(b.Classify(next, code, out).Reason).To(Equal(backends.ReasonInterrupted))
+		Expect(b.Classify(next, code, out).Reason).To(Equal(v1alpha1.FailureInterrupted))
 
 		// dpkg --configure -a merges the journal, so apt runs again, but a
 		// package dpkg left half-installed still needs a reinstall.
@@ -428,7 +429,7 @@ var _ = Describe("apt backend against a real isolated root", Label("integration"
 		code, out := run(step)
 		Expect(code).To(Equal(100))
 		recordGolden("debian-12.apt-get-install.disk-full.out", out)
-		Expect(b.Classify(step, code, out).Reason).To(Equal(backends.ReasonDiskFull))
+		Expect(b.Classify(step, code, out).Reason).To(Equal(v1alpha1.FailureDiskFull))
 	})
 })
 

@@ -36,7 +36,7 @@ func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends
 		return toolkit.TrimMarker(l, "Error:"), ok
 	}
 	if l, ok := find(lockRE); ok || exitCode == ExitLocked {
-		f := backends.Failure{Reason: backends.ReasonLockHeld, Message: l}
+		f := backends.Failure{Reason: v1alpha1.FailureLockHeld, Message: l}
 		if m := lockPIDRE.FindStringSubmatch(string(output)); m != nil {
 			f.LockHolderPID, _ = strconv.Atoi(m[1] + m[2])
 		}
@@ -49,17 +49,17 @@ func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends
 		return f
 	}
 	if l, ok := find(diskRE); ok {
-		return backends.Failure{Reason: backends.ReasonDiskFull, Message: l}
+		return backends.Failure{Reason: v1alpha1.FailureDiskFull, Message: l}
 	}
 	if l, ok := find(notFound); ok {
-		return backends.Failure{Reason: backends.ReasonNotFound, Message: l}
+		return backends.Failure{Reason: v1alpha1.FailureNotFound, Message: l}
 	}
 	if typ != v1alpha1.StepRefresh {
 		if l, ok := find(staleRE); ok {
-			return backends.Failure{Reason: backends.ReasonStaleIndex, Message: l}
+			return backends.Failure{Reason: v1alpha1.FailureStaleIndex, Message: l}
 		}
 	}
-	return backends.Failure{Reason: backends.ReasonFailed, Message: lastError(lines, exitCode, output)}
+	return backends.Failure{Reason: v1alpha1.FailureFailed, Message: lastError(lines, exitCode, output)}
 }
 
 // lastError is the last "Error:" line, else the output's tail.

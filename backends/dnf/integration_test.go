@@ -13,6 +13,7 @@ import (
 	. "github.com/onsi/gomega"
 	"golang.org/x/sys/unix"
 
+	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/dnf"
 	"github.com/patchlet/patchlet/internal/testsupport/backendtest"
@@ -208,7 +209,7 @@ var _ = Describe("dnf against the real dnf in an isolated root", Ordered, Label(
 		backendtest.RecordGolden("debian-12-dnf-4.14.remove-rpmdb-locked.stdout", out)
 		delete(backendtest.GoldenNames, strconv.Itoa(sleeper.Process.Pid))
 		f := b.Classify(step, code, out)
-		Expect(f.Reason).To(Equal(backends.ReasonLockHeld))
+		Expect(f.Reason).To(Equal(v1alpha1.FailureLockHeld))
 		Expect(f.LockHolderPID).To(Equal(sleeper.Process.Pid))
 		Expect(f.LockHolder).To(Equal("sleep"))
 	})
@@ -227,7 +228,7 @@ var _ = Describe("dnf against the real dnf in an isolated root", Ordered, Label(
 		code, out := run(step)
 		Expect(code).NotTo(Equal(0))
 		backendtest.RecordGolden("debian-12-dnf-4.14.remove-rpm-locked.stdout", out)
-		Expect(b.Classify(step, code, out).Reason).To(Equal(backends.ReasonLockHeld))
+		Expect(b.Classify(step, code, out).Reason).To(Equal(v1alpha1.FailureLockHeld))
 		lk.Type = unix.F_UNLCK
 		Expect(unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)).To(Succeed())
 	})
@@ -241,7 +242,7 @@ var _ = Describe("dnf against the real dnf in an isolated root", Ordered, Label(
 			code, out := run(step)
 			Expect(code).To(Equal(1), string(out))
 			backendtest.RecordGolden("debian-12-dnf-4.14."+name+".stdout", out)
-			Expect(b.Classify(step, code, out).Reason).To(Equal(backends.ReasonNotFound), string(out))
+			Expect(b.Classify(step, code, out).Reason).To(Equal(v1alpha1.FailureNotFound), string(out))
 		}
 	})
 

@@ -90,27 +90,27 @@ var _ = Describe("parsers on recorded outputs", func() {
 
 var _ = Describe("classification", func() {
 	step := backends.Step{Type: v1alpha1.StepInstall}
-	DescribeTable("recorded failures", func(file string, code int, reason string, pid int, holder string) {
+	DescribeTable("recorded failures", func(file string, code int, reason v1alpha1.FailureReason, pid int, holder string) {
 		f := dnf.ClassifyOutput(step.Type, code, backendtest.Golden(file))
 		Expect(f.Reason).To(Equal(reason), f.Message)
 		Expect(f.Message).NotTo(BeEmpty())
 		Expect(f.LockHolderPID).To(Equal(pid))
 		Expect(f.LockHolder).To(Equal(holder))
 	},
-		Entry(nil, "debian-12-dnf-4.14.remove-rpmdb-locked.stdout", 200, backends.ReasonLockHeld, 4242, "sleep"),
-		Entry(nil, "debian-12-dnf-4.14.remove-rpm-locked.stdout", 1, backends.ReasonLockHeld, 0, ""),
-		Entry(nil, "debian-12-dnf-4.14.install-unknown.stdout", 1, backends.ReasonNotFound, 0, ""),
-		Entry(nil, "debian-12-dnf-4.14.install-unknown-version.stdout", 1, backends.ReasonNotFound, 0, ""),
-		Entry(nil, "centos-7-yum-3.4.install-locked.stdout", 1, backends.ReasonLockHeld, 4242, ""),
-		Entry(nil, "centos-7-yum-3.4.install-unknown.stdout", 1, backends.ReasonNotFound, 0, ""),
-		Entry(nil, "centos-7-yum-3.4.remove-unknown.stdout", 1, backends.ReasonNotFound, 0, ""),
-		Entry(nil, "centos-7-yum-3.4.install-stale.stdout", 1, backends.ReasonStaleIndex, 0, ""),
-		Entry(nil, "centos-7-yum-3.4.install-diskfull.stdout", 1, backends.ReasonDiskFull, 0, ""),
+		Entry(nil, "debian-12-dnf-4.14.remove-rpmdb-locked.stdout", 200, v1alpha1.FailureLockHeld, 4242, "sleep"),
+		Entry(nil, "debian-12-dnf-4.14.remove-rpm-locked.stdout", 1, v1alpha1.FailureLockHeld, 0, ""),
+		Entry(nil, "debian-12-dnf-4.14.install-unknown.stdout", 1, v1alpha1.FailureNotFound, 0, ""),
+		Entry(nil, "debian-12-dnf-4.14.install-unknown-version.stdout", 1, v1alpha1.FailureNotFound, 0, ""),
+		Entry(nil, "centos-7-yum-3.4.install-locked.stdout", 1, v1alpha1.FailureLockHeld, 4242, ""),
+		Entry(nil, "centos-7-yum-3.4.install-unknown.stdout", 1, v1alpha1.FailureNotFound, 0, ""),
+		Entry(nil, "centos-7-yum-3.4.remove-unknown.stdout", 1, v1alpha1.FailureNotFound, 0, ""),
+		Entry(nil, "centos-7-yum-3.4.install-stale.stdout", 1, v1alpha1.FailureStaleIndex, 0, ""),
+		Entry(nil, "centos-7-yum-3.4.install-diskfull.stdout", 1, v1alpha1.FailureDiskFull, 0, ""),
 	)
 
 	It("does not call a failed download during a refresh a stale index", func() {
 		f := dnf.ClassifyOutput(v1alpha1.StepRefresh, 1, []byte("Error: Failed to download metadata for repo 'base': Cannot download repomd.xml"))
-		Expect(f.Reason).To(Equal(backends.ReasonFailed))
+		Expect(f.Reason).To(Equal(v1alpha1.FailureFailed))
 		Expect(f.Message).To(Equal("Failed to download metadata for repo 'base': Cannot download repomd.xml"))
 	})
 })

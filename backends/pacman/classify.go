@@ -42,20 +42,20 @@ func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends
 	lines := toolkit.OutputLines(output)
 	find := func(re *regexp.Regexp) (string, bool) { return toolkit.FindLine(lines, "error: ", re) }
 	if l, ok := find(lockRE); ok {
-		return backends.Failure{Reason: backends.ReasonLockHeld, Message: message(l)}
+		return backends.Failure{Reason: v1alpha1.FailureLockHeld, Message: message(l)}
 	}
 	if l, ok := find(diskFullRE); ok {
-		return backends.Failure{Reason: backends.ReasonDiskFull, Message: message(l)}
+		return backends.Failure{Reason: v1alpha1.FailureDiskFull, Message: message(l)}
 	}
 	if l, ok := find(notFoundRE); ok {
-		return backends.Failure{Reason: backends.ReasonNotFound, Message: message(l)}
+		return backends.Failure{Reason: v1alpha1.FailureNotFound, Message: message(l)}
 	}
 	if typ != v1alpha1.StepRefresh {
 		if l, ok := find(staleRE); ok {
-			return backends.Failure{Reason: backends.ReasonStaleIndex, Message: message(l)}
+			return backends.Failure{Reason: v1alpha1.FailureStaleIndex, Message: message(l)}
 		}
 	}
-	return backends.Failure{Reason: backends.ReasonFailed, Message: failedMessage(lines, exitCode, output)}
+	return backends.Failure{Reason: v1alpha1.FailureFailed, Message: failedMessage(lines, exitCode, output)}
 }
 
 // message trims a line and its "error: " / "warning: " prefix.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/pacman"
 	"github.com/patchlet/patchlet/executor"
@@ -174,7 +175,7 @@ var _ = Describe("the pacman backend against real pacman", Ordered, Label("integ
 		code, out := runStep(ctx, built(b.InstallStep([]backends.PackageRef{{Name: "nosuch"}})))
 		Expect(code).To(Equal(1))
 		f := b.Classify(backends.Step{}, code, out)
-		Expect(f.Reason).To(Equal(backends.ReasonNotFound))
+		Expect(f.Reason).To(Equal(v1alpha1.FailureNotFound))
 		Expect(f.Message).To(Equal("target not found: nosuch"))
 	})
 
@@ -186,7 +187,7 @@ var _ = Describe("the pacman backend against real pacman", Ordered, Label("integ
 		s.Argv = append(s.Argv[:len(s.Argv)-3:len(s.Argv)-3], "--needed", "foo")
 		code, out := runStep(ctx, s)
 		Expect(code).To(Equal(1))
-		Expect(b.Classify(s, code, out).Reason).To(Equal(backends.ReasonStaleIndex), "%s", out)
+		Expect(b.Classify(s, code, out).Reason).To(Equal(v1alpha1.FailureStaleIndex), "%s", out)
 	})
 
 	It("reports the lock held while db.lck exists, and classifies the refusal", func(ctx context.Context) {
@@ -198,7 +199,7 @@ var _ = Describe("the pacman backend against real pacman", Ordered, Label("integ
 		Expect(held).To(BeTrue())
 		code, out := runStep(ctx, built(b.RemoveStep([]string{"foo"})))
 		Expect(code).To(Equal(1))
-		Expect(b.Classify(backends.Step{}, code, out).Reason).To(Equal(backends.ReasonLockHeld))
+		Expect(b.Classify(backends.Step{}, code, out).Reason).To(Equal(v1alpha1.FailureLockHeld))
 		Expect(observe(ctx).Installed).To(HaveKey("foo"), "nothing was removed")
 	})
 

@@ -37,7 +37,7 @@ func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends
 		return strings.TrimSpace(l), ok
 	}
 	if l, ok := find(lockRE); ok || exitCode == ExitLocked {
-		f := backends.Failure{Reason: backends.ReasonLockHeld, Message: l}
+		f := backends.Failure{Reason: v1alpha1.FailureLockHeld, Message: l}
 		if m := lockHolderRE.FindStringSubmatch(string(output)); m != nil {
 			f.LockHolderPID, _ = strconv.Atoi(m[1])
 			f.LockHolder = m[2]
@@ -48,20 +48,20 @@ func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends
 		return f
 	}
 	if l, ok := find(diskRE); ok {
-		return backends.Failure{Reason: backends.ReasonDiskFull, Message: l}
+		return backends.Failure{Reason: v1alpha1.FailureDiskFull, Message: l}
 	}
 	if l, ok := find(notFoundRE); ok || exitCode == ExitNotFound {
 		if !ok {
 			l = tailMessage(lines, exitCode, output)
 		}
-		return backends.Failure{Reason: backends.ReasonNotFound, Message: l}
+		return backends.Failure{Reason: v1alpha1.FailureNotFound, Message: l}
 	}
 	if typ != v1alpha1.StepRefresh {
 		if l, ok := find(staleRE); ok {
-			return backends.Failure{Reason: backends.ReasonStaleIndex, Message: l}
+			return backends.Failure{Reason: v1alpha1.FailureStaleIndex, Message: l}
 		}
 	}
-	return backends.Failure{Reason: backends.ReasonFailed, Message: tailMessage(lines, exitCode, output)}
+	return backends.Failure{Reason: v1alpha1.FailureFailed, Message: tailMessage(lines, exitCode, output)}
 }
 
 // tailMessage is the last non-empty line that is not rpm's Alien warning,

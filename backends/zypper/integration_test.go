@@ -12,6 +12,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/zypper"
 	"github.com/patchlet/patchlet/internal/testsupport/backendtest"
@@ -200,7 +201,7 @@ var _ = Describe("zypper against the real zypper in an isolated root", Ordered, 
 		backendtest.RecordGolden("debian-12-zypper-1.14.remove-locked.stdout", out)
 		delete(backendtest.GoldenNames, strconv.Itoa(sleeper.Process.Pid))
 		f := b.Classify(step, code, out)
-		Expect(f.Reason).To(Equal(backends.ReasonLockHeld))
+		Expect(f.Reason).To(Equal(v1alpha1.FailureLockHeld))
 		Expect(f.LockHolderPID).To(Equal(sleeper.Process.Pid))
 		Expect(f.LockHolder).To(Equal("sleep"))
 	})
@@ -214,7 +215,7 @@ var _ = Describe("zypper against the real zypper in an isolated root", Ordered, 
 			code, out := run(step)
 			Expect(code).To(Equal(zypper.ExitNotFound), string(out))
 			backendtest.RecordGolden("debian-12-zypper-1.14."+name+".stdout", out)
-			Expect(b.Classify(step, code, out).Reason).To(Equal(backends.ReasonNotFound), string(out))
+			Expect(b.Classify(step, code, out).Reason).To(Equal(v1alpha1.FailureNotFound), string(out))
 		}
 	})
 

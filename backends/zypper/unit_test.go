@@ -76,24 +76,24 @@ var _ = Describe("parsers on recorded outputs", func() {
 })
 
 var _ = Describe("classification", func() {
-	DescribeTable("by exit code and words", func(file string, code int, reason string, pid int, holder string) {
+	DescribeTable("by exit code and words", func(file string, code int, reason v1alpha1.FailureReason, pid int, holder string) {
 		f := zypper.ClassifyOutput(v1alpha1.StepInstall, code, backendtest.Golden(file))
 		Expect(f.Reason).To(Equal(reason), f.Message)
 		Expect(f.Message).NotTo(BeEmpty())
 		Expect(f.LockHolderPID).To(Equal(pid))
 		Expect(f.LockHolder).To(Equal(holder))
 	},
-		Entry(nil, "debian-12-zypper-1.14.remove-locked.stdout", zypper.ExitLocked, backends.ReasonLockHeld, 4242, "sleep"),
-		Entry(nil, "debian-12-zypper-1.14.install-unknown.stdout", zypper.ExitNotFound, backends.ReasonNotFound, 0, ""),
-		Entry(nil, "debian-12-zypper-1.14.install-unknown-version.stdout", zypper.ExitNotFound, backends.ReasonNotFound, 0, ""),
+		Entry(nil, "debian-12-zypper-1.14.remove-locked.stdout", zypper.ExitLocked, v1alpha1.FailureLockHeld, 4242, "sleep"),
+		Entry(nil, "debian-12-zypper-1.14.install-unknown.stdout", zypper.ExitNotFound, v1alpha1.FailureNotFound, 0, ""),
+		Entry(nil, "debian-12-zypper-1.14.install-unknown-version.stdout", zypper.ExitNotFound, v1alpha1.FailureNotFound, 0, ""),
 	)
 
 	It("names stale downloads and full disks", func() {
-		Expect(zypper.ClassifyOutput(v1alpha1.StepUpgrade, 8, []byte("File './noarch/hello-2.0-1.noarch.rpm' not found on medium 'http://x/'\n")).Reason).To(Equal(backends.ReasonStaleIndex))
-		Expect(zypper.ClassifyOutput(v1alpha1.StepRefresh, 4, []byte("File './repodata/repomd.xml' not found on medium 'http://x/'\n")).Reason).To(Equal(backends.ReasonFailed))
-		Expect(zypper.ClassifyOutput(v1alpha1.StepUpgrade, 8, []byte("Installation of x failed:\nNo space left on device\n")).Reason).To(Equal(backends.ReasonDiskFull))
+		Expect(zypper.ClassifyOutput(v1alpha1.StepUpgrade, 8, []byte("File './noarch/hello-2.0-1.noarch.rpm' not found on medium 'http://x/'\n")).Reason).To(Equal(v1alpha1.FailureStaleIndex))
+		Expect(zypper.ClassifyOutput(v1alpha1.StepRefresh, 4, []byte("File './repodata/repomd.xml' not found on medium 'http://x/'\n")).Reason).To(Equal(v1alpha1.FailureFailed))
+		Expect(zypper.ClassifyOutput(v1alpha1.StepUpgrade, 8, []byte("Installation of x failed:\nNo space left on device\n")).Reason).To(Equal(v1alpha1.FailureDiskFull))
 		f := zypper.ClassifyOutput(v1alpha1.StepUpgrade, 8, []byte("Problem occurred\nrpm: RPM should not be used directly install RPM packages, use Alien instead!\n"))
-		Expect(f).To(Equal(backends.Failure{Reason: backends.ReasonFailed, Message: "Problem occurred"}))
+		Expect(f).To(Equal(backends.Failure{Reason: v1alpha1.FailureFailed, Message: "Problem occurred"}))
 	})
 })
 

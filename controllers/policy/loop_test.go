@@ -17,7 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
-	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/internal/testsupport/testrepo"
 	"github.com/patchlet/patchlet/store"
 )
@@ -207,7 +206,7 @@ var _ = Describe("the reconcile loop against real apt in an isolated root", Labe
 			g.Expect(err).NotTo(HaveOccurred())
 			d := condition(pol.Status.Conditions, "Degraded")
 			g.Expect(d.Status).To(Equal(metav1.ConditionTrue))
-			g.Expect(d.Reason).To(Equal(backends.ReasonLockHeld))
+			g.Expect(d.Reason).To(Equal(v1alpha1.FailureLockHeld))
 			g.Expect(d.Message).To(ContainSubstring("process " + pid))
 			g.Expect(condition(pol.Status.Conditions, "Ready").Status).To(Equal(metav1.ConditionFalse))
 		}).WithTimeout(20 * time.Second).WithPolling(poll).Should(Succeed())
@@ -244,7 +243,7 @@ var _ = Describe("the reconcile loop against real apt in an isolated root", Labe
 			g.Expect(err).NotTo(HaveOccurred())
 			d := condition(pol.Status.Conditions, "Degraded")
 			g.Expect(d.Status).To(Equal(metav1.ConditionTrue))
-			g.Expect(d.Reason).To(Equal(backends.ReasonDiskFull))
+			g.Expect(d.Reason).To(Equal(v1alpha1.FailureDiskFull))
 			g.Expect(d.Message).To(ContainSubstring("You don't have enough free space in "))
 			msg = d.Message
 		}).WithTimeout(20 * time.Second).WithPolling(poll).Should(Succeed())
@@ -256,7 +255,7 @@ var _ = Describe("the reconcile loop against real apt in an isolated root", Labe
 		obj, err := reopened.Get(store.PatchPolicies, "big")
 		Expect(err).NotTo(HaveOccurred())
 		d := condition(obj.(*v1alpha1.PatchPolicy).Status.Conditions, "Degraded")
-		Expect(d.Reason).To(Equal(backends.ReasonDiskFull))
+		Expect(d.Reason).To(Equal(v1alpha1.FailureDiskFull))
 		Expect(d.Message).To(ContainSubstring("You don't have enough free space"), "last written: %s", msg)
 		_, err = reopened.Get(store.Hosts, hostName)
 		Expect(err).NotTo(HaveOccurred())
@@ -270,7 +269,7 @@ var _ = Describe("the reconcile loop against real apt in an isolated root", Labe
 				continue // a retry cut short by the stop: the next agent re-attaches to it
 			}
 			Expect(op.Status.Phase).To(Equal(v1alpha1.OperationFailed))
-			Expect(op.Status.Reason).To(Equal(backends.ReasonDiskFull))
+			Expect(op.Status.Reason).To(Equal(v1alpha1.FailureDiskFull))
 			Expect(op.Status.OutputTail).To(ContainSubstring("You don't have enough free space"))
 			failed++
 		}
@@ -296,7 +295,7 @@ var _ = Describe("the reconcile loop against real apt in an isolated root", Labe
 		eventuallyReady(h, "fresh", 20*time.Second)
 		Expect(version(h.installed(), "fresh")).To(Equal("1.0"))
 		Expect(steps(h.operations(""))).To(Equal([]string{
-			"Install:Failed:" + backends.ReasonStaleIndex, "Refresh:Succeeded:", "Install:Succeeded:"}))
+			"Install:Failed:" + string(v1alpha1.FailureStaleIndex), "Refresh:Succeeded:", "Install:Succeeded:"}))
 	})
 
 	When("the policy is satisfied", func() {
@@ -380,7 +379,7 @@ var _ = Describe("the reconcile loop against real apt in an isolated root", Labe
 			pol, err := h.policy("hello")
 			g.Expect(err).NotTo(HaveOccurred())
 			d := condition(pol.Status.Conditions, "Degraded")
-			g.Expect(d.Reason).To(Equal(backends.ReasonInterrupted))
+			g.Expect(d.Reason).To(Equal(v1alpha1.FailureInterrupted))
 			g.Expect(d.Message).To(ContainSubstring("ghost still interrupted"))
 		}).WithTimeout(20 * time.Second).WithPolling(poll).Should(Succeed())
 		Expect(steps(h.operations(v1alpha1.StepRecover))).To(Equal([]string{"Recover:Succeeded:"}))
@@ -442,7 +441,7 @@ var _ = Describe("the reconcile loop against real apt in an isolated root", Labe
 					pol, err := h.policy("slow")
 					g.Expect(err).NotTo(HaveOccurred())
 					d := condition(pol.Status.Conditions, "Degraded")
-					g.Expect(d.Reason).To(Equal(backends.ReasonLockHeld))
+					g.Expect(d.Reason).To(Equal(v1alpha1.FailureLockHeld))
 					g.Expect(d.Message).To(ContainSubstring(fmt.Sprintf("process %d (apt-get)", aptGet[0])))
 				}).WithTimeout(10 * time.Second).WithPolling(poll).Should(Succeed())
 				eventuallyReady(h, "slow", 20*time.Second)
@@ -455,7 +454,7 @@ var _ = Describe("the reconcile loop against real apt in an isolated root", Labe
 			}
 			Expect(version(h.installed(), "slow")).To(Equal("2.0"))
 			Expect(h.installed().Interrupted).To(BeEmpty())
-			Expect(steps(h.operations(v1alpha1.StepUpgrade))[0]).To(Equal("Upgrade:Failed:" + backends.ReasonInterrupted))
+			Expect(steps(h.operations(v1alpha1.StepUpgrade))[0]).To(Equal("Upgrade:Failed:" + string(v1alpha1.FailureInterrupted)))
 		})
 
 		It("runs dpkg --configure -a exactly once when the runner and apt-get die, then succeeds", func() {
@@ -475,8 +474,8 @@ var _ = Describe("the reconcile loop against real apt in an isolated root", Labe
 			// package, which the one reinstall then repairs.
 			Expect(steps(h.operations(v1alpha1.StepRecover))).To(Or(
 				Equal([]string{"Recover:Succeeded:"}),
-				Equal([]string{"Recover:Failed:" + backends.ReasonFailed})))
-			Expect(steps(h.operations(v1alpha1.StepUpgrade))[0]).To(Equal("Upgrade:Failed:" + backends.ReasonInterrupted))
+				Equal([]string{"Recover:Failed:" + string(v1alpha1.FailureFailed)})))
+			Expect(steps(h.operations(v1alpha1.StepUpgrade))[0]).To(Equal("Upgrade:Failed:" + string(v1alpha1.FailureInterrupted)))
 			GinkgoWriter.Printf("operations: %v\n", steps(h.operations("")))
 		})
 
@@ -495,7 +494,7 @@ var _ = Describe("the reconcile loop against real apt in an isolated root", Labe
 			// should reinstall it"), which the one reinstall repairs.
 			Expect(steps(h.operations(v1alpha1.StepRecover))).To(Or(
 				Equal([]string{"Recover:Succeeded:"}),
-				Equal([]string{"Recover:Failed:" + backends.ReasonFailed})))
+				Equal([]string{"Recover:Failed:" + string(v1alpha1.FailureFailed)})))
 			var reinstalls []*v1alpha1.Operation
 			for _, o := range h.operations(v1alpha1.StepInstall) {
 				if strings.Contains(strings.Join(o.Spec.Argv, " "), "--reinstall") {

@@ -141,7 +141,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (res Result, ret
 			continue
 		}
 		switch f.Reason {
-		case backends.ReasonStaleIndex:
+		case v1alpha1.FailureStaleIndex:
 			if !staleRetried {
 				// The index named a file the repository no longer has:
 				// refresh once, then retry the step once.
@@ -155,13 +155,13 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (res Result, ret
 					continue
 				}
 			}
-		case backends.ReasonLockHeld:
+		case v1alpha1.FailureLockHeld:
 			for _, name := range s.Policies {
 				p.running[name] = false
 				p.stepFailure[name] = &reconcile.StepFailure{Step: s.Type, Failure: *f, NextRetry: p.now.Add(c.o.LockRetry)}
 			}
 			return Result{RequeueAfter: c.o.LockRetry}, nil
-		case backends.ReasonInterrupted:
+		case v1alpha1.FailureInterrupted:
 			for _, name := range s.Policies {
 				p.running[name] = false
 				p.stepFailure[name] = &reconcile.StepFailure{Step: s.Type, Failure: *f, NextRetry: p.now.Add(time.Second)}
@@ -260,7 +260,7 @@ func (c *Controller) refreshIfStale(ctx context.Context, p *pass, key string, fo
 	if f != nil {
 		d := c.limiter.When(key)
 		p.cacheState = v1alpha1.CacheFailed
-		p.cacheFailure = &reconcile.CacheFailure{Message: f.Reason + ": " + f.Message, NextRetry: c.o.Now().Add(d)}
+		p.cacheFailure = &reconcile.CacheFailure{Message: string(f.Reason) + ": " + f.Message, NextRetry: c.o.Now().Add(d)}
 		c.mu.Lock()
 		c.cacheErr = f.Message
 		c.mu.Unlock()
@@ -365,7 +365,7 @@ func (c *Controller) lockHeld(p *pass, policies map[string]v1alpha1.StepType) (R
 	if !held {
 		return Result{}, false
 	}
-	f := backends.Failure{Reason: backends.ReasonLockHeld, Message: lockMessage(pid, cmd), LockHolderPID: pid, LockHolder: cmd}
+	f := backends.Failure{Reason: v1alpha1.FailureLockHeld, Message: lockMessage(pid, cmd), LockHolderPID: pid, LockHolder: cmd}
 	for name, step := range policies {
 		p.stepFailure[name] = &reconcile.StepFailure{Step: step, Failure: f, NextRetry: p.now.Add(c.o.LockRetry)}
 	}
@@ -439,7 +439,7 @@ func (c *Controller) backendStep(s reconcile.Step) (backends.Step, *backends.Fai
 // ran, and the reason says so.
 func (c *Controller) refused(typ v1alpha1.StepType, err error) *backends.Failure {
 	c.log.Error(err, "backend refused to build step", "step", typ)
-	return &backends.Failure{Reason: backends.ReasonRefused, Message: err.Error()}
+	return &backends.Failure{Reason: v1alpha1.FailureRefused, Message: err.Error()}
 }
 
 // scheduleTimers asks for a pass when a maintenance window opens.

@@ -28,7 +28,7 @@ func (c *Controller) recoverDatabase(ctx context.Context, p *pass, key string) (
 		return Result{}, false, nil
 	}
 	if k, ok := c.unrepaired(); ok && k == interruptionKey(p.obs) {
-		f := backends.Failure{Reason: backends.ReasonInterrupted, Message: unrepairedMessage(p.obs)}
+		f := backends.Failure{Reason: v1alpha1.FailureInterrupted, Message: unrepairedMessage(p.obs)}
 		for _, name := range c.selectedNames(p) {
 			p.stepFailure[name] = &reconcile.StepFailure{Step: v1alpha1.StepRecover, Failure: f}
 		}
@@ -46,7 +46,7 @@ func (c *Controller) recoverDatabase(ctx context.Context, p *pass, key string) (
 	} else if _, f, err = c.runStep(ctx, p, step, c.selectedNames(p)); err != nil {
 		return res, true, err
 	}
-	if f != nil && f.Reason == backends.ReasonLockHeld {
+	if f != nil && f.Reason == v1alpha1.FailureLockHeld {
 		for _, name := range c.selectedNames(p) {
 			p.stepFailure[name] = &reconcile.StepFailure{Step: v1alpha1.StepRecover, Failure: *f, NextRetry: p.now.Add(c.o.LockRetry)}
 		}
@@ -79,7 +79,7 @@ func (c *Controller) recoverDatabase(ctx context.Context, p *pass, key string) (
 		}
 		c.log.Info("packages still interrupted after recovery; reinstalling them", "packages", refNames(refs))
 		if r, f, err := c.runRecoveryStep(ctx, p, key, step, berr); f != nil || err != nil {
-			if f != nil && f.Reason != backends.ReasonLockHeld {
+			if f != nil && f.Reason != v1alpha1.FailureLockHeld {
 				// Running the same repair again would not help.
 				c.setUnrepaired(interruptionKey(p.obs), true)
 			}
@@ -92,7 +92,7 @@ func (c *Controller) recoverDatabase(ctx context.Context, p *pass, key string) (
 
 	if p.obs.Interrupted {
 		c.setUnrepaired(interruptionKey(p.obs), true)
-		f := backends.Failure{Reason: backends.ReasonInterrupted, Message: unrepairedMessage(p.obs)}
+		f := backends.Failure{Reason: v1alpha1.FailureInterrupted, Message: unrepairedMessage(p.obs)}
 		for _, name := range c.selectedNames(p) {
 			p.stepFailure[name] = &reconcile.StepFailure{Step: v1alpha1.StepRecover, Failure: f}
 		}
@@ -122,7 +122,7 @@ func (c *Controller) runRecoveryStep(ctx context.Context, p *pass, key string, s
 	if err != nil || f == nil {
 		return Result{}, nil, err
 	}
-	if f.Reason == backends.ReasonLockHeld {
+	if f.Reason == v1alpha1.FailureLockHeld {
 		for _, name := range c.selectedNames(p) {
 			p.stepFailure[name] = &reconcile.StepFailure{Step: step.Type, Failure: *f, NextRetry: p.now.Add(c.o.LockRetry)}
 		}

@@ -73,8 +73,8 @@ func (c *Controller) runStep(ctx context.Context, p *pass, step backends.Step, p
 			return executor.State{}, nil, ctx.Err()
 		}
 		if !errors.Is(err, executor.ErrExists) {
-			f := backends.Failure{Reason: backends.ReasonFailed, Message: "starting the step: " + err.Error()}
-			c.finishOperation(name, executor.State{Phase: executor.PhaseFailed, Reason: backends.ReasonFailed, Message: err.Error(), FinishedAt: c.o.Now()}, &f)
+			f := backends.Failure{Reason: v1alpha1.FailureFailed, Message: "starting the step: " + err.Error()}
+			c.finishOperation(name, executor.State{Phase: executor.PhaseFailed, Reason: v1alpha1.FailureFailed, Message: err.Error(), FinishedAt: c.o.Now()}, &f)
 			return executor.State{}, &f, nil
 		}
 		// The step was started already (it never runs twice): follow it.
@@ -135,15 +135,15 @@ func (c *Controller) classify(name string, step backends.Step, st executor.State
 	case executor.PhaseSucceeded:
 		return nil
 	case executor.PhaseLost:
-		return &backends.Failure{Reason: backends.ReasonInterrupted, Message: "the step's runner stopped before recording a result: " + st.Message}
+		return &backends.Failure{Reason: v1alpha1.FailureInterrupted, Message: "the step's runner stopped before recording a result: " + st.Message}
 	}
-	if st.Reason == backends.ReasonTimeout {
-		return &backends.Failure{Reason: backends.ReasonTimeout, Message: fmt.Sprintf("killed after %s", step.Timeout)}
+	if st.Reason == v1alpha1.FailureTimeout {
+		return &backends.Failure{Reason: v1alpha1.FailureTimeout, Message: fmt.Sprintf("killed after %s", step.Timeout)}
 	}
 	out, _ := c.o.Executor.Tail(name, classifyBytes)
 	f := c.o.Backend.Classify(step, st.ExitCode, out)
 	if f.Reason == "" {
-		f.Reason = backends.ReasonFailed
+		f.Reason = v1alpha1.FailureFailed
 	}
 	return &f
 }
@@ -189,7 +189,7 @@ func (c *Controller) finishOperation(name string, st executor.State, f *backends
 	s.FinishedAt = &ft
 	outcome, took := metrics.OutcomeSucceeded, time.Duration(0)
 	if f != nil {
-		outcome = f.Reason
+		outcome = string(f.Reason)
 	}
 	if s.StartedAt != nil {
 		took = fin.Sub(s.StartedAt.Time)
@@ -201,7 +201,7 @@ func (c *Controller) finishOperation(name string, st executor.State, f *backends
 			rec.ExitCode = st.ExitCode
 		}
 		if f != nil {
-			rec.Error = f.Reason + ": " + f.Message
+			rec.Error = string(f.Reason) + ": " + f.Message
 		}
 		if err := c.audit.RecordStep(context.Background(), rec); err != nil {
 			c.log.Error(err, "recording the step in the audit log", "operation", name)
@@ -216,7 +216,7 @@ func (c *Controller) finishOperation(name string, st executor.State, f *backends
 		s.Reason, s.Message = "", ""
 	} else {
 		s.Phase = v1alpha1.OperationFailed
-		s.Reason = f.Reason
+		s.Reason = string(f.Reason)
 		s.Message = clipMsg(f.Message)
 	}
 	s.PID = 0
@@ -246,7 +246,7 @@ func (c *Controller) reattach(ctx context.Context) {
 		log := c.log.WithValues("operation", name)
 		st, err := c.o.Executor.Status(name)
 		if errors.Is(err, executor.ErrNotFound) {
-			f := backends.Failure{Reason: backends.ReasonInterrupted, Message: "the agent stopped before the step started"}
+			f := backends.Failure{Reason: v1alpha1.FailureInterrupted, Message: "the agent stopped before the step started"}
 			c.finishOperation(name, executor.State{Phase: executor.PhaseLost}, &f)
 			continue
 		}

@@ -188,7 +188,7 @@ func (b *Backend) HoldStep(names []string, hold bool) (backends.Step, error) {
 }
 func (b *Backend) RecoverStep() (backends.Step, error) { return b.step(v1alpha1.StepRecover, nil), nil }
 func (b *Backend) Classify(_ backends.Step, exitCode int, output []byte) backends.Failure {
-	return backends.Failure{Reason: backends.ReasonFailed, Message: fmt.Sprintf("exit %d: %s", exitCode, output)}
+	return backends.Failure{Reason: v1alpha1.FailureFailed, Message: fmt.Sprintf("exit %d: %s", exitCode, output)}
 }
 func (b *Backend) RecordRefresh(t time.Time) error {
 	b.mu.Lock()
@@ -285,7 +285,7 @@ func (e *Executor) Start(_ context.Context, id string, step backends.Step) error
 		if code == 0 {
 			s.st.Phase = executor.PhaseSucceeded
 		} else {
-			s.st.Phase, s.st.Reason, s.st.Message = executor.PhaseFailed, backends.ReasonFailed, out
+			s.st.Phase, s.st.Reason, s.st.Message = executor.PhaseFailed, v1alpha1.FailureFailed, out
 		}
 		e.mu.Unlock()
 		close(s.done)
