@@ -279,7 +279,7 @@ func objRef(obj v1alpha1.Object) string {
 	if !ok {
 		return strings.ToLower(obj.GetObjectKind().GroupVersionKind().Kind) + "/" + name
 	}
-	return k.singular + "/" + name
+	return k.Singular + "/" + name
 }
 
 func runApply(ctx context.Context, g *globalOptions, s streams, o *applyOptions) error {
@@ -301,7 +301,7 @@ func runApply(ctx context.Context, g *globalOptions, s streams, o *applyOptions)
 	failed := false
 	for _, d := range docs {
 		k, _ := kindOf(d.obj.GetObjectKind().GroupVersionKind().Kind)
-		r, err := c.Dynamic(k.resource)
+		r, err := c.Dynamic(k.Resource)
 		if err != nil {
 			return err
 		}

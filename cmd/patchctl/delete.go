@@ -74,7 +74,7 @@ func newDeleteCommand(g *globalOptions, s streams) *cobra.Command {
 			}
 			failed := false
 			for _, r := range refs {
-				res, err := c.Dynamic(r.kind.resource)
+				res, err := c.Dynamic(r.kind.Resource)
 				if err != nil {
 					return err
 				}
@@ -87,7 +87,7 @@ func newDeleteCommand(g *globalOptions, s streams) *cobra.Command {
 					printError(s.errOut, err)
 					continue
 				}
-				fmt.Fprintf(s.out, "%s %q deleted\n", r.kind.singular, r.name)
+				fmt.Fprintf(s.out, "%s %q deleted\n", r.kind.Singular, r.name)
 			}
 			if failed {
 				return reportedError{}

@@ -61,7 +61,7 @@ func newDescribeCommand(g *globalOptions, s streams) *cobra.Command {
 			var objs []v1alpha1.Object
 			failed := false
 			if len(refs) == 0 {
-				res, err := c.Dynamic(kind.resource)
+				res, err := c.Dynamic(kind.Resource)
 				if err != nil {
 					return err
 				}
@@ -69,7 +69,7 @@ func newDescribeCommand(g *globalOptions, s streams) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if objs, err = listObjects(list, kind.kind); err != nil {
+				if objs, err = listObjects(list, kind.Kind); err != nil {
 					return err
 				}
 				if len(objs) == 0 {
@@ -77,7 +77,7 @@ func newDescribeCommand(g *globalOptions, s streams) *cobra.Command {
 				}
 			}
 			for _, r := range refs {
-				res, err := c.Dynamic(r.kind.resource)
+				res, err := c.Dynamic(r.kind.Resource)
 				if err != nil {
 					return err
 				}
@@ -87,7 +87,7 @@ func newDescribeCommand(g *globalOptions, s streams) *cobra.Command {
 					printError(s.errOut, err)
 					continue
 				}
-				ensureTypeMeta(obj, r.kind.kind)
+				ensureTypeMeta(obj, r.kind.Kind)
 				objs = append(objs, obj)
 			}
 			now := g.now()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,18 +23,19 @@ import (
 
 const getLong = `Show PatchPolicies, Hosts or Operations as a table, like kubectl get.
 
-Tables are rendered from the objects themselves:
+Tables are the agent's own (the Table kubectl get prints, too):
 
   patchpolicies  NAME READY MODE PENDING REBOOT AGE
-                 (-o wide adds HOSTS compliant/matched, LAST-OPERATION, MESSAGE)
+                 (-o wide adds COMPLIANT compliant/matched, REASON, MESSAGE)
   hosts          NAME BACKEND OS CACHE UPGRADABLE SECURITY REBOOT AGE
-                 (-o wide adds KERNEL, INSTALLED, LAST-REFRESH)
+                 (-o wide adds KERNEL, INSTALLED)
   operations     NAME STEP PHASE EXIT POLICY AGE
-                 (-o wide adds DURATION, ATTEMPTS, ARGV)
+                 (-o wide adds HOST, REASON, PACKAGES)
 
-READY and REBOOT of a policy are the status of its Ready and RebootRequired
-conditions (Unknown until the agent has reported them). AGE counts from
-creation, as kubectl shows it (45s, 3m12s, 5h, 2d).
+READY of a policy is the status of its Ready condition (Unknown until the
+agent has reported it); REBOOT that of its RebootRequired condition, or
+whether a selected host needs a reboot. AGE counts from creation, as kubectl
+shows it (45s, 3m12s, 5h, 2d). An empty cell is <none>.
 
 -o yaml and -o json print the objects in full (a list when no single name
 was given); -o name prints kind/name lines for scripts; -o jsonpath=TEMPLATE
@@ -105,14 +107,14 @@ func newGetCommand(g *globalOptions, s streams) *cobra.Command {
 			if len(refs) > 0 && (o.selector != "" || o.fieldSelector != "") {
 				return usagef("get: names and a selector cannot be given together")
 			}
-			if o.watch && (len(refs) > 1 || (len(refs) == 1 && refs[0].kind.resource != kind.resource)) {
+			if o.watch && (len(refs) > 1 || (len(refs) == 1 && refs[0].kind.Resource != kind.Resource)) {
 				return usagef("get: --watch takes one resource type and at most one name")
 			}
 			c, err := g.client()
 			if err != nil {
 				return err
 			}
-			return runGet(cmd.Context(), c, g, s, o, kind, refs)
+			return runGet(cmd.Context(), c, s, o, kind, refs)
 		},
 	}
 	f := cmd.Flags()
@@ -124,16 +126,19 @@ func newGetCommand(g *globalOptions, s streams) *cobra.Command {
 	return cmd
 }
 
-func runGet(ctx context.Context, c *client.Client, g *globalOptions, s streams, o *getOptions, kind kindInfo, refs []ref) error {
+func runGet(ctx context.Context, c *client.Client, s streams, o *getOptions, kind kindInfo, refs []ref) error {
 	if len(refs) == 0 {
-		return getList(ctx, c, g, s, o, kind)
+		return getList(ctx, c, s, o, kind)
+	}
+	if o.table() {
+		return getTables(ctx, c, s, o, kind, refs)
 	}
 	// Named objects, grouped by kind in the order given.
 	var order []kindInfo
 	byKind := map[string][]v1alpha1.Object{}
 	failed := false
 	for _, r := range refs {
-		res, err := c.Dynamic(r.kind.resource)
+		res, err := c.Dynamic(r.kind.Resource)
 		if err != nil {
 			return err
 		}
@@ -143,15 +148,15 @@ func runGet(ctx context.Context, c *client.Client, g *globalOptions, s streams, 
 			printError(s.errOut, err)
 			continue
 		}
-		ensureTypeMeta(obj, r.kind.kind)
-		if _, ok := byKind[r.kind.kind]; !ok {
+		ensureTypeMeta(obj, r.kind.Kind)
+		if _, ok := byKind[r.kind.Kind]; !ok {
 			order = append(order, r.kind)
 		}
-		byKind[r.kind.kind] = append(byKind[r.kind.kind], obj)
+		byKind[r.kind.Kind] = append(byKind[r.kind.Kind], obj)
 	}
 	var all []v1alpha1.Object
 	for _, k := range order {
-		all = append(all, byKind[k.kind]...)
+		all = append(all, byKind[k.Kind]...)
 	}
 	switch o.output {
 	case "yaml", "json", "jsonpath":
@@ -168,28 +173,84 @@ func runGet(ctx context.Context, c *client.Client, g *globalOptions, s streams, 
 		for _, obj := range all {
 			fmt.Fprintln(s.out, objRef(obj))
 		}
-	default:
-		for i, k := range order {
-			if i > 0 {
-				fmt.Fprintln(s.out)
-			}
-			p := &tablePrinter{w: s.out, kind: k.kind, wide: o.output == "wide", noHeaders: o.noHeaders, now: g.now}
-			if err := p.print(byKind[k.kind]); err != nil {
-				return err
-			}
+	}
+	if failed {
+		return reportedError{}
+	}
+	if o.watch {
+		return watchOne(ctx, c, s, o, kind, all[0], true)
+	}
+	return nil
+}
+
+// getTables prints the server's table rows of named objects, one table per
+// kind in the order given.
+func getTables(ctx context.Context, c *client.Client, s streams, o *getOptions, kind kindInfo, refs []ref) error {
+	var order []string
+	byKind := map[string]*metav1.Table{}
+	failed := false
+	for _, r := range refs {
+		res, err := c.Dynamic(r.kind.Resource)
+		if err != nil {
+			return err
+		}
+		t, err := res.TableOf(ctx, r.name)
+		if err != nil {
+			failed = true
+			printError(s.errOut, err)
+			continue
+		}
+		if all, ok := byKind[r.kind.Kind]; ok {
+			all.Rows = append(all.Rows, t.Rows...)
+			continue
+		}
+		order = append(order, r.kind.Kind)
+		byKind[r.kind.Kind] = t
+	}
+	for i, k := range order {
+		if i > 0 {
+			fmt.Fprintln(s.out)
+		}
+		if err := o.tablePrinter(s.out, false).print(byKind[k]); err != nil {
+			return err
 		}
 	}
 	if failed {
 		return reportedError{}
 	}
 	if o.watch {
-		obj := all[0]
-		return watchAndPrint(ctx, c, g, s, o, kind, metav1.ListOptions{
-			FieldSelector:   fields.OneTermEqualSelector("metadata.name", obj.GetName()).String(),
-			ResourceVersion: obj.GetResourceVersion(),
-		}, true)
+		first, err := rowMeta(byKind[order[0]].Rows[0])
+		if err != nil {
+			return err
+		}
+		return watchOne(ctx, c, s, o, kind, first, true)
 	}
 	return nil
+}
+
+// rowMeta is the metadata of the object of a table row (the server sends
+// it with includeObject=Metadata, the default).
+func rowMeta(row metav1.TableRow) (*metav1.PartialObjectMetadata, error) {
+	var m metav1.PartialObjectMetadata
+	if err := json.Unmarshal(row.Object.Raw, &m); err != nil || m.Name == "" {
+		return nil, fmt.Errorf("the server's table row carries no object metadata")
+	}
+	return &m, nil
+}
+
+// watchOne prints the changes of one object after its resourceVersion.
+func watchOne(ctx context.Context, c *client.Client, s streams, o *getOptions, kind kindInfo, obj metav1.Object, headerPrinted bool) error {
+	return watchAndPrint(ctx, c, s, o, kind, metav1.ListOptions{
+		FieldSelector:   fields.OneTermEqualSelector("metadata.name", obj.GetName()).String(),
+		ResourceVersion: obj.GetResourceVersion(),
+	}, headerPrinted)
+}
+
+// table says whether the output is the server's table.
+func (o *getOptions) table() bool { return o.output == "" || o.output == "wide" }
+
+func (o *getOptions) tablePrinter(w io.Writer, headerPrinted bool) *tablePrinter {
+	return &tablePrinter{w: w, wide: o.output == "wide", noHeaders: o.noHeaders, printed: headerPrinted}
 }
 
 // genericList wraps objects in a kind: List, as kubectl prints several
@@ -202,40 +263,49 @@ func genericList(objs []v1alpha1.Object) map[string]any {
 	return map[string]any{"apiVersion": "v1", "kind": "List", "metadata": map[string]any{"resourceVersion": ""}, "items": items}
 }
 
-func getList(ctx context.Context, c *client.Client, g *globalOptions, s streams, o *getOptions, kind kindInfo) error {
-	res, err := c.Dynamic(kind.resource)
+func getList(ctx context.Context, c *client.Client, s streams, o *getOptions, kind kindInfo) error {
+	res, err := c.Dynamic(kind.Resource)
 	if err != nil {
 		return err
 	}
 	opts := metav1.ListOptions{LabelSelector: o.selector, FieldSelector: o.fieldSelector}
+	if o.table() {
+		t, err := res.Table(ctx, opts)
+		if err != nil {
+			return err
+		}
+		if len(t.Rows) == 0 && !o.watch {
+			fmt.Fprintln(s.errOut, "No resources found")
+			return nil
+		}
+		if len(t.Rows) > 0 {
+			if err := o.tablePrinter(s.out, false).print(t); err != nil {
+				return err
+			}
+		}
+		if !o.watch {
+			return nil
+		}
+		opts.ResourceVersion = t.ResourceVersion
+		return watchAndPrint(ctx, c, s, o, kind, opts, len(t.Rows) > 0)
+	}
 	list, err := res.List(ctx, opts)
 	if err != nil {
 		return err
 	}
-	objs, err := listObjects(list, kind.kind)
+	objs, err := listObjects(list, kind.Kind)
 	if err != nil {
 		return err
 	}
 	switch o.output {
 	case "yaml", "json", "jsonpath":
-		list.GetObjectKind().SetGroupVersionKind(v1alpha1.GroupVersion.WithKind(kind.kind + "List"))
+		list.GetObjectKind().SetGroupVersionKind(v1alpha1.GroupVersion.WithKind(kind.ListKind))
 		if err := o.printDoc(s.out, list); err != nil {
 			return err
 		}
 	case "name":
 		for _, obj := range objs {
 			fmt.Fprintln(s.out, objRef(obj))
-		}
-	default:
-		if len(objs) == 0 && !o.watch {
-			fmt.Fprintln(s.errOut, "No resources found")
-			return nil
-		}
-		p := &tablePrinter{w: s.out, kind: kind.kind, wide: o.output == "wide", noHeaders: o.noHeaders, now: g.now}
-		if len(objs) > 0 {
-			if err := p.print(objs); err != nil {
-				return err
-			}
 		}
 	}
 	if !o.watch {
@@ -246,7 +316,7 @@ func getList(ctx context.Context, c *client.Client, g *globalOptions, s streams,
 		return err
 	}
 	opts.ResourceVersion = lm.GetResourceVersion()
-	return watchAndPrint(ctx, c, g, s, o, kind, opts, len(objs) > 0)
+	return watchAndPrint(ctx, c, s, o, kind, opts, len(objs) > 0)
 }
 
 // listObjects returns the items of a typed list.
@@ -268,18 +338,24 @@ func listObjects(list runtime.Object, kind string) ([]v1alpha1.Object, error) {
 }
 
 // watchAndPrint prints every change from opts.ResourceVersion on, until
-// ctx ends or the server ends the stream.
-func watchAndPrint(ctx context.Context, c *client.Client, g *globalOptions, s streams, o *getOptions, kind kindInfo, opts metav1.ListOptions, headerPrinted bool) error {
-	res, err := c.Dynamic(kind.resource)
+// ctx ends or the server ends the stream: a table row per change (the
+// server's Table of the changed object), or the object itself.
+func watchAndPrint(ctx context.Context, c *client.Client, s streams, o *getOptions, kind kindInfo, opts metav1.ListOptions, headerPrinted bool) error {
+	res, err := c.Dynamic(kind.Resource)
 	if err != nil {
 		return err
 	}
-	w, err := res.Watch(ctx, opts)
+	var w watch.Interface
+	if o.table() {
+		w, err = res.WatchTable(ctx, opts)
+	} else {
+		w, err = res.Watch(ctx, opts)
+	}
 	if err != nil {
 		return err
 	}
 	defer w.Stop()
-	p := &tablePrinter{w: s.out, kind: kind.kind, wide: o.output == "wide", noHeaders: o.noHeaders, now: g.now, printed: headerPrinted}
+	p := o.tablePrinter(s.out, headerPrinted)
 	for {
 		select {
 		case <-ctx.Done():
@@ -305,22 +381,23 @@ func printEvent(w io.Writer, p *tablePrinter, o *getOptions, ev watch.Event, kin
 	if ev.Type == watch.Bookmark {
 		return nil
 	}
+	if t, ok := ev.Object.(*metav1.Table); ok {
+		return p.print(t)
+	}
 	obj, ok := ev.Object.(v1alpha1.Object)
 	if !ok {
 		return fmt.Errorf("watch: unexpected object %T", ev.Object)
 	}
-	ensureTypeMeta(obj, kind.kind)
+	ensureTypeMeta(obj, kind.Kind)
 	switch o.output {
 	case "yaml":
 		fmt.Fprintln(w, "---")
 		return printObject(w, obj, "yaml")
 	case "json", "jsonpath":
 		return o.printDoc(w, obj)
-	case "name":
-		_, err := fmt.Fprintln(w, objRef(obj))
-		return err
 	}
-	return p.print([]v1alpha1.Object{obj})
+	_, err := fmt.Fprintln(w, objRef(obj))
+	return err
 }
 
 // printDoc writes one document (an object or a list) in the YAML, JSON or

@@ -3,60 +3,33 @@ package main
 import (
 	"strings"
 
-	"k8s.io/apimachinery/pkg/runtime/schema"
-
 	"github.com/patchlet/patchlet/api/v1alpha1"
-	"github.com/patchlet/patchlet/client"
 )
 
-// kindInfo describes one resource type the CLI knows.
-type kindInfo struct {
-	// resource is the plural name used in URLs.
-	resource string
-	// singular is used in "patchpolicy/NAME" references.
-	singular string
-	// kind is the Kind of its objects.
-	kind    string
-	aliases []string
-}
-
-var kinds = []kindInfo{
-	{resource: client.PatchPolicies, singular: "patchpolicy", kind: v1alpha1.KindPatchPolicy,
-		aliases: []string{"patchpolicies", "patchpolicy", "policies", "policy", "pp", "patchpolicies.patchlet.io"}},
-	{resource: client.Hosts, singular: "host", kind: v1alpha1.KindHost,
-		aliases: []string{"hosts", "host", "hosts.patchlet.io"}},
-	{resource: client.Operations, singular: "operation", kind: v1alpha1.KindOperation,
-		aliases: []string{"operations", "operation", "ops", "op", "operations.patchlet.io"}},
-}
+// kindInfo describes one resource type the CLI knows: an entry of the
+// registry v1alpha1.Resources.
+type kindInfo = v1alpha1.ResourceInfo
 
 // lookupKind finds a resource type by any of its names or its Kind,
 // ignoring case.
-func lookupKind(name string) (kindInfo, bool) {
-	n := strings.ToLower(name)
-	for _, k := range kinds {
-		if n == strings.ToLower(k.kind) {
-			return k, true
-		}
-		for _, a := range k.aliases {
-			if n == a {
-				return k, true
-			}
-		}
-	}
-	return kindInfo{}, false
-}
+func lookupKind(name string) (kindInfo, bool) { return v1alpha1.ResourceNamed(name) }
 
 // kindOf returns the kindInfo of a Kind name.
-func kindOf(kind string) (kindInfo, bool) {
-	for _, k := range kinds {
-		if k.kind == kind {
-			return k, true
+func kindOf(kind string) (kindInfo, bool) { return v1alpha1.ResourceOfKind(kind) }
+
+// kindList names the resource types for messages: "patchpolicies (pp),
+// hosts, operations (op)".
+var kindList = func() string {
+	var names []string
+	for _, r := range v1alpha1.Resources {
+		if len(r.ShortNames) > 0 {
+			names = append(names, r.Resource+" ("+strings.Join(r.ShortNames, ", ")+")")
+		} else {
+			names = append(names, r.Resource)
 		}
 	}
-	return kindInfo{}, false
-}
-
-const kindList = "patchpolicies (pp), hosts, operations (op)"
+	return strings.Join(names, ", ")
+}()
 
 // ref is one named object: "patchpolicy/web".
 type ref struct {
@@ -64,7 +37,7 @@ type ref struct {
 	name string
 }
 
-func (r ref) String() string { return r.kind.singular + "/" + r.name }
+func (r ref) String() string { return r.kind.Singular + "/" + r.name }
 
 // parseRefs turns "KIND NAME..." or "KIND/NAME..." arguments into
 // references. needName says whether at least one name is required.
@@ -103,12 +76,7 @@ func parseRefs(args []string, needName bool) (kindInfo, []ref, error) {
 		refs = append(refs, ref{kind: ki, name: n})
 	}
 	if needName && len(refs) == 0 {
-		return kindInfo{}, nil, usagef("missing the name of the %s", ki.singular)
+		return kindInfo{}, nil, usagef("missing the name of the %s", ki.Singular)
 	}
 	return ki, refs, nil
-}
-
-// schemaGR is the GroupResource of a resource, for errors.
-func schemaGR(resource string) schema.GroupResource {
-	return schema.GroupResource{Group: v1alpha1.Group, Resource: resource}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -86,22 +87,52 @@ var _ = Describe("conditionState", func() {
 
 var _ = Describe("tables", func() {
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-	created := metav1.NewTime(now.Add(-49 * time.Hour))
 
-	It("renders a suspended audit policy and defaults", func() {
-		p := &v1alpha1.PatchPolicy{ObjectMeta: metav1.ObjectMeta{Name: "web", CreationTimestamp: created},
-			Spec: v1alpha1.PatchPolicySpec{Mode: v1alpha1.ModeAudit, Suspend: true}}
-		Expect(tableRow(p, false, now)).To(Equal([]string{"web", "Unknown", "Audit,Suspended", "0", "Unknown", "2d1h"}))
+	table := func() *metav1.Table {
+		return &metav1.Table{
+			ColumnDefinitions: []metav1.TableColumnDefinition{
+				{Name: "Name", Type: "string", Format: "name"},
+				{Name: "Exit", Type: "string"},
+				{Name: "Pending", Type: "integer"},
+				{Name: "Age", Type: "date"},
+				{Name: "Message", Type: "string", Priority: 1},
+			},
+			Rows: []metav1.TableRow{
+				{Cells: []any{"op-1", "1", float64(1234567), "2d1h", "first line\nsecond line"}},
+				{Cells: []any{"op-2", "", float64(0), "5s", nil}},
+			},
+		}
+	}
+
+	It("prints the server's columns of priority 0, upper case, with <none> for empty cells", func() {
+		var b strings.Builder
+		Expect((&tablePrinter{w: &b}).print(table())).To(Succeed())
+		Expect(b.String()).To(Equal("" +
+			"NAME   EXIT     PENDING   AGE\n" +
+			"op-1   1        1234567   2d1h\n" +
+			"op-2   <none>   0         5s\n"))
 	})
 
-	It("renders an operation's duration and argv when wide", func() {
-		exit := int32(1)
-		op := &v1alpha1.Operation{ObjectMeta: metav1.ObjectMeta{Name: "op-1", CreationTimestamp: created},
-			Spec: v1alpha1.OperationSpec{Step: v1alpha1.StepRefresh, Argv: []string{"apt-get", "update"}},
-			Status: v1alpha1.OperationStatus{Phase: v1alpha1.OperationFailed, ExitCode: &exit, Attempts: 2,
-				StartedAt: &metav1.Time{Time: now.Add(-95 * time.Second)}, FinishedAt: &metav1.Time{Time: now.Add(-5 * time.Second)}}}
-		Expect(tableRow(op, true, now)).To(Equal([]string{"op-1", "Refresh", "Failed", "1", "<none>", "2d1h", "90s", "2", "apt-get update"}))
-		Expect(tableColumns(v1alpha1.KindOperation, true)).To(HaveLen(9))
+	It("adds the wide columns, cuts a cell at its first line break, and prints the header once", func() {
+		var b strings.Builder
+		p := &tablePrinter{w: &b, wide: true}
+		Expect(p.print(table())).To(Succeed())
+		t := table()
+		t.Rows = t.Rows[:1]
+		Expect(p.print(t)).To(Succeed())
+		ls := lines(b.String())
+		Expect(ls).To(HaveLen(4))
+		Expect(columns(ls[0])).To(Equal([]string{"NAME", "EXIT", "PENDING", "AGE", "MESSAGE"}))
+		Expect(columns(ls[1])).To(Equal([]string{"op-1", "1", "1234567", "2d1h", "first line …"}))
+		Expect(columns(ls[2])).To(Equal([]string{"op-2", "<none>", "0", "5s", "<none>"}))
+		Expect(columns(ls[3])).To(Equal([]string{"op-1", "1", "1234567", "2d1h", "first line …"}))
+	})
+
+	It("leaves the header out with --no-headers", func() {
+		var b strings.Builder
+		Expect((&tablePrinter{w: &b, noHeaders: true}).print(table())).To(Succeed())
+		Expect(b.String()).NotTo(ContainSubstring("NAME"))
+		Expect(lines(b.String())).To(HaveLen(2))
 	})
 
 	DescribeTable("ages like kubectl",
@@ -126,7 +157,7 @@ var _ = Describe("parseRefs", func() {
 	It("accepts KIND NAME and KIND/NAME and aliases", func() {
 		k, refs, err := parseRefs([]string{"PP", "a", "b"}, true)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(k.resource).To(Equal("patchpolicies"))
+		Expect(k.Resource).To(Equal("patchpolicies"))
 		Expect(refs).To(HaveLen(2))
 		_, refs, err = parseRefs([]string{"op/x", "host/y"}, true)
 		Expect(err).NotTo(HaveOccurred())

@@ -46,7 +46,7 @@ func newLogsCommand(g *globalOptions, s streams) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if k.resource != client.Operations || len(refs) != 1 {
+				if k.Resource != client.Operations || len(refs) != 1 {
 					return usagef("logs: only operations have logs")
 				}
 				name = refs[0].name

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -269,7 +270,8 @@ var _ = Describe("patchctl", func() {
 			ls := lines(r.stdout)
 			Expect(ls).To(HaveLen(3))
 			Expect(columns(ls[0])).To(Equal([]string{"NAME", "READY", "MODE", "PENDING", "REBOOT", "AGE"}))
-			Expect(columns(ls[1])).To(HaveExactElements("db", "Unknown", "Audit", "0", "Unknown", MatchRegexp(`^\d+s$`)))
+			// The server's table: Reboot is False with no RebootRequired condition and no host to reboot.
+			Expect(columns(ls[1])).To(HaveExactElements("db", "Unknown", "Audit", "0", "False", MatchRegexp(`^\d+s$`)))
 			Expect(columns(ls[2])).To(HaveExactElements("web", "False", "Enforce", "3", "True", MatchRegexp(`^\d+s$`)))
 		})
 
@@ -277,8 +279,8 @@ var _ = Describe("patchctl", func() {
 			r := a.run("get", "pp", "web", "-o", "wide")
 			Expect(r.code).To(Equal(0), r.stderr)
 			ls := lines(r.stdout)
-			Expect(columns(ls[0])).To(Equal([]string{"NAME", "READY", "MODE", "PENDING", "REBOOT", "AGE", "HOSTS", "LAST-OPERATION", "MESSAGE"}))
-			Expect(columns(ls[1])[6:]).To(Equal([]string{"0/1", "op-1", "3 security updates pending"}))
+			Expect(columns(ls[0])).To(Equal([]string{"NAME", "READY", "MODE", "PENDING", "REBOOT", "AGE", "COMPLIANT", "REASON", "MESSAGE"}))
+			Expect(columns(ls[1])[6:]).To(Equal([]string{"0/1", "WaitingForWindow", "3 security updates pending"}))
 		})
 
 		It("selects by label", func() {
@@ -297,7 +299,7 @@ var _ = Describe("patchctl", func() {
 			Expect(r.code).To(Equal(0), r.stderr)
 			ls := lines(r.stdout)
 			Expect(columns(ls[0])).To(Equal([]string{"NAME", "BACKEND", "OS", "CACHE", "UPGRADABLE", "SECURITY", "REBOOT", "AGE"}))
-			Expect(columns(ls[1])[:7]).To(Equal([]string{"web-1", "apt", "debian-12", "fresh", "11", "3", "True"}))
+			Expect(columns(ls[1])[:7]).To(Equal([]string{"web-1", "apt", "debian 12", "fresh", "11", "3", "True"}))
 
 			r = a.run("get", "ops")
 			Expect(r.code).To(Equal(0), r.stderr)
@@ -689,6 +691,63 @@ var _ = Describe("patchctl over TCP", func() {
 		r = ctl("", nil, "--server", "https://"+tlsAddr, "--cert", pki.clientCert, "--key", pki.clientKey, "get", "pp")
 		Expect(r.code).To(Equal(1))
 		Expect(r.stderr).To(ContainSubstring("certificate"))
+	})
+
+	// patchctl get prints the server's Table, as kubectl does: the same
+	// columns and cells (an empty cell is <none> in patchctl's).
+	It("prints the tables kubectl prints", func() {
+		if _, err := os.Stat("/usr/bin/kubectl"); err != nil {
+			Skip("kubectl is not installed")
+		}
+		Expect(a.runIn(webPolicy, "apply", "-f", "-").code).To(Equal(0))
+		setPolicyStatus(a.store, "web", func(p *v1alpha1.PatchPolicy) {
+			p.Status.Pending = 3
+			p.Status.Hosts = v1alpha1.HostCounts{Matched: 2, Compliant: 1}
+			p.Status.Conditions = []metav1.Condition{readyCondition(metav1.ConditionFalse, 1, "WaitingForWindow", "3 security updates pending")}
+		})
+		createHost(a.store)
+		exit := int32(100)
+		createOperation(a.store, "op-1", v1alpha1.OperationFailed, &exit)
+		createOperation(a.store, "op-2", v1alpha1.OperationRunning, nil)
+
+		// cells slices the lines of a table at the columns of its header,
+		// leaving out AGE (it may tick between the two runs).
+		cells := func(out string) [][]string {
+			ls := lines(out)
+			starts := regexp.MustCompile(`\S+`).FindAllStringIndex(ls[0], -1)
+			var rows [][]string
+			for _, l := range ls {
+				var row []string
+				for i, st := range starts {
+					if strings.TrimSpace(ls[0][st[0]:st[1]]) == "AGE" {
+						continue
+					}
+					end := len(l)
+					if i+1 < len(starts) {
+						end = min(starts[i+1][0], len(l))
+					}
+					c := ""
+					if st[0] < len(l) {
+						c = strings.TrimSpace(l[st[0]:end])
+					}
+					if c == "<none>" {
+						c = ""
+					}
+					row = append(row, c)
+				}
+				rows = append(rows, row)
+			}
+			return rows
+		}
+		for _, args := range [][]string{{"get", "pp"}, {"get", "pp", "-o", "wide"}, {"get", "hosts", "-o", "wide"}, {"get", "operations", "-o", "wide"}, {"get", "op", "op-2"}} {
+			kubectl := exec.Command("/usr/bin/kubectl", append([]string{"--server", "http://" + plainAddr}, args...)...)
+			kubectl.Env = []string{"HOME=" + GinkgoT().TempDir(), "PATH=/usr/bin:/bin"}
+			want, err := kubectl.CombinedOutput()
+			Expect(err).NotTo(HaveOccurred(), "%s", want)
+			r := ctl("", nil, append([]string{"--server", "http://" + plainAddr}, args...)...)
+			Expect(r.code).To(Equal(0), r.stderr)
+			Expect(cells(r.stdout)).To(Equal(cells(string(want))), "%v\npatchctl:\n%s\nkubectl:\n%s", args, r.stdout, want)
+		}
 	})
 
 	It("speaks plain HTTP to an --insecure loopback agent", func() {

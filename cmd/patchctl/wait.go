@@ -212,7 +212,7 @@ func conditionState(obj v1alpha1.Object, cond waitFor) (bool, string) {
 }
 
 func runWait(ctx context.Context, c *client.Client, s streams, r ref, cond waitFor, timeout time.Duration) error {
-	res, err := c.Dynamic(r.kind.resource)
+	res, err := c.Dynamic(r.kind.Resource)
 	if err != nil {
 		return err
 	}
@@ -270,7 +270,7 @@ func runWait(ctx context.Context, c *client.Client, s streams, r ref, cond waitF
 			return err
 		}
 		if obj == nil && first && !cond.delete {
-			return apierrors.NewNotFound(schemaGR(r.kind.resource), r.name)
+			return apierrors.NewNotFound(r.kind.GroupResource(), r.name)
 		}
 		first = false
 		if done, err := check(obj, obj == nil); done {
@@ -332,7 +332,7 @@ func watchUntil(ctx context.Context, w watch.Interface, r ref, check func(v1alph
 
 // findNamed returns the object of a list called r.name, or nil.
 func findNamed(list runtime.Object, r ref) (v1alpha1.Object, error) {
-	objs, err := listObjects(list, r.kind.kind)
+	objs, err := listObjects(list, r.kind.Kind)
 	if err != nil {
 		return nil, err
 	}
