@@ -200,10 +200,8 @@ func (s *Store) bucket(resource string) (map[string]*entry, error) {
 	return b, nil
 }
 
-// Get returns a copy of an object.
-func (s *Store) Get(resource, name string) (v1alpha1.Object, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+// entry returns the stored entry of an object, or NotFound. s.mu is held.
+func (s *Store) entry(resource, name string) (*entry, error) {
 	b, err := s.bucket(resource)
 	if err != nil {
 		return nil, err
@@ -211,6 +209,17 @@ func (s *Store) Get(resource, name string) (v1alpha1.Object, error) {
 	e, ok := b[name]
 	if !ok {
 		return nil, apierrors.NewNotFound(GroupResource(resource), name)
+	}
+	return e, nil
+}
+
+// Get returns a copy of an object.
+func (s *Store) Get(resource, name string) (v1alpha1.Object, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, err := s.entry(resource, name)
+	if err != nil {
+		return nil, err
 	}
 	return e.obj.DeepCopyObject().(v1alpha1.Object), nil
 }
@@ -219,13 +228,9 @@ func (s *Store) Get(resource, name string) (v1alpha1.Object, error) {
 func (s *Store) GetJSON(resource, name string) ([]byte, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	b, err := s.bucket(resource)
+	e, err := s.entry(resource, name)
 	if err != nil {
 		return nil, err
-	}
-	e, ok := b[name]
-	if !ok {
-		return nil, apierrors.NewNotFound(GroupResource(resource), name)
 	}
 	return e.json, nil
 }
@@ -295,14 +300,10 @@ func (s *Store) UpdateStatus(resource string, obj v1alpha1.Object) (v1alpha1.Obj
 func (s *Store) update(resource string, obj v1alpha1.Object, status bool) (v1alpha1.Object, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, err := s.bucket(resource)
+	name := obj.GetName()
+	old, err := s.entry(resource, name)
 	if err != nil {
 		return nil, err
-	}
-	name := obj.GetName()
-	old, ok := b[name]
-	if !ok {
-		return nil, apierrors.NewNotFound(GroupResource(resource), name)
 	}
 	if rv := obj.GetResourceVersion(); rv != "" && rv != old.obj.GetResourceVersion() {
 		return nil, apierrors.NewConflict(GroupResource(resource), name,
@@ -348,13 +349,9 @@ func (s *Store) update(resource string, obj v1alpha1.Object, status bool) (v1alp
 func (s *Store) Delete(resource, name, precondRV string) (v1alpha1.Object, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, err := s.bucket(resource)
+	old, err := s.entry(resource, name)
 	if err != nil {
 		return nil, err
-	}
-	old, ok := b[name]
-	if !ok {
-		return nil, apierrors.NewNotFound(GroupResource(resource), name)
 	}
 	if precondRV != "" && precondRV != old.obj.GetResourceVersion() {
 		return nil, apierrors.NewConflict(GroupResource(resource), name,
@@ -373,7 +370,7 @@ func (s *Store) Delete(resource, name, precondRV string) (v1alpha1.Object, error
 		return nil, err
 	}
 	s.rv = rv
-	delete(b, name)
+	delete(s.objects[resource], name)
 	gone := old.obj.DeepCopyObject().(v1alpha1.Object)
 	gone.SetResourceVersion(strconv.FormatUint(rv, 10))
 	j, _ := json.Marshal(gone)
