@@ -472,12 +472,23 @@ func authzName(res *resource, sub string) string {
 }
 
 func (s *Server) serveUpdate(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	s.serveWrite(w, r, ps, "update", s.update)
+}
+
+func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	s.serveWrite(w, r, ps, "patch", s.patch)
+}
+
+// serveWrite answers a PUT (verb update) or PATCH (verb patch) of an
+// object or its status with the object write stored.
+func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request, ps httprouter.Params, verb string,
+	write func(w http.ResponseWriter, r *http.Request, res *resource, sub, name string) (v1alpha1.Object, error)) {
 	res, sub, ok := s.writeTarget(w, r, ps)
 	name := ps.ByName("name")
-	if !ok || !s.authorize(w, r, "update", authzName(res, sub), name) {
+	if !ok || !s.authorize(w, r, verb, authzName(res, sub), name) {
 		return
 	}
-	obj, err := s.update(w, r, res, sub, name)
+	obj, err := write(w, r, res, sub, name)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -550,20 +561,6 @@ func (s *Server) write(r *http.Request, verb string, res *resource, sub, name st
 		}
 		return out, err
 	}
-}
-
-func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
-	res, sub, ok := s.writeTarget(w, r, ps)
-	name := ps.ByName("name")
-	if !ok || !s.authorize(w, r, "patch", authzName(res, sub), name) {
-		return
-	}
-	obj, err := s.patch(w, r, res, sub, name)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeObject(w, r, http.StatusOK, obj)
 }
 
 func (s *Server) patch(w http.ResponseWriter, r *http.Request, res *resource, sub, name string) (v1alpha1.Object, error) {
