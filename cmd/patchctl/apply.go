@@ -301,11 +301,7 @@ func runApply(ctx context.Context, g *globalOptions, s streams, o *applyOptions)
 	failed := false
 	for _, d := range docs {
 		k, _ := kindOf(d.obj.GetObjectKind().GroupVersionKind().Kind)
-		r, err := c.Dynamic(k.Resource)
-		if err != nil {
-			return err
-		}
-		result, err := applyOne(ctx, r, d.obj)
+		result, err := applyOne(ctx, resourceOf(c, k), d.obj)
 		if err != nil {
 			failed = true
 			printError(s.errOut, fmt.Errorf("%s (%s): %w", d.where(), objRef(d.obj), err))

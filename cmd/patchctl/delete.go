@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/patchlet/patchlet/client"
 )
 
 const deleteLong = `Delete objects by name, or the objects a file describes, like kubectl delete.
@@ -68,31 +71,18 @@ func newDeleteCommand(g *globalOptions, s streams) *cobra.Command {
 					return err
 				}
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			failed := false
-			for _, r := range refs {
-				res, err := c.Dynamic(r.kind.Resource)
-				if err != nil {
+			return g.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+				return reported(eachRef(s, refs, func(r ref) error {
+					err := resourceOf(c, r.kind).Delete(ctx, r.name, metav1.DeleteOptions{})
+					if apierrors.IsNotFound(err) && o.ignoreNotFound {
+						return nil
+					}
+					if err == nil {
+						fmt.Fprintf(s.out, "%s %q deleted\n", r.kind.Singular, r.name)
+					}
 					return err
-				}
-				err = res.Delete(cmd.Context(), r.name, metav1.DeleteOptions{})
-				if apierrors.IsNotFound(err) && o.ignoreNotFound {
-					continue
-				}
-				if err != nil {
-					failed = true
-					printError(s.errOut, err)
-					continue
-				}
-				fmt.Fprintf(s.out, "%s %q deleted\n", r.kind.Singular, r.name)
-			}
-			if failed {
-				return reportedError{}
-			}
-			return nil
+				}))
+			})
 		},
 	}
 	cmd.Flags().StringArrayVarP(&o.files, "filename", "f", nil, "delete the objects this file, directory or - (standard input) describes; repeatable")

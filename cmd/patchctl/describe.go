@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/client"
 )
 
 const describeLong = `Show one or more objects in detail, for people, like kubectl describe.
@@ -53,57 +55,41 @@ func newDescribeCommand(g *globalOptions, s streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			var objs []v1alpha1.Object
-			failed := false
-			if len(refs) == 0 {
-				res, err := c.Dynamic(kind.Resource)
-				if err != nil {
-					return err
-				}
-				list, err := res.List(ctx, metav1.ListOptions{})
-				if err != nil {
-					return err
-				}
-				if objs, err = listObjects(list, kind.Kind); err != nil {
-					return err
-				}
-				if len(objs) == 0 {
-					fmt.Fprintln(s.errOut, "No resources found")
-				}
-			}
-			for _, r := range refs {
-				res, err := c.Dynamic(r.kind.Resource)
-				if err != nil {
-					return err
-				}
-				obj, err := res.Get(ctx, r.name)
-				if err != nil {
-					failed = true
-					printError(s.errOut, err)
-					continue
-				}
-				ensureTypeMeta(obj, r.kind.Kind)
-				objs = append(objs, obj)
-			}
-			now := g.now()
-			for i, obj := range objs {
-				if i > 0 {
-					fmt.Fprintln(s.out)
-				}
-				describeObject(s.out, obj, now)
-			}
-			if failed {
-				return reportedError{}
-			}
-			return nil
+			return g.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+				return runDescribe(ctx, c, g, s, kind, refs)
+			})
 		},
 	}
 	return cmd
+}
+
+func runDescribe(ctx context.Context, c *client.Client, g *globalOptions, s streams, kind kindInfo, refs []ref) error {
+	var objs []v1alpha1.Object
+	if len(refs) == 0 {
+		_, all, err := listKind(ctx, c, kind, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		if len(all) == 0 {
+			fmt.Fprintln(s.errOut, "No resources found")
+		}
+		objs = all
+	}
+	failed := eachRef(s, refs, func(r ref) error {
+		obj, err := getRef(ctx, c, r)
+		if err == nil {
+			objs = append(objs, obj)
+		}
+		return err
+	})
+	now := g.now()
+	for i, obj := range objs {
+		if i > 0 {
+			fmt.Fprintln(s.out)
+		}
+		describeObject(s.out, obj, now)
+	}
+	return reported(failed)
 }
 
 // section is a block of "Key:  value" lines with aligned values, written

@@ -110,11 +110,9 @@ func newGetCommand(g *globalOptions, s streams) *cobra.Command {
 			if o.watch && (len(refs) > 1 || (len(refs) == 1 && refs[0].kind.Resource != kind.Resource)) {
 				return usagef("get: --watch takes one resource type and at most one name")
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			return runGet(cmd.Context(), c, s, o, kind, refs)
+			return g.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+				return runGet(ctx, c, s, o, kind, refs)
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -136,24 +134,17 @@ func runGet(ctx context.Context, c *client.Client, s streams, o *getOptions, kin
 	// Named objects, grouped by kind in the order given.
 	var order []kindInfo
 	byKind := map[string][]v1alpha1.Object{}
-	failed := false
-	for _, r := range refs {
-		res, err := c.Dynamic(r.kind.Resource)
+	failed := eachRef(s, refs, func(r ref) error {
+		obj, err := getRef(ctx, c, r)
 		if err != nil {
 			return err
 		}
-		obj, err := res.Get(ctx, r.name)
-		if err != nil {
-			failed = true
-			printError(s.errOut, err)
-			continue
-		}
-		ensureTypeMeta(obj, r.kind.Kind)
 		if _, ok := byKind[r.kind.Kind]; !ok {
 			order = append(order, r.kind)
 		}
 		byKind[r.kind.Kind] = append(byKind[r.kind.Kind], obj)
-	}
+		return nil
+	})
 	var all []v1alpha1.Object
 	for _, k := range order {
 		all = append(all, byKind[k.Kind]...)
@@ -188,25 +179,19 @@ func runGet(ctx context.Context, c *client.Client, s streams, o *getOptions, kin
 func getTables(ctx context.Context, c *client.Client, s streams, o *getOptions, kind kindInfo, refs []ref) error {
 	var order []string
 	byKind := map[string]*metav1.Table{}
-	failed := false
-	for _, r := range refs {
-		res, err := c.Dynamic(r.kind.Resource)
+	failed := eachRef(s, refs, func(r ref) error {
+		t, err := resourceOf(c, r.kind).TableOf(ctx, r.name)
 		if err != nil {
 			return err
 		}
-		t, err := res.TableOf(ctx, r.name)
-		if err != nil {
-			failed = true
-			printError(s.errOut, err)
-			continue
-		}
 		if all, ok := byKind[r.kind.Kind]; ok {
 			all.Rows = append(all.Rows, t.Rows...)
-			continue
+			return nil
 		}
 		order = append(order, r.kind.Kind)
 		byKind[r.kind.Kind] = t
-	}
+		return nil
+	})
 	for i, k := range order {
 		if i > 0 {
 			fmt.Fprintln(s.out)
@@ -264,13 +249,9 @@ func genericList(objs []v1alpha1.Object) map[string]any {
 }
 
 func getList(ctx context.Context, c *client.Client, s streams, o *getOptions, kind kindInfo) error {
-	res, err := c.Dynamic(kind.Resource)
-	if err != nil {
-		return err
-	}
 	opts := metav1.ListOptions{LabelSelector: o.selector, FieldSelector: o.fieldSelector}
 	if o.table() {
-		t, err := res.Table(ctx, opts)
+		t, err := resourceOf(c, kind).Table(ctx, opts)
 		if err != nil {
 			return err
 		}
@@ -289,11 +270,7 @@ func getList(ctx context.Context, c *client.Client, s streams, o *getOptions, ki
 		opts.ResourceVersion = t.ResourceVersion
 		return watchAndPrint(ctx, c, s, o, kind, opts, len(t.Rows) > 0)
 	}
-	list, err := res.List(ctx, opts)
-	if err != nil {
-		return err
-	}
-	objs, err := listObjects(list, kind.Kind)
+	list, objs, err := listKind(ctx, c, kind, opts)
 	if err != nil {
 		return err
 	}
@@ -341,11 +318,9 @@ func listObjects(list runtime.Object, kind string) ([]v1alpha1.Object, error) {
 // ctx ends or the server ends the stream: a table row per change (the
 // server's Table of the changed object), or the object itself.
 func watchAndPrint(ctx context.Context, c *client.Client, s streams, o *getOptions, kind kindInfo, opts metav1.ListOptions, headerPrinted bool) error {
-	res, err := c.Dynamic(kind.Resource)
-	if err != nil {
-		return err
-	}
+	res := resourceOf(c, kind)
 	var w watch.Interface
+	var err error
 	if o.table() {
 		w, err = res.WatchTable(ctx, opts)
 	} else {

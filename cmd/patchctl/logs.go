@@ -51,11 +51,9 @@ func newLogsCommand(g *globalOptions, s streams) *cobra.Command {
 				}
 				name = refs[0].name
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			return runLogs(cmd.Context(), c, s.out, name, follow)
+			return g.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+				return runLogs(ctx, c, s.out, name, follow)
+			})
 		},
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new output until the step has finished")

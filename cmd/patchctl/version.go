@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 
 	"github.com/spf13/cobra"
 
+	"github.com/patchlet/patchlet/client"
 	"github.com/patchlet/patchlet/internal/version"
 )
 
@@ -43,20 +45,18 @@ func newVersionCommand(g *globalOptions, s streams) *cobra.Command {
 				}
 				return nil
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			info, err := c.ServerVersion(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if output != "" {
-				doc["serverVersion"] = info
-				return printObject(s.out, doc, output)
-			}
-			fmt.Fprintf(s.out, "Server Version: %s\n", info.GitVersion)
-			return nil
+			return g.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+				info, err := c.ServerVersion(ctx)
+				if err != nil {
+					return err
+				}
+				if output != "" {
+					doc["serverVersion"] = info
+					return printObject(s.out, doc, output)
+				}
+				fmt.Fprintf(s.out, "Server Version: %s\n", info.GitVersion)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&clientOnly, "client", false, "print only the client version")

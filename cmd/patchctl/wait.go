@@ -148,11 +148,9 @@ func newWaitCommand(g *globalOptions, s streams) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			return runWait(cmd.Context(), c, s, refs[0], cond, o.timeout)
+			return g.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+				return runWait(ctx, c, s, refs[0], cond, o.timeout)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&o.forSpec, "for", "", "condition=TYPE[=True|False|Unknown], jsonpath={.path}=VALUE, or delete")
@@ -212,10 +210,7 @@ func conditionState(obj v1alpha1.Object, cond waitFor) (bool, string) {
 }
 
 func runWait(ctx context.Context, c *client.Client, s streams, r ref, cond waitFor, timeout time.Duration) error {
-	res, err := c.Dynamic(r.kind.Resource)
-	if err != nil {
-		return err
-	}
+	res := resourceOf(c, r.kind)
 	once := timeout == 0
 	if timeout < 0 {
 		timeout = 7 * 24 * time.Hour
