@@ -398,7 +398,9 @@ func (s *Server) serveCreate(w http.ResponseWriter, r *http.Request, ps httprout
 	s.writeObject(w, r, http.StatusCreated, obj)
 }
 
-func (s *Server) create(w http.ResponseWriter, r *http.Request, res *resource) (v1alpha1.Object, error) {
+// readObject reads and strictly decodes the object in the body of a create
+// or update (JSON or YAML, as its Content-Type says; no dry run).
+func (s *Server) readObject(w http.ResponseWriter, r *http.Request, res *resource) (v1alpha1.Object, error) {
 	if err := refuseDryRun(r); err != nil {
 		return nil, err
 	}
@@ -410,8 +412,16 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, res *resource) (
 	if err != nil {
 		return nil, err
 	}
-	obj := v1alpha1.New(res.Kind)
+	obj := res.NewObject()
 	if err := decodeInto(body, mt, obj, res); err != nil {
+		return nil, err
+	}
+	return obj, nil
+}
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request, res *resource) (v1alpha1.Object, error) {
+	obj, err := s.readObject(w, r, res)
+	if err != nil {
 		return nil, err
 	}
 	if obj.GetName() == "" && obj.GetGenerateName() != "" {
@@ -497,19 +507,8 @@ func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request, ps httproute
 }
 
 func (s *Server) update(w http.ResponseWriter, r *http.Request, res *resource, sub, name string) (v1alpha1.Object, error) {
-	if err := refuseDryRun(r); err != nil {
-		return nil, err
-	}
-	mt, err := documentType(r)
+	obj, err := s.readObject(w, r, res)
 	if err != nil {
-		return nil, err
-	}
-	body, err := s.readBody(w, r)
-	if err != nil {
-		return nil, err
-	}
-	obj := v1alpha1.New(res.Kind)
-	if err := decodeInto(body, mt, obj, res); err != nil {
 		return nil, err
 	}
 	if obj.GetName() != name {
