@@ -78,6 +78,19 @@ func managedByFile(res *resource, obj v1alpha1.Object) error {
 		fmt.Sprintf("%s %q is managed by file %s; edit the file", res.Singular, obj.GetName(), file))
 }
 
+// writable returns the stored object a client wants to change, or the 403
+// of an object that is not the API's to change (managedByFile).
+func (s *Server) writable(res *resource, name string) (v1alpha1.Object, error) {
+	cur, err := s.store.Get(res.Resource, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := managedByFile(res, cur); err != nil {
+		return nil, err
+	}
+	return cur, nil
+}
+
 func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 	res := s.lookup(w, r, ps)
 	if res == nil {
@@ -525,11 +538,8 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, res *resource, s
 // here and retried on a conflict.
 func (s *Server) write(r *http.Request, verb string, res *resource, sub, name string, build func(cur v1alpha1.Object) (v1alpha1.Object, bool, error)) (v1alpha1.Object, error) {
 	for attempt := 1; ; attempt++ {
-		cur, err := s.store.Get(res.Resource, name)
+		cur, err := s.writable(res, name)
 		if err != nil {
-			return nil, err
-		}
-		if err := managedByFile(res, cur); err != nil {
 			return nil, err
 		}
 		obj, conditional, err := build(cur)
@@ -648,11 +658,8 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, res *resource, n
 		return nil, apierrors.NewBadRequest("dryRun is not supported by patchlet")
 	}
 	for attempt := 1; ; attempt++ {
-		cur, err := s.store.Get(res.Resource, name)
+		cur, err := s.writable(res, name)
 		if err != nil {
-			return nil, err
-		}
-		if err := managedByFile(res, cur); err != nil {
 			return nil, err
 		}
 		rv := ""
