@@ -18,7 +18,6 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
-	"github.com/patchlet/patchlet/reconcile"
 	"github.com/patchlet/patchlet/store"
 )
 
@@ -82,7 +81,7 @@ func computeMirror(cluster []*v1alpha1.PatchPolicy, local []*v1alpha1.PatchPolic
 	want := map[string]bool{}
 	sort.Slice(cluster, func(i, j int) bool { return cluster[i].Name < cluster[j].Name })
 	for _, c := range cluster {
-		if ok, err := reconcile.Selects(c, hostLabels); err != nil || !ok {
+		if ok, err := c.Selects(hostLabels); err != nil || !ok {
 			continue
 		}
 		d := c.DeepCopy()
@@ -182,7 +181,7 @@ func (s *Source) onUpdate(old, cur any) {
 	o, ok1 := old.(*v1alpha1.PatchPolicy)
 	c, ok2 := cur.(*v1alpha1.PatchPolicy)
 	if ok1 && ok2 && s.wake != nil && gateChanged(o, c) {
-		if sel, err := reconcile.Selects(c, s.hostLabels); err == nil && sel {
+		if sel, err := c.Selects(s.hostLabels); err == nil && sel {
 			s.wake()
 		}
 	}

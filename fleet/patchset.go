@@ -8,7 +8,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
-	"github.com/patchlet/patchlet/reconcile"
 )
 
 // Release is the OS release a host's status.os names, "<id>-<versionID>"
@@ -73,7 +72,7 @@ func ResolvePatchSets(pol *v1alpha1.PatchPolicy, hosts []*v1alpha1.Host, now met
 		if rel == "" || have[rel] || meta.FindStatusCondition(h.Status.Conditions, v1alpha1.ConditionReady) == nil {
 			continue
 		}
-		if sel, err := reconcile.Selects(pol, h.Labels); err != nil || !sel {
+		if sel, err := pol.Selects(h.Labels); err != nil || !sel {
 			continue
 		}
 		have[rel] = true

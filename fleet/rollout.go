@@ -106,7 +106,7 @@ type Aggregate struct {
 func Aggregated(pol *v1alpha1.PatchPolicy, hosts []*v1alpha1.Host) Aggregate {
 	a := Aggregate{Budget: -1}
 	for _, h := range hosts {
-		sel, err := reconcile.Selects(pol, h.Labels)
+		sel, err := pol.Selects(h.Labels)
 		if err != nil || !sel {
 			continue
 		}

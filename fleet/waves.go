@@ -96,7 +96,7 @@ func PlanWaves(pol *v1alpha1.PatchPolicy, hosts []*v1alpha1.Host, halted bool, n
 	spec := pol.Spec.Rollout.Waves
 	var matched []*v1alpha1.Host
 	for _, h := range hosts {
-		if sel, err := reconcile.Selects(pol, h.Labels); err == nil && sel {
+		if sel, err := pol.Selects(h.Labels); err == nil && sel {
 			matched = append(matched, h)
 		}
 	}

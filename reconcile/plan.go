@@ -306,7 +306,7 @@ func AvailableNames(policies []v1alpha1.PatchPolicy, hostLabels map[string]strin
 	seen := map[string]bool{}
 	for i := range policies {
 		p := &policies[i]
-		if ok, err := Selects(p, hostLabels); err != nil || !ok || p.Spec.Suspend {
+		if ok, err := p.Selects(hostLabels); err != nil || !ok || p.Spec.Suspend {
 			continue
 		}
 		for _, pkg := range p.Spec.Packages {
@@ -388,7 +388,7 @@ func Plan(in PlanInput) PlanOutput {
 			Audit:      p.Spec.Mode == v1alpha1.ModeAudit,
 			WindowOpen: true,
 		}
-		ok, err := Selects(p, in.HostLabels)
+		ok, err := p.Selects(in.HostLabels)
 		pp.Selected = ok
 		switch {
 		case err != nil:

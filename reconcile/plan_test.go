@@ -60,35 +60,6 @@ func stepsText(steps []reconcile.Step) string {
 	return strings.Join(parts, " ")
 }
 
-var _ = Describe("Selects", func() {
-	labels := map[string]string{"role": "web", "env": "prod"}
-	DescribeTable("matches host labels",
-		func(sel *metav1.LabelSelector, want bool, wantErr bool) {
-			p := policy("p")
-			p.Spec.HostSelector = sel
-			ok, err := reconcile.Selects(&p, labels)
-			if wantErr {
-				Expect(err).To(MatchError(ContainSubstring("policy p")))
-				return
-			}
-			Expect(err).NotTo(HaveOccurred())
-			Expect(ok).To(Equal(want))
-		},
-		Entry("nil selects every host", nil, true, false),
-		Entry("empty selects every host", &metav1.LabelSelector{}, true, false),
-		Entry("matching labels", &metav1.LabelSelector{MatchLabels: map[string]string{"role": "web"}}, true, false),
-		Entry("other labels", &metav1.LabelSelector{MatchLabels: map[string]string{"role": "db"}}, false, false),
-		Entry("In", &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
-			{Key: "env", Operator: metav1.LabelSelectorOpIn, Values: []string{"prod", "stage"}}}}, true, false),
-		Entry("NotIn", &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
-			{Key: "env", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"prod"}}}}, false, false),
-		Entry("DoesNotExist", &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
-			{Key: "canary", Operator: metav1.LabelSelectorOpDoesNotExist}}}, true, false),
-		Entry("bad operator is an error", &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
-			{Key: "env", Operator: "Near"}}}, false, true),
-	)
-})
-
 var _ = Describe("Plan", func() {
 	When("a policy names packages", func() {
 		DescribeTable("each package gets one item and the steps it needs",
