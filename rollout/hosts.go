@@ -10,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
+
+	"github.com/patchlet/patchlet/api/v1alpha1"
 )
 
 // HostsFile is the inventory of agents a rollout may reach (HOSTS.yaml):
@@ -116,12 +118,9 @@ func orDefault(v, def, dir string) string {
 // Select returns the hosts whose labels the selector matches, in inventory
 // order. A nil or empty selector selects every host.
 func Select(hosts []Host, sel *metav1.LabelSelector) ([]Host, error) {
-	s := labels.Everything()
-	if sel != nil {
-		var err error
-		if s, err = metav1.LabelSelectorAsSelector(sel); err != nil {
-			return nil, fmt.Errorf("spec.hostSelector: %w", err)
-		}
+	s, err := v1alpha1.AsSelector(sel)
+	if err != nil {
+		return nil, fmt.Errorf("spec.hostSelector: %w", err)
 	}
 	var out []Host
 	for _, h := range hosts {

@@ -275,7 +275,7 @@ func ValidatePatchPolicySpec(s *PatchPolicySpec, fld *field.Path) field.ErrorLis
 			case w.Hosts != nil:
 				errs = append(errs, validateIntOrPercent(w.Hosts, f.Child("hosts"), 1)...)
 			default:
-				if _, err := metav1.LabelSelectorAsSelector(w.Selector); err != nil {
+				if _, err := AsSelector(w.Selector); err != nil {
 					errs = append(errs, field.Invalid(f.Child("selector"), "", err.Error()))
 				}
 			}

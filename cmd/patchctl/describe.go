@@ -184,10 +184,7 @@ func describeObject(w io.Writer, obj v1alpha1.Object, now time.Time) {
 }
 
 func selectorString(sel *metav1.LabelSelector) string {
-	if sel == nil {
-		return "<all hosts>"
-	}
-	s, err := metav1.LabelSelectorAsSelector(sel)
+	s, err := v1alpha1.AsSelector(sel)
 	if err != nil {
 		return fmt.Sprintf("<invalid: %v>", err)
 	}
