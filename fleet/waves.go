@@ -7,18 +7,18 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/internal/waves"
 	"github.com/patchlet/patchlet/reconcile"
 )
 
 // Rollout waves in fleet mode.
 //
 // The elected leader assigns a policy's matched hosts to waves once per
-// policy generation and records the assignment in status.waves, compactly
-// enough for every agent to find its own wave without seeing other hosts:
+// policy generation (by internal/waves' rule, hosts in name order) and
+// records the assignment in status.waves, compactly enough for every agent
+// to find its own wave without seeing other hosts:
 //
 //   - Written waves are taken in order; each takes hosts that no earlier
 //     wave took. A wave with a selector takes the hosts its selector
@@ -54,27 +54,18 @@ func WaveOf(pol *v1alpha1.PatchPolicy, name string, host map[string]string) (wav
 	return waveOf(pol.Spec.Rollout.Waves, pol.Status.Waves, name, host), true
 }
 
+// waveOf places a host against the boundaries recorded in rec.
 func waveOf(spec []v1alpha1.RolloutWave, rec []v1alpha1.WaveStatus, name string, host map[string]string) int {
-	for i, w := range spec {
-		if w.Selector != nil {
-			if selectorMatches(w.Selector, host) {
-				return i
-			}
-			continue
-		}
-		if i < len(rec) && rec[i].LastHost != "" && name <= rec[i].LastHost {
-			return i
-		}
-	}
-	return len(spec)
+	return waves.Place(spec, lastHosts(rec), waves.Host{Name: name, Labels: host})
 }
 
-func selectorMatches(ls *metav1.LabelSelector, host map[string]string) bool {
-	sel, err := metav1.LabelSelectorAsSelector(ls)
-	if err != nil {
-		return false // validation refuses such a policy
+// lastHosts are the boundaries recorded in rec, by wave.
+func lastHosts(rec []v1alpha1.WaveStatus) []string {
+	out := make([]string, len(rec))
+	for i, w := range rec {
+		out[i] = w.LastHost
 	}
-	return sel.Matches(labels.Set(host))
+	return out
 }
 
 // WaveState is a policy's waves as the leader computes them.
@@ -119,8 +110,9 @@ func PlanWaves(pol *v1alpha1.PatchPolicy, hosts []*v1alpha1.Host, halted bool, n
 		ws.Waves = assignWaves(spec, matched)
 	}
 
+	last := lastHosts(ws.Waves)
 	for _, h := range matched {
-		w := &ws.Waves[waveOf(spec, ws.Waves, h.Name, h.Labels)]
+		w := &ws.Waves[waves.Place(spec, last, waves.Host{Name: h.Name, Labels: h.Labels})]
 		w.Hosts++
 		switch hostState(pol, h) {
 		case reconcile.StateCompliant:
@@ -161,46 +153,19 @@ func PlanWaves(pol *v1alpha1.PatchPolicy, hosts []*v1alpha1.Host, halted bool, n
 // assignWaves makes the record of a fresh assignment of matched (sorted by
 // name): the last host of every sized wave.
 func assignWaves(spec []v1alpha1.RolloutWave, matched []*v1alpha1.Host) []v1alpha1.WaveStatus {
+	hosts := make([]waves.Host, len(matched))
+	for i, h := range matched {
+		hosts[i] = waves.Host{Name: h.Name, Labels: h.Labels}
+	}
+	last := waves.Assign(spec, hosts).LastHost
 	out := make([]v1alpha1.WaveStatus, len(spec)+1)
-	taken := make([]bool, len(matched))
-	for i, w := range spec {
+	for i := range out {
 		out[i].Index = int32(i)
-		if w.Selector != nil {
-			for j, h := range matched {
-				if !taken[j] && selectorMatches(w.Selector, h.Labels) {
-					taken[j] = true
-				}
-			}
-			continue
-		}
-		n := waveSize(w.Hosts, len(matched))
-		for j, h := range matched {
-			if n == 0 {
-				break
-			}
-			if taken[j] {
-				continue
-			}
-			taken[j] = true
-			out[i].LastHost = h.Name
-			n--
+		if i < len(last) {
+			out[i].LastHost = last[i]
 		}
 	}
-	out[len(spec)].Index = int32(len(spec))
 	return out
-}
-
-// waveSize is a sized wave's host count: the count, or the percentage of
-// matched rounded up (a 1% wave of a small fleet still holds a host).
-func waveSize(v *intstr.IntOrString, matched int) int {
-	if v == nil {
-		return 0
-	}
-	n, err := intstr.GetScaledValueFromIntOrPercent(v, matched, true)
-	if err != nil || n < 0 {
-		return 0
-	}
-	return n
 }
 
 // hostState is the host's reported state of pol at pol's generation ("":
