@@ -40,23 +40,15 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-logr/logr"
-
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/internal/toolkit"
 	"github.com/patchlet/patchlet/internal/fsutil"
 )
 
-// Defaults.
-const (
-	DefaultStateDir       = backends.DefaultStateDir
-	DefaultPath           = backends.DefaultPath
-	DefaultRefreshTimeout = backends.DefaultRefreshTimeout
-	DefaultStepTimeout    = backends.DefaultStepTimeout
-
-	refreshStampFile = "apk-index-refreshed"
-)
+// refreshStampFile is patchlet's own record of the last successful
+// refresh, in StateDir.
+const refreshStampFile = "apk-index-refreshed"
 
 // Paths inside the root.
 const (
@@ -68,24 +60,12 @@ const (
 	cacheLink        = "etc/apk/cache"
 )
 
-// Options configure a Backend.
+// Options configure a Backend: the settings every backend takes, apk's
+// path and the kernel release.
 type Options struct {
-	// Root is the root directory to manage ("" means "/").
-	Root string
-	// StateDir holds patchlet's own files (refresh stamp).
-	StateDir string
-	Log      logr.Logger
-	// Clock returns the current time (default time.Now).
-	Clock func() time.Time
-	// Runner runs apk list -u and apk policy (default ExecRunner).
-	Runner backends.Runner
+	backends.Settings
 	// Apk is apk's absolute path (default: looked up in PathEnv).
 	Apk string
-	// PathEnv is the PATH given to every command (default DefaultPath).
-	PathEnv string
-	// RefreshTimeout and StepTimeout bound the refresh and every other step.
-	RefreshTimeout time.Duration
-	StepTimeout    time.Duration
 	// KernelRelease returns the running kernel's release, as uname -r
 	// prints it (default: uname(2)).
 	KernelRelease func() (string, error)
@@ -93,8 +73,7 @@ type Options struct {
 
 // Backend is the apk backend for one root. It is safe for concurrent use.
 type Backend struct {
-	cfg    backends.Settings // root, state dir, PATH, clock, runner, timeouts
-	log    logr.Logger
+	cfg    backends.Settings // resolved by toolkit.Resolve
 	apk    string
 	kernel func() (string, error)
 
@@ -118,13 +97,7 @@ var _ backends.Backend = (*Backend)(nil)
 
 // New returns the apk backend for opts.Root.
 func New(opts Options) (*Backend, error) {
-	b := &Backend{
-		cfg: backends.Settings{Root: opts.Root, StateDir: opts.StateDir, PathEnv: opts.PathEnv, Clock: opts.Clock,
-			Runner: opts.Runner, RefreshTimeout: opts.RefreshTimeout, StepTimeout: opts.StepTimeout},
-		log:    opts.Log,
-		apk:    opts.Apk,
-		kernel: opts.KernelRelease,
-	}
+	b := &Backend{cfg: opts.Settings, apk: opts.Apk, kernel: opts.KernelRelease}
 	if err := toolkit.Resolve(&b.cfg, "apk"); err != nil {
 		return nil, err
 	}

@@ -68,8 +68,8 @@ var _ = Describe("Backend on a recorded Alpine root", func() {
 		runner = &fakeRunner{}
 		kernel = "6.6.36-0-lts"
 		var err error
-		b, err = apk.New(apk.Options{Root: root, StateDir: state, Log: logr.Discard(), Runner: runner, Apk: "/sbin/apk",
-			KernelRelease: func() (string, error) { return kernel, nil }})
+		b, err = apk.New(apk.Options{Settings: backends.Settings{Root: root, StateDir: state, Log: logr.Discard(), Runner: runner},
+			Apk: "/sbin/apk", KernelRelease: func() (string, error) { return kernel, nil }})
 		Expect(err).NotTo(HaveOccurred())
 	})
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/apk"
 )
 
@@ -29,8 +30,8 @@ func benchBackend(b *testing.B, runner *fakeRunner) *apk.Backend {
 			b.Fatal(err)
 		}
 	}
-	be, err := apk.New(apk.Options{Root: root, StateDir: b.TempDir(), Log: logr.Discard(), Runner: runner, Apk: "/sbin/apk",
-		KernelRelease: func() (string, error) { return "", nil }})
+	be, err := apk.New(apk.Options{Settings: backends.Settings{Root: root, StateDir: b.TempDir(), Log: logr.Discard(), Runner: runner},
+		Apk: "/sbin/apk", KernelRelease: func() (string, error) { return "", nil }})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observ
 		return nil, err
 	}
 	if release, err := b.kernel(); err != nil {
-		b.log.V(1).Info("cannot read the running kernel release", "error", err.Error())
+		b.cfg.Log.V(1).Info("cannot read the running kernel release", "error", err.Error())
 	} else if req, pkg := KernelRebootRequired(release, installed); req {
 		obs.RebootRequired, obs.RebootPackages = true, []string{pkg}
 	}
@@ -165,7 +165,7 @@ func (b *Backend) available(ctx context.Context, fp string, names []string) (map
 	var valid []string
 	for _, n := range names {
 		if !validName(n) {
-			b.log.Info("ignoring invalid package name", "name", n)
+			b.cfg.Log.Info("ignoring invalid package name", "name", n)
 			continue
 		}
 		if !slices.Contains(valid, n) {
@@ -211,7 +211,7 @@ func (b *Backend) indexRefreshed() (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(data)))
 	if err != nil {
-		b.log.Error(err, "ignoring unreadable refresh stamp", "path", path)
+		b.cfg.Log.Error(err, "ignoring unreadable refresh stamp", "path", path)
 		return time.Time{}, nil
 	}
 	if now := b.cfg.Clock(); t.After(now) {

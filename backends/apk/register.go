@@ -7,9 +7,6 @@ func init() {
 		Name:     "apk",
 		OSIDs:    []string{"alpine", "postmarketos"},
 		Programs: []string{"sbin/apk", "usr/bin/apk"},
-		Open: func(s backends.Settings) (backends.Backend, error) {
-			return New(Options{Root: s.Root, StateDir: s.StateDir, PathEnv: s.PathEnv, Clock: s.Clock, Runner: s.Runner,
-				RefreshTimeout: s.RefreshTimeout, StepTimeout: s.StepTimeout, Log: s.Log})
-		},
+		Open:     func(s backends.Settings) (backends.Backend, error) { return New(Options{Settings: s}) },
 	})
 }

@@ -88,7 +88,7 @@ func (b *Backend) UpgradeStep(names []string) (backends.Step, error) {
 	args = slices.DeleteFunc(args, func(n string) bool {
 		_, ok := installed[n]
 		if !ok {
-			b.log.Info("not upgrading a package that is not installed", "package", n)
+			b.cfg.Log.Info("not upgrading a package that is not installed", "package", n)
 		}
 		return !ok
 	})

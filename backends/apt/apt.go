@@ -22,21 +22,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-logr/logr"
-
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/internal/toolkit"
 	"github.com/patchlet/patchlet/internal/fsutil"
 )
 
-// Defaults.
+// Files in StateDir.
 const (
-	DefaultStateDir       = backends.DefaultStateDir
-	DefaultPath           = backends.DefaultPath
-	DefaultRefreshTimeout = backends.DefaultRefreshTimeout
-	DefaultStepTimeout    = backends.DefaultStepTimeout
-
 	// refreshStampFile is patchlet's own record of the last successful
 	// index refresh, in StateDir.
 	refreshStampFile = "apt-index-refreshed"
@@ -52,25 +45,13 @@ type Paths struct {
 	Dpkg     string
 }
 
-// Options configure a Backend.
+// Options configure a Backend: the settings every backend takes, the
+// programs' paths and dpkg's architecture.
 type Options struct {
-	// Root is the root directory to manage ("" means "/").
-	Root string
-	// StateDir holds patchlet's own files (refresh stamp, APT_CONFIG file).
-	StateDir string
-	Log      logr.Logger
-	// Clock returns the current time (default time.Now).
-	Clock func() time.Time
-	// Runner runs the dry run (default ExecRunner).
-	Runner backends.Runner
+	backends.Settings
 	// Paths overrides the programs' paths; empty ones are looked up once
 	// in PathEnv by New.
 	Paths Paths
-	// PathEnv is the PATH given to every command (default DefaultPath).
-	PathEnv string
-	// RefreshTimeout and StepTimeout bound the refresh and every other step.
-	RefreshTimeout time.Duration
-	StepTimeout    time.Duration
 	// Architecture is dpkg's native architecture (default: from the Go
 	// runtime, amd64, arm64, …).
 	Architecture string
@@ -78,8 +59,7 @@ type Options struct {
 
 // Backend is the apt backend for one root. It is safe for concurrent use.
 type Backend struct {
-	cfg       backends.Settings // root, state dir, PATH, clock, runner, timeouts
-	log       logr.Logger
+	cfg       backends.Settings // resolved by toolkit.Resolve
 	paths     Paths
 	aptConfig string // "" when Root is "/"
 	arch      string
@@ -104,13 +84,7 @@ var _ backends.Backend = (*Backend)(nil)
 // New returns the apt backend for opts.Root. For a Root other than "/" it
 // writes the APT_CONFIG file into StateDir.
 func New(opts Options) (*Backend, error) {
-	b := &Backend{
-		cfg: backends.Settings{Root: opts.Root, StateDir: opts.StateDir, PathEnv: opts.PathEnv, Clock: opts.Clock,
-			Runner: opts.Runner, RefreshTimeout: opts.RefreshTimeout, StepTimeout: opts.StepTimeout},
-		log:   opts.Log,
-		paths: opts.Paths,
-		arch:  opts.Architecture,
-	}
+	b := &Backend{cfg: opts.Settings, paths: opts.Paths, arch: opts.Architecture}
 	if err := toolkit.Resolve(&b.cfg, "apt"); err != nil {
 		return nil, err
 	}

@@ -149,7 +149,7 @@ var _ = Describe("apt backend against a real isolated root", Label("integration"
 		goldenNames[root.Dir] = "/srv/root"
 		DeferCleanup(func() { delete(goldenNames, root.Dir) })
 		stateDir = filepath.Join(dir, "state")
-		b, err = apt.New(apt.Options{Root: root.Dir, StateDir: stateDir, Log: GinkgoLogr})
+		b, err = apt.New(apt.Options{Settings: backends.Settings{Root: root.Dir, StateDir: stateDir, Log: GinkgoLogr}})
 		Expect(err).NotTo(HaveOccurred())
 		mustRun(b.RefreshStep())
 	})

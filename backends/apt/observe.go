@@ -49,7 +49,7 @@ func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observ
 	}
 	if len(db.Interrupted) > 0 || pending {
 		if b.dpkgBusy() {
-			b.log.V(1).Info("dpkg database in flux while dpkg runs", "packages", db.Interrupted)
+			b.cfg.Log.V(1).Info("dpkg database in flux while dpkg runs", "packages", db.Interrupted)
 		} else {
 			obs.Interrupted = true
 			obs.InterruptedPackages = interruptedRefs(db)
@@ -203,7 +203,7 @@ func (b *Backend) indexRefreshed() (time.Time, error) {
 	case err == nil:
 		t, err = time.Parse(time.RFC3339Nano, strings.TrimSpace(string(data)))
 		if err != nil {
-			b.log.Error(err, "ignoring unreadable refresh stamp", "path", filepath.Join(b.cfg.StateDir, refreshStampFile))
+			b.cfg.Log.Error(err, "ignoring unreadable refresh stamp", "path", filepath.Join(b.cfg.StateDir, refreshStampFile))
 			t = time.Time{}
 		}
 	case !errors.Is(err, fs.ErrNotExist):
@@ -311,11 +311,11 @@ func (b *Backend) upgrades(ctx context.Context, interrupted bool) (map[string]ba
 	b.mu.Unlock()
 
 	argv := b.dryRunArgv()
-	b.log.V(1).Info("simulating upgrade", "argv", argv)
+	b.cfg.Log.V(1).Info("simulating upgrade", "argv", argv)
 	stdout, _, err := b.cfg.Runner.Run(ctx, argv, b.Env())
 	if err != nil {
 		if interrupted {
-			b.log.V(1).Info("dry run refused while dpkg is interrupted", "error", err.Error())
+			b.cfg.Log.V(1).Info("dry run refused while dpkg is interrupted", "error", err.Error())
 			return map[string]backends.Upgrade{}, nil
 		}
 		return nil, fmt.Errorf("simulate upgrade: %w", err)
@@ -346,7 +346,7 @@ func (b *Backend) available(ctx context.Context, names []string) (map[string][]s
 		if validName(n) {
 			wanted[n] = true
 		} else {
-			b.log.Info("ignoring invalid package name", "name", n)
+			b.cfg.Log.Info("ignoring invalid package name", "name", n)
 		}
 	}
 	if len(wanted) == 0 {

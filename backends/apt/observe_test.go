@@ -92,8 +92,8 @@ var _ = Describe("Observe", func() {
 		runner = &countingRunner{stdout: []byte(dryRun)}
 		now = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 		var err error
-		b, err = apt.New(apt.Options{Root: root, StateDir: filepath.Join(root, "state"), Log: GinkgoLogr,
-			Runner: runner, Paths: fakePaths, Architecture: "amd64", Clock: func() time.Time { return now }})
+		b, err = apt.New(apt.Options{Settings: backends.Settings{Root: root, StateDir: filepath.Join(root, "state"), Log: GinkgoLogr, Runner: runner, Clock: func() time.Time { return now }},
+			Paths: fakePaths, Architecture: "amd64"})
 		Expect(err).NotTo(HaveOccurred())
 	})
 
@@ -228,8 +228,8 @@ var _ = Describe("Observe", func() {
 		Expect(obs.IndexRefreshed).To(BeTemporally("==", refreshed))
 
 		// Survives a restart: a new backend on the same state dir.
-		b2, err := apt.New(apt.Options{Root: root, StateDir: filepath.Join(root, "state"), Runner: runner, Paths: fakePaths,
-			Clock: func() time.Time { return now }})
+		b2, err := apt.New(apt.Options{Settings: backends.Settings{Root: root, StateDir: filepath.Join(root, "state"), Runner: runner, Clock: func() time.Time { return now }},
+			Paths: fakePaths})
 		Expect(err).NotTo(HaveOccurred())
 		obs, err = b2.Observe(ctx, nil)
 		Expect(err).NotTo(HaveOccurred())

@@ -15,8 +15,8 @@ var fakePaths = apt.Paths{AptGet: "/x/apt-get", AptMark: "/x/apt-mark", AptCache
 
 func newBackend(root string, runner backends.Runner) *apt.Backend {
 	GinkgoHelper()
-	b, err := apt.New(apt.Options{Root: root, StateDir: GinkgoT().TempDir(), Log: GinkgoLogr,
-		Runner: runner, Paths: fakePaths})
+	b, err := apt.New(apt.Options{Settings: backends.Settings{Root: root, StateDir: GinkgoT().TempDir(), Log: GinkgoLogr, Runner: runner},
+		Paths: fakePaths})
 	Expect(err).NotTo(HaveOccurred())
 	return b
 }
@@ -38,7 +38,7 @@ var _ = Describe("steps", func() {
 		BeforeEach(func() { b = newBackend("/", nil) })
 
 		It("builds every step with absolute paths and exactly the noninteractive environment", func() {
-			env := []string{"DEBIAN_FRONTEND=noninteractive", "LC_ALL=C", "PATH=" + apt.DefaultPath}
+			env := []string{"DEBIAN_FRONTEND=noninteractive", "LC_ALL=C", "PATH=" + backends.DefaultPath}
 			Expect(b.RefreshStep()).To(Equal(backends.Step{
 				Type: v1alpha1.StepRefresh, Env: env, Timeout: 120 * time.Second,
 				Argv: concat([]string{"/x/apt-get", "update", "--error-on=any"}, aptOpts),
@@ -118,11 +118,11 @@ var _ = Describe("steps", func() {
 	When("managing another root", func() {
 		It("points apt at it through APT_CONFIG and dpkg through --root and --log", func() {
 			stateDir := GinkgoT().TempDir()
-			b, err := apt.New(apt.Options{Root: "/srv/image/", StateDir: stateDir, Paths: fakePaths,
-				RefreshTimeout: time.Minute, StepTimeout: time.Hour})
+			b, err := apt.New(apt.Options{Settings: backends.Settings{Root: "/srv/image/", StateDir: stateDir, RefreshTimeout: time.Minute, StepTimeout: time.Hour},
+				Paths: fakePaths})
 			Expect(err).NotTo(HaveOccurred())
 			conf := stateDir + "/apt-root.conf"
-			env := []string{"DEBIAN_FRONTEND=noninteractive", "LC_ALL=C", "PATH=" + apt.DefaultPath, "APT_CONFIG=" + conf}
+			env := []string{"DEBIAN_FRONTEND=noninteractive", "LC_ALL=C", "PATH=" + backends.DefaultPath, "APT_CONFIG=" + conf}
 			for _, s := range []backends.Step{b.RefreshStep(), built(b.UpgradeStep([]string{"hello"})), built(b.HoldStep([]string{"hello"}, true)), built(b.RecoverStep())} {
 				Expect(s.Env).To(Equal(env))
 			}
@@ -138,18 +138,18 @@ var _ = Describe("steps", func() {
 
 		It("refuses roots that are relative or would break the configuration", func() {
 			for _, root := range []string{"srv/image", "/srv/a\";Dir \"/", "/srv/a\nb"} {
-				_, err := apt.New(apt.Options{Root: root, StateDir: GinkgoT().TempDir(), Paths: fakePaths})
+				_, err := apt.New(apt.Options{Settings: backends.Settings{Root: root, StateDir: GinkgoT().TempDir()}, Paths: fakePaths})
 				Expect(err).To(HaveOccurred(), root)
 			}
 		})
 	})
 
 	It("finds the real programs in PATH once, as absolute paths", func() {
-		b, err := apt.New(apt.Options{Root: "/", StateDir: GinkgoT().TempDir()})
+		b, err := apt.New(apt.Options{Settings: backends.Settings{Root: "/", StateDir: GinkgoT().TempDir()}})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(b.RefreshStep().Argv[0]).To(Equal("/usr/bin/apt-get"))
 		Expect(built(b.RecoverStep()).Argv[0]).To(Equal("/usr/bin/dpkg"))
-		_, err = apt.New(apt.Options{Root: "/", StateDir: GinkgoT().TempDir(), PathEnv: "/nonexistent"})
+		_, err = apt.New(apt.Options{Settings: backends.Settings{Root: "/", StateDir: GinkgoT().TempDir(), PathEnv: "/nonexistent"}})
 		Expect(err).To(MatchError(ContainSubstring("apt-get")))
 	})
 })

@@ -26,22 +26,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-logr/logr"
-
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/internal/toolkit"
 	"github.com/patchlet/patchlet/backends/rpm"
 )
 
-// Defaults.
-const (
-	DefaultStateDir       = backends.DefaultStateDir
-	DefaultPath           = backends.DefaultPath
-	DefaultHome           = "/root"
-	DefaultRefreshTimeout = backends.DefaultRefreshTimeout
-	DefaultStepTimeout    = backends.DefaultStepTimeout
-)
+// DefaultHome is the HOME of every command unless Options say otherwise.
+const DefaultHome = "/root"
 
 // Exit codes of dnf and yum.
 const (
@@ -68,21 +60,13 @@ type Paths struct {
 	Rpm string
 }
 
-// Options configure a Backend.
+// Options configure a Backend: the settings every backend takes and
+// dnf's own.
 type Options struct {
-	// Root is the root directory to manage ("" means "/").
-	Root string
-	// StateDir holds patchlet's own files (the refresh stamp).
-	StateDir string
-	Log      logr.Logger
-	Clock    func() time.Time
-	// Runner runs the observing commands (default backends.ExecRunner).
-	Runner backends.Runner
+	backends.Settings
 	// Mode is ModeDNF (default) or ModeYum.
 	Mode  Mode
 	Paths Paths
-	// PathEnv is the PATH of every command (default DefaultPath).
-	PathEnv string
 	// Home is the HOME of every command (default /root): rpm reads its
 	// macros (the database path) from HOME/.rpmmacros.
 	Home string
@@ -95,17 +79,13 @@ type Options struct {
 	RebootPackages []string
 	// Versionlock overrides the detection of the versionlock plugin.
 	Versionlock *bool
-	// RefreshTimeout and StepTimeout bound the refresh and every other step.
-	RefreshTimeout time.Duration
-	StepTimeout    time.Duration
 }
 
 // Backend is the dnf (or yum) backend for one root. It is safe for
 // concurrent use.
 type Backend struct {
 	mode        Mode
-	cfg         backends.Settings // root, state dir, PATH, clock, runner, timeouts
-	log         logr.Logger
+	cfg         backends.Settings // resolved by toolkit.Resolve
 	paths       Paths
 	home        string
 	releaseVer  string
@@ -131,12 +111,8 @@ var _ backends.Backend = (*Backend)(nil)
 
 // New returns the backend for opts.Root.
 func New(opts Options) (*Backend, error) {
-	b := &Backend{
-		mode: opts.Mode, log: opts.Log, paths: opts.Paths, home: opts.Home,
-		cfg: backends.Settings{Root: opts.Root, StateDir: opts.StateDir, PathEnv: opts.PathEnv, Clock: opts.Clock,
-			Runner: opts.Runner, RefreshTimeout: opts.RefreshTimeout, StepTimeout: opts.StepTimeout},
-		releaseVer: opts.ReleaseVer, procRoot: opts.ProcRoot, rebootPkgs: opts.RebootPackages,
-	}
+	b := &Backend{cfg: opts.Settings, mode: opts.Mode, paths: opts.Paths, home: opts.Home,
+		releaseVer: opts.ReleaseVer, procRoot: opts.ProcRoot, rebootPkgs: opts.RebootPackages}
 	if b.mode == "" {
 		b.mode = ModeDNF
 	}
@@ -161,7 +137,7 @@ func New(opts Options) (*Backend, error) {
 		}
 	}
 	if b.mode == ModeYum && IsDNF(b.paths.DNF) {
-		b.log.Info("yum is dnf here; using the dnf command set", "path", b.paths.DNF)
+		b.cfg.Log.Info("yum is dnf here; using the dnf command set", "path", b.paths.DNF)
 		b.mode = ModeDNF
 	}
 	if b.cfg.Root != "/" && b.releaseVer == "" {

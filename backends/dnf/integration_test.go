@@ -80,8 +80,8 @@ var _ = Describe("dnf against the real dnf in an isolated root", Ordered, Label(
 		backendtest.GoldenNames[root.Dir] = "/ROOT"
 		backendtest.GoldenNames[repo.Dir] = "/REPO"
 		runner = &backendtest.CountingRunner{}
-		b, err = dnf.New(dnf.Options{Root: root.Dir, StateDir: filepath.Join(dir, "state"), Home: root.Home,
-			Log: GinkgoLogr, Runner: runner})
+		b, err = dnf.New(dnf.Options{Settings: backends.Settings{Root: root.Dir, StateDir: filepath.Join(dir, "state"), Log: GinkgoLogr, Runner: runner},
+			Home: root.Home})
 		Expect(err).NotTo(HaveOccurred())
 	})
 
@@ -181,7 +181,7 @@ var _ = Describe("dnf against the real dnf in an isolated root", Ordered, Label(
 		proc := GinkgoT().TempDir()
 		future := time.Now().Add(time.Hour).Unix()
 		Expect(os.WriteFile(filepath.Join(proc, "stat"), []byte("btime "+strconv.FormatInt(future, 10)+"\n"), 0o644)).To(Succeed())
-		b2, err := dnf.New(dnf.Options{Root: root.Dir, StateDir: GinkgoT().TempDir(), Home: root.Home, Log: GinkgoLogr, ProcRoot: proc})
+		b2, err := dnf.New(dnf.Options{Settings: backends.Settings{Root: root.Dir, StateDir: GinkgoT().TempDir(), Log: GinkgoLogr}, Home: root.Home, ProcRoot: proc})
 		Expect(err).NotTo(HaveOccurred())
 		obs, err = b2.Observe(ctx, nil)
 		Expect(err).NotTo(HaveOccurred())

@@ -37,7 +37,7 @@ func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observ
 	}
 	ok, reboot, err := rpm.RebootCheck(pkgs, b.procRoot, b.rebootPkgs)
 	if err != nil {
-		b.log.Error(err, "cannot tell whether a reboot is required; assuming not")
+		b.cfg.Log.Error(err, "cannot tell whether a reboot is required; assuming not")
 	}
 	obs.RebootRequired, obs.RebootPackages = ok, reboot
 	obs.IndexRefreshed, err = b.indexRefreshed()
@@ -84,7 +84,7 @@ func (b *Backend) indexRefreshed() (time.Time, error) {
 		return time.Time{}, err
 	}
 	if !ok {
-		b.log.Info("ignoring unreadable refresh stamp", "path", stamp)
+		b.cfg.Log.Info("ignoring unreadable refresh stamp", "path", stamp)
 	}
 	if t.IsZero() {
 		for _, pat := range []string{"*/repodata/repomd.xml", "*/*/*/repomd.xml"} {
@@ -153,7 +153,7 @@ func (b *Backend) upgrades(ctx context.Context, fp string, installed map[string]
 			if !noCache(stdout, stderr) {
 				return nil, fmt.Errorf("list pending upgrades: %w", err)
 			}
-			b.log.V(1).Info("no metadata cache yet; no upgrades known")
+			b.cfg.Log.V(1).Info("no metadata cache yet; no upgrades known")
 		}
 		cands = ParseCheckUpdate(stdout)
 	} else {
@@ -164,7 +164,7 @@ func (b *Backend) upgrades(ctx context.Context, fp string, installed map[string]
 				return nil, fmt.Errorf("list pending upgrades: %w", err)
 			}
 			// Cached like any answer: a refresh changes the fingerprint.
-			b.log.V(1).Info("no metadata cache yet; no upgrades known")
+			b.cfg.Log.V(1).Info("no metadata cache yet; no upgrades known")
 			stdout = nil
 		}
 		cands = ParseRepoquery(stdout)
@@ -220,7 +220,7 @@ func (b *Backend) available(ctx context.Context, fp string, names []string) (map
 		if v1alpha1.IsPackageName(v1alpha1.FamilyRPM, n) {
 			valid = append(valid, n)
 		} else {
-			b.log.Info("ignoring invalid package name", "name", n)
+			b.cfg.Log.Info("ignoring invalid package name", "name", n)
 		}
 	}
 	slices.Sort(valid)

@@ -19,7 +19,6 @@ func init() {
 
 func opener(mode Mode) func(backends.Settings) (backends.Backend, error) {
 	return func(s backends.Settings) (backends.Backend, error) {
-		return New(Options{Root: s.Root, StateDir: s.StateDir, PathEnv: s.PathEnv, Clock: s.Clock, Runner: s.Runner,
-			RefreshTimeout: s.RefreshTimeout, StepTimeout: s.StepTimeout, Log: s.Log, Mode: mode})
+		return New(Options{Settings: s, Mode: mode})
 	}
 }

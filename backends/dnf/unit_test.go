@@ -120,7 +120,7 @@ var _ = Describe("steps", func() {
 	BeforeEach(func() {
 		root, bin := fakeRoot()
 		var err error
-		b, err = dnf.New(dnf.Options{Root: root, PathEnv: bin, StateDir: GinkgoT().TempDir(), Log: GinkgoLogr})
+		b, err = dnf.New(dnf.Options{Settings: backends.Settings{Root: root, PathEnv: bin, StateDir: GinkgoT().TempDir(), Log: GinkgoLogr}})
 		Expect(err).NotTo(HaveOccurred())
 	})
 
@@ -149,7 +149,7 @@ var _ = Describe("steps", func() {
 		Expect(b.HoldStep([]string{"hello"}, true)).Error().To(HaveOccurred())
 		root, bin := fakeRoot()
 		yes := true
-		b2, err := dnf.New(dnf.Options{Root: root, PathEnv: bin, Versionlock: &yes})
+		b2, err := dnf.New(dnf.Options{Settings: backends.Settings{Root: root, PathEnv: bin}, Versionlock: &yes})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(b2.Capabilities().Hold).To(BeTrue())
 		Expect(built(b2.HoldStep([]string{"hello"}, true)).Argv).To(HaveSuffix2("versionlock", "add", "--", "hello"))
@@ -158,7 +158,7 @@ var _ = Describe("steps", func() {
 
 	It("speaks yum's command set in yum mode, and dnf's where yum is dnf", func() {
 		root, bin := fakeRoot()
-		y, err := dnf.New(dnf.Options{Root: root, PathEnv: bin, Mode: dnf.ModeYum})
+		y, err := dnf.New(dnf.Options{Settings: backends.Settings{Root: root, PathEnv: bin}, Mode: dnf.ModeYum})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(y.Name()).To(Equal("yum"))
 		Expect(built(y.UpgradeStep([]string{"a"})).Argv).To(HaveSuffix2("update", "--", "a"))
@@ -166,7 +166,7 @@ var _ = Describe("steps", func() {
 
 		Expect(os.Remove(filepath.Join(bin, "yum"))).To(Succeed())
 		Expect(os.Symlink("dnf", filepath.Join(bin, "yum"))).To(Succeed())
-		d, err := dnf.New(dnf.Options{Root: root, PathEnv: bin, Mode: dnf.ModeYum})
+		d, err := dnf.New(dnf.Options{Settings: backends.Settings{Root: root, PathEnv: bin}, Mode: dnf.ModeYum})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(d.Name()).To(Equal("dnf"))
 		Expect(built(d.UpgradeStep([]string{"a"})).Argv).To(HaveSuffix2("upgrade", "--", "a"))
@@ -202,7 +202,7 @@ var _ = Describe("observe with a counting runner", func() {
 	It("observes yum 3.4 from recorded outputs and spawns nothing the second time", func() {
 		root, bin := fakeRoot()
 		runner := &backendtest.CountingRunner{Fake: fakeYum}
-		b, err := dnf.New(dnf.Options{Root: root, PathEnv: bin, Mode: dnf.ModeYum, Runner: runner, StateDir: GinkgoT().TempDir(), Log: GinkgoLogr})
+		b, err := dnf.New(dnf.Options{Settings: backends.Settings{Root: root, PathEnv: bin, Runner: runner, StateDir: GinkgoT().TempDir(), Log: GinkgoLogr}, Mode: dnf.ModeYum})
 		Expect(err).NotTo(HaveOccurred())
 		ctx := context.Background()
 		obs, err := b.Observe(ctx, []string{"kernel"})

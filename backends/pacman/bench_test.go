@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/pacman"
 )
 
@@ -80,7 +81,7 @@ func benchRoot(tb testing.TB, dir string, n int) (root, repo string) {
 func BenchmarkObserveNoop(b *testing.B) {
 	root, _ := benchRoot(b, b.TempDir(), benchPackages)
 	runner := &countingRunner{qu: "pkg0000 1.0-1 -> 1.1-1\n", sl: "bench pkg0000 1.1-1\n"}
-	be, err := pacman.New(pacman.Options{Root: root, StateDir: b.TempDir(), Log: logr.Discard(), Runner: runner,
+	be, err := pacman.New(pacman.Options{Settings: backends.Settings{Root: root, StateDir: b.TempDir(), Log: logr.Discard(), Runner: runner},
 		Pacman: "/usr/bin/pacman", KernelRelease: func() (string, error) { return "", nil }})
 	if err != nil {
 		b.Fatal(err)
@@ -108,8 +109,8 @@ func BenchmarkObserveLocalChanged(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		be, err := pacman.New(pacman.Options{Root: root, StateDir: b.TempDir(), Log: logr.Discard(),
-			Runner: &countingRunner{}, Pacman: "/usr/bin/pacman", KernelRelease: func() (string, error) { return "", nil }})
+		be, err := pacman.New(pacman.Options{Settings: backends.Settings{Root: root, StateDir: b.TempDir(), Log: logr.Discard(), Runner: &countingRunner{}},
+			Pacman: "/usr/bin/pacman", KernelRelease: func() (string, error) { return "", nil }})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -129,7 +130,7 @@ func BenchmarkObserveRealCheck(b *testing.B) {
 	root, _ := benchRoot(b, b.TempDir(), benchPackages)
 	ctx := context.Background()
 	for b.Loop() {
-		be, err := pacman.New(pacman.Options{Root: root, StateDir: b.TempDir(), Log: logr.Discard(),
+		be, err := pacman.New(pacman.Options{Settings: backends.Settings{Root: root, StateDir: b.TempDir(), Log: logr.Discard()},
 			KernelRelease: func() (string, error) { return "", nil }})
 		if err != nil {
 			b.Fatal(err)

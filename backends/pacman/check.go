@@ -136,12 +136,12 @@ func (b *Backend) checkUpdates(ctx context.Context, conf Conf) (map[string]backe
 		return nil, nil, err
 	}
 	syncArgv := slices.Concat(b.baseArgv(), dbArgs, []string{"-Syy"})
-	b.log.V(1).Info("syncing private database", "argv", syncArgv)
+	b.cfg.Log.V(1).Info("syncing private database", "argv", syncArgv)
 	if _, _, err := b.cfg.Runner.Run(ctx, syncArgv, b.Env()); err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
 		}
-		b.log.Error(err, "cannot sync the private database; checking against the live sync databases")
+		b.cfg.Log.Error(err, "cannot sync the private database; checking against the live sync databases")
 		dbArgs = nil
 	}
 	quArgv := slices.Concat(b.baseArgv(), dbArgs, []string{"-Qu"})

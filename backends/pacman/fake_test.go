@@ -92,10 +92,8 @@ func (r *fakeRoot) cache(file string) {
 }
 
 func newBackend(root, state string, runner backends.Runner, kernel string) *pacman.Backend {
-	b, err := pacman.New(pacman.Options{
-		Root: root, StateDir: state, Log: logr.Discard(), Runner: runner, Pacman: "/usr/bin/pacman",
-		KernelRelease: func() (string, error) { return kernel, nil },
-	})
+	b, err := pacman.New(pacman.Options{Settings: backends.Settings{Root: root, StateDir: state, Log: logr.Discard(), Runner: runner},
+		Pacman: "/usr/bin/pacman", KernelRelease: func() (string, error) { return kernel, nil }})
 	Expect(err).NotTo(HaveOccurred())
 	return b
 }

@@ -96,8 +96,7 @@ var _ = Describe("the pacman backend against real pacman", Ordered, Label("integ
 		runner = &realCounter{}
 		now = time.Now()
 		kernel = "6.9.7-arch1-1"
-		b, err = pacman.New(pacman.Options{Root: root.Dir, StateDir: filepath.Join(tmp, "state"), Log: logr.Discard(),
-			Runner: runner, Clock: func() time.Time { return now },
+		b, err = pacman.New(pacman.Options{Settings: backends.Settings{Root: root.Dir, StateDir: filepath.Join(tmp, "state"), Log: logr.Discard(), Runner: runner, Clock: func() time.Time { return now }},
 			KernelRelease: func() (string, error) { return kernel, nil }})
 		Expect(err).NotTo(HaveOccurred())
 	})

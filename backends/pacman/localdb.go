@@ -95,7 +95,7 @@ func (b *Backend) readLocal(dir string, conf Conf) (map[string]backends.Package,
 		}
 		p, ok := ParseDesc(data)
 		if !ok {
-			b.log.Info("ignoring unreadable local database entry", "entry", e.Name())
+			b.cfg.Log.Info("ignoring unreadable local database entry", "entry", e.Name())
 			continue
 		}
 		p.Held = conf.Ignored(p.Name)

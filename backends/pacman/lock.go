@@ -29,7 +29,7 @@ func (b *Backend) LockHolder() (pid int, command string, held bool, err error) {
 	}
 	pid = openedBy("/proc", path)
 	if pid == 0 {
-		b.log.V(1).Info("pacman lock exists but no process has it open (stale?)", "path", path)
+		b.cfg.Log.V(1).Info("pacman lock exists but no process has it open (stale?)", "path", path)
 	}
 	return pid, processName(pid), true, nil
 }

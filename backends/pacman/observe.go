@@ -55,7 +55,7 @@ func (b *Backend) available(conf Conf, sync map[string]syncPkg, names []string) 
 	var files []string
 	for _, n := range names {
 		if !validName(n) {
-			b.log.Info("ignoring invalid package name", "name", n)
+			b.cfg.Log.Info("ignoring invalid package name", "name", n)
 			continue
 		}
 		if files == nil {
@@ -94,7 +94,7 @@ func (b *Backend) indexRefreshed() (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(data)))
 	if err != nil {
-		b.log.Error(err, "ignoring unreadable refresh stamp", "path", path)
+		b.cfg.Log.Error(err, "ignoring unreadable refresh stamp", "path", path)
 		return time.Time{}, nil
 	}
 	if now := b.cfg.Clock(); t.After(now) {

@@ -94,9 +94,8 @@ var _ = Describe("Observe", func() {
 
 	It("checks again once CheckInterval has passed, even with nothing changed", func(ctx context.Context) {
 		now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-		b, err := pacman.New(pacman.Options{Root: root.dir, StateDir: state, Runner: runner, Pacman: "/usr/bin/pacman",
-			Clock: func() time.Time { return now }, CheckInterval: time.Hour,
-			KernelRelease: func() (string, error) { return "", nil }})
+		b, err := pacman.New(pacman.Options{Settings: backends.Settings{Root: root.dir, StateDir: state, Runner: runner, Clock: func() time.Time { return now }},
+			Pacman: "/usr/bin/pacman", CheckInterval: time.Hour, KernelRelease: func() (string, error) { return "", nil }})
 		Expect(err).NotTo(HaveOccurred())
 		_, err = b.Observe(ctx, nil)
 		Expect(err).NotTo(HaveOccurred())

@@ -44,8 +44,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-logr/logr"
-
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/internal/toolkit"
@@ -54,10 +52,6 @@ import (
 
 // Defaults.
 const (
-	DefaultStateDir       = backends.DefaultStateDir
-	DefaultPath           = backends.DefaultPath
-	DefaultRefreshTimeout = backends.DefaultRefreshTimeout
-	DefaultStepTimeout    = backends.DefaultStepTimeout
 	// DefaultCheckInterval is how long a pending-upgrade check stands
 	// when nothing local changed.
 	DefaultCheckInterval = time.Hour
@@ -70,24 +64,12 @@ const (
 	checkDBDir = "pacman-checkdb"
 )
 
-// Options configure a Backend.
+// Options configure a Backend: the settings every backend takes,
+// pacman's path, the check interval and the kernel release.
 type Options struct {
-	// Root is the root directory to manage ("" means "/").
-	Root string
-	// StateDir holds patchlet's own files (refresh stamp, private sync db).
-	StateDir string
-	Log      logr.Logger
-	// Clock returns the current time (default time.Now).
-	Clock func() time.Time
-	// Runner runs the pending-upgrade check (default ExecRunner).
-	Runner backends.Runner
+	backends.Settings
 	// Pacman is pacman's absolute path (default: looked up in PathEnv).
 	Pacman string
-	// PathEnv is the PATH given to every command (default DefaultPath).
-	PathEnv string
-	// RefreshTimeout and StepTimeout bound the refresh and every other step.
-	RefreshTimeout time.Duration
-	StepTimeout    time.Duration
 	// CheckInterval is how long a pending-upgrade check stands while the
 	// local database, the live sync databases, pacman.conf and the refresh
 	// stamp stay unchanged (default DefaultCheckInterval): upgrades
@@ -100,8 +82,7 @@ type Options struct {
 
 // Backend is the pacman backend for one root. It is safe for concurrent use.
 type Backend struct {
-	cfg           backends.Settings // root, state dir, PATH, clock, runner, timeouts
-	log           logr.Logger
+	cfg           backends.Settings // resolved by toolkit.Resolve
 	pacman        string
 	kernel        func() (string, error)
 	checkInterval time.Duration
@@ -126,14 +107,7 @@ var _ backends.Backend = (*Backend)(nil)
 
 // New returns the pacman backend for opts.Root.
 func New(opts Options) (*Backend, error) {
-	b := &Backend{
-		cfg: backends.Settings{Root: opts.Root, StateDir: opts.StateDir, PathEnv: opts.PathEnv, Clock: opts.Clock,
-			Runner: opts.Runner, RefreshTimeout: opts.RefreshTimeout, StepTimeout: opts.StepTimeout},
-		log:           opts.Log,
-		pacman:        opts.Pacman,
-		kernel:        opts.KernelRelease,
-		checkInterval: opts.CheckInterval,
-	}
+	b := &Backend{cfg: opts.Settings, pacman: opts.Pacman, kernel: opts.KernelRelease, checkInterval: opts.CheckInterval}
 	if err := toolkit.Resolve(&b.cfg, "pacman"); err != nil {
 		return nil, err
 	}

@@ -7,9 +7,6 @@ func init() {
 		Name:     "pacman",
 		OSIDs:    []string{"arch", "manjaro", "endeavouros", "archarm", "artix", "cachyos"},
 		Programs: []string{"usr/bin/pacman"},
-		Open: func(s backends.Settings) (backends.Backend, error) {
-			return New(Options{Root: s.Root, StateDir: s.StateDir, PathEnv: s.PathEnv, Clock: s.Clock, Runner: s.Runner,
-				RefreshTimeout: s.RefreshTimeout, StepTimeout: s.StepTimeout, Log: s.Log})
-		},
+		Open:     func(s backends.Settings) (backends.Backend, error) { return New(Options{Settings: s}) },
 	})
 }

@@ -35,7 +35,7 @@ var _ = Describe("steps", func() {
 		s := b.RefreshStep()
 		Expect(s.Argv).To(Equal(append(slices.Clone(base), "-Syy")))
 		Expect(s.Env).To(ContainElement("LC_ALL=C"))
-		Expect(s.Timeout).To(Equal(pacman.DefaultRefreshTimeout))
+		Expect(s.Timeout).To(Equal(backends.DefaultRefreshTimeout))
 	})
 	It("installs a pin whose file is cached from the cache", func() {
 		s := built(b.InstallStep([]backends.PackageRef{{Name: "foo", Version: "1.0-1"}}))

@@ -78,8 +78,8 @@ var _ = Describe("zypper against the real zypper in an isolated root", Ordered, 
 		backendtest.GoldenNames[root.Dir] = "/ROOT"
 		backendtest.GoldenNames[repo.Dir] = "/REPO"
 		runner = &backendtest.CountingRunner{}
-		b, err = zypper.New(zypper.Options{Root: root.Dir, StateDir: filepath.Join(dir, "state"), Home: root.Home,
-			Log: GinkgoLogr, Runner: runner})
+		b, err = zypper.New(zypper.Options{Settings: backends.Settings{Root: root.Dir, StateDir: filepath.Join(dir, "state"), Log: GinkgoLogr, Runner: runner},
+			Home: root.Home})
 		Expect(err).NotTo(HaveOccurred())
 	})
 

@@ -38,7 +38,7 @@ func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observ
 	}
 	ok, reboot, err := rpm.RebootCheck(pkgs, b.procRoot, b.rebootPkgs)
 	if err != nil {
-		b.log.Error(err, "cannot tell from install times whether a reboot is required")
+		b.cfg.Log.Error(err, "cannot tell from install times whether a reboot is required")
 	}
 	obs.RebootRequired, obs.RebootPackages = ok, reboot
 	if _, err := os.Stat(b.path(rebootNeededPath)); err == nil {
@@ -70,7 +70,7 @@ func (b *Backend) indexRefreshed() (time.Time, error) {
 		return time.Time{}, err
 	}
 	if !ok {
-		b.log.Info("ignoring unreadable refresh stamp", "path", stamp)
+		b.cfg.Log.Info("ignoring unreadable refresh stamp", "path", stamp)
 	}
 	if t.IsZero() {
 		files, _ := filepath.Glob(b.path("var/cache/zypp/raw/*/repodata/repomd.xml"))
@@ -188,7 +188,7 @@ func (b *Backend) available(ctx context.Context, fp string, names []string) (map
 		if v1alpha1.IsPackageName(v1alpha1.FamilyRPM, n) {
 			valid = append(valid, n)
 		} else {
-			b.log.Info("ignoring invalid package name", "name", n)
+			b.cfg.Log.Info("ignoring invalid package name", "name", n)
 		}
 	}
 	slices.Sort(valid)

@@ -7,9 +7,6 @@ func init() {
 		Name:     "zypper",
 		OSIDs:    []string{"opensuse", "opensuse-leap", "opensuse-tumbleweed", "sles", "suse"},
 		Programs: []string{"usr/bin/zypper"},
-		Open: func(s backends.Settings) (backends.Backend, error) {
-			return New(Options{Root: s.Root, StateDir: s.StateDir, PathEnv: s.PathEnv, Clock: s.Clock, Runner: s.Runner,
-				RefreshTimeout: s.RefreshTimeout, StepTimeout: s.StepTimeout, Log: s.Log})
-		},
+		Open:     func(s backends.Settings) (backends.Backend, error) { return New(Options{Settings: s}) },
 	})
 }

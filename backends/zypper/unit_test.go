@@ -100,7 +100,7 @@ var _ = Describe("classification", func() {
 var _ = Describe("steps", func() {
 	It("builds noninteractive zypper command lines for the root", func() {
 		root, bin := fakeRoot()
-		b, err := zypper.New(zypper.Options{Root: root, PathEnv: bin, Log: GinkgoLogr})
+		b, err := zypper.New(zypper.Options{Settings: backends.Settings{Root: root, PathEnv: bin, Log: GinkgoLogr}})
 		Expect(err).NotTo(HaveOccurred())
 		s := built(b.InstallStep([]backends.PackageRef{{Name: "hello", Version: "1.0-1"}, {Name: "vim"}}))
 		Expect(s.Argv[:5]).To(Equal([]string{filepath.Join(bin, "zypper"), "--non-interactive", "--no-color", "--root", root}))
@@ -136,7 +136,7 @@ var _ = Describe("observe with a counting runner", func() {
 			}
 			return nil, exitError(1)
 		}}
-		b, err := zypper.New(zypper.Options{Root: root, PathEnv: bin, Runner: runner, StateDir: GinkgoT().TempDir(), Log: GinkgoLogr})
+		b, err := zypper.New(zypper.Options{Settings: backends.Settings{Root: root, PathEnv: bin, Runner: runner, StateDir: GinkgoT().TempDir(), Log: GinkgoLogr}})
 		Expect(err).NotTo(HaveOccurred())
 		ctx := context.Background()
 		obs, err := b.Observe(ctx, []string{"hello"})

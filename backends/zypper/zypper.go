@@ -17,22 +17,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-logr/logr"
-
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/internal/toolkit"
 	"github.com/patchlet/patchlet/backends/rpm"
 )
 
-// Defaults.
-const (
-	DefaultStateDir       = backends.DefaultStateDir
-	DefaultPath           = backends.DefaultPath
-	DefaultHome           = "/root"
-	DefaultRefreshTimeout = backends.DefaultRefreshTimeout
-	DefaultStepTimeout    = backends.DefaultStepTimeout
-)
+// DefaultHome is the HOME of every command unless Options say otherwise.
+const DefaultHome = "/root"
 
 // zypper's exit codes (zypper(8), EXIT CODES).
 const (
@@ -66,15 +58,11 @@ type Paths struct {
 	Rpm    string
 }
 
-// Options configure a Backend.
+// Options configure a Backend: the settings every backend takes and
+// zypper's own.
 type Options struct {
-	Root     string
-	StateDir string
-	Log      logr.Logger
-	Clock    func() time.Time
-	Runner   backends.Runner
-	Paths    Paths
-	PathEnv  string
+	backends.Settings
+	Paths Paths
 	// Home is the HOME of every command (default /root): rpm reads its
 	// macros (the database path) from HOME/.rpmmacros.
 	Home string
@@ -82,14 +70,11 @@ type Options struct {
 	ProcRoot string
 	// RebootPackages overrides rpm.DefaultRebootPackages.
 	RebootPackages []string
-	RefreshTimeout time.Duration
-	StepTimeout    time.Duration
 }
 
 // Backend is the zypper backend for one root; safe for concurrent use.
 type Backend struct {
-	cfg        backends.Settings // root, state dir, PATH, clock, runner, timeouts
-	log        logr.Logger
+	cfg        backends.Settings // resolved by toolkit.Resolve
 	paths      Paths
 	home       string
 	procRoot   string
@@ -110,9 +95,7 @@ var _ backends.Backend = (*Backend)(nil)
 
 // New returns the zypper backend for opts.Root.
 func New(opts Options) (*Backend, error) {
-	b := &Backend{log: opts.Log, paths: opts.Paths, home: opts.Home, procRoot: opts.ProcRoot, rebootPkgs: opts.RebootPackages,
-		cfg: backends.Settings{Root: opts.Root, StateDir: opts.StateDir, PathEnv: opts.PathEnv, Clock: opts.Clock,
-			Runner: opts.Runner, RefreshTimeout: opts.RefreshTimeout, StepTimeout: opts.StepTimeout}}
+	b := &Backend{cfg: opts.Settings, paths: opts.Paths, home: opts.Home, procRoot: opts.ProcRoot, rebootPkgs: opts.RebootPackages}
 	if err := toolkit.Resolve(&b.cfg, "zypper"); err != nil {
 		return nil, err
 	}

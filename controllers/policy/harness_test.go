@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/apt"
 	"github.com/patchlet/patchlet/controllers/policy"
 	"github.com/patchlet/patchlet/executor"
@@ -176,7 +177,7 @@ func (h *harness) open() error {
 	if err != nil {
 		return err
 	}
-	h.backend, err = apt.New(apt.Options{Root: h.root.Dir, StateDir: h.stateDir, Runner: h.runner, Log: h.log.WithName("apt")})
+	h.backend, err = apt.New(apt.Options{Settings: backends.Settings{Root: h.root.Dir, StateDir: h.stateDir, Runner: h.runner, Log: h.log.WithName("apt")}})
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/apt"
 	"github.com/patchlet/patchlet/internal/testsupport/testrepo"
 )
@@ -212,7 +213,7 @@ func timeObserve(runs int) error {
 		return err
 	}
 	defer os.RemoveAll(state)
-	b, err := apt.New(apt.Options{Root: "/", StateDir: state, Log: logr.Discard()})
+	b, err := apt.New(apt.Options{Settings: backends.Settings{Root: "/", StateDir: state, Log: logr.Discard()}})
 	if err != nil {
 		return err
 	}
