@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/internal/waves"
 )
 
 // Phase is where one host stands in a rollout.
@@ -110,35 +111,40 @@ func ParseWaves(s string, soak time.Duration) ([]WaveSpec, error) {
 // so that a first wave of 10% holds at least one host. Waves that end up
 // empty are dropped; hosts past the last wave's end form a final wave of
 // their own. It returns each host's wave and each wave's soak time.
-func AssignWaves(n int, waves []WaveSpec) ([]int, []time.Duration) {
-	assign := make([]int, n)
-	if len(waves) == 0 {
-		return assign, []time.Duration{0}
+//
+// The assignment is internal/waves' (each cumulative end becomes the size
+// of its wave, the hosts past the last end its implicit wave); unlike the
+// fleet leader's record, a rollout numbers only the waves that have hosts.
+func AssignWaves(n int, specs []WaveSpec) ([]int, []time.Duration) {
+	if len(specs) == 0 {
+		return make([]int, n), []time.Duration{0}
 	}
-	var soaks []time.Duration
+	sized := make([]v1alpha1.RolloutWave, len(specs))
 	start := 0
-	for _, w := range waves {
-		end, err := intstr.GetScaledValueFromIntOrPercent(&w.Upto, n, true)
-		if err != nil {
-			continue // ParseWaves rejects these
-		}
+	for i, w := range specs {
+		end, _ := waves.Size(&w.Upto, n) // 0 on an error: ParseWaves rejects these
 		end = min(end, n)
-		if end <= start {
-			continue
-		}
-		for i := start; i < end; i++ {
-			assign[i] = len(soaks)
-		}
-		soaks = append(soaks, w.Soak)
-		start = end
+		size := intstr.FromInt32(int32(max(end-start, 0)))
+		sized[i].Hosts = &size
+		start = max(start, end)
 	}
-	if start < n || len(soaks) == 0 {
-		for i := start; i < n; i++ {
-			assign[i] = len(soaks)
+	a := waves.Assign(sized, make([]waves.Host, n))
+	index := make([]int, len(a.Hosts))
+	var soaks []time.Duration
+	for i, count := range a.Hosts {
+		switch {
+		case i < len(specs) && count > 0:
+			index[i] = len(soaks)
+			soaks = append(soaks, specs[i].Soak)
+		case i == len(specs) && (count > 0 || len(soaks) == 0):
+			index[i] = len(soaks)
+			soaks = append(soaks, 0)
 		}
-		soaks = append(soaks, 0)
 	}
-	return assign, soaks
+	for j, w := range a.Wave {
+		a.Wave[j] = index[w]
+	}
+	return a.Wave, soaks
 }
 
 // Schedule is what the scheduler needs besides the hosts' progress.
@@ -232,14 +238,14 @@ func Next(s Schedule, hosts []HostProgress, halted bool, now time.Time) Decision
 // its soak) into the cumulative WaveSpecs AssignWaves takes. Selector
 // waves are not supported here (they are a fleet-mode feature): an error
 // says so.
-func WavesFromPolicy(n int, waves []v1alpha1.RolloutWave) ([]WaveSpec, error) {
+func WavesFromPolicy(n int, policyWaves []v1alpha1.RolloutWave) ([]WaveSpec, error) {
 	var out []WaveSpec
 	total := 0
-	for i, w := range waves {
+	for i, w := range policyWaves {
 		if w.Selector != nil || w.Hosts == nil {
 			return nil, fmt.Errorf("spec.rollout.waves[%d]: patchctl rollout takes waves by size (hosts), not by selector; use --waves", i)
 		}
-		size, err := intstr.GetScaledValueFromIntOrPercent(w.Hosts, n, true)
+		size, err := waves.Size(w.Hosts, n)
 		if err != nil || size < 1 {
 			return nil, fmt.Errorf("spec.rollout.waves[%d].hosts %s: want a count of at least 1 or a percentage from 1%% to 100%%", i, w.Hosts.String())
 		}
