@@ -107,7 +107,7 @@ func (b *Backend) fingerprint() (string, error) {
 		return nil
 	}
 	for _, p := range []string{b.path(installedPath), b.path(worldPath), b.path(repositoriesPath),
-		filepath.Join(b.cfg.StateDir, refreshStampFile)} {
+		b.stamp().Path()} {
 		if err := stamp(p); err != nil {
 			return "", fmt.Errorf("stat %s: %w", p, err)
 		}
@@ -201,23 +201,7 @@ func (b *Backend) available(ctx context.Context, fp string, names []string) (map
 
 // indexRefreshed is patchlet's own stamp of the last successful refresh.
 func (b *Backend) indexRefreshed() (time.Time, error) {
-	path := filepath.Join(b.cfg.StateDir, refreshStampFile)
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return time.Time{}, nil
-	}
-	if err != nil {
-		return time.Time{}, fmt.Errorf("read refresh stamp: %w", err)
-	}
-	t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(data)))
-	if err != nil {
-		b.cfg.Log.Error(err, "ignoring unreadable refresh stamp", "path", path)
-		return time.Time{}, nil
-	}
-	if now := b.cfg.Clock(); t.After(now) {
-		t = now
-	}
-	return t, nil
+	return b.stamp().Refreshed(b.cfg.Log, b.cfg.Clock(), nil)
 }
 
 func clonePackages(m map[string]backends.Package) map[string]backends.Package {

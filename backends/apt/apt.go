@@ -28,14 +28,8 @@ import (
 	"github.com/patchlet/patchlet/internal/fsutil"
 )
 
-// Files in StateDir.
-const (
-	// refreshStampFile is patchlet's own record of the last successful
-	// index refresh, in StateDir.
-	refreshStampFile = "apt-index-refreshed"
-	// aptConfigFile is the APT_CONFIG file for a Root other than "/", in StateDir.
-	aptConfigFile = "apt-root.conf"
-)
+// aptConfigFile is the APT_CONFIG file for a Root other than "/", in StateDir.
+const aptConfigFile = "apt-root.conf"
 
 // Paths are the absolute paths of the programs the backend runs.
 type Paths struct {
@@ -173,13 +167,7 @@ func (b *Backend) Env() []string {
 }
 
 // RecordRefresh implements backends.Backend: it stores t in StateDir.
-func (b *Backend) RecordRefresh(t time.Time) error {
-	if err := os.MkdirAll(b.cfg.StateDir, 0o755); err != nil {
-		return fmt.Errorf("create state dir: %w", err)
-	}
-	path := filepath.Join(b.cfg.StateDir, refreshStampFile)
-	if err := fsutil.WriteFileAtomic(path, []byte(t.UTC().Format(time.RFC3339Nano)+"\n"), 0o644); err != nil {
-		return fmt.Errorf("record index refresh: %w", err)
-	}
-	return nil
-}
+func (b *Backend) RecordRefresh(t time.Time) error { return b.stamp().Write(t) }
+
+// stamp is patchlet's own record of the last successful refresh.
+func (b *Backend) stamp() toolkit.RefreshStamp { return toolkit.StampIn(b.cfg.StateDir, b.Name()) }

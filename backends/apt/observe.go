@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/internal/toolkit"
 )
 
 // Paths inside the root.
@@ -197,27 +198,7 @@ func (b *Backend) rebootRequired() (bool, []string, error) {
 // stamp, else the mtime of update-success-stamp (Ubuntu's hook), else zero.
 // A time after now (clock stepped back) is reported as now.
 func (b *Backend) indexRefreshed() (time.Time, error) {
-	var t time.Time
-	data, err := os.ReadFile(filepath.Join(b.cfg.StateDir, refreshStampFile))
-	switch {
-	case err == nil:
-		t, err = time.Parse(time.RFC3339Nano, strings.TrimSpace(string(data)))
-		if err != nil {
-			b.cfg.Log.Error(err, "ignoring unreadable refresh stamp", "path", filepath.Join(b.cfg.StateDir, refreshStampFile))
-			t = time.Time{}
-		}
-	case !errors.Is(err, fs.ErrNotExist):
-		return time.Time{}, fmt.Errorf("read refresh stamp: %w", err)
-	}
-	if t.IsZero() {
-		if fi, err := os.Stat(b.path(updateSuccessPath)); err == nil {
-			t = fi.ModTime()
-		}
-	}
-	if now := b.cfg.Clock(); t.After(now) {
-		t = now
-	}
-	return t, nil
+	return b.stamp().Refreshed(b.cfg.Log, b.cfg.Clock(), func() time.Time { return toolkit.NewestModTime(b.path(updateSuccessPath)) })
 }
 
 // fingerprint identifies the state the dry run depends on: the status

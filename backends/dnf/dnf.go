@@ -244,10 +244,11 @@ func (b *Backend) baseArgs() []string {
 	return args
 }
 
-// RecordRefresh implements backends.Backend.
-func (b *Backend) RecordRefresh(t time.Time) error {
-	return rpm.WriteStamp(filepath.Join(b.cfg.StateDir, string(b.mode)+"-index-refreshed"), t)
-}
+// RecordRefresh implements backends.Backend: it stores t in StateDir.
+func (b *Backend) RecordRefresh(t time.Time) error { return b.stamp().Write(t) }
+
+// stamp is patchlet's own record of the last successful refresh.
+func (b *Backend) stamp() toolkit.RefreshStamp { return toolkit.StampIn(b.cfg.StateDir, b.Name()) }
 
 func (b *Backend) path(rel string) string { return filepath.Join(b.cfg.Root, rel) }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/internal/toolkit"
 	"github.com/patchlet/patchlet/backends/rpm"
 )
 
@@ -78,28 +79,14 @@ func (b *Backend) heldNames() []string {
 // indexRefreshed is patchlet's own record of the last refresh, else the
 // newest repomd.xml in the metadata cache, else zero; never after now.
 func (b *Backend) indexRefreshed() (time.Time, error) {
-	stamp := filepath.Join(b.cfg.StateDir, string(b.mode)+"-index-refreshed")
-	t, ok, err := rpm.ReadStamp(stamp)
-	if err != nil {
-		return time.Time{}, err
-	}
-	if !ok {
-		b.cfg.Log.Info("ignoring unreadable refresh stamp", "path", stamp)
-	}
-	if t.IsZero() {
+	return b.stamp().Refreshed(b.cfg.Log, b.cfg.Clock(), func() time.Time {
+		var files []string
 		for _, pat := range []string{"*/repodata/repomd.xml", "*/*/*/repomd.xml"} {
-			files, _ := filepath.Glob(filepath.Join(b.cfg.Root, b.cacheDir(), pat))
-			for _, f := range files {
-				if fi, err := os.Stat(f); err == nil && fi.ModTime().After(t) {
-					t = fi.ModTime()
-				}
-			}
+			m, _ := filepath.Glob(filepath.Join(b.cfg.Root, b.cacheDir(), pat))
+			files = append(files, m...)
 		}
-	}
-	if now := b.cfg.Clock(); t.After(now) {
-		t = now
-	}
-	return t, nil
+		return toolkit.NewestModTime(files...)
+	})
 }
 
 // fingerprint stamps what the package manager's answers depend on: the

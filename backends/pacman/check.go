@@ -86,7 +86,7 @@ func (b *Backend) fingerprint(conf Conf) (string, error) {
 		return nil
 	}
 	for _, p := range []string{b.configPath(), filepath.Join(conf.DBPath, "local"),
-		filepath.Join(conf.DBPath, "sync"), filepath.Join(b.cfg.StateDir, refreshStampFile)} {
+		filepath.Join(conf.DBPath, "sync"), b.stamp().Path()} {
 		if err := stamp(p); err != nil {
 			return "", fmt.Errorf("stat %s: %w", p, err)
 		}

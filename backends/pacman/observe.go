@@ -2,13 +2,8 @@ package pacman
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/patchlet/patchlet/backends"
@@ -84,21 +79,5 @@ func (b *Backend) available(conf Conf, sync map[string]syncPkg, names []string) 
 // indexRefreshed is patchlet's own stamp of the last successful refresh
 // (zero: unknown). A time after now (clock stepped back) is reported as now.
 func (b *Backend) indexRefreshed() (time.Time, error) {
-	path := filepath.Join(b.cfg.StateDir, refreshStampFile)
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return time.Time{}, nil
-	}
-	if err != nil {
-		return time.Time{}, fmt.Errorf("read refresh stamp: %w", err)
-	}
-	t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(data)))
-	if err != nil {
-		b.cfg.Log.Error(err, "ignoring unreadable refresh stamp", "path", path)
-		return time.Time{}, nil
-	}
-	if now := b.cfg.Clock(); t.After(now) {
-		t = now
-	}
-	return t, nil
+	return b.stamp().Refreshed(b.cfg.Log, b.cfg.Clock(), nil)
 }

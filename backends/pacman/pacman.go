@@ -37,8 +37,6 @@
 package pacman
 
 import (
-	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -47,18 +45,12 @@ import (
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/internal/toolkit"
-	"github.com/patchlet/patchlet/internal/fsutil"
 )
 
-// Defaults.
 const (
 	// DefaultCheckInterval is how long a pending-upgrade check stands
 	// when nothing local changed.
 	DefaultCheckInterval = time.Hour
-
-	// refreshStampFile is patchlet's own record of the last successful
-	// refresh, in StateDir.
-	refreshStampFile = "pacman-index-refreshed"
 	// checkDBDir is the private database directory for pending upgrades,
 	// in StateDir.
 	checkDBDir = "pacman-checkdb"
@@ -162,16 +154,10 @@ func (b *Backend) baseArgv() []string {
 }
 
 // RecordRefresh implements backends.Backend: it stores t in StateDir.
-func (b *Backend) RecordRefresh(t time.Time) error {
-	if err := os.MkdirAll(b.cfg.StateDir, 0o755); err != nil {
-		return fmt.Errorf("create state dir: %w", err)
-	}
-	path := filepath.Join(b.cfg.StateDir, refreshStampFile)
-	if err := fsutil.WriteFileAtomic(path, []byte(t.UTC().Format(time.RFC3339Nano)+"\n"), 0o644); err != nil {
-		return fmt.Errorf("record index refresh: %w", err)
-	}
-	return nil
-}
+func (b *Backend) RecordRefresh(t time.Time) error { return b.stamp().Write(t) }
+
+// stamp is patchlet's own record of the last successful refresh.
+func (b *Backend) stamp() toolkit.RefreshStamp { return toolkit.StampIn(b.cfg.StateDir, b.Name()) }
 
 // validName re-validates a package name before it reaches argv.
 func validName(n string) bool {

@@ -12,12 +12,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/patchlet/patchlet/backends"
-	"github.com/patchlet/patchlet/internal/fsutil"
 )
 
 // ExitCode is the exit code in err (from a Runner), or -1 when err is not
@@ -28,34 +26,6 @@ func ExitCode(err error) int {
 		return ee.ExitCode()
 	}
 	return -1
-}
-
-// WriteStamp records t in path (RFC 3339), creating its directory.
-func WriteStamp(path string, t time.Time) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("create state dir: %w", err)
-	}
-	if err := fsutil.WriteFileAtomic(path, []byte(t.UTC().Format(time.RFC3339Nano)+"\n"), 0o644); err != nil {
-		return fmt.Errorf("record index refresh: %w", err)
-	}
-	return nil
-}
-
-// ReadStamp reads a time WriteStamp recorded; a missing or unreadable
-// file is the zero time (unreadable is reported through ok=false).
-func ReadStamp(path string) (t time.Time, ok bool, err error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return time.Time{}, true, nil
-	}
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("read refresh stamp: %w", err)
-	}
-	t, perr := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(data)))
-	if perr != nil {
-		return time.Time{}, false, nil
-	}
-	return t, true, nil
 }
 
 // DBDirs are where RPM systems keep the package database, relative to the

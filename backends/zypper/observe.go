@@ -14,6 +14,7 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/internal/toolkit"
 	"github.com/patchlet/patchlet/backends/rpm"
 )
 
@@ -63,27 +64,14 @@ func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observ
 	return obs, nil
 }
 
+// indexRefreshed is patchlet's own record of the last refresh, else the
+// newest repomd.xml in zypper's raw metadata cache, else zero; never
+// after now.
 func (b *Backend) indexRefreshed() (time.Time, error) {
-	stamp := filepath.Join(b.cfg.StateDir, "zypper-index-refreshed")
-	t, ok, err := rpm.ReadStamp(stamp)
-	if err != nil {
-		return time.Time{}, err
-	}
-	if !ok {
-		b.cfg.Log.Info("ignoring unreadable refresh stamp", "path", stamp)
-	}
-	if t.IsZero() {
+	return b.stamp().Refreshed(b.cfg.Log, b.cfg.Clock(), func() time.Time {
 		files, _ := filepath.Glob(b.path("var/cache/zypp/raw/*/repodata/repomd.xml"))
-		for _, f := range files {
-			if fi, err := os.Stat(f); err == nil && fi.ModTime().After(t) {
-				t = fi.ModTime()
-			}
-		}
-	}
-	if now := b.cfg.Clock(); t.After(now) {
-		t = now
-	}
-	return t, nil
+		return toolkit.NewestModTime(files...)
+	})
 }
 
 // fingerprint stamps the rpm database, zypper's solv cache, the
