@@ -363,7 +363,7 @@ var _ = Describe("the real patchlet agent in fleet mode", Label("integration"), 
 				h, err := getHost(ag.name)
 				g.Expect(err).NotTo(HaveOccurred())
 				g.Expect(h.Status.Policies).To(ContainElement(And(
-					HaveField("Name", policyName), HaveField("State", "Compliant"),
+					HaveField("Name", policyName), HaveField("State", BeEquivalentTo("Compliant")),
 					HaveField("ObservedGeneration", cluster.Generation))))
 			}).WithTimeout(30 * time.Second).WithPolling(poll).Should(Succeed())
 		}

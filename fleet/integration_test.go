@@ -291,7 +291,7 @@ var _ = Describe("fleet mode against a real API server", Label("integration"), f
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(h.Labels).To(HaveKeyWithValue("role", "conv"))
 			g.Expect(h.Status.Policies).To(ConsistOf(And(
-				HaveField("Name", "conv"), HaveField("State", "Compliant"), HaveField("ObservedGeneration", int64(1)))))
+				HaveField("Name", "conv"), HaveField("State", BeEquivalentTo("Compliant")), HaveField("ObservedGeneration", int64(1)))))
 			g.Expect(h.Status.Packages.Installed).To(BeEquivalentTo(1))
 		}, 20*time.Second, 100*time.Millisecond).Should(Succeed())
 
@@ -609,7 +609,7 @@ var _ = Describe("fleet rollout waves against a real API server", Label("integra
 		Expect(r.agents["hc-00"].Backend.Installed("hello")).To(Equal("2.0"))
 		h, err := r.host("hc-00")
 		Expect(err).NotTo(HaveOccurred())
-		Expect(h.Status.Policies).To(ContainElement(And(HaveField("Name", "hc"), HaveField("State", "Failed"),
+		Expect(h.Status.Policies).To(ContainElement(And(HaveField("Name", "hc"), HaveField("State", BeEquivalentTo("Failed")),
 			HaveField("Message", ContainSubstring("503 Service Unavailable")))))
 		Consistently(func() []string {
 			var others []string

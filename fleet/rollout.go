@@ -10,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
-	"github.com/patchlet/patchlet/reconcile"
 )
 
 // Annotations and labels of fleet mode.
@@ -123,9 +122,9 @@ func Aggregated(pol *v1alpha1.PatchPolicy, hosts []*v1alpha1.Host) Aggregate {
 		}
 		current := entry != nil && entry.ObservedGeneration == pol.Generation
 		switch {
-		case current && entry.State == reconcile.StateCompliant:
+		case current && entry.State == v1alpha1.PolicyCompliant:
 			a.Counts.Compliant++
-		case current && (entry.State == reconcile.StateFailed || entry.State == reconcile.StateStalled):
+		case current && (entry.State == v1alpha1.PolicyFailed || entry.State == v1alpha1.PolicyStalled):
 			a.Counts.Failed++
 			a.FailedHosts = append(a.FailedHosts, h.Name)
 		default:

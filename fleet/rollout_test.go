@@ -31,7 +31,7 @@ func host(name, role, state string, gen int64) *v1alpha1.Host {
 	h.Name = name
 	h.Labels = map[string]string{"role": role}
 	if state != "" {
-		h.Status.Policies = []v1alpha1.HostPolicyStatus{{Name: "p", State: state, ObservedGeneration: gen}}
+		h.Status.Policies = []v1alpha1.HostPolicyStatus{{Name: "p", State: v1alpha1.PolicyState(state), ObservedGeneration: gen}}
 	}
 	return h
 }

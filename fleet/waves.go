@@ -10,7 +10,6 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/internal/waves"
-	"github.com/patchlet/patchlet/reconcile"
 )
 
 // Rollout waves in fleet mode.
@@ -115,9 +114,9 @@ func PlanWaves(pol *v1alpha1.PatchPolicy, hosts []*v1alpha1.Host, halted bool, n
 		w := &ws.Waves[waves.Place(spec, last, waves.Host{Name: h.Name, Labels: h.Labels})]
 		w.Hosts++
 		switch hostState(pol, h) {
-		case reconcile.StateCompliant:
+		case v1alpha1.PolicyCompliant:
 			w.Succeeded++
-		case reconcile.StateFailed, reconcile.StateStalled:
+		case v1alpha1.PolicyFailed, v1alpha1.PolicyStalled:
 			w.Failed++
 		}
 	}
@@ -170,7 +169,7 @@ func assignWaves(spec []v1alpha1.RolloutWave, matched []*v1alpha1.Host) []v1alph
 
 // hostState is the host's reported state of pol at pol's generation ("":
 // none reported yet).
-func hostState(pol *v1alpha1.PatchPolicy, h *v1alpha1.Host) string {
+func hostState(pol *v1alpha1.PatchPolicy, h *v1alpha1.Host) v1alpha1.PolicyState {
 	for i := range h.Status.Policies {
 		e := &h.Status.Policies[i]
 		if e.Name == pol.Name {

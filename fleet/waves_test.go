@@ -35,7 +35,7 @@ func webHost(name, zone, state string) *v1alpha1.Host {
 		h.Labels["zone"] = zone
 	}
 	if state != "" {
-		h.Status.Policies = []v1alpha1.HostPolicyStatus{{Name: "p", State: state, ObservedGeneration: 2}}
+		h.Status.Policies = []v1alpha1.HostPolicyStatus{{Name: "p", State: v1alpha1.PolicyState(state), ObservedGeneration: 2}}
 	}
 	return h
 }

@@ -25,7 +25,7 @@ func RefreshDue(policies []v1alpha1.PatchPolicy, out PlanOutput, refreshed, now 
 		if !pp.Selected || pp.Suspended || pp.Audit || !pp.WindowOpen {
 			continue
 		}
-		if slices.ContainsFunc(pp.Items, func(it v1alpha1.PlanItem) bool { return it.Reason == ReasonVersionNotAvailable }) {
+		if slices.ContainsFunc(pp.Items, func(it v1alpha1.PlanItem) bool { return it.Reason == v1alpha1.PlanVersionNotAvailable }) {
 			needs[pp.Name] = true
 		}
 	}

@@ -56,7 +56,7 @@ var _ = Describe("health checks", func() {
 				Expect(st.ObservedGeneration).To(BeEquivalentTo(gen-1), "not done with this generation")
 			}
 			Expect(meta.FindStatusCondition(st.Conditions, "Ready").Message).To(ContainSubstring(w.message))
-			Expect(reconcile.HostPolicyState(p, o).State).To(Equal(w.state))
+			Expect(reconcile.HostPolicyState(p, o).State).To(BeEquivalentTo(w.state))
 			Expect(reconcile.HostPolicyState(p, o).Message).To(ContainSubstring(w.message))
 			if h != nil {
 				Expect(st.HealthCheck).To(Equal(h), "status.healthCheck is the pass's")

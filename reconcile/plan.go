@@ -12,56 +12,6 @@ import (
 	"github.com/patchlet/patchlet/backends"
 )
 
-// Plan item reasons (v1alpha1.PlanItem.Reason).
-const (
-	// ReasonSatisfied: the package is as the policy wants it.
-	ReasonSatisfied = "Satisfied"
-	// ReasonNotInstalled: a wanted package is missing (Install), or a Held
-	// package without a pinned version is not installed (nothing to hold).
-	ReasonNotInstalled = "NotInstalled"
-	// ReasonInstalled: a package the policy wants Absent is installed (Remove).
-	ReasonInstalled = "Installed"
-	// ReasonPinned: the installed version differs from the pinned one
-	// (Install), or an update is skipped because another policy pins it.
-	ReasonPinned = "Pinned"
-	// ReasonOutdated: an upgrade is pending (Upgrade).
-	ReasonOutdated = "Outdated"
-	// ReasonNotInPatchSet: a pending upgrade of a package the policy's
-	// resolved patch set (spec.updates.resolved) does not list (Skip).
-	ReasonNotInPatchSet = "NotInPatchSet"
-	// ReasonSecurityUpdate: a security upgrade is pending (Upgrade).
-	ReasonSecurityUpdate = "SecurityUpdate"
-	// ReasonExcluded: a pending upgrade matches spec.updates.exclude, or
-	// another policy removes the package (Skip).
-	ReasonExcluded = "Excluded"
-	// ReasonHeld: the package is held, so it is not changed (Skip).
-	ReasonHeld = "Held"
-	// ReasonNotHeld: a package the policy wants Held is not held yet (Hold).
-	ReasonNotHeld = "NotHeld"
-	// ReasonVersionNotAvailable: the pinned version is neither installed nor
-	// in the package index (Skip).
-	ReasonVersionNotAvailable = "VersionNotAvailable"
-	// ReasonUnsupported: the backend cannot do what the policy asks (Skip).
-	ReasonUnsupported = "Unsupported"
-	// ReasonConflict: policies disagree about the package (Skip).
-	ReasonConflict = "Conflict"
-	// ReasonInvalidSelector: spec.hostSelector cannot be evaluated.
-	ReasonInvalidSelector = "InvalidSelector"
-)
-
-// States of a policy on a host (v1alpha1.HostPolicyStatus.State).
-const (
-	StateCompliant        = "Compliant"
-	StateProgressing      = "Progressing"
-	StateWaitingForWindow = "WaitingForWindow"
-	StateDrifted          = "Drifted"
-	StateFailed           = "Failed"
-	StateStalled          = "Stalled"
-	StateSuspended        = "Suspended"
-	// StateNotSelected: the policy's selector does not match this host.
-	StateNotSelected = "NotSelected"
-)
-
 // allPackages is the PlanItem.Package of an item about a whole policy
 // rather than one package (e.g. security updates on a backend that cannot
 // tell them apart).
@@ -103,7 +53,7 @@ type PolicyPlan struct {
 	// the host changes (Conflict, VersionNotAvailable, Unsupported, a hold
 	// patchlet did not place). Its other items still proceed.
 	Stalled        bool
-	StalledReason  string
+	StalledReason  v1alpha1.PlanReason
 	StalledMessage string
 	// WindowOpen: the maintenance window is open at Now (always true
 	// without a window).
@@ -112,7 +62,7 @@ type PolicyPlan struct {
 	NextWindow time.Time
 	// State summarises the plan: Compliant, Progressing, WaitingForWindow,
 	// Drifted (Audit), Stalled, Suspended or NotSelected.
-	State string
+	State v1alpha1.PolicyState
 	// Message says why, for humans.
 	Message string
 }
@@ -392,12 +342,12 @@ func Plan(in PlanInput) PlanOutput {
 		pp.Selected = ok
 		switch {
 		case err != nil:
-			pp.Stalled, pp.StalledReason, pp.StalledMessage = true, ReasonInvalidSelector, err.Error()
-			pp.State, pp.Message = StateStalled, err.Error()
+			pp.Stalled, pp.StalledReason, pp.StalledMessage = true, v1alpha1.PlanInvalidSelector, err.Error()
+			pp.State, pp.Message = v1alpha1.PolicyStalled, err.Error()
 		case !ok:
-			pp.State, pp.Message = StateNotSelected, "host labels do not match spec.hostSelector"
+			pp.State, pp.Message = v1alpha1.PolicyNotSelected, "host labels do not match spec.hostSelector"
 		case p.Spec.Suspend:
-			pp.State, pp.Message = StateSuspended, "spec.suspend is true"
+			pp.State, pp.Message = v1alpha1.PolicySuspended, "spec.suspend is true"
 		default:
 			active = append(active, p)
 			if !pp.Audit {
@@ -468,7 +418,9 @@ func Plan(in PlanInput) PlanOutput {
 
 // blockedItem is an item that cannot be done now.
 type blockedItem struct {
-	pkg, reason, message string
+	pkg     string
+	reason  v1alpha1.PlanReason
+	message string
 }
 
 // planPolicy fills pp.Items and returns the policy's step contributions and
@@ -500,7 +452,7 @@ func (pl planner) planPolicy(p *v1alpha1.PatchPolicy, pp *PolicyPlan) ([]contrib
 	if u := p.Spec.Updates; u != nil && (u.Apply == v1alpha1.UpdatesSecurity || u.Apply == v1alpha1.UpdatesAll) {
 		if u.Apply == v1alpha1.UpdatesSecurity && !pl.caps.Security {
 			add(v1alpha1.PlanItem{
-				Package: allPackages, Action: v1alpha1.ActionSkip, Reason: ReasonUnsupported,
+				Package: allPackages, Action: v1alpha1.ActionSkip, Reason: v1alpha1.PlanUnsupported,
 				Message: "this backend cannot tell security updates apart; use spec.updates.apply All or None",
 			}, nil, true)
 		} else {
@@ -509,7 +461,7 @@ func (pl planner) planPolicy(p *v1alpha1.PatchPolicy, pp *PolicyPlan) ([]contrib
 					continue
 				}
 				if item, cs, ok := pl.updateItem(p, pl.obs.Upgrades[name]); ok {
-					add(item, cs, item.Reason == ReasonVersionNotAvailable)
+					add(item, cs, item.Reason == v1alpha1.PlanVersionNotAvailable)
 				}
 			}
 		}
@@ -527,7 +479,7 @@ func (pl planner) conflictItem(policy string, spec v1alpha1.PackageSpec, others 
 		parts[i] = fmt.Sprintf("policy %s wants %s", o, pl.claims.claimOf(spec.Name, o))
 	}
 	return v1alpha1.PlanItem{
-		Package: spec.Name, Action: v1alpha1.ActionSkip, Reason: ReasonConflict,
+		Package: spec.Name, Action: v1alpha1.ActionSkip, Reason: v1alpha1.PlanConflict,
 		From: pl.obs.Installed[spec.Name].Version,
 		Message: fmt.Sprintf("this policy wants %s but %s; left alone until they agree",
 			claim{policy: policy, state: spec.State, version: spec.Version}, strings.Join(parts, ", ")),
@@ -540,45 +492,45 @@ func (pl planner) packageItem(spec v1alpha1.PackageSpec) (v1alpha1.PlanItem, []c
 	inst, installed := pl.obs.Installed[name]
 	held := installed && inst.Held
 	item := v1alpha1.PlanItem{Package: name, From: inst.Version}
-	skip := func(reason, msg string, args ...any) (v1alpha1.PlanItem, []contribution, bool) {
+	skip := func(reason v1alpha1.PlanReason, msg string, args ...any) (v1alpha1.PlanItem, []contribution, bool) {
 		item.Action, item.Reason, item.Message = v1alpha1.ActionSkip, reason, fmt.Sprintf(msg, args...)
 		return item, nil, true
 	}
 	ok := func(msg string) (v1alpha1.PlanItem, []contribution, bool) {
-		item.Action, item.Reason, item.Message = v1alpha1.ActionNone, ReasonSatisfied, msg
+		item.Action, item.Reason, item.Message = v1alpha1.ActionNone, v1alpha1.PlanSatisfied, msg
 		item.To = inst.Version
 		return item, nil, false
 	}
 	const manualHold = "held by the package manager and no policy holds it; patchlet does not release holds it did not place"
 
 	if !v1alpha1.IsPackageName(pl.family, name) {
-		return skip(ReasonUnsupported, "%q is not a valid %s package name", name, familyName(pl.family))
+		return skip(v1alpha1.PlanUnsupported, "%q is not a valid %s package name", name, familyName(pl.family))
 	}
 	if spec.Version != "" && !v1alpha1.IsPackageVersion(pl.family, spec.Version) {
-		return skip(ReasonUnsupported, "%q is not a valid %s package version", spec.Version, familyName(pl.family))
+		return skip(v1alpha1.PlanUnsupported, "%q is not a valid %s package version", spec.Version, familyName(pl.family))
 	}
 	if spec.State == v1alpha1.PackageHeld && !pl.caps.Hold {
-		return skip(ReasonUnsupported, "this backend cannot hold packages")
+		return skip(v1alpha1.PlanUnsupported, "this backend cannot hold packages")
 	}
 	policyHeld := spec.State == v1alpha1.PackageHeld || len(pl.claims.heldBy[name]) > 0
 
 	switch {
 	case spec.State == v1alpha1.PackageAbsent:
 		if !installed {
-			item.Action, item.Reason, item.Message = v1alpha1.ActionNone, ReasonSatisfied, "not installed"
+			item.Action, item.Reason, item.Message = v1alpha1.ActionNone, v1alpha1.PlanSatisfied, "not installed"
 			return item, nil, false
 		}
 		if held {
-			return skip(ReasonHeld, "%s", manualHold)
+			return skip(v1alpha1.PlanHeld, "%s", manualHold)
 		}
-		item.Action, item.Reason, item.Message = v1alpha1.ActionRemove, ReasonInstalled, "installed; the policy wants it absent"
+		item.Action, item.Reason, item.Message = v1alpha1.ActionRemove, v1alpha1.PlanInstalled, "installed; the policy wants it absent"
 		return item, []contribution{{step: v1alpha1.StepRemove, ref: backends.PackageRef{Name: name}}}, false
 
 	case spec.Version != "":
 		v := spec.Version
 		if installed && inst.Version == v {
 			if spec.State == v1alpha1.PackageHeld && !held {
-				item.Action, item.Reason, item.To, item.Message = v1alpha1.ActionHold, ReasonNotHeld, v, "at the pinned version; not held yet"
+				item.Action, item.Reason, item.To, item.Message = v1alpha1.ActionHold, v1alpha1.PlanNotHeld, v, "at the pinned version; not held yet"
 				return item, []contribution{{step: v1alpha1.StepHold, ref: backends.PackageRef{Name: name}}}, false
 			}
 			return ok("at the pinned version")
@@ -588,12 +540,12 @@ func (pl planner) packageItem(spec v1alpha1.PackageSpec) (v1alpha1.PlanItem, []c
 			if a := pl.obs.Available[name]; len(a) > 0 {
 				avail = strings.Join(a, ", ")
 			}
-			return skip(ReasonVersionNotAvailable, "version %s is neither installed nor in the package index (available: %s)", v, avail)
+			return skip(v1alpha1.PlanVersionNotAvailable, "version %s is neither installed nor in the package index (available: %s)", v, avail)
 		}
 		if held && !policyHeld {
-			return skip(ReasonHeld, "%s", manualHold)
+			return skip(v1alpha1.PlanHeld, "%s", manualHold)
 		}
-		item.Action, item.Reason, item.To = v1alpha1.ActionInstall, ReasonPinned, v
+		item.Action, item.Reason, item.To = v1alpha1.ActionInstall, v1alpha1.PlanPinned, v
 		if installed {
 			item.Message = fmt.Sprintf("pinned to %s, installed %s", v, inst.Version)
 		} else {
@@ -612,18 +564,18 @@ func (pl planner) packageItem(spec v1alpha1.PackageSpec) (v1alpha1.PlanItem, []c
 	case spec.State == v1alpha1.PackageHeld:
 		switch {
 		case !installed:
-			item.Action, item.Reason, item.Message = v1alpha1.ActionNone, ReasonNotInstalled, "not installed; nothing to hold"
+			item.Action, item.Reason, item.Message = v1alpha1.ActionNone, v1alpha1.PlanNotInstalled, "not installed; nothing to hold"
 			return item, nil, false
 		case held:
 			return ok("held")
 		default:
-			item.Action, item.Reason, item.To, item.Message = v1alpha1.ActionHold, ReasonNotHeld, inst.Version, "installed; not held yet"
+			item.Action, item.Reason, item.To, item.Message = v1alpha1.ActionHold, v1alpha1.PlanNotHeld, inst.Version, "installed; not held yet"
 			return item, []contribution{{step: v1alpha1.StepHold, ref: backends.PackageRef{Name: name}}}, false
 		}
 
 	default: // Present or Latest, no version
 		if !installed {
-			item.Action, item.Reason, item.Message = v1alpha1.ActionInstall, ReasonNotInstalled, "not installed"
+			item.Action, item.Reason, item.Message = v1alpha1.ActionInstall, v1alpha1.PlanNotInstalled, "not installed"
 			if pin := pl.claims.pins[name]; pin != "" {
 				item.To = pin
 			} else if a := pl.obs.Available[name]; len(a) > 0 {
@@ -636,9 +588,9 @@ func (pl planner) packageItem(spec v1alpha1.PackageSpec) (v1alpha1.PlanItem, []c
 			return ok("installed")
 		}
 		if held {
-			return skip(ReasonHeld, "an upgrade to %s is pending but the package is %s", up.To, manualHold)
+			return skip(v1alpha1.PlanHeld, "an upgrade to %s is pending but the package is %s", up.To, manualHold)
 		}
-		item.Action, item.Reason, item.To = v1alpha1.ActionUpgrade, ReasonOutdated, up.To
+		item.Action, item.Reason, item.To = v1alpha1.ActionUpgrade, v1alpha1.PlanOutdated, up.To
 		item.Message = "an upgrade is pending"
 		if up.Security {
 			item.Message = "a security upgrade is pending"
@@ -665,7 +617,7 @@ func (pl planner) updateItem(p *v1alpha1.PatchPolicy, up backends.Upgrade) (v1al
 		}
 		if !pinned {
 			return v1alpha1.PlanItem{Package: up.Name, From: inst.Version, To: up.To, Action: v1alpha1.ActionSkip,
-				Reason: ReasonNotInPatchSet, Message: "not in the rollout's resolved patch set; not upgraded by it"}, nil, true
+				Reason: v1alpha1.PlanNotInPatchSet, Message: "not in the rollout's resolved patch set; not upgraded by it"}, nil, true
 		}
 		if inst.Version == resolved {
 			return v1alpha1.PlanItem{}, nil, false
@@ -677,45 +629,45 @@ func (pl planner) updateItem(p *v1alpha1.PatchPolicy, up backends.Upgrade) (v1al
 	if pinned {
 		item.To = resolved
 	}
-	skip := func(reason, msg string, args ...any) (v1alpha1.PlanItem, []contribution, bool) {
+	skip := func(reason v1alpha1.PlanReason, msg string, args ...any) (v1alpha1.PlanItem, []contribution, bool) {
 		item.Reason, item.Message = reason, fmt.Sprintf(msg, args...)
 		return item, nil, true
 	}
 	for _, g := range p.Spec.Updates.Exclude {
 		if m, err := path.Match(g, up.Name); err == nil && m {
-			return skip(ReasonExcluded, "matches spec.updates.exclude %q", g)
+			return skip(v1alpha1.PlanExcluded, "matches spec.updates.exclude %q", g)
 		}
 	}
 	if others := pl.claims.conflicts[up.Name]; len(others) > 0 {
-		return skip(ReasonConflict, "left alone while policies %s disagree about it", strings.Join(sortedKeys(others), ", "))
+		return skip(v1alpha1.PlanConflict, "left alone while policies %s disagree about it", strings.Join(sortedKeys(others), ", "))
 	}
 	if inst.Held {
-		return skip(ReasonHeld, "held by the package manager")
+		return skip(v1alpha1.PlanHeld, "held by the package manager")
 	}
 	if by := pl.claims.heldBy[up.Name]; len(by) > 0 {
-		return skip(ReasonHeld, "held by policy %s", strings.Join(sorted(by), ", "))
+		return skip(v1alpha1.PlanHeld, "held by policy %s", strings.Join(sorted(by), ", "))
 	}
 	if by := pl.claims.pinnedBy[up.Name]; len(by) > 0 {
-		return skip(ReasonPinned, "pinned to %s by policy %s", pl.claims.pins[up.Name], strings.Join(sorted(by), ", "))
+		return skip(v1alpha1.PlanPinned, "pinned to %s by policy %s", pl.claims.pins[up.Name], strings.Join(sorted(by), ", "))
 	}
 	if by := pl.claims.absentBy[up.Name]; len(by) > 0 {
-		return skip(ReasonExcluded, "policy %s removes it", strings.Join(sorted(by), ", "))
+		return skip(v1alpha1.PlanExcluded, "policy %s removes it", strings.Join(sorted(by), ", "))
 	}
 	if pinned {
 		if !slices.Contains(pl.obs.Available[up.Name], resolved) {
 			// Not blocking the rest; the policy reports the item.
-			return skip(ReasonVersionNotAvailable, "the resolved version %s is not in the package index (newest %s)", resolved, up.To)
+			return skip(v1alpha1.PlanVersionNotAvailable, "the resolved version %s is not in the package index (newest %s)", resolved, up.To)
 		}
-		item.Action, item.Reason = v1alpha1.ActionUpgrade, ReasonOutdated
+		item.Action, item.Reason = v1alpha1.ActionUpgrade, v1alpha1.PlanOutdated
 		item.Message = fmt.Sprintf("the rollout's resolved patch set wants %s (newest %s)", resolved, up.To)
 		if up.Security {
-			item.Reason = ReasonSecurityUpdate
+			item.Reason = v1alpha1.PlanSecurityUpdate
 		}
 		return item, []contribution{{step: v1alpha1.StepInstall, ref: backends.PackageRef{Name: up.Name, Version: resolved}}}, true
 	}
-	item.Action, item.Reason, item.Message = v1alpha1.ActionUpgrade, ReasonOutdated, "an upgrade is pending"
+	item.Action, item.Reason, item.Message = v1alpha1.ActionUpgrade, v1alpha1.PlanOutdated, "an upgrade is pending"
 	if up.Security {
-		item.Reason, item.Message = ReasonSecurityUpdate, "a security upgrade is pending"
+		item.Reason, item.Message = v1alpha1.PlanSecurityUpdate, "a security upgrade is pending"
 		if up.Source != "" {
 			item.Message += " from " + up.Source
 		}
@@ -724,7 +676,7 @@ func (pl planner) updateItem(p *v1alpha1.PatchPolicy, up backends.Upgrade) (v1al
 }
 
 // stallPriority orders the reasons a policy is stalled for.
-var stallPriority = []string{ReasonConflict, ReasonUnsupported, ReasonVersionNotAvailable, ReasonHeld}
+var stallPriority = []v1alpha1.PlanReason{v1alpha1.PlanConflict, v1alpha1.PlanUnsupported, v1alpha1.PlanVersionNotAvailable, v1alpha1.PlanHeld}
 
 // summarise sets the window, stall and state fields of a policy's plan.
 func (pl planner) summarise(p *v1alpha1.PatchPolicy, pp *PolicyPlan, blocked []blockedItem, now time.Time) {
@@ -749,19 +701,19 @@ func (pl planner) summarise(p *v1alpha1.PatchPolicy, pp *PolicyPlan, blocked []b
 	}
 	switch {
 	case pp.Audit && (pp.Pending > 0 || len(blocked) > 0):
-		pp.State = StateDrifted
+		pp.State = v1alpha1.PolicyDrifted
 		pp.Message = fmt.Sprintf("%d changes pending (audit: nothing is changed)", pp.Pending+int32(len(blocked)))
 	case pp.Audit:
-		pp.State, pp.Message = StateCompliant, "no drift"
+		pp.State, pp.Message = v1alpha1.PolicyCompliant, "no drift"
 	case pp.Pending == 0 && pp.Stalled:
-		pp.State, pp.Message = StateStalled, pp.StalledMessage
+		pp.State, pp.Message = v1alpha1.PolicyStalled, pp.StalledMessage
 	case pp.Pending == 0:
-		pp.State, pp.Message = StateCompliant, "all packages as declared"
+		pp.State, pp.Message = v1alpha1.PolicyCompliant, "all packages as declared"
 	case !pp.WindowOpen:
-		pp.State = StateWaitingForWindow
+		pp.State = v1alpha1.PolicyWaitingForWindow
 		pp.Message = fmt.Sprintf("%d changes pending; window opens %s", pp.Pending, FormatWindowTime(*p.Spec.MaintenanceWindow, pp.NextWindow))
 	default:
-		pp.State = StateProgressing
+		pp.State = v1alpha1.PolicyProgressing
 		pp.Message = fmt.Sprintf("%d changes pending", pp.Pending)
 	}
 }

@@ -70,7 +70,7 @@ var _ = Describe("Plan", func() {
 				Expect(pp.Items).To(HaveLen(1))
 				it := pp.Items[0]
 				Expect(it.Action).To(Equal(action), it.Message)
-				Expect(it.Reason).To(Equal(reason), it.Message)
+				Expect(it.Reason).To(BeEquivalentTo(reason), it.Message)
 				Expect(it.From).To(Equal(from))
 				Expect(it.To).To(Equal(to))
 				Expect(it.Message).NotTo(BeEmpty())
@@ -171,7 +171,7 @@ var _ = Describe("Plan", func() {
 			))
 			pp := onlyPolicy(out, "p")
 			Expect(pp.Pending).To(BeEquivalentTo(2))
-			Expect(pp.State).To(Equal(reconcile.StateProgressing))
+			Expect(pp.State).To(Equal(v1alpha1.PolicyProgressing))
 			names := []string{}
 			for _, it := range pp.Items {
 				names = append(names, it.Package)
@@ -206,7 +206,7 @@ var _ = Describe("Plan", func() {
 				pp := onlyPolicy(out, "p")
 				got := map[string]string{}
 				for _, it := range pp.Items {
-					got[it.Package] = string(it.Action) + "/" + it.Reason
+					got[it.Package] = string(it.Action) + "/" + string(it.Reason)
 				}
 				Expect(got).To(Equal(w.items))
 				Expect(stepsText(out.StepsFor("p"))).To(Equal(w.steps))
@@ -264,8 +264,8 @@ var _ = Describe("Plan", func() {
 			out := planOf(o, allCaps, policy("p", updates(v1alpha1.UpdatesSecurity), resolved))
 			pp := onlyPolicy(out, "p")
 			Expect(itemOf(pp, "openssl")).To(And(HaveField("Action", v1alpha1.ActionUpgrade), HaveField("To", "3.0.15")))
-			Expect(itemOf(pp, "vim").Reason).To(Equal(reconcile.ReasonNotInPatchSet))
-			Expect(itemOf(pp, "zlib1g").Reason).To(Equal(reconcile.ReasonVersionNotAvailable))
+			Expect(itemOf(pp, "vim").Reason).To(Equal(v1alpha1.PlanNotInPatchSet))
+			Expect(itemOf(pp, "zlib1g").Reason).To(Equal(v1alpha1.PlanVersionNotAvailable))
 			Expect(pp.Items).NotTo(ContainElement(HaveField("Package", "libc6")), "already at the resolved version")
 			Expect(stepsText(out.Steps)).To(Equal("Install:openssl=3.0.15"))
 			Expect(pp.Stalled).To(BeTrue(), "zlib1g's resolved version is gone from the index")
@@ -274,7 +274,7 @@ var _ = Describe("Plan", func() {
 		It("does not upgrade what a third policy removes", func() {
 			o := observe().installed("telnet", "0.17").upgrade("telnet", "0.17", "0.18", false)
 			out := planOf(o, allCaps, policy("p", updates(v1alpha1.UpdatesAll)), policy("rm", pkg("telnet", v1alpha1.PackageAbsent, "")))
-			Expect(itemOf(onlyPolicy(out, "p"), "telnet").Reason).To(Equal("Excluded"))
+			Expect(itemOf(onlyPolicy(out, "p"), "telnet").Reason).To(BeEquivalentTo("Excluded"))
 			Expect(itemOf(onlyPolicy(out, "p"), "telnet").Message).To(ContainSubstring("policy rm"))
 			Expect(stepsText(out.Steps)).To(Equal("Remove:telnet"))
 		})
@@ -307,16 +307,16 @@ var _ = Describe("Plan", func() {
 					return
 				}
 				Expect(ppa.Stalled).To(BeTrue())
-				Expect(ppa.StalledReason).To(Equal("Conflict"))
-				Expect(ppb.StalledReason).To(Equal("Conflict"))
+				Expect(ppa.StalledReason).To(BeEquivalentTo("Conflict"))
+				Expect(ppb.StalledReason).To(BeEquivalentTo("Conflict"))
 				Expect(itemOf(ppa, "openssl").Action).To(Equal(v1alpha1.ActionSkip))
 				Expect(itemOf(ppa, "openssl").Message).To(ContainSubstring("policy beta"))
 				Expect(itemOf(ppb, "openssl").Message).To(ContainSubstring("policy alpha"))
 				Expect(ppb.StalledMessage).To(ContainSubstring("policy alpha"))
 				// The package is left alone, the rest of alpha proceeds.
 				Expect(stepsText(out.Steps)).To(Equal("Install:zsh"))
-				Expect(ppa.State).To(Equal(reconcile.StateProgressing))
-				Expect(ppb.State).To(Equal(reconcile.StateStalled))
+				Expect(ppa.State).To(Equal(v1alpha1.PolicyProgressing))
+				Expect(ppb.State).To(Equal(v1alpha1.PolicyStalled))
 			},
 			Entry("Absent vs Present", spec("openssl", "Absent", ""), spec("openssl", "Present", ""), true),
 			Entry("Absent vs pinned", spec("openssl", "Absent", ""), spec("openssl", "Present", "3.0.15"), true),
@@ -355,7 +355,7 @@ var _ = Describe("Plan", func() {
 				policy("watch", audit, pkg("telnet", v1alpha1.PackagePresent, "")))
 			Expect(onlyPolicy(out, "enforce").Stalled).To(BeFalse())
 			Expect(stepsText(out.Steps)).To(Equal("Remove:telnet"))
-			Expect(onlyPolicy(out, "watch").State).To(Equal(reconcile.StateCompliant))
+			Expect(onlyPolicy(out, "watch").State).To(Equal(v1alpha1.PolicyCompliant))
 		})
 
 		It("keeps other policies' updates off a contested package", func() {
@@ -365,7 +365,7 @@ var _ = Describe("Plan", func() {
 				policy("beta", pkg("openssl", v1alpha1.PackageAbsent, "")),
 				policy("gamma", updates(v1alpha1.UpdatesAll)))
 			g := onlyPolicy(out, "gamma")
-			Expect(itemOf(g, "openssl").Reason).To(Equal("Conflict"))
+			Expect(itemOf(g, "openssl").Reason).To(BeEquivalentTo("Conflict"))
 			Expect(itemOf(g, "openssl").Message).To(ContainSubstring("alpha, beta"))
 			Expect(g.Stalled).To(BeFalse())
 			Expect(out.Steps).To(BeEmpty())
@@ -378,7 +378,7 @@ var _ = Describe("Plan", func() {
 		It("reports drift in Audit mode and changes nothing", func() {
 			out := planOf(o(), allCaps, policy("p", audit, pkg("telnet", v1alpha1.PackageAbsent, ""), pkg("zsh", v1alpha1.PackagePresent, "")))
 			pp := onlyPolicy(out, "p")
-			Expect(pp.State).To(Equal(reconcile.StateDrifted))
+			Expect(pp.State).To(Equal(v1alpha1.PolicyDrifted))
 			Expect(pp.Pending).To(BeEquivalentTo(2))
 			Expect(itemOf(pp, "telnet").Action).To(Equal(v1alpha1.ActionRemove))
 			Expect(out.Steps).To(BeEmpty())
@@ -386,13 +386,13 @@ var _ = Describe("Plan", func() {
 
 		It("reports an Audit policy with nothing to change as Compliant", func() {
 			pp := onlyPolicy(planOf(o(), allCaps, policy("p", audit, pkg("telnet", v1alpha1.PackagePresent, ""))), "p")
-			Expect(pp.State).To(Equal(reconcile.StateCompliant))
+			Expect(pp.State).To(Equal(v1alpha1.PolicyCompliant))
 		})
 
 		It("plans nothing for a suspended policy", func() {
 			out := planOf(o(), allCaps, policy("p", suspend, pkg("telnet", v1alpha1.PackageAbsent, "")))
 			pp := onlyPolicy(out, "p")
-			Expect(pp.State).To(Equal(reconcile.StateSuspended))
+			Expect(pp.State).To(Equal(v1alpha1.PolicySuspended))
 			Expect(pp.Items).To(BeEmpty())
 			Expect(out.Steps).To(BeEmpty())
 		})
@@ -401,7 +401,7 @@ var _ = Describe("Plan", func() {
 			out := planOf(o(), allCaps, policy("p", selector(map[string]string{"role": "db"}), pkg("telnet", v1alpha1.PackageAbsent, "")))
 			pp := onlyPolicy(out, "p")
 			Expect(pp.Selected).To(BeFalse())
-			Expect(pp.State).To(Equal(reconcile.StateNotSelected))
+			Expect(pp.State).To(Equal(v1alpha1.PolicyNotSelected))
 			Expect(out.Steps).To(BeEmpty())
 		})
 
@@ -409,7 +409,7 @@ var _ = Describe("Plan", func() {
 			p := policy("p", pkg("telnet", v1alpha1.PackageAbsent, ""))
 			p.Spec.HostSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "a", Operator: "Near"}}}
 			out := planOf(o(), allCaps, p)
-			Expect(onlyPolicy(out, "p").StalledReason).To(Equal(reconcile.ReasonInvalidSelector))
+			Expect(onlyPolicy(out, "p").StalledReason).To(Equal(v1alpha1.PlanInvalidSelector))
 			Expect(out.Steps).To(BeEmpty())
 		})
 
@@ -418,7 +418,7 @@ var _ = Describe("Plan", func() {
 			out := planOf(o(), allCaps, policy("p", pkg("telnet", v1alpha1.PackageAbsent, ""),
 				maintenance(win("01:00", 3*time.Hour, berlin, "Tue"))))
 			pp := onlyPolicy(out, "p")
-			Expect(pp.State).To(Equal(reconcile.StateWaitingForWindow))
+			Expect(pp.State).To(Equal(v1alpha1.PolicyWaitingForWindow))
 			Expect(pp.WindowOpen).To(BeFalse())
 			Expect(pp.NextWindow).To(BeTemporally("==", utc("2026-11-24T00:00:00Z")))
 			Expect(pp.Message).To(ContainSubstring("Tue 2026-11-24 01:00 CET"))
@@ -436,7 +436,7 @@ var _ = Describe("Plan", func() {
 		It("is Compliant, not waiting, when nothing is to be done outside the window", func() {
 			out := planOf(o(), allCaps, policy("p", pkg("telnet", v1alpha1.PackagePresent, ""),
 				maintenance(win("01:00", time.Hour, "UTC", "Tue"))))
-			Expect(onlyPolicy(out, "p").State).To(Equal(reconcile.StateCompliant))
+			Expect(onlyPolicy(out, "p").State).To(Equal(v1alpha1.PolicyCompliant))
 		})
 
 		It("lets an open policy act while a closed one waits", func() {
@@ -483,8 +483,8 @@ var _ = Describe("Plan", func() {
 			Expect(out.Steps[1].Policies).To(Equal([]string{"baseline", "web-security"}))
 			Expect(out.Steps[2].Policies).To(Equal([]string{"baseline", "web-security"}))
 			Expect(out.Steps[3].Policies).To(Equal([]string{"web-security"}))
-			Expect(onlyPolicy(out, "observer").State).To(Equal(reconcile.StateDrifted))
-			Expect(onlyPolicy(out, "db-only").State).To(Equal(reconcile.StateNotSelected))
+			Expect(onlyPolicy(out, "observer").State).To(Equal(v1alpha1.PolicyDrifted))
+			Expect(onlyPolicy(out, "db-only").State).To(Equal(v1alpha1.PolicyNotSelected))
 			Expect(out.Policies).To(HaveLen(4))
 		})
 
@@ -506,11 +506,11 @@ var _ = Describe("Plan", func() {
 			Expect(second.Steps).To(BeEmpty(), stepsText(second.Steps))
 			for _, name := range []string{"web-security", "baseline"} {
 				pp := onlyPolicy(second, name)
-				Expect(pp.State).To(Equal(reconcile.StateCompliant), pp.Message)
+				Expect(pp.State).To(Equal(v1alpha1.PolicyCompliant), pp.Message)
 				Expect(pp.Pending).To(BeZero())
 			}
 			// One policy's exclude does not stop another policy's updates.
-			Expect(itemOf(onlyPolicy(first, "web-security"), "linux-image-amd64").Reason).To(Equal("Excluded"))
+			Expect(itemOf(onlyPolicy(first, "web-security"), "linux-image-amd64").Reason).To(BeEquivalentTo("Excluded"))
 			Expect(itemOf(onlyPolicy(first, "baseline"), "linux-image-amd64").Action).To(Equal(v1alpha1.ActionUpgrade))
 		})
 
@@ -521,8 +521,8 @@ var _ = Describe("Plan", func() {
 			out := planOf(o, allCaps, only...)
 			pp := onlyPolicy(out, "web-security")
 			Expect(out.Steps).To(BeEmpty())
-			Expect(pp.State).To(Equal(reconcile.StateCompliant))
-			Expect(itemOf(pp, "linux-image-amd64").Reason).To(Equal("Excluded"))
+			Expect(pp.State).To(Equal(v1alpha1.PolicyCompliant))
+			Expect(itemOf(pp, "linux-image-amd64").Reason).To(BeEquivalentTo("Excluded"))
 			Expect(o.o.Installed["libc6"].Version).To(Equal("2.36-9+deb12u9"))
 			Expect(o.o.Installed["vim"].Version).To(Equal("9.0.1"), "not a security update")
 		})
@@ -532,8 +532,8 @@ var _ = Describe("Plan", func() {
 				installed("openssl", "3.0.15")
 			out := planOf(o, allCaps, policies()...)
 			Expect(out.Steps).To(BeEmpty())
-			Expect(onlyPolicy(out, "baseline").State).To(Equal(reconcile.StateCompliant))
-			Expect(onlyPolicy(out, "web-security").State).To(Equal(reconcile.StateCompliant))
+			Expect(onlyPolicy(out, "baseline").State).To(Equal(v1alpha1.PolicyCompliant))
+			Expect(onlyPolicy(out, "web-security").State).To(Equal(v1alpha1.PolicyCompliant))
 		})
 
 		It("lists the pinned packages whose versions the backend must look up", func() {

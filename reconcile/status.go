@@ -12,44 +12,6 @@ import (
 	"github.com/patchlet/patchlet/backends"
 )
 
-// Condition types of a PatchPolicy.
-const (
-	// ConditionReady: the host is as the policy declares.
-	ConditionReady = "Ready"
-	// ConditionProgressing: patchlet is working towards the declared state.
-	ConditionProgressing = "Progressing"
-	// ConditionDegraded: the last attempt failed; it is retried.
-	ConditionDegraded = "Degraded"
-	// ConditionRebootRequired: the host needs a reboot.
-	ConditionRebootRequired = "RebootRequired"
-	// ConditionStalled: part of the policy cannot be done until the spec,
-	// another policy or the host changes; no retry helps.
-	ConditionStalled = "Stalled"
-)
-
-// Condition reasons (besides the plan item reasons Conflict, Unsupported,
-// VersionNotAvailable, Held and InvalidSelector, which Stalled uses, and the
-// backends.Reason* failure classes, which Degraded uses).
-const (
-	ReasonCompliant          = "Compliant"
-	ReasonApplying           = "Applying"
-	ReasonWaitingForWindow   = "WaitingForWindow"
-	ReasonDrifted            = "Drifted"
-	ReasonSuspended          = "Suspended"
-	ReasonNotSelected        = "NotSelected"
-	ReasonStepFailed         = "StepFailed"
-	ReasonCacheRefreshFailed = "CacheRefreshFailed"
-	ReasonRebootPending      = "RebootPending"
-	ReasonNoRebootRequired   = "NotRequired"
-	// ReasonHealthCheckPending: packages are as declared and the policy's
-	// health check has not passed yet (not run, or failing fewer than
-	// failureThreshold times in a row).
-	ReasonHealthCheckPending = "HealthCheckPending"
-	// ReasonHealthCheckFailed: the health check failed failureThreshold
-	// times in a row; it is retried every interval.
-	ReasonHealthCheckFailed = "HealthCheckFailed"
-)
-
 // maxMessage bounds a condition message; a policy may name a thousand packages.
 const maxMessage = 2048
 
@@ -151,7 +113,7 @@ func HealthCheckDue(policy *v1alpha1.PatchPolicy, o PassOutcome) bool {
 		return false
 	}
 	o.Health = nil
-	return judge(policy, o).reason == ReasonHealthCheckPending
+	return judge(policy, o).reason == v1alpha1.ReasonHealthCheckPending
 }
 
 // HealthCheckWhen says whether a due health check in state h runs in this
@@ -199,7 +161,7 @@ func healthVerdict(policy *v1alpha1.PatchPolicy, o PassOutcome) verdict {
 	}
 	h := o.Health
 	if h == nil || h.ConsecutiveFailures == 0 && h.Result != v1alpha1.HealthFailed {
-		return verdict{state: StateProgressing, ready: metav1.ConditionFalse, reason: ReasonHealthCheckPending,
+		return verdict{state: v1alpha1.PolicyProgressing, ready: metav1.ConditionFalse, reason: v1alpha1.ReasonHealthCheckPending,
 			message: "packages as declared; waiting for health check " + what, progress: true}
 	}
 	var next time.Time
@@ -212,17 +174,17 @@ func healthVerdict(policy *v1alpha1.PatchPolicy, o PassOutcome) verdict {
 	}
 	if h.Result == v1alpha1.HealthFailed || h.ConsecutiveFailures >= threshold {
 		msg := fmt.Sprintf("health check %s failed %d times in a row: %s", what, h.ConsecutiveFailures, h.Message)
-		return verdict{state: StateFailed, ready: metav1.ConditionFalse, reason: ReasonHealthCheckFailed,
-			message: msg + retryText(next), progress: true, degraded: true, degReason: ReasonHealthCheckFailed, nextRetry: next}
+		return verdict{state: v1alpha1.PolicyFailed, ready: metav1.ConditionFalse, reason: v1alpha1.ReasonHealthCheckFailed,
+			message: msg + retryText(next), progress: true, degraded: true, degReason: v1alpha1.ReasonHealthCheckFailed, nextRetry: next}
 	}
 	msg := fmt.Sprintf("packages as declared; health check %s failed %d of %d attempts: %s", what, h.ConsecutiveFailures, threshold, h.Message)
-	return verdict{state: StateProgressing, ready: metav1.ConditionFalse, reason: ReasonHealthCheckPending,
+	return verdict{state: v1alpha1.PolicyProgressing, ready: metav1.ConditionFalse, reason: v1alpha1.ReasonHealthCheckPending,
 		message: msg + retryText(next), progress: true, nextRetry: next}
 }
 
 // verdict is a pass's outcome for one policy, as conditions see it.
 type verdict struct {
-	state     string
+	state     v1alpha1.PolicyState
 	ready     metav1.ConditionStatus
 	reason    string
 	message   string
@@ -238,20 +200,20 @@ func judge(policy *v1alpha1.PatchPolicy, o PassOutcome) verdict {
 	rebootWanted := o.RebootRequired && policy.Spec.Reboot != nil && policy.Spec.Reboot.Policy == v1alpha1.RebootIfRequired
 	switch {
 	case pp.Stalled && !pp.Selected:
-		return verdict{state: StateStalled, ready: metav1.ConditionFalse, reason: pp.StalledReason, message: pp.StalledMessage, done: true}
+		return verdict{state: v1alpha1.PolicyStalled, ready: metav1.ConditionFalse, reason: string(pp.StalledReason), message: pp.StalledMessage, done: true}
 	case !pp.Selected:
-		return verdict{state: StateNotSelected, ready: metav1.ConditionTrue, reason: ReasonNotSelected, message: pp.Message, done: true}
+		return verdict{state: v1alpha1.PolicyNotSelected, ready: metav1.ConditionTrue, reason: v1alpha1.ReasonNotSelected, message: pp.Message, done: true}
 	case pp.Suspended:
-		return verdict{state: StateSuspended, ready: metav1.ConditionFalse, reason: ReasonSuspended, message: "spec.suspend is true; nothing is checked or changed", done: true}
+		return verdict{state: v1alpha1.PolicySuspended, ready: metav1.ConditionFalse, reason: v1alpha1.ReasonSuspended, message: "spec.suspend is true; nothing is checked or changed", done: true}
 	case o.CacheFailure != nil:
-		return verdict{state: StateFailed, ready: metav1.ConditionFalse, reason: ReasonCacheRefreshFailed,
+		return verdict{state: v1alpha1.PolicyFailed, ready: metav1.ConditionFalse, reason: v1alpha1.ReasonCacheRefreshFailed,
 			message:  "refreshing the package index failed: " + o.CacheFailure.Message + retryText(o.CacheFailure.NextRetry),
-			progress: true, degraded: true, degReason: ReasonCacheRefreshFailed, nextRetry: o.CacheFailure.NextRetry}
+			progress: true, degraded: true, degReason: v1alpha1.ReasonCacheRefreshFailed, nextRetry: o.CacheFailure.NextRetry}
 	case o.StepFailure != nil:
 		f := o.StepFailure
 		why := f.Failure.Reason
 		if why == "" {
-			why = ReasonStepFailed
+			why = v1alpha1.ReasonStepFailed
 		}
 		msg := fmt.Sprintf("%s step failed (%s)", strings.ToLower(string(f.Step)), why)
 		if f.Failure.Message != "" {
@@ -260,28 +222,28 @@ func judge(policy *v1alpha1.PatchPolicy, o PassOutcome) verdict {
 		if f.Failure.LockHolder != "" || f.Failure.LockHolderPID != 0 {
 			msg += fmt.Sprintf(" (lock held by %s pid %d)", f.Failure.LockHolder, f.Failure.LockHolderPID)
 		}
-		return verdict{state: StateFailed, ready: metav1.ConditionFalse, reason: ReasonStepFailed,
+		return verdict{state: v1alpha1.PolicyFailed, ready: metav1.ConditionFalse, reason: v1alpha1.ReasonStepFailed,
 			message: msg + retryText(f.NextRetry), progress: true, degraded: true, degReason: string(why), nextRetry: f.NextRetry}
-	case pp.Audit && pp.State == StateDrifted:
-		return verdict{state: StateDrifted, ready: metav1.ConditionFalse, reason: ReasonDrifted, message: pp.Message, done: true}
+	case pp.Audit && pp.State == v1alpha1.PolicyDrifted:
+		return verdict{state: v1alpha1.PolicyDrifted, ready: metav1.ConditionFalse, reason: v1alpha1.ReasonDrifted, message: pp.Message, done: true}
 	case pp.Audit:
-		return verdict{state: StateCompliant, ready: metav1.ConditionTrue, reason: ReasonCompliant, message: pp.Message, done: true}
+		return verdict{state: v1alpha1.PolicyCompliant, ready: metav1.ConditionTrue, reason: v1alpha1.ReasonCompliant, message: pp.Message, done: true}
 	case o.Running:
-		return verdict{state: StateProgressing, ready: metav1.ConditionFalse, reason: ReasonApplying, message: pp.Message, progress: true}
+		return verdict{state: v1alpha1.PolicyProgressing, ready: metav1.ConditionFalse, reason: v1alpha1.ReasonApplying, message: pp.Message, progress: true}
 	case pp.Pending == 0 && pp.Stalled:
-		return verdict{state: StateStalled, ready: metav1.ConditionFalse, reason: pp.StalledReason, message: pp.StalledMessage, done: true}
+		return verdict{state: v1alpha1.PolicyStalled, ready: metav1.ConditionFalse, reason: string(pp.StalledReason), message: pp.StalledMessage, done: true}
 	case pp.Pending == 0 && rebootWanted:
 		msg := "packages as declared; reboot pending"
 		if !o.RebootAt.IsZero() {
 			msg += " at " + o.RebootAt.UTC().Format(time.RFC3339)
 		}
-		return verdict{state: StateProgressing, ready: metav1.ConditionFalse, reason: ReasonRebootPending, message: msg, progress: true, nextRetry: o.RebootAt}
+		return verdict{state: v1alpha1.PolicyProgressing, ready: metav1.ConditionFalse, reason: v1alpha1.ReasonRebootPending, message: msg, progress: true, nextRetry: o.RebootAt}
 	case pp.Pending == 0 && policy.Spec.HealthCheck != nil && (o.Health == nil || o.Health.Result != v1alpha1.HealthPassed):
 		return healthVerdict(policy, o)
 	case pp.Pending == 0:
-		return verdict{state: StateCompliant, ready: metav1.ConditionTrue, reason: ReasonCompliant, message: pp.Message, done: true}
+		return verdict{state: v1alpha1.PolicyCompliant, ready: metav1.ConditionTrue, reason: v1alpha1.ReasonCompliant, message: pp.Message, done: true}
 	case !pp.WindowOpen:
-		return verdict{state: StateWaitingForWindow, ready: metav1.ConditionFalse, reason: ReasonWaitingForWindow, message: pp.Message, nextRetry: pp.NextWindow}
+		return verdict{state: v1alpha1.PolicyWaitingForWindow, ready: metav1.ConditionFalse, reason: v1alpha1.ReasonWaitingForWindow, message: pp.Message, nextRetry: pp.NextWindow}
 	default:
 		msg := pp.Message
 		if !o.WaitingUntil.IsZero() {
@@ -290,7 +252,7 @@ func judge(policy *v1alpha1.PatchPolicy, o PassOutcome) verdict {
 			// which every fleet leader watches, at each retry.
 			msg += "; " + WaitingForRollout
 		}
-		return verdict{state: StateProgressing, ready: metav1.ConditionFalse, reason: ReasonApplying, message: msg, progress: true, nextRetry: o.WaitingUntil}
+		return verdict{state: v1alpha1.PolicyProgressing, ready: metav1.ConditionFalse, reason: v1alpha1.ReasonApplying, message: msg, progress: true, nextRetry: o.WaitingUntil}
 	}
 }
 
@@ -358,22 +320,22 @@ func PolicyStatus(policy *v1alpha1.PatchPolicy, o PassOutcome, now time.Time) v1
 		return metav1.ConditionFalse
 	}
 
-	set(ConditionReady, v.ready, v.reason, v.message)
-	set(ConditionProgressing, boolStatus(v.progress), v.reason, v.message)
+	set(v1alpha1.ConditionReady, v.ready, v.reason, v.message)
+	set(v1alpha1.ConditionProgressing, boolStatus(v.progress), v.reason, v.message)
 	if v.degraded {
-		set(ConditionDegraded, metav1.ConditionTrue, v.degReason, v.message)
+		set(v1alpha1.ConditionDegraded, metav1.ConditionTrue, v.degReason, v.message)
 	} else {
-		set(ConditionDegraded, metav1.ConditionFalse, v.reason, "no failure")
+		set(v1alpha1.ConditionDegraded, metav1.ConditionFalse, v.reason, "no failure")
 	}
 	if o.Plan.Stalled {
-		set(ConditionStalled, metav1.ConditionTrue, o.Plan.StalledReason, o.Plan.StalledMessage)
+		set(v1alpha1.ConditionStalled, metav1.ConditionTrue, string(o.Plan.StalledReason), o.Plan.StalledMessage)
 	} else {
-		set(ConditionStalled, metav1.ConditionFalse, v.reason, "nothing is stalled")
+		set(v1alpha1.ConditionStalled, metav1.ConditionFalse, v.reason, "nothing is stalled")
 	}
 	if o.RebootRequired {
-		set(ConditionRebootRequired, metav1.ConditionTrue, ReasonRebootPending, rebootText(policy, o))
+		set(v1alpha1.ConditionRebootRequired, metav1.ConditionTrue, v1alpha1.ReasonRebootPending, rebootText(policy, o))
 	} else {
-		set(ConditionRebootRequired, metav1.ConditionFalse, ReasonNoRebootRequired, "no reboot required")
+		set(v1alpha1.ConditionRebootRequired, metav1.ConditionFalse, v1alpha1.ReasonNoRebootRequired, "no reboot required")
 	}
 
 	if v.done {
@@ -404,11 +366,11 @@ func PolicyStatus(policy *v1alpha1.PatchPolicy, o PassOutcome, now time.Time) v1
 	if o.Plan.Selected {
 		st.Hosts.Matched = 1
 		switch v.state {
-		case StateCompliant:
+		case v1alpha1.PolicyCompliant:
 			st.Hosts.Compliant = 1
-		case StateProgressing, StateWaitingForWindow:
+		case v1alpha1.PolicyProgressing, v1alpha1.PolicyWaitingForWindow:
 			st.Hosts.Progressing = 1
-		case StateFailed, StateStalled:
+		case v1alpha1.PolicyFailed, v1alpha1.PolicyStalled:
 			st.Hosts.Failed = 1
 		}
 		if o.RebootRequired {

@@ -61,7 +61,7 @@ var _ = Describe("Policy status", func() {
 				Expect(meta.FindStatusCondition(st.Conditions, "Ready").Message).To(ContainSubstring(w.message))
 			}
 			hs := reconcile.HostPolicyState(p, o)
-			Expect(hs.State).To(Equal(w.state))
+			Expect(hs.State).To(BeEquivalentTo(w.state))
 			Expect(hs.Name).To(Equal("web"))
 			Expect(hs.ObservedGeneration).To(BeEquivalentTo(gen))
 			Expect(hs.Pending).To(Equal(o.Plan.Pending))

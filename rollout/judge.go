@@ -15,9 +15,6 @@ import (
 const (
 	// ReasonTimeout: not Ready within the per-host timeout.
 	ReasonTimeout = "Timeout"
-	// ReasonNotSelected: the agent's own Host labels do not match the
-	// policy's hostSelector, although HOSTS.yaml's labels did.
-	ReasonNotSelected = "NotSelected"
 	// ReasonApplyFailed: the agent refused the policy (e.g. 422 Invalid).
 	ReasonApplyFailed = "ApplyFailed"
 	// ReasonUnreachable: the agent did not answer.
@@ -31,10 +28,10 @@ const (
 // interrupted dpkg is repaired) and the index refresh failing (network):
 // a host showing them is given until its timeout.
 var transientFailures = map[string]bool{
-	"LockHeld":           true,
-	"StaleIndex":         true,
-	"Interrupted":        true,
-	"CacheRefreshFailed": true,
+	string(v1alpha1.FailureLockHeld):    true,
+	string(v1alpha1.FailureStaleIndex):  true,
+	string(v1alpha1.FailureInterrupted): true,
+	v1alpha1.ReasonCacheRefreshFailed:   true,
 }
 
 // Verdict is the judgement of one host's copy of the policy.
@@ -73,7 +70,7 @@ func Judge(p *v1alpha1.PatchPolicy, startedAt, now time.Time, timeout time.Durat
 		v.Ready, v.Reason, v.Message = string(ready.Status), ready.Reason, ready.Message
 		done := p.Status.ObservedGeneration == gen
 		switch {
-		case ready.Status == metav1.ConditionTrue && ready.Reason == ReasonNotSelected:
+		case ready.Status == metav1.ConditionTrue && ready.Reason == v1alpha1.ReasonNotSelected:
 			v.Phase = Failed
 			v.Message = "the agent's Host labels do not match spec.hostSelector (HOSTS.yaml says they do): " + ready.Message
 			return v
@@ -83,7 +80,7 @@ func Judge(p *v1alpha1.PatchPolicy, startedAt, now time.Time, timeout time.Durat
 		case ready.Status == metav1.ConditionFalse && done:
 			v.Phase = Failed
 			return v
-		case ready.Status == metav1.ConditionFalse && ready.Reason == "StepFailed":
+		case ready.Status == metav1.ConditionFalse && ready.Reason == v1alpha1.ReasonStepFailed:
 			deg := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionDegraded)
 			if deg == nil || !transientFailures[deg.Reason] {
 				v.Phase = Failed

@@ -248,7 +248,7 @@ var _ = Describe("Judge", func() {
 		Entry("a held lock is waited for", policy(1, 0, cond("Ready", F, 1, "StepFailed"), cond("Degraded", T, 1, "LockHeld")), time.Minute, rollout.Applying, "StepFailed"),
 		Entry("…until the timeout", policy(1, 0, cond("Ready", F, 1, "StepFailed"), cond("Degraded", T, 1, "LockHeld")), 10*time.Minute, rollout.Failed, rollout.ReasonTimeout),
 		Entry("stalled: the agent is done, not Ready", policy(1, 1, cond("Ready", F, 1, "VersionNotAvailable"), cond("Stalled", T, 1, "VersionNotAvailable")), time.Second, rollout.Failed, "VersionNotAvailable"),
-		Entry("the agent's labels do not match", policy(1, 1, cond("Ready", T, 1, "NotSelected")), time.Second, rollout.Failed, rollout.ReasonNotSelected),
+		Entry("the agent's labels do not match", policy(1, 1, cond("Ready", T, 1, "NotSelected")), time.Second, rollout.Failed, v1alpha1.ReasonNotSelected),
 		Entry("waiting for a window until the timeout", policy(1, 0, cond("Ready", F, 1, "WaitingForWindow")), 11*time.Minute, rollout.Failed, rollout.ReasonTimeout),
 	)
 })

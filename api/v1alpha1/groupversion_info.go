@@ -65,12 +65,3 @@ const (
 	// LabelHost on an Operation names the host it ran on.
 	LabelHost = "patchlet.io/host"
 )
-
-// Condition types shared by the kinds of this package.
-const (
-	ConditionReady          = "Ready"
-	ConditionProgressing    = "Progressing"
-	ConditionDegraded       = "Degraded"
-	ConditionRebootRequired = "RebootRequired"
-	ConditionStalled        = "Stalled"
-)

@@ -89,7 +89,7 @@ type HostPolicyStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// State is a CamelCase word: Compliant, Progressing, WaitingForWindow, Drifted, Failed, Stalled, Suspended.
-	State string `json:"state"`
+	State PolicyState `json:"state"`
 	// +optional
 	Pending int32 `json:"pending"`
 	// +optional

@@ -365,7 +365,7 @@ type PlanItem struct {
 	To string `json:"to,omitempty"`
 	// Reason is a CamelCase word: Satisfied, NotInstalled, Pinned, Outdated,
 	// SecurityUpdate, Excluded, Held, VersionNotAvailable, Unsupported, Conflict.
-	Reason string `json:"reason"`
+	Reason PlanReason `json:"reason"`
 	// +optional
 	Message string `json:"message,omitempty"`
 }

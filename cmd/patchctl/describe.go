@@ -327,7 +327,7 @@ func describePolicy(w io.Writer, p *v1alpha1.PatchPolicy, now time.Time) {
 	heading(w, 1, "Plan")
 	rows := make([][]string, len(st.Plan))
 	for i, it := range st.Plan {
-		rows[i] = []string{it.Package, string(it.Action), orNone(it.From), orNone(it.To), it.Reason, orNone(oneLine(it.Message))}
+		rows[i] = []string{it.Package, string(it.Action), orNone(it.From), orNone(it.To), string(it.Reason), orNone(oneLine(it.Message))}
 	}
 	table(w, 2, []string{"PACKAGE", "ACTION", "FROM", "TO", "REASON", "MESSAGE"}, rows)
 }
@@ -415,7 +415,7 @@ func describeHost(w io.Writer, hst *v1alpha1.Host, now time.Time) {
 		heading(w, 1, "Policies")
 		rows := make([][]string, len(st.Policies))
 		for i, p := range st.Policies {
-			rows[i] = []string{p.Name, p.State, strconv.Itoa(int(p.Pending)), strconv.FormatInt(p.ObservedGeneration, 10), orNone(p.LastOperation), orNone(oneLine(p.Message))}
+			rows[i] = []string{p.Name, string(p.State), strconv.Itoa(int(p.Pending)), strconv.FormatInt(p.ObservedGeneration, 10), orNone(p.LastOperation), orNone(oneLine(p.Message))}
 		}
 		table(w, 2, []string{"NAME", "STATE", "PENDING", "GENERATION", "LAST-OPERATION", "MESSAGE"}, rows)
 	}

@@ -133,7 +133,7 @@ var _ = Describe("health checks after a step, against real apt in an isolated ro
 		Expect(hc.ObservedGeneration).To(Equal(pol.Generation))
 		Expect(hc.Message).To(ContainSubstring("exit status 0"))
 		Expect(condition(pol.Status.Conditions, "Ready").Reason).To(Equal("Compliant"))
-		Eventually(func() string { return hostEntry(h, "web").State }).WithTimeout(5 * time.Second).Should(Equal("Compliant"))
+		Eventually(func() string { return string(hostEntry(h, "web").State) }).WithTimeout(5 * time.Second).Should(Equal("Compliant"))
 
 		Expect(h.stop()).To(Succeed())
 		runs, checks := h.runner.n.Load(), h.checker.n.Load()
@@ -180,7 +180,7 @@ var _ = Describe("health checks after a step, against real apt in an isolated ro
 			g.Expect(d.Reason).To(Equal("HealthCheckFailed"))
 			g.Expect(pol.Status.HealthCheck.Result).To(Equal(v1alpha1.HealthFailed))
 			g.Expect(pol.Status.Hosts.Failed).To(BeEquivalentTo(1))
-			g.Expect(hostEntry(h, "web").State).To(Equal("Failed"))
+			g.Expect(hostEntry(h, "web").State).To(BeEquivalentTo("Failed"))
 		}).WithTimeout(10 * time.Second).WithPolling(poll).Should(Succeed())
 		Expect(gate.releasedPolicy("web")).To(BeFalse(), "the slot is held while the check fails")
 		// It keeps retrying at its interval.
@@ -193,7 +193,7 @@ var _ = Describe("health checks after a step, against real apt in an isolated ro
 		Expect(pol.Generation).To(Equal(gen))
 		Expect(pol.Status.HealthCheck.Result).To(Equal(v1alpha1.HealthPassed))
 		Expect(condition(pol.Status.Conditions, "Degraded").Status).To(Equal(metav1.ConditionFalse))
-		Eventually(func() string { return hostEntry(h, "web").State }).WithTimeout(5 * time.Second).Should(Equal("Compliant"))
+		Eventually(func() string { return string(hostEntry(h, "web").State) }).WithTimeout(5 * time.Second).Should(Equal("Compliant"))
 		Eventually(func() bool { return gate.releasedPolicy("web") }).WithTimeout(5 * time.Second).Should(BeTrue())
 		Expect(h.operations(v1alpha1.StepInstall)).To(HaveLen(1), "a failing check never repeats the step")
 	})

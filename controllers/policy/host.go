@@ -92,7 +92,7 @@ func (c *Controller) writeHost(p *pass, policies []v1alpha1.HostPolicyStatus) er
 	if p.cacheFailure != nil {
 		st.Cache.State = v1alpha1.CacheFailed
 		st.Cache.Message = p.cacheFailure.Message
-		setCondition(&st.Conditions, gen, v1alpha1.ConditionDegraded, metav1.ConditionTrue, reconcile.ReasonCacheRefreshFailed, clipMsg(p.cacheFailure.Message))
+		setCondition(&st.Conditions, gen, v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonCacheRefreshFailed, clipMsg(p.cacheFailure.Message))
 	} else {
 		setCondition(&st.Conditions, gen, v1alpha1.ConditionDegraded, metav1.ConditionFalse, "AsExpected", "")
 	}
@@ -101,14 +101,14 @@ func (c *Controller) writeHost(p *pass, policies []v1alpha1.HostPolicyStatus) er
 		if len(st.RebootRequired.Packages) > 0 {
 			msg += " by " + strings.Join(st.RebootRequired.Packages, ", ")
 		}
-		setCondition(&st.Conditions, gen, v1alpha1.ConditionRebootRequired, metav1.ConditionTrue, reconcile.ReasonRebootPending, clipMsg(msg))
+		setCondition(&st.Conditions, gen, v1alpha1.ConditionRebootRequired, metav1.ConditionTrue, v1alpha1.ReasonRebootPending, clipMsg(msg))
 	} else {
-		setCondition(&st.Conditions, gen, v1alpha1.ConditionRebootRequired, metav1.ConditionFalse, reconcile.ReasonNoRebootRequired, "")
+		setCondition(&st.Conditions, gen, v1alpha1.ConditionRebootRequired, metav1.ConditionFalse, v1alpha1.ReasonNoRebootRequired, "")
 	}
-	ready, reason, msg := metav1.ConditionTrue, "Compliant", "every selecting policy is satisfied"
+	ready, reason, msg := metav1.ConditionTrue, v1alpha1.ReasonCompliant, "every selecting policy is satisfied"
 	for _, hp := range policies {
-		if hp.State != reconcile.StateCompliant && hp.State != reconcile.StateNotSelected {
-			ready, reason, msg = metav1.ConditionFalse, hp.State, fmt.Sprintf("policy %s: %s", hp.Name, hp.Message)
+		if hp.State != v1alpha1.PolicyCompliant && hp.State != v1alpha1.PolicyNotSelected {
+			ready, reason, msg = metav1.ConditionFalse, string(hp.State), fmt.Sprintf("policy %s: %s", hp.Name, hp.Message)
 			break
 		}
 	}

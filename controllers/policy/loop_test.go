@@ -206,7 +206,7 @@ var _ = Describe("the reconcile loop against real apt in an isolated root", Labe
 			g.Expect(err).NotTo(HaveOccurred())
 			d := condition(pol.Status.Conditions, "Degraded")
 			g.Expect(d.Status).To(Equal(metav1.ConditionTrue))
-			g.Expect(d.Reason).To(Equal(v1alpha1.FailureLockHeld))
+			g.Expect(d.Reason).To(BeEquivalentTo(v1alpha1.FailureLockHeld))
 			g.Expect(d.Message).To(ContainSubstring("process " + pid))
 			g.Expect(condition(pol.Status.Conditions, "Ready").Status).To(Equal(metav1.ConditionFalse))
 		}).WithTimeout(20 * time.Second).WithPolling(poll).Should(Succeed())
@@ -243,7 +243,7 @@ var _ = Describe("the reconcile loop against real apt in an isolated root", Labe
 			g.Expect(err).NotTo(HaveOccurred())
 			d := condition(pol.Status.Conditions, "Degraded")
 			g.Expect(d.Status).To(Equal(metav1.ConditionTrue))
-			g.Expect(d.Reason).To(Equal(v1alpha1.FailureDiskFull))
+			g.Expect(d.Reason).To(BeEquivalentTo(v1alpha1.FailureDiskFull))
 			g.Expect(d.Message).To(ContainSubstring("You don't have enough free space in "))
 			msg = d.Message
 		}).WithTimeout(20 * time.Second).WithPolling(poll).Should(Succeed())
@@ -255,7 +255,7 @@ var _ = Describe("the reconcile loop against real apt in an isolated root", Labe
 		obj, err := reopened.Get(store.PatchPolicies, "big")
 		Expect(err).NotTo(HaveOccurred())
 		d := condition(obj.(*v1alpha1.PatchPolicy).Status.Conditions, "Degraded")
-		Expect(d.Reason).To(Equal(v1alpha1.FailureDiskFull))
+		Expect(d.Reason).To(BeEquivalentTo(v1alpha1.FailureDiskFull))
 		Expect(d.Message).To(ContainSubstring("You don't have enough free space"), "last written: %s", msg)
 		_, err = reopened.Get(store.Hosts, hostName)
 		Expect(err).NotTo(HaveOccurred())
@@ -269,7 +269,7 @@ var _ = Describe("the reconcile loop against real apt in an isolated root", Labe
 				continue // a retry cut short by the stop: the next agent re-attaches to it
 			}
 			Expect(op.Status.Phase).To(Equal(v1alpha1.OperationFailed))
-			Expect(op.Status.Reason).To(Equal(v1alpha1.FailureDiskFull))
+			Expect(op.Status.Reason).To(BeEquivalentTo(v1alpha1.FailureDiskFull))
 			Expect(op.Status.OutputTail).To(ContainSubstring("You don't have enough free space"))
 			failed++
 		}
@@ -379,7 +379,7 @@ var _ = Describe("the reconcile loop against real apt in an isolated root", Labe
 			pol, err := h.policy("hello")
 			g.Expect(err).NotTo(HaveOccurred())
 			d := condition(pol.Status.Conditions, "Degraded")
-			g.Expect(d.Reason).To(Equal(v1alpha1.FailureInterrupted))
+			g.Expect(d.Reason).To(BeEquivalentTo(v1alpha1.FailureInterrupted))
 			g.Expect(d.Message).To(ContainSubstring("ghost still interrupted"))
 		}).WithTimeout(20 * time.Second).WithPolling(poll).Should(Succeed())
 		Expect(steps(h.operations(v1alpha1.StepRecover))).To(Equal([]string{"Recover:Succeeded:"}))
@@ -441,7 +441,7 @@ var _ = Describe("the reconcile loop against real apt in an isolated root", Labe
 					pol, err := h.policy("slow")
 					g.Expect(err).NotTo(HaveOccurred())
 					d := condition(pol.Status.Conditions, "Degraded")
-					g.Expect(d.Reason).To(Equal(v1alpha1.FailureLockHeld))
+					g.Expect(d.Reason).To(BeEquivalentTo(v1alpha1.FailureLockHeld))
 					g.Expect(d.Message).To(ContainSubstring(fmt.Sprintf("process %d (apt-get)", aptGet[0])))
 				}).WithTimeout(10 * time.Second).WithPolling(poll).Should(Succeed())
 				eventuallyReady(h, "slow", 20*time.Second)
