@@ -1,60 +1,8 @@
 // Package metrics owns patchlet's Prometheus metrics: their names, types,
 // label sets and help texts, the registry they live in, the /metrics
-// handler, and a small observer API that the reconcile loop and the HTTP
-// API call. It depends on no other patchlet package but api/v1alpha1.
-//
-// We build on github.com/prometheus/client_golang, the well-kept reference
-// library, rather than writing the exposition format ourselves. Every
-// metric lives in a private prometheus.Registry owned by a Metrics value,
-// never in the library's global default registry, so that tests and
-// several agents in one process do not share state.
-//
-// # Names
-//
-// Every name starts with patchlet_, uses base units (seconds), counters
-// end in _total, and booleans are gauges of 0 or 1:
-//
-//	patchlet_build_info{version,goversion}                     gauge, always 1
-//	patchlet_policy_condition{policy,type}                     gauge 0/1; type is Ready, Progressing, Degraded or Stalled
-//	patchlet_policy_pending_changes{policy}                    gauge
-//	patchlet_host_upgradable_packages                          gauge
-//	patchlet_host_security_updates                             gauge
-//	patchlet_host_reboot_required                              gauge 0/1
-//	patchlet_package_index_last_refresh_timestamp_seconds      gauge, Unix time
-//	patchlet_package_index_age_seconds                         gauge, computed at scrape time
-//	patchlet_reconcile_passes_total{result}                    counter; result is success or error
-//	patchlet_reconcile_pass_duration_seconds                   histogram
-//	patchlet_step_duration_seconds{step,backend}               histogram
-//	patchlet_steps_total{step,backend,outcome}                 counter
-//	patchlet_work_queue_depth                                  gauge, read at scrape time
-//	patchlet_api_requests_total{verb,resource,code}            counter
-//	patchlet_api_request_duration_seconds{verb,resource}       histogram (watches excluded)
-//	patchlet_api_requests_in_flight                            gauge
-//
-// plus the standard go_* and process_* collectors.
-//
-// The host and index series appear once SetHost (or SetHostStatus) was
-// called, and the index series only while a refresh time is known; the
-// queue series appears once SetQueueDepth was called. An absent series
-// means "not observed yet", never a misleading 0.
-//
-// # Cardinality
-//
-// Every label has a bounded set of values and no label carries a package
-// name, an operation name, a client address or a raw URL path:
-//
-//   - policy: one per PatchPolicy on the host (tens at most); a deleted
-//     policy's series are removed (DeletePolicy, RetainPolicies).
-//   - type: the four condition types above.
-//   - result: success, error.
-//   - step: the v1alpha1.StepType values (Refresh, Install, Upgrade, Remove,
-//     Hold, Unhold, Recover, Reboot); backend: the one backend in use.
-//   - outcome: Succeeded or a backends failure reason (LockHeld,
-//     StaleIndex, Interrupted, DiskFull, Timeout, PackageNotFound, Failed).
-//   - verb, resource: RequestInfo maps every request onto a fixed set
-//     (unknown paths become "other"); code: the HTTP status code.
-//
-// At these bounds a scrape is a few hundred series.
+// handler, and a small observer API that the reconcile loop and the HTTP API
+// call. It depends on no other patchlet package but api/v1alpha1.
+// docs/metrics.md lists the names, labels and the reasons behind them.
 package metrics
 
 import (

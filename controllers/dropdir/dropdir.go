@@ -1,66 +1,8 @@
 // Package dropdir owns the GitOps drop directory (--policy-dir, by default
 // /etc/patchlet/policies.d): it watches the directory with fsnotify and
 // keeps the store's PatchPolicies in line with the documents in its files.
-//
-// # Which files
-//
-// Files directly in the directory whose names end in .yaml, .yml or .json,
-// holding one or more YAML documents separated by "---" (or one JSON
-// document). Sub-directories, dotfiles (".x.yaml", git-sync's "..data") and
-// editor leftovers ("x~", "*.swp", "*.swx", "#x#", ".#x", "*.tmp", "4913")
-// are ignored. Symlinks are followed when reading. Every document must be a
-// PatchPolicy; Hosts and Operations are not accepted from files.
-//
-// Each stored object carries the annotation patchlet.io/source-file with the
-// absolute path of its file as named in the directory (not the symlink's
-// target). Such objects are read-only over the API.
-//
-// # Convergence
-//
-// Any event in the directory (or on the directory itself, or on its parent
-// while it is absent) leads to a rescan of the whole directory, debounced:
-// a burst of events gives one rescan after Options.Debounce of quiet, never
-// later than Options.MaxDelay after the first event. This handles editors,
-// atomic renames (write a temporary file, rename it over) and git-sync
-// style symlink swaps (policies.yaml -> ..data/policies.yaml, ..data swapped
-// to a new directory; or the directory itself a symlink that is swapped).
-// An inotify queue overflow also leads to a full rescan, and so does a
-// periodic resync (Options.Resync) as a safety net.
-//
-// A rescan creates the objects that are missing, updates those whose labels,
-// annotations or spec differ (status is kept, metadata.generation bumps in
-// the store on spec changes only), writes nothing for unchanged objects, and
-// deletes the objects whose source file lies in the directory but which no
-// file defines any more. Deleting an object only stops enforcement: nothing
-// is uninstalled from the host.
-//
-// A directory that does not exist holds no policies (its policies are
-// deleted); this is reported in the log, is not a problem, and the nearest
-// existing ancestor is watched until the directory appears.
-//
-// # Problems
-//
-// A file that cannot be read, parsed, strictly decoded (unknown field,
-// duplicate key), is not a PatchPolicy, fails validation after defaulting,
-// or is empty (0 bytes) is a problem of that file, as a whole. Such a file
-// changes nothing: the policies it defined before are KEPT as they were
-// (neither updated nor deleted), so that a half-written or broken file never
-// removes enforcement; once the file is fixed (or removed) the store
-// converges to it. Other files are not disturbed. A truncated file that
-// happens to be valid YAML cannot be told from a complete one: writers
-// should write a temporary file and rename it over.
-//
-// Name collisions follow one rule: the first file in lexical order owns a
-// name; a later definition, in another file or in the same file, is ignored
-// and its file gets a problem naming both files. A name held by a broken
-// file's kept policy stays with that file. A name used by an object created
-// through the API (one without the source-file annotation) is refused with
-// a problem; the API object is never overwritten.
-//
-// Problems are logged with log.Error once when they appear or change (and
-// with log.Info when they are resolved), and exposed by Problems() and
-// Ready(), which the agent wires into /readyz (see /readyz?verbose). A
-// problem names the file and the error, with field paths.
+// docs/dropdir.md says which files count, how they map to objects and what
+// happens on errors.
 package dropdir
 
 import (
