@@ -21,7 +21,7 @@ import (
 
 const kubectlPath = "/usr/bin/kubectl"
 
-// The policy of DESIGN.md: defaults left out (packages[0].state) and
+// The design card's example policy: defaults left out (packages[0].state) and
 // durations written short (4h, 3h), as operators write them. The server
 // stores a policy as written, so kubectl apply of the unchanged file says
 // "unchanged".
