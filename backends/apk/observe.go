@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/internal/toolkit"
 )
 
 // Observe implements backends.Backend. It reads the installed database,
@@ -51,18 +50,12 @@ func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observ
 // installed parses the installed database and world, cached by their
 // mtimes and sizes.
 func (b *Backend) installed() (map[string]backends.Package, error) {
-	var key strings.Builder
-	for _, rel := range []string{installedPath, worldPath} {
-		fi, err := os.Stat(b.path(rel))
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("stat %s: %w", rel, err)
-		}
-		if err == nil {
-			fmt.Fprintf(&key, "%s %d %d\n", rel, fi.ModTime().UnixNano(), fi.Size())
-		}
+	key, err := new(toolkit.Fingerprint).Files(b.path(installedPath), b.path(worldPath)).Sum()
+	if err != nil {
+		return nil, err
 	}
 	b.mu.Lock()
-	if b.dbCache.db != nil && b.dbCache.key == key.String() {
+	if b.dbCache.db != nil && b.dbCache.key == key {
 		db := b.dbCache.db
 		b.mu.Unlock()
 		return clonePackages(db), nil
@@ -84,7 +77,7 @@ func (b *Backend) installed() (map[string]backends.Package, error) {
 		}
 	}
 	b.mu.Lock()
-	b.dbCache.key, b.dbCache.db = key.String(), db
+	b.dbCache.key, b.dbCache.db = key, db
 	b.mu.Unlock()
 	return clonePackages(db), nil
 }
@@ -93,45 +86,16 @@ func (b *Backend) installed() (map[string]backends.Package, error) {
 // database, world, the repositories file, the index cache and the refresh
 // stamp.
 func (b *Backend) fingerprint() (string, error) {
-	var sb strings.Builder
-	stamp := func(path string) error {
-		fi, err := os.Stat(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			sb.WriteString(path + " -\n")
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		sb.WriteString(path + " " + strconv.FormatInt(fi.ModTime().UnixNano(), 10) + " " + strconv.FormatInt(fi.Size(), 10) + "\n")
-		return nil
-	}
-	for _, p := range []string{b.path(installedPath), b.path(worldPath), b.path(repositoriesPath),
-		b.stamp().Path()} {
-		if err := stamp(p); err != nil {
-			return "", fmt.Errorf("stat %s: %w", p, err)
-		}
-	}
 	// apk update writes APKINDEX.*.tar.gz into the cache (etc/apk/cache
 	// when configured, else var/cache/apk).
-	for _, dir := range []string{b.path(cacheDir), b.path(cacheLink)} {
-		entries, err := os.ReadDir(dir)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return "", fmt.Errorf("read %s: %w", dir, err)
-		}
-		for _, e := range entries {
-			if strings.HasPrefix(e.Name(), "APKINDEX.") {
-				if err := stamp(filepath.Join(dir, e.Name())); err != nil {
-					return "", err
-				}
-			}
-		}
-	}
-	return sb.String(), nil
+	return new(toolkit.Fingerprint).
+		Files(b.path(installedPath), b.path(worldPath), b.path(repositoriesPath), b.stamp().Path()).
+		Entries(apkIndex, b.path(cacheDir), b.path(cacheLink)).
+		Sum()
 }
+
+// apkIndex keeps the index files of apk's cache.
+func apkIndex(e fs.DirEntry) bool { return strings.HasPrefix(e.Name(), "APKINDEX.") }
 
 // upgrades runs apk list -u when fp changed. Held packages are left out.
 func (b *Backend) upgrades(ctx context.Context, fp string, installed map[string]backends.Package) (map[string]backends.Upgrade, error) {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -205,65 +204,16 @@ func (b *Backend) indexRefreshed() (time.Time, error) {
 // file, apt's lists directory and its files, apt's preferences. Any change
 // of mtime or size changes it.
 func (b *Backend) fingerprint() (string, error) {
-	var sb strings.Builder
-	stamp := func(path string) error {
-		fi, err := os.Stat(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			sb.WriteString(path)
-			sb.WriteString(" -\n")
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(&sb, "%s %d %d\n", path, fi.ModTime().UnixNano(), fi.Size())
-		return nil
-	}
-	dirStamp := func(dir string) error {
-		if err := stamp(dir); err != nil {
-			return err
-		}
-		entries, err := os.ReadDir(dir)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		for _, e := range entries {
-			if e.Name() == "lock" || e.IsDir() {
-				continue
-			}
-			// Follow links: apt links the indexes of file: repositories.
-			info, err := os.Stat(filepath.Join(dir, e.Name()))
-			if errors.Is(err, fs.ErrNotExist) {
-				continue // replaced while we read
-			}
-			if err != nil {
-				return err
-			}
-			sb.WriteString(e.Name())
-			sb.WriteByte(' ')
-			sb.WriteString(strconv.FormatInt(info.ModTime().UnixNano(), 10))
-			sb.WriteByte(' ')
-			sb.WriteString(strconv.FormatInt(info.Size(), 10))
-			sb.WriteByte('\n')
-		}
-		return nil
-	}
-	if err := stamp(b.path(statusPath)); err != nil {
-		return "", fmt.Errorf("stat dpkg status: %w", err)
-	}
-	if err := stamp(b.path(preferencesFile)); err != nil {
-		return "", fmt.Errorf("stat apt preferences: %w", err)
-	}
-	for _, dir := range []string{listsDir, preferencesDir} {
-		if err := dirStamp(b.path(dir)); err != nil {
-			return "", fmt.Errorf("stat %s: %w", dir, err)
-		}
-	}
-	return sb.String(), nil
+	return new(toolkit.Fingerprint).
+		Files(b.path(statusPath), b.path(preferencesFile), b.path(listsDir), b.path(preferencesDir)).
+		Entries(notLockOrDir, b.path(listsDir), b.path(preferencesDir)).
+		Sum()
 }
+
+// notLockOrDir keeps the files of apt's lists and preferences directories
+// (links followed: apt links the indexes of file: repositories) but the
+// lists' lock.
+func notLockOrDir(e fs.DirEntry) bool { return e.Name() != "lock" && !e.IsDir() }
 
 // dryRunArgv simulates a dist-upgrade without taking apt's locks.
 // dist-upgrade rather than upgrade: it lists the upgrades that need a new

@@ -101,7 +101,7 @@ func (b *Backend) fingerprint() (string, error) {
 		m, _ := filepath.Glob(filepath.Join(b.cfg.Root, b.cacheDir(), pat))
 		paths = append(paths, m...)
 	}
-	fp, err := rpm.Fingerprint(paths...)
+	fp, err := new(toolkit.Fingerprint).Contents(toolkit.NotLocks, paths...).Sum()
 	if err != nil {
 		return "", err
 	}

@@ -11,10 +11,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/internal/toolkit"
 )
 
 // syncPkg is one package of the sync databases.
@@ -72,35 +72,8 @@ func ParseSyncList(out []byte) map[string]syncPkg {
 // pacman.conf, the local database directory, the live sync databases and
 // patchlet's refresh stamp. Any change of mtime or size changes it.
 func (b *Backend) fingerprint(conf Conf) (string, error) {
-	var sb strings.Builder
-	stamp := func(path string) error {
-		fi, err := os.Stat(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			sb.WriteString(path + " -\n")
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		sb.WriteString(path + " " + strconv.FormatInt(fi.ModTime().UnixNano(), 10) + " " + strconv.FormatInt(fi.Size(), 10) + "\n")
-		return nil
-	}
-	for _, p := range []string{b.configPath(), filepath.Join(conf.DBPath, "local"),
-		filepath.Join(conf.DBPath, "sync"), b.stamp().Path()} {
-		if err := stamp(p); err != nil {
-			return "", fmt.Errorf("stat %s: %w", p, err)
-		}
-	}
-	entries, err := os.ReadDir(filepath.Join(conf.DBPath, "sync"))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("read pacman sync dir: %w", err)
-	}
-	for _, e := range entries {
-		if err := stamp(filepath.Join(conf.DBPath, "sync", e.Name())); err != nil {
-			return "", fmt.Errorf("stat sync db: %w", err)
-		}
-	}
-	return sb.String(), nil
+	local, sync := filepath.Join(conf.DBPath, "local"), filepath.Join(conf.DBPath, "sync")
+	return new(toolkit.Fingerprint).Files(b.configPath(), local, sync, b.stamp().Path()).Entries(nil, sync).Sum()
 }
 
 // checkUpdates returns the pending upgrades and the sync databases'

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/internal/toolkit"
 )
 
 // ExitCode is the exit code in err (from a Runner), or -1 when err is not
@@ -32,51 +33,6 @@ func ExitCode(err error) int {
 // root: Fedora 36+ and openSUSE use /usr/lib/sysimage/rpm (with
 // /var/lib/rpm a link to it), older systems /var/lib/rpm.
 var DBDirs = []string{"usr/lib/sysimage/rpm", "var/lib/rpm"}
-
-// Fingerprint stamps files, and the entries directly in directories: any
-// change of mtime or size, or an entry added or removed, changes it. A
-// directory's own mtime is not stamped, nor lock files (*.lock, *.pid)
-// and SQLite's shared-memory index (*-shm), which readers touch: a dnf
-// query creates and removes a lock file in the cache directory and every
-// rpm query updates rpmdb.sqlite-shm. Missing paths are stamped as missing.
-func Fingerprint(paths ...string) (string, error) {
-	var sb strings.Builder
-	for _, p := range paths {
-		fi, err := os.Stat(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			sb.WriteString(p + " -\n")
-			continue
-		}
-		if err != nil {
-			return "", fmt.Errorf("stat %s: %w", p, err)
-		}
-		if !fi.IsDir() {
-			fmt.Fprintf(&sb, "%s %d %d\n", p, fi.ModTime().UnixNano(), fi.Size())
-			continue
-		}
-		sb.WriteString(p + "/\n")
-		entries, err := os.ReadDir(p)
-		if err != nil {
-			return "", fmt.Errorf("read %s: %w", p, err)
-		}
-		for _, e := range entries {
-			if n := e.Name(); strings.HasSuffix(n, ".lock") || strings.HasSuffix(n, ".pid") || strings.HasSuffix(n, "-shm") {
-				continue
-			}
-			info, err := os.Stat(filepath.Join(p, e.Name()))
-			if err != nil {
-				continue // replaced while we read
-			}
-			sb.WriteString(e.Name())
-			sb.WriteByte(' ')
-			sb.WriteString(strconv.FormatInt(info.ModTime().UnixNano(), 10))
-			sb.WriteByte(' ')
-			sb.WriteString(strconv.FormatInt(info.Size(), 10))
-			sb.WriteByte('\n')
-		}
-	}
-	return sb.String(), nil
-}
 
 // DB queries a root's installed packages with `rpm -qa`, re-running rpm
 // only when the database files changed. It is safe for concurrent use.
@@ -109,7 +65,7 @@ func (d *DB) Fingerprint() (string, error) {
 	for _, rel := range DBDirs {
 		paths = append(paths, filepath.Join(d.Root, rel))
 	}
-	return Fingerprint(paths...)
+	return new(toolkit.Fingerprint).Contents(toolkit.NotLocks, paths...).Sum()
 }
 
 // Installed returns the installed packages (a shared slice: do not modify).

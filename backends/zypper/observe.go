@@ -84,7 +84,7 @@ func (b *Backend) fingerprint() (string, error) {
 	paths := []string{b.path("etc/zypp/repos.d"), b.path("etc/zypp/locks"), b.path("var/cache/zypp/solv")}
 	m, _ := filepath.Glob(b.path("var/cache/zypp/solv/*"))
 	paths = append(paths, m...)
-	fp, err := rpm.Fingerprint(paths...)
+	fp, err := new(toolkit.Fingerprint).Contents(toolkit.NotLocks, paths...).Sum()
 	if err != nil {
 		return "", err
 	}

@@ -73,7 +73,7 @@ var _ = Describe("RefreshStamp", func() {
 		Expect(stamp.Write(now.Add(-2 * time.Hour))).To(Succeed())
 		got, err = stamp.Refreshed(log(), now, fallback)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(got.Equal(now.Add(-2 * time.Hour))).To(BeTrue(), "the record wins over the hint")
+		Expect(got.Equal(now.Add(-2*time.Hour))).To(BeTrue(), "the record wins over the hint")
 
 		Expect(stamp.Write(now.Add(time.Hour))).To(Succeed())
 		got, err = stamp.Refreshed(log(), now, fallback)
