@@ -67,13 +67,8 @@ type applyOptions struct {
 
 func newApplyCommand(g *globalOptions, s streams) *cobra.Command {
 	o := &applyOptions{}
-	cmd := &cobra.Command{
-		Use:     "apply -f FILENAME",
-		Short:   "Create or update objects from YAML or JSON files",
-		Long:    applyLong,
-		Example: applyExamples,
-		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+	cmd := newCommand(usage{"apply -f FILENAME", "Create or update objects from YAML or JSON files", applyLong, applyExamples},
+		noArgs, func(cmd *cobra.Command, args []string) error {
 			if len(o.files) == 0 {
 				return usagef("apply: missing -f FILENAME")
 			}
@@ -81,8 +76,7 @@ func newApplyCommand(g *globalOptions, s streams) *cobra.Command {
 				return usagef("apply: unsupported output format %q (want name)", o.output)
 			}
 			return runApply(cmd.Context(), g, s, o)
-		},
-	}
+		})
 	cmd.Flags().StringArrayVarP(&o.files, "filename", "f", nil, "file, directory or - (standard input) to apply; repeatable")
 	cmd.Flags().BoolVarP(&o.recursive, "recursive", "R", false, "also read the subdirectories of a directory given with -f")
 	cmd.Flags().BoolVar(&o.validate, "validate", true, "validate the documents before sending them (the agent validates them anyway)")

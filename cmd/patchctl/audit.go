@@ -27,23 +27,13 @@ const auditVerifyExamples = `  sudo patchctl audit verify
   patchctl audit verify --dir /srv/backup/patchlet-audit`
 
 func newAuditCommand(s streams) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "audit",
-		Short: "Verify the agent's audit log",
-		Long:  auditLong,
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+	cmd := newCommand(usage{"audit", "Verify the agent's audit log", auditLong, ""},
+		noArgs, func(cmd *cobra.Command, args []string) error {
 			return cmd.Help()
-		},
-	}
+		})
 	var dir string
-	verify := &cobra.Command{
-		Use:     "verify [--dir DIR]",
-		Short:   "Check the hash chain of the audit log and say where it breaks",
-		Long:    auditVerifyLong,
-		Example: auditVerifyExamples,
-		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+	verify := newCommand(usage{"verify [--dir DIR]", "Check the hash chain of the audit log and say where it breaks", auditVerifyLong, auditVerifyExamples},
+		noArgs, func(cmd *cobra.Command, args []string) error {
 			sum, err := audit.VerifyDir(dir)
 			var ve *audit.VerifyError
 			if errors.As(err, &ve) {
@@ -58,8 +48,7 @@ func newAuditCommand(s streams) *cobra.Command {
 			}
 			fmt.Fprintf(s.out, "OK: %d records (%d to %d) in %d files\n", sum.Records, sum.First, sum.Last, sum.Files)
 			return nil
-		},
-	}
+		})
 	verify.Flags().StringVar(&dir, "dir", defaultAuditDir, "the audit directory (<state-dir>/audit)")
 	cmd.AddCommand(verify)
 	return cmd

@@ -38,12 +38,8 @@ type deleteOptions struct {
 
 func newDeleteCommand(g *globalOptions, s streams) *cobra.Command {
 	o := &deleteOptions{}
-	cmd := &cobra.Command{
-		Use:     "delete KIND NAME... | KIND/NAME... | -f FILENAME",
-		Short:   "Delete objects by name or file",
-		Long:    deleteLong,
-		Example: deleteExamples,
-		RunE: func(cmd *cobra.Command, args []string) error {
+	cmd := newCommand(usage{"delete KIND NAME... | KIND/NAME... | -f FILENAME", "Delete objects by name or file", deleteLong, deleteExamples},
+		nil, func(cmd *cobra.Command, args []string) error {
 			var refs []ref
 			switch {
 			case len(o.files) > 0 && len(args) > 0:
@@ -83,8 +79,7 @@ func newDeleteCommand(g *globalOptions, s streams) *cobra.Command {
 					return err
 				}))
 			})
-		},
-	}
+		})
 	cmd.Flags().StringArrayVarP(&o.files, "filename", "f", nil, "delete the objects this file, directory or - (standard input) describes; repeatable")
 	cmd.Flags().BoolVarP(&o.recursive, "recursive", "R", false, "also read the subdirectories of a directory given with -f")
 	cmd.Flags().BoolVar(&o.ignoreNotFound, "ignore-not-found", false, "treat a missing object as deleted")

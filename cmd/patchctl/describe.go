@@ -44,13 +44,8 @@ const describeExamples = `  # Why is this policy not Ready?
   patchctl describe op op-7f3a`
 
 func newDescribeCommand(g *globalOptions, s streams) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:     "describe KIND [NAME...] | KIND/NAME...",
-		Short:   "Show objects in detail, for people",
-		Long:    describeLong,
-		Example: describeExamples,
-		Args:    rangeArgs(1, -1, "resource type (one of "+kindList+")"),
-		RunE: func(cmd *cobra.Command, args []string) error {
+	cmd := newCommand(usage{"describe KIND [NAME...] | KIND/NAME...", "Show objects in detail, for people", describeLong, describeExamples},
+		rangeArgs(1, -1, "resource type (one of "+kindList+")"), func(cmd *cobra.Command, args []string) error {
 			kind, refs, err := parseRefs(args, false)
 			if err != nil {
 				return err
@@ -58,8 +53,7 @@ func newDescribeCommand(g *globalOptions, s streams) *cobra.Command {
 			return g.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
 				return runDescribe(ctx, c, g, s, kind, refs)
 			})
-		},
-	}
+		})
 	return cmd
 }
 

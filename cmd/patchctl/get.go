@@ -70,13 +70,8 @@ type getOptions struct {
 
 func newGetCommand(g *globalOptions, s streams) *cobra.Command {
 	o := &getOptions{}
-	cmd := &cobra.Command{
-		Use:     "get KIND [NAME...] | KIND/NAME...",
-		Short:   "Show objects as a table, YAML or JSON",
-		Long:    getLong,
-		Example: getExamples,
-		Args:    rangeArgs(1, -1, "resource type (one of "+kindList+")"),
-		RunE: func(cmd *cobra.Command, args []string) error {
+	cmd := newCommand(usage{"get KIND [NAME...] | KIND/NAME...", "Show objects as a table, YAML or JSON", getLong, getExamples},
+		rangeArgs(1, -1, "resource type (one of "+kindList+")"), func(cmd *cobra.Command, args []string) error {
 			switch o.output {
 			case "", "wide", "yaml", "json", "name":
 			default:
@@ -113,8 +108,7 @@ func newGetCommand(g *globalOptions, s streams) *cobra.Command {
 			return g.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
 				return runGet(ctx, c, s, o, kind, refs)
 			})
-		},
-	}
+		})
 	f := cmd.Flags()
 	addOutputFlag(f, &o.output, "wide, yaml, json, name, jsonpath=TEMPLATE (e.g. '{.status.lastOperation}')")
 	f.StringVarP(&o.selector, "selector", "l", "", "label selector, e.g. role=web,env!=test")

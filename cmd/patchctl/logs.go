@@ -33,13 +33,8 @@ const followInterval = time.Second
 
 func newLogsCommand(g *globalOptions, s streams) *cobra.Command {
 	var follow bool
-	cmd := &cobra.Command{
-		Use:     "logs OPERATION",
-		Short:   "Print the full log of an Operation",
-		Long:    logsLong,
-		Example: logsExamples,
-		Args:    rangeArgs(1, 2, "the name of the operation"),
-		RunE: func(cmd *cobra.Command, args []string) error {
+	cmd := newCommand(usage{"logs OPERATION", "Print the full log of an Operation", logsLong, logsExamples},
+		rangeArgs(1, 2, "the name of the operation"), func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			if len(args) == 2 || len(args) == 1 && containsSlash(name) {
 				k, refs, err := parseRefs(args, true)
@@ -54,8 +49,7 @@ func newLogsCommand(g *globalOptions, s streams) *cobra.Command {
 			return g.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
 				return runLogs(ctx, c, s.out, name, follow)
 			})
-		},
-	}
+		})
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new output until the step has finished")
 	return cmd
 }

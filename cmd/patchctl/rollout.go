@@ -122,13 +122,8 @@ type rolloutOptions struct {
 
 func newRolloutCommand(g *globalOptions, s streams) *cobra.Command {
 	o := &rolloutOptions{}
-	cmd := &cobra.Command{
-		Use:     "rollout -f POLICY --hosts HOSTS.yaml",
-		Short:   "Roll a policy out to many agents in bounded waves, halting on failures",
-		Long:    rolloutLong,
-		Example: rolloutExamples,
-		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+	cmd := newCommand(usage{"rollout -f POLICY --hosts HOSTS.yaml", "Roll a policy out to many agents in bounded waves, halting on failures", rolloutLong, rolloutExamples},
+		noArgs, func(cmd *cobra.Command, args []string) error {
 			if o.file == "" {
 				return usagef("rollout: missing -f POLICY")
 			}
@@ -144,8 +139,7 @@ func newRolloutCommand(g *globalOptions, s streams) *cobra.Command {
 				return usagef("rollout: --progress %q: want auto, live or plain", o.progress)
 			}
 			return runRollout(cmd.Context(), g, s, o)
-		},
-	}
+		})
 	f := cmd.Flags()
 	f.StringVarP(&o.file, "filename", "f", "", "the PatchPolicy to roll out (a file with one document, or - for standard input)")
 	f.StringVar(&o.hosts, "hosts", "", "the agents to roll out to (see above for the format)")

@@ -271,3 +271,13 @@ func (t *timeoutValue) Set(s string) error {
 	*t = timeoutValue(d)
 	return nil
 }
+
+// usage is a command's help: its synopsis, one-line summary, manual text
+// and examples.
+type usage struct{ use, short, long, example string }
+
+// newCommand builds a subcommand from its usage, the rule for its
+// positional arguments and what it runs.
+func newCommand(u usage, args cobra.PositionalArgs, run func(cmd *cobra.Command, args []string) error) *cobra.Command {
+	return &cobra.Command{Use: u.use, Short: u.short, Long: u.long, Example: u.example, Args: args, RunE: run}
+}

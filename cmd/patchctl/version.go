@@ -20,13 +20,8 @@ const versionExamples = `  patchctl version
 func newVersionCommand(g *globalOptions, s streams) *cobra.Command {
 	var clientOnly bool
 	var output string
-	cmd := &cobra.Command{
-		Use:     "version",
-		Short:   "Print the client and server versions",
-		Long:    versionLong,
-		Example: versionExamples,
-		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+	cmd := newCommand(usage{"version", "Print the client and server versions", versionLong, versionExamples},
+		noArgs, func(cmd *cobra.Command, args []string) error {
 			if output != "" && output != "json" && output != "yaml" {
 				return usagef("version: unsupported output format %q (want json or yaml)", output)
 			}
@@ -57,8 +52,7 @@ func newVersionCommand(g *globalOptions, s streams) *cobra.Command {
 				fmt.Fprintf(s.out, "Server Version: %s\n", info.GitVersion)
 				return nil
 			})
-		},
-	}
+		})
 	cmd.Flags().BoolVar(&clientOnly, "client", false, "print only the client version")
 	addOutputFlag(cmd.Flags(), &output, "json, yaml")
 	return cmd

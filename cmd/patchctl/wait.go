@@ -127,13 +127,8 @@ func parseWaitFor(s string) (waitFor, error) {
 
 func newWaitCommand(g *globalOptions, s streams) *cobra.Command {
 	o := &waitOptions{}
-	cmd := &cobra.Command{
-		Use:     "wait KIND/NAME | KIND NAME --for=condition=TYPE[=STATUS] | --for=jsonpath={.path}=VALUE | --for=delete",
-		Short:   "Wait until an object meets a condition",
-		Long:    waitLong,
-		Example: waitExamples,
-		Args:    rangeArgs(1, 2, "KIND/NAME to wait for"),
-		RunE: func(cmd *cobra.Command, args []string) error {
+	cmd := newCommand(usage{"wait KIND/NAME | KIND NAME --for=condition=TYPE[=STATUS] | --for=jsonpath={.path}=VALUE | --for=delete", "Wait until an object meets a condition", waitLong, waitExamples},
+		rangeArgs(1, 2, "KIND/NAME to wait for"), func(cmd *cobra.Command, args []string) error {
 			_, refs, err := parseRefs(args, true)
 			if err != nil {
 				return err
@@ -151,8 +146,7 @@ func newWaitCommand(g *globalOptions, s streams) *cobra.Command {
 			return g.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
 				return runWait(ctx, c, s, refs[0], cond, o.timeout)
 			})
-		},
-	}
+		})
 	cmd.Flags().StringVar(&o.forSpec, "for", "", "condition=TYPE[=True|False|Unknown], jsonpath={.path}=VALUE, or delete")
 	cmd.Flags().DurationVar(&o.timeout, "timeout", 60*time.Second, "give up after this long (0: check once; negative: a week)")
 	return cmd
