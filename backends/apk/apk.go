@@ -95,7 +95,7 @@ func New(opts Options) (*Backend, error) {
 		return nil, err
 	}
 	if b.kernel == nil {
-		b.kernel = unameRelease
+		b.kernel = toolkit.KernelRelease
 	}
 	if err := toolkit.ResolveProgram(&b.apk, "apk", b.cfg.PathEnv); err != nil {
 		return nil, err

@@ -68,9 +68,7 @@ type Backend struct {
 		avail map[string][]string
 	}
 
-	// lockMu guards lockFiles, the lock files LockHolder keeps open.
-	lockMu    sync.Mutex
-	lockFiles map[string]*os.File
+	locks toolkit.FcntlLocks // dpkg's lock files, kept open
 }
 
 var _ backends.Backend = (*Backend)(nil)

@@ -147,7 +147,7 @@ func (b *Backend) pendingUpdates() (bool, error) {
 // is, dpkg is running and the states it leaves are not (yet) an
 // interruption. Any doubt counts as not busy.
 func (b *Backend) dpkgBusy() bool {
-	_, held, err := b.lockOwner(b.path(dpkgLockPath))
+	_, held, err := b.locks.Owner(b.path(dpkgLockPath))
 	return err == nil && held
 }
 

@@ -94,7 +94,7 @@ type Backend struct {
 	versionlock bool
 
 	db    *rpm.DB
-	locks rpm.FcntlLocks
+	locks toolkit.FcntlLocks
 
 	mu         sync.Mutex
 	upCache    cached[map[string]backends.Upgrade]
@@ -212,11 +212,7 @@ func (b *Backend) Capabilities() backends.Capabilities {
 // WatchPaths are the paths whose changes mean Observe may see something
 // new: the rpm database and the metadata cache.
 func (b *Backend) WatchPaths() []string {
-	paths := make([]string, 0, 3)
-	for _, rel := range rpm.DBDirs {
-		paths = append(paths, filepath.Join(b.cfg.Root, rel))
-	}
-	return append(paths, filepath.Join(b.cfg.Root, b.cacheDir()))
+	return append(rpm.DBPaths(b.cfg.Root), b.path(b.cacheDir()))
 }
 
 func (b *Backend) cacheDir() string {
@@ -251,5 +247,14 @@ func (b *Backend) RecordRefresh(t time.Time) error { return b.stamp().Write(t) }
 func (b *Backend) stamp() toolkit.RefreshStamp { return toolkit.StampIn(b.cfg.StateDir, b.Name()) }
 
 func (b *Backend) path(rel string) string { return filepath.Join(b.cfg.Root, rel) }
+
+// inRoot are rels inside the root.
+func (b *Backend) inRoot(rels ...string) []string {
+	out := make([]string, len(rels))
+	for i, rel := range rels {
+		out[i] = b.path(rel)
+	}
+	return out
+}
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

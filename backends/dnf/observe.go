@@ -2,9 +2,7 @@ package dnf
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -136,7 +134,7 @@ func (b *Backend) upgrades(ctx context.Context, fp string, installed map[string]
 	if b.mode == ModeYum {
 		argv := b.queryArgs("check-update")
 		stdout, stderr, err := b.cfg.Runner.Run(ctx, argv, b.Env())
-		if err != nil && rpm.ExitCode(err) != ExitUpdatesAvailable {
+		if err != nil && toolkit.ExitCode(err) != ExitUpdatesAvailable {
 			if !noCache(stdout, stderr) {
 				return nil, fmt.Errorf("list pending upgrades: %w", err)
 			}
@@ -228,7 +226,7 @@ func (b *Backend) available(ctx context.Context, fp string, names []string) (map
 	if b.mode == ModeYum {
 		stdout, stderr, err := b.cfg.Runner.Run(ctx, b.queryArgs(slices.Concat([]string{"list", "available", "--showduplicates"}, valid)...), b.Env())
 		// yum list exits 1 when none of the names is available.
-		if err != nil && rpm.ExitCode(err) != 1 && !noCache(stdout, stderr) {
+		if err != nil && toolkit.ExitCode(err) != 1 && !noCache(stdout, stderr) {
 			return nil, fmt.Errorf("list available versions: %w", err)
 		}
 		cands = ParseCheckUpdate(stdout)
@@ -270,22 +268,10 @@ func (b *Backend) LockHolder() (pid int, command string, held bool, err error) {
 	if b.mode == ModeYum {
 		pidFiles = []string{"var/run/yum.pid", "run/yum.pid"}
 	}
-	for _, rel := range pidFiles {
-		pid, cmd, held, err := rpm.PIDFileHolder(b.path(rel))
-		if err != nil || held {
-			return pid, cmd, held, err
-		}
+	if pid, cmd, held, err := toolkit.PIDFileHolder(b.inRoot(pidFiles...)...); err != nil || held {
+		return pid, cmd, held, err
 	}
-	for _, dir := range rpm.DBDirs {
-		pid, held, err := b.locks.Holder(b.path(filepath.Join(dir, ".rpm.lock")))
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return 0, "", false, err
-		}
-		if held {
-			return pid, rpm.ProcessName(pid), true, nil
-		}
-	}
-	return 0, "", false, nil
+	return b.locks.Holder(rpm.TransactionLocks(b.cfg.Root)...)
 }
 
 // LockFiles is empty: every change of the watched directories counts, lock

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -119,10 +118,9 @@ func (b *Backend) checkUpdates(ctx context.Context, conf Conf) (map[string]backe
 	}
 	quArgv := slices.Concat(b.baseArgv(), dbArgs, []string{"-Qu"})
 	stdout, _, err := b.cfg.Runner.Run(ctx, quArgv, b.Env())
-	var exitErr *exec.ExitError
 	switch {
 	case err == nil:
-	case errors.As(err, &exitErr) && exitErr.ExitCode() == 1 && len(bytes.TrimSpace(stdout)) == 0:
+	case toolkit.ExitCode(err) == 1 && len(bytes.TrimSpace(stdout)) == 0:
 		// pacman -Qu exits 1 when nothing is pending.
 	default:
 		return nil, nil, fmt.Errorf("list pending upgrades: %w", err)

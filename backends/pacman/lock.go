@@ -7,7 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
+
+	"github.com/patchlet/patchlet/backends/internal/toolkit"
 )
 
 // LockPath is pacman's lock file in the root's database directory.
@@ -31,7 +32,7 @@ func (b *Backend) LockHolder() (pid int, command string, held bool, err error) {
 	if pid == 0 {
 		b.cfg.Log.V(1).Info("pacman lock exists but no process has it open (stale?)", "path", path)
 	}
-	return pid, processName(pid), true, nil
+	return pid, toolkit.ProcessName(pid), true, nil
 }
 
 // openedBy returns the pid of a process with path open, found in
@@ -58,18 +59,6 @@ func openedBy(procDir, path string) int {
 		}
 	}
 	return 0
-}
-
-// processName is /proc/PID/comm, or "" when unknown.
-func processName(pid int) string {
-	if pid <= 0 {
-		return ""
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
 }
 
 // LockFiles is pacman's database lock.

@@ -107,7 +107,7 @@ func New(opts Options) (*Backend, error) {
 		b.checkInterval = DefaultCheckInterval
 	}
 	if b.kernel == nil {
-		b.kernel = unameRelease
+		b.kernel = toolkit.KernelRelease
 	}
 	if err := toolkit.ResolveProgram(&b.pacman, "pacman", b.cfg.PathEnv); err != nil {
 		return nil, err

@@ -95,7 +95,7 @@ func (b *Backend) fingerprint() (string, error) {
 func (b *Backend) query(ctx context.Context, args ...string) ([]byte, error) {
 	argv := slices.Concat(b.baseArgs(), []string{"--xmlout", "--no-refresh"}, args)
 	stdout, _, err := b.cfg.Runner.Run(ctx, argv, b.Env())
-	if err != nil && rpm.ExitCode(err) != ExitNotFound && rpm.ExitCode(err) < 100 {
+	if err != nil && toolkit.ExitCode(err) != ExitNotFound && toolkit.ExitCode(err) < 100 {
 		return stdout, err
 	}
 	return stdout, nil
@@ -228,22 +228,10 @@ func cloneAvail(m map[string][]string) map[string][]string {
 // LockHolder reports the process holding zypper's lock (ROOT/run/zypp.pid
 // with a live pid), else rpm's transaction lock. It runs no process.
 func (b *Backend) LockHolder() (pid int, command string, held bool, err error) {
-	for _, rel := range []string{"run/zypp.pid", "var/run/zypp.pid"} {
-		pid, cmd, held, err := rpm.PIDFileHolder(b.path(rel))
-		if err != nil || held {
-			return pid, cmd, held, err
-		}
+	if pid, cmd, held, err := toolkit.PIDFileHolder(b.inRoot("run/zypp.pid", "var/run/zypp.pid")...); err != nil || held {
+		return pid, cmd, held, err
 	}
-	for _, dir := range rpm.DBDirs {
-		pid, held, err := b.locks.Holder(b.path(filepath.Join(dir, ".rpm.lock")))
-		if err != nil {
-			return 0, "", false, err
-		}
-		if held {
-			return pid, rpm.ProcessName(pid), true, nil
-		}
-	}
-	return 0, "", false, nil
+	return b.locks.Holder(rpm.TransactionLocks(b.cfg.Root)...)
 }
 
 // LockFiles is empty: every change of the watched directories counts, lock

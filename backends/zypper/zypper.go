@@ -81,7 +81,7 @@ type Backend struct {
 	rebootPkgs []string
 
 	db    *rpm.DB
-	locks rpm.FcntlLocks
+	locks toolkit.FcntlLocks
 
 	mu         sync.Mutex
 	upKey      string
@@ -133,11 +133,7 @@ func (b *Backend) Capabilities() backends.Capabilities {
 
 // WatchPaths are the paths whose changes mean Observe may see something new.
 func (b *Backend) WatchPaths() []string {
-	paths := make([]string, 0, 4)
-	for _, rel := range rpm.DBDirs {
-		paths = append(paths, filepath.Join(b.cfg.Root, rel))
-	}
-	return append(paths, b.path("var/cache/zypp/solv"), b.path("etc/zypp"))
+	return append(rpm.DBPaths(b.cfg.Root), b.path("var/cache/zypp/solv"), b.path("etc/zypp"))
 }
 
 // Env is the complete environment of every command.
@@ -161,3 +157,12 @@ func (b *Backend) RecordRefresh(t time.Time) error { return b.stamp().Write(t) }
 func (b *Backend) stamp() toolkit.RefreshStamp { return toolkit.StampIn(b.cfg.StateDir, b.Name()) }
 
 func (b *Backend) path(rel string) string { return filepath.Join(b.cfg.Root, rel) }
+
+// inRoot are rels inside the root.
+func (b *Backend) inRoot(rels ...string) []string {
+	out := make([]string, len(rels))
+	for i, rel := range rels {
+		out[i] = b.path(rel)
+	}
+	return out
+}
