@@ -227,23 +227,12 @@ func (g *SlotGate) take(ctx context.Context, policy string, n int) (*coordinatio
 	}
 	for _, i := range rand.Perm(n) {
 		name := SlotName(policy, i)
-		l, ok := byName[name]
-		if !ok {
-			got, retry, err := g.create(ctx, policy, name)
-			if err != nil || !retry {
-				return got, err
-			}
+		l := byName[name]
+		if l != nil && !g.expired(l) {
 			continue
 		}
-		if !g.expired(l) {
-			continue
-		}
-		got, err := g.claim(ctx, l)
-		if err != nil {
-			return nil, err
-		}
-		if got != nil {
-			return got, nil
+		if got, done, err := g.takeSlot(ctx, policy, name, l); done {
+			return got, err
 		}
 	}
 	return nil, nil
@@ -257,30 +246,31 @@ func (g *SlotGate) probe(ctx context.Context, policy string, n int) (*coordinati
 		l, err := g.leases.Get(ctx, name, metav1.GetOptions{ResourceVersion: "0"})
 		switch {
 		case apierrors.IsNotFound(err):
-			got, retry, err := g.create(ctx, policy, name)
-			if err != nil || !retry {
-				return got, err
-			}
-			continue
+			l = nil
 		case err != nil:
 			return nil, fmt.Errorf("reading slot %s: %w", name, err)
-		}
-		if l.Annotations[AnnotationSlotPolicy] != policy {
+		case l.Annotations[AnnotationSlotPolicy] != policy:
 			continue
+		case !g.expired(l) && *l.Spec.HolderIdentity != g.holder:
+			continue // held by another host
 		}
-		mine := !g.expired(l) && *l.Spec.HolderIdentity == g.holder
-		if !mine && !g.expired(l) {
-			continue
-		}
-		got, err := g.claim(ctx, l)
-		if err != nil {
-			return nil, err
-		}
-		if got != nil {
-			return got, nil
+		if got, done, err := g.takeSlot(ctx, policy, name, l); done {
+			return got, err
 		}
 	}
 	return nil, nil
+}
+
+// takeSlot creates the missing slot name (l nil) or claims l. done is
+// false when another host was first, so that the caller tries another
+// slot.
+func (g *SlotGate) takeSlot(ctx context.Context, policy, name string, l *coordinationv1.Lease) (got *coordinationv1.Lease, done bool, err error) {
+	if l == nil {
+		got, retry, err := g.create(ctx, policy, name)
+		return got, !retry, err
+	}
+	got, err = g.claim(ctx, l)
+	return got, got != nil || err != nil, err
 }
 
 // create makes this host the holder of the missing slot name; retry is
