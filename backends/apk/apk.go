@@ -34,8 +34,6 @@ package apk
 
 import (
 	"path/filepath"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
@@ -70,20 +68,9 @@ type Backend struct {
 	apk    string
 	kernel func() (string, error)
 
-	mu      sync.Mutex
-	dbCache struct {
-		key string
-		db  map[string]backends.Package
-	}
-	upCache struct {
-		key   string
-		ups   map[string]backends.Upgrade
-		valid bool
-	}
-	availCache struct {
-		key   string
-		avail map[string][]string
-	}
+	dbCache    toolkit.Cache[backends.Package] // by the database's and world's stamps
+	upCache    toolkit.Cache[backends.Upgrade] // by fingerprint
+	availCache toolkit.Cache[[]string]         // by fingerprint and names
 }
 
 var _ backends.Backend = (*Backend)(nil)
@@ -145,6 +132,4 @@ func (b *Backend) RecordRefresh(t time.Time) error { return b.stamp().Write(t) }
 func (b *Backend) stamp() toolkit.RefreshStamp { return toolkit.StampIn(b.cfg.StateDir, b.Name()) }
 
 // validName re-validates a package name before it reaches argv.
-func validName(n string) bool {
-	return v1alpha1.IsPackageName(v1alpha1.FamilyAPK, n) && !strings.HasPrefix(n, "-")
-}
+var validName = toolkit.NameRule(v1alpha1.FamilyAPK)

@@ -54,13 +54,9 @@ func (b *Backend) installed() (map[string]backends.Package, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.mu.Lock()
-	if b.dbCache.db != nil && b.dbCache.key == key {
-		db := b.dbCache.db
-		b.mu.Unlock()
-		return clonePackages(db), nil
+	if db, ok := b.dbCache.Get(key); ok {
+		return db, nil
 	}
-	b.mu.Unlock()
 	data, err := os.ReadFile(b.path(installedPath))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("read apk installed database: %w", err)
@@ -76,10 +72,7 @@ func (b *Backend) installed() (map[string]backends.Package, error) {
 			db[name] = p
 		}
 	}
-	b.mu.Lock()
-	b.dbCache.key, b.dbCache.db = key, db
-	b.mu.Unlock()
-	return clonePackages(db), nil
+	return b.dbCache.Put(key, db), nil
 }
 
 // fingerprint identifies what apk's answers depend on: the installed
@@ -99,13 +92,9 @@ func apkIndex(e fs.DirEntry) bool { return strings.HasPrefix(e.Name(), "APKINDEX
 
 // upgrades runs apk list -u when fp changed. Held packages are left out.
 func (b *Backend) upgrades(ctx context.Context, fp string, installed map[string]backends.Package) (map[string]backends.Upgrade, error) {
-	b.mu.Lock()
-	if b.upCache.valid && b.upCache.key == fp {
-		ups := b.upCache.ups
-		b.mu.Unlock()
-		return cloneUpgrades(ups), nil
+	if ups, ok := b.upCache.Get(fp); ok {
+		return ups, nil
 	}
-	b.mu.Unlock()
 	argv := slices.Concat(b.baseArgv(), []string{"list", "-u"})
 	stdout, _, err := b.cfg.Runner.Run(ctx, argv, b.Env())
 	if err != nil {
@@ -117,37 +106,20 @@ func (b *Backend) upgrades(ctx context.Context, fp string, installed map[string]
 			delete(ups, name)
 		}
 	}
-	b.mu.Lock()
-	b.upCache.key, b.upCache.ups, b.upCache.valid = fp, ups, true
-	b.mu.Unlock()
-	return cloneUpgrades(ups), nil
+	return b.upCache.Put(fp, ups), nil
 }
 
 // available runs apk policy for names when fp or the names changed, and
 // returns each name's versions, newest first.
 func (b *Backend) available(ctx context.Context, fp string, names []string) (map[string][]string, error) {
-	var valid []string
-	for _, n := range names {
-		if !validName(n) {
-			b.cfg.Log.Info("ignoring invalid package name", "name", n)
-			continue
-		}
-		if !slices.Contains(valid, n) {
-			valid = append(valid, n)
-		}
-	}
+	valid := toolkit.Wanted(names, validName, b.cfg.Log)
 	if len(valid) == 0 {
 		return map[string][]string{}, nil
 	}
-	slices.Sort(valid)
 	key := fp + strings.Join(valid, ",")
-	b.mu.Lock()
-	if b.availCache.avail != nil && b.availCache.key == key {
-		avail := b.availCache.avail
-		b.mu.Unlock()
-		return cloneAvailable(avail), nil
+	if avail, ok := b.availCache.Get(key); ok {
+		return avail, nil
 	}
-	b.mu.Unlock()
 	argv := slices.Concat(b.baseArgv(), []string{"policy"}, valid)
 	stdout, _, err := b.cfg.Runner.Run(ctx, argv, b.Env())
 	if err != nil {
@@ -157,37 +129,10 @@ func (b *Backend) available(ctx context.Context, fp string, names []string) (map
 	for _, vs := range avail {
 		slices.SortFunc(vs, func(x, y string) int { return VersionCompare(y, x) })
 	}
-	b.mu.Lock()
-	b.availCache.key, b.availCache.avail = key, avail
-	b.mu.Unlock()
-	return cloneAvailable(avail), nil
+	return b.availCache.Put(key, avail), nil
 }
 
 // indexRefreshed is patchlet's own stamp of the last successful refresh.
 func (b *Backend) indexRefreshed() (time.Time, error) {
 	return b.stamp().Refreshed(b.cfg.Log, b.cfg.Clock(), nil)
-}
-
-func clonePackages(m map[string]backends.Package) map[string]backends.Package {
-	out := make(map[string]backends.Package, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
-func cloneUpgrades(m map[string]backends.Upgrade) map[string]backends.Upgrade {
-	out := make(map[string]backends.Upgrade, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
-func cloneAvailable(m map[string][]string) map[string][]string {
-	out := make(map[string][]string, len(m))
-	for k, v := range m {
-		out[k] = slices.Clone(v)
-	}
-	return out
 }

@@ -7,27 +7,12 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/internal/toolkit"
 )
 
 // ErrRecoverUnsupported is why RecoverStep is refused: apk records no
 // interrupted transaction for patchlet to finish.
 var ErrRecoverUnsupported = errors.New("apk has no interrupted state to recover")
-
-func packageArgs(names []string) ([]string, error) {
-	if len(names) == 0 {
-		return nil, fmt.Errorf("no packages given")
-	}
-	out := make([]string, 0, len(names))
-	for _, n := range names {
-		if !validName(n) {
-			return nil, fmt.Errorf("invalid package name %q", n)
-		}
-		if !slices.Contains(out, n) {
-			out = append(out, n)
-		}
-	}
-	return out, nil
-}
 
 func (b *Backend) step(typ v1alpha1.StepType, args, names []string) backends.Step {
 	return backends.Step{
@@ -49,35 +34,17 @@ func (b *Backend) RefreshStep() backends.Step {
 // InstallStep returns apk add NAME[=VERSION]…. apk records a pinned
 // version in world, so the package stays at it (held) until released.
 func (b *Backend) InstallStep(pkgs []backends.PackageRef) (backends.Step, error) {
-	if len(pkgs) == 0 {
-		return backends.Step{}, fmt.Errorf("install: no packages given")
+	args, names, _, err := toolkit.InstallArgs(pkgs, validName, v1alpha1.FamilyAPK, nil)
+	if err != nil {
+		return backends.Step{}, fmt.Errorf("install: %w", err)
 	}
-	args := []string{"add"}
-	names := make([]string, 0, len(pkgs))
-	for _, p := range pkgs {
-		if !validName(p.Name) {
-			return backends.Step{}, fmt.Errorf("install: invalid package name %q", p.Name)
-		}
-		if slices.Contains(names, p.Name) {
-			return backends.Step{}, fmt.Errorf("install: package %q given twice", p.Name)
-		}
-		names = append(names, p.Name)
-		arg := p.Name
-		if p.Version != "" {
-			if !v1alpha1.IsPackageVersion(v1alpha1.FamilyAPK, p.Version) {
-				return backends.Step{}, fmt.Errorf("install: invalid version %q of package %q", p.Version, p.Name)
-			}
-			arg += "=" + p.Version
-		}
-		args = append(args, arg)
-	}
-	return b.step(v1alpha1.StepInstall, args, names), nil
+	return b.step(v1alpha1.StepInstall, slices.Concat([]string{"add"}, args), names), nil
 }
 
 // UpgradeStep returns apk upgrade NAMES for the installed ones among
 // names (an upgrade never installs); none installed is an error.
 func (b *Backend) UpgradeStep(names []string) (backends.Step, error) {
-	args, err := packageArgs(names)
+	args, err := toolkit.PackageArgs(names, validName)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("upgrade: %w", err)
 	}
@@ -100,7 +67,7 @@ func (b *Backend) UpgradeStep(names []string) (backends.Step, error) {
 
 // RemoveStep returns apk del NAMES.
 func (b *Backend) RemoveStep(names []string) (backends.Step, error) {
-	args, err := packageArgs(names)
+	args, err := toolkit.PackageArgs(names, validName)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("remove: %w", err)
 	}
@@ -116,7 +83,7 @@ func (b *Backend) HoldStep(names []string, hold bool) (backends.Step, error) {
 	if !hold {
 		typ, verb = v1alpha1.StepUnhold, "unhold"
 	}
-	args, err := packageArgs(names)
+	args, err := toolkit.PackageArgs(names, validName)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("%s: %w", verb, err)
 	}

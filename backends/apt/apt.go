@@ -19,7 +19,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
@@ -58,15 +57,8 @@ type Backend struct {
 	aptConfig string // "" when Root is "/"
 	arch      string
 
-	mu      sync.Mutex
-	upCache struct {
-		stamp string
-		ups   map[string]backends.Upgrade
-	}
-	availCache struct {
-		key   string
-		avail map[string][]string
-	}
+	upCache    toolkit.Cache[backends.Upgrade] // the dry run's, by fingerprint
+	availCache toolkit.Cache[[]string]         // by names and index files
 
 	locks toolkit.FcntlLocks // dpkg's lock files, kept open
 }

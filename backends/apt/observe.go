@@ -233,13 +233,9 @@ func (b *Backend) upgrades(ctx context.Context, interrupted bool) (map[string]ba
 	if err != nil {
 		return nil, err
 	}
-	b.mu.Lock()
-	if b.upCache.ups != nil && b.upCache.stamp == fp {
-		ups := b.upCache.ups
-		b.mu.Unlock()
-		return cloneUpgrades(ups), nil
+	if ups, ok := b.upCache.Get(fp); ok {
+		return ups, nil
 	}
-	b.mu.Unlock()
 
 	argv := b.dryRunArgv()
 	b.cfg.Log.V(1).Info("simulating upgrade", "argv", argv)
@@ -251,19 +247,7 @@ func (b *Backend) upgrades(ctx context.Context, interrupted bool) (map[string]ba
 		}
 		return nil, fmt.Errorf("simulate upgrade: %w", err)
 	}
-	ups := ParseDryRun(stdout)
-	b.mu.Lock()
-	b.upCache.stamp, b.upCache.ups = fp, ups
-	b.mu.Unlock()
-	return cloneUpgrades(ups), nil
-}
-
-func cloneUpgrades(m map[string]backends.Upgrade) map[string]backends.Upgrade {
-	out := make(map[string]backends.Upgrade, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
+	return b.upCache.Put(fp, ParseDryRun(stdout)), nil
 }
 
 // available returns the versions of names in apt's indexes, newest first.
@@ -271,53 +255,34 @@ func cloneUpgrades(m map[string]backends.Upgrade) map[string]backends.Upgrade {
 // compression it cannot read make it ask apt-cache madison. Results are
 // cached until the lists change or other names are asked for.
 func (b *Backend) available(ctx context.Context, names []string) (map[string][]string, error) {
-	avail := map[string][]string{}
-	wanted := map[string]bool{}
-	for _, n := range names {
-		if validName(n) {
-			wanted[n] = true
-		} else {
-			b.cfg.Log.Info("ignoring invalid package name", "name", n)
-		}
+	sorted := toolkit.Wanted(names, validName, b.cfg.Log)
+	if len(sorted) == 0 {
+		return map[string][]string{}, nil
 	}
-	if len(wanted) == 0 {
-		return avail, nil
-	}
-	sorted := slices.Sorted(func(yield func(string) bool) {
-		for n := range wanted {
-			if !yield(n) {
-				return
-			}
-		}
-	})
 	files, unreadable, err := indexFiles(b.path(listsDir))
 	if errors.Is(err, fs.ErrNotExist) {
-		return avail, nil
+		return map[string][]string{}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	var key strings.Builder
-	key.WriteString(strings.Join(sorted, ","))
-	for _, f := range files {
-		fi, err := os.Stat(f)
+	key := ""
+	if !unreadable { // without stamps of the files we cannot read, never cache
+		fp, err := new(toolkit.Fingerprint).Files(files...).Sum()
 		if err != nil {
-			continue
+			return nil, err
 		}
-		fmt.Fprintf(&key, "\n%s %d %d", f, fi.ModTime().UnixNano(), fi.Size())
+		key = strings.Join(sorted, ",") + "\n" + fp
 	}
-	if unreadable {
-		// Without stamps of the files we cannot read, never cache.
-		key.Reset()
+	if avail, ok := b.availCache.Get(key); ok {
+		return avail, nil
 	}
-	b.mu.Lock()
-	if k := key.String(); k != "" && b.availCache.key == k {
-		cached := b.availCache.avail
-		b.mu.Unlock()
-		return cloneAvailable(cached), nil
-	}
-	b.mu.Unlock()
 
+	wanted := make(map[string]bool, len(sorted))
+	for _, n := range sorted {
+		wanted[n] = true
+	}
+	avail := map[string][]string{}
 	archs := []string{b.arch}
 	for _, f := range files {
 		if err := scanIndexFile(f, wanted, archs, avail); err != nil {
@@ -338,18 +303,5 @@ func (b *Backend) available(ctx context.Context, names []string) (map[string][]s
 	for _, vs := range avail {
 		sortNewestFirst(vs)
 	}
-	if k := key.String(); k != "" {
-		b.mu.Lock()
-		b.availCache.key, b.availCache.avail = k, avail
-		b.mu.Unlock()
-	}
-	return cloneAvailable(avail), nil
-}
-
-func cloneAvailable(m map[string][]string) map[string][]string {
-	out := make(map[string][]string, len(m))
-	for k, v := range m {
-		out[k] = slices.Clone(v)
-	}
-	return out
+	return b.availCache.Put(key, avail), nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/internal/toolkit"
 )
 
 // aptGetOptions make apt-get noninteractive: yes to everything, keep
@@ -34,23 +35,6 @@ func validName(n string) bool {
 	return v1alpha1.IsPackageName(v1alpha1.FamilyDebian, name)
 }
 
-// packageArgs validates names and returns them deduplicated, in order.
-func packageArgs(names []string) ([]string, error) {
-	if len(names) == 0 {
-		return nil, fmt.Errorf("no packages given")
-	}
-	out := make([]string, 0, len(names))
-	for _, n := range names {
-		if !validName(n) {
-			return nil, fmt.Errorf("invalid package name %q", n)
-		}
-		if !slices.Contains(out, n) {
-			out = append(out, n)
-		}
-	}
-	return out, nil
-}
-
 // RefreshStep returns the index refresh step. --error-on=any makes a
 // failed source fail the step instead of leaving a stale index silently.
 func (b *Backend) RefreshStep() backends.Step {
@@ -67,29 +51,9 @@ func (b *Backend) RefreshStep() backends.Step {
 // than the installed one, so downgrades are allowed; held packages stay
 // untouched. It refuses invalid names and versions.
 func (b *Backend) InstallStep(pkgs []backends.PackageRef) (backends.Step, error) {
-	if len(pkgs) == 0 {
-		return backends.Step{}, fmt.Errorf("install: no packages given")
-	}
-	args := make([]string, 0, len(pkgs))
-	names := make([]string, 0, len(pkgs))
-	pinned := false
-	for _, p := range pkgs {
-		if !validName(p.Name) {
-			return backends.Step{}, fmt.Errorf("install: invalid package name %q", p.Name)
-		}
-		arg := p.Name
-		if p.Version != "" {
-			if !v1alpha1.IsPackageVersion(v1alpha1.FamilyDebian, p.Version) {
-				return backends.Step{}, fmt.Errorf("install: invalid version %q of package %q", p.Version, p.Name)
-			}
-			arg += "=" + p.Version
-			pinned = true
-		}
-		if slices.Contains(names, p.Name) {
-			return backends.Step{}, fmt.Errorf("install: package %q given twice", p.Name)
-		}
-		names = append(names, p.Name)
-		args = append(args, arg)
+	args, names, pinned, err := toolkit.InstallArgs(pkgs, validName, v1alpha1.FamilyDebian, nil)
+	if err != nil {
+		return backends.Step{}, fmt.Errorf("install: %w", err)
 	}
 	var extra []string
 	if pinned {
@@ -117,7 +81,7 @@ func (b *Backend) ReinstallStep(pkgs []backends.PackageRef) (backends.Step, erro
 // to their candidate versions; it never installs a named package that is
 // not installed.
 func (b *Backend) UpgradeStep(names []string) (backends.Step, error) {
-	args, err := packageArgs(names)
+	args, err := toolkit.PackageArgs(names, validName)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("upgrade: %w", err)
 	}
@@ -127,7 +91,7 @@ func (b *Backend) UpgradeStep(names []string) (backends.Step, error) {
 // RemoveStep returns the step that removes packages (keeping their
 // conffiles, as apt-get remove does).
 func (b *Backend) RemoveStep(names []string) (backends.Step, error) {
-	args, err := packageArgs(names)
+	args, err := toolkit.PackageArgs(names, validName)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("remove: %w", err)
 	}
@@ -140,7 +104,7 @@ func (b *Backend) HoldStep(names []string, hold bool) (backends.Step, error) {
 	if !hold {
 		typ, verb = v1alpha1.StepUnhold, "unhold"
 	}
-	args, err := packageArgs(names)
+	args, err := toolkit.PackageArgs(names, validName)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("%s: %w", verb, err)
 	}

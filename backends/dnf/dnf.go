@@ -23,7 +23,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
@@ -96,15 +95,8 @@ type Backend struct {
 	db    *rpm.DB
 	locks toolkit.FcntlLocks
 
-	mu         sync.Mutex
-	upCache    cached[map[string]backends.Upgrade]
-	availCache cached[map[string][]string]
-}
-
-type cached[T any] struct {
-	key string
-	val T
-	ok  bool
+	upCache    toolkit.Cache[backends.Upgrade] // by fingerprint
+	availCache toolkit.Cache[[]string]         // by fingerprint and names
 }
 
 var _ backends.Backend = (*Backend)(nil)

@@ -3,14 +3,12 @@ package dnf
 import (
 	"context"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/internal/toolkit"
 	"github.com/patchlet/patchlet/backends/rpm"
@@ -123,12 +121,9 @@ func (b *Backend) queryArgs(args ...string) []string {
 // upgrades lists pending upgrades (newest candidate per name) with their
 // security class, from the cache when fp is unchanged.
 func (b *Backend) upgrades(ctx context.Context, fp string, installed map[string]backends.Package) (map[string]backends.Upgrade, error) {
-	b.mu.Lock()
-	if c := b.upCache; c.ok && c.key == fp {
-		b.mu.Unlock()
-		return maps.Clone(c.val), nil
+	if ups, ok := b.upCache.Get(fp); ok {
+		return ups, nil
 	}
-	b.mu.Unlock()
 
 	var cands []Candidate
 	if b.mode == ModeYum {
@@ -166,10 +161,7 @@ func (b *Backend) upgrades(ctx context.Context, fp string, installed map[string]
 			return nil, err
 		}
 	}
-	b.mu.Lock()
-	b.upCache = cached[map[string]backends.Upgrade]{key: fp, val: ups, ok: true}
-	b.mu.Unlock()
-	return maps.Clone(ups), nil
+	return b.upCache.Put(fp, ups), nil
 }
 
 // markSecurity marks the upgrades that a security advisory applies to:
@@ -200,27 +192,15 @@ func (b *Backend) markSecurity(ctx context.Context, ups map[string]backends.Upgr
 // available lists the versions of names in the repositories, newest
 // first, cached until fp or the names change.
 func (b *Backend) available(ctx context.Context, fp string, names []string) (map[string][]string, error) {
-	var valid []string
-	for _, n := range names {
-		if v1alpha1.IsPackageName(v1alpha1.FamilyRPM, n) {
-			valid = append(valid, n)
-		} else {
-			b.cfg.Log.Info("ignoring invalid package name", "name", n)
-		}
-	}
-	slices.Sort(valid)
-	valid = slices.Compact(valid)
+	valid := toolkit.Wanted(names, rpm.ValidName, b.cfg.Log)
 	avail := map[string][]string{}
 	if len(valid) == 0 {
 		return avail, nil
 	}
 	key := fp + "\n" + strings.Join(valid, ",")
-	b.mu.Lock()
-	if c := b.availCache; c.ok && c.key == key {
-		b.mu.Unlock()
-		return cloneAvail(c.val), nil
+	if cached, ok := b.availCache.Get(key); ok {
+		return cached, nil
 	}
-	b.mu.Unlock()
 
 	var cands []Candidate
 	if b.mode == ModeYum {
@@ -246,18 +226,7 @@ func (b *Backend) available(ctx context.Context, fp string, names []string) (map
 	for n, vs := range avail {
 		avail[n] = rpm.SortNewestFirst(vs)
 	}
-	b.mu.Lock()
-	b.availCache = cached[map[string][]string]{key: key, val: avail, ok: true}
-	b.mu.Unlock()
-	return cloneAvail(avail), nil
-}
-
-func cloneAvail(m map[string][]string) map[string][]string {
-	out := make(map[string][]string, len(m))
-	for k, v := range m {
-		out[k] = slices.Clone(v)
-	}
-	return out
+	return b.availCache.Put(key, avail), nil
 }
 
 // LockHolder reports the process holding the package manager's lock:

@@ -6,10 +6,9 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/internal/toolkit"
 	"github.com/patchlet/patchlet/backends/rpm"
 )
-
-func validName(n string) bool { return v1alpha1.IsPackageName(v1alpha1.FamilyRPM, n) }
 
 // RefreshStep returns the step that refreshes the metadata cache
 // (makecache; yum makecache fast would skip expired metadata, so plain).
@@ -31,26 +30,9 @@ func PinArg(name, version string) string { return name + "-" + version }
 // pinned version older than the installed one is refused here (use the
 // upgrade or a pin at or above the installed version).
 func (b *Backend) InstallStep(pkgs []backends.PackageRef) (backends.Step, error) {
-	if len(pkgs) == 0 {
-		return backends.Step{}, fmt.Errorf("install: no packages given")
-	}
-	var args, names []string
-	for _, p := range pkgs {
-		if !validName(p.Name) {
-			return backends.Step{}, fmt.Errorf("install: invalid package name %q", p.Name)
-		}
-		if slices.Contains(names, p.Name) {
-			return backends.Step{}, fmt.Errorf("install: package %q given twice", p.Name)
-		}
-		arg := p.Name
-		if p.Version != "" {
-			if !v1alpha1.IsPackageVersion(v1alpha1.FamilyRPM, p.Version) {
-				return backends.Step{}, fmt.Errorf("install: invalid version %q of package %q", p.Version, p.Name)
-			}
-			arg = PinArg(p.Name, p.Version)
-		}
-		names = append(names, p.Name)
-		args = append(args, arg)
+	args, names, _, err := toolkit.InstallArgs(pkgs, rpm.ValidName, v1alpha1.FamilyRPM, PinArg)
+	if err != nil {
+		return backends.Step{}, fmt.Errorf("install: %w", err)
 	}
 	return b.step(v1alpha1.StepInstall, []string{"install"}, args, names), nil
 }
@@ -69,7 +51,7 @@ func (b *Backend) ReinstallStep(pkgs []backends.PackageRef) (backends.Step, erro
 // UpgradeStep returns the step that upgrades the named installed
 // packages (dnf upgrade never installs a name that is not installed).
 func (b *Backend) UpgradeStep(names []string) (backends.Step, error) {
-	args, err := rpm.ValidNames(names, validName)
+	args, err := toolkit.PackageArgs(names, rpm.ValidName)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("upgrade: %w", err)
 	}
@@ -83,7 +65,7 @@ func (b *Backend) UpgradeStep(names []string) (backends.Step, error) {
 // RemoveStep returns the step that removes packages. Dependencies that
 // were pulled in automatically stay (clean_requirements_on_remove off).
 func (b *Backend) RemoveStep(names []string) (backends.Step, error) {
-	args, err := rpm.ValidNames(names, validName)
+	args, err := toolkit.PackageArgs(names, rpm.ValidName)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("remove: %w", err)
 	}
@@ -106,7 +88,7 @@ func (b *Backend) HoldStep(names []string, hold bool) (backends.Step, error) {
 	if !b.versionlock {
 		return backends.Step{}, ErrHoldUnsupported
 	}
-	args, err := rpm.ValidNames(names, validName)
+	args, err := toolkit.PackageArgs(names, rpm.ValidName)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("versionlock %s: %w", verb, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -86,22 +87,14 @@ func (b *Backend) checkUpdates(ctx context.Context, conf Conf) (map[string]backe
 	if err != nil {
 		return nil, nil, err
 	}
-	b.mu.Lock()
-	if b.checkFresh(fp) {
-		ups, sync := b.checkCache.ups, b.checkCache.sync
-		b.mu.Unlock()
-		return cloneUpgrades(ups), sync, nil
+	if ups, sync, ok := b.cachedCheck(fp); ok {
+		return ups, sync, nil
 	}
-	b.mu.Unlock()
 	b.checkMu.Lock()
 	defer b.checkMu.Unlock()
-	b.mu.Lock()
-	if b.checkFresh(fp) {
-		ups, sync := b.checkCache.ups, b.checkCache.sync
-		b.mu.Unlock()
-		return cloneUpgrades(ups), sync, nil
+	if ups, sync, ok := b.cachedCheck(fp); ok { // checked while we waited
+		return ups, sync, nil
 	}
-	b.mu.Unlock()
 
 	dbArgs, err := b.privateDB(conf)
 	if err != nil {
@@ -140,17 +133,22 @@ func (b *Backend) checkUpdates(ctx context.Context, conf Conf) (map[string]backe
 	b.checkCache.key, b.checkCache.ups, b.checkCache.sync, b.checkCache.valid = fp, ups, sync, true
 	b.checkCache.at = b.cfg.Clock()
 	b.mu.Unlock()
-	return cloneUpgrades(ups), sync, nil
+	return maps.Clone(ups), sync, nil
 }
 
-// checkFresh reports, under b.mu, whether the cached check stands for fp.
-func (b *Backend) checkFresh(fp string) bool {
+// cachedCheck returns the cached check when it stands for fp and is
+// younger than CheckInterval.
+func (b *Backend) cachedCheck(fp string) (map[string]backends.Upgrade, map[string]syncPkg, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	c := &b.checkCache
 	if !c.valid || c.key != fp {
-		return false
+		return nil, nil, false
 	}
-	age := b.cfg.Clock().Sub(c.at)
-	return age >= 0 && age < b.checkInterval
+	if age := b.cfg.Clock().Sub(c.at); age < 0 || age >= b.checkInterval {
+		return nil, nil, false
+	}
+	return maps.Clone(c.ups), c.sync, true
 }
 
 // privateDB prepares StateDir/pacman-checkdb: a local symlink to the
@@ -174,14 +172,6 @@ func (b *Backend) privateDB(conf Conf) ([]string, error) {
 		return nil, fmt.Errorf("remove stale private lock: %w", err)
 	}
 	return []string{"--dbpath", dir, "--logfile", "/dev/null"}, nil
-}
-
-func cloneUpgrades(m map[string]backends.Upgrade) map[string]backends.Upgrade {
-	out := make(map[string]backends.Upgrade, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // cachedVersions lists the versions of name whose package files are in

@@ -69,13 +69,9 @@ func (b *Backend) readLocal(dir string, conf Conf) (map[string]backends.Package,
 		return nil, fmt.Errorf("stat pacman local database: %w", err)
 	}
 	key := dir + " " + strconv.FormatInt(fi.ModTime().UnixNano(), 10) + " " + strings.Join(conf.IgnorePkg, " ")
-	b.mu.Lock()
-	if b.localCache.db != nil && b.localCache.key == key {
-		db := b.localCache.db
-		b.mu.Unlock()
-		return clonePackages(db), nil
+	if db, ok := b.localCache.Get(key); ok {
+		return db, nil
 	}
-	b.mu.Unlock()
 
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -101,16 +97,5 @@ func (b *Backend) readLocal(dir string, conf Conf) (map[string]backends.Package,
 		p.Held = conf.Ignored(p.Name)
 		db[p.Name] = p
 	}
-	b.mu.Lock()
-	b.localCache.key, b.localCache.db = key, db
-	b.mu.Unlock()
-	return clonePackages(db), nil
-}
-
-func clonePackages(m map[string]backends.Package) map[string]backends.Package {
-	out := make(map[string]backends.Package, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
+	return b.localCache.Put(key, db), nil
 }

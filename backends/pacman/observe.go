@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/internal/toolkit"
 )
 
 // Observe implements backends.Backend. It reads the local database,
@@ -48,11 +49,7 @@ func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observ
 func (b *Backend) available(conf Conf, sync map[string]syncPkg, names []string) (map[string][]string, error) {
 	avail := map[string][]string{}
 	var files []string
-	for _, n := range names {
-		if !validName(n) {
-			b.cfg.Log.Info("ignoring invalid package name", "name", n)
-			continue
-		}
+	for _, n := range toolkit.Wanted(names, validName, b.cfg.Log) {
 		if files == nil {
 			var err error
 			if files, err = cacheFiles(conf); err != nil {

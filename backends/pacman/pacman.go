@@ -38,7 +38,6 @@ package pacman
 
 import (
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -81,11 +80,8 @@ type Backend struct {
 
 	// checkMu serializes pending-upgrade checks (one private database).
 	checkMu    sync.Mutex
+	localCache toolkit.Cache[backends.Package] // by the local database's mtime and IgnorePkg
 	mu         sync.Mutex
-	localCache struct {
-		key string
-		db  map[string]backends.Package
-	}
 	checkCache struct {
 		key   string
 		ups   map[string]backends.Upgrade
@@ -160,6 +156,4 @@ func (b *Backend) RecordRefresh(t time.Time) error { return b.stamp().Write(t) }
 func (b *Backend) stamp() toolkit.RefreshStamp { return toolkit.StampIn(b.cfg.StateDir, b.Name()) }
 
 // validName re-validates a package name before it reaches argv.
-func validName(n string) bool {
-	return v1alpha1.IsPackageName(v1alpha1.FamilyPacman, n) && !strings.HasPrefix(n, "-")
-}
+var validName = toolkit.NameRule(v1alpha1.FamilyPacman)

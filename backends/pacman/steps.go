@@ -8,6 +8,7 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/internal/toolkit"
 )
 
 // ErrHoldUnsupported is why HoldStep is refused.
@@ -17,23 +18,6 @@ var ErrHoldUnsupported = errors.New("pacman has no hold command; patchlet does n
 // half-installed state to finish (a dead pacman leaves db.lck, which only
 // a person can judge stale).
 var ErrRecoverUnsupported = errors.New("pacman has no recovery command")
-
-// packageArgs validates names for argv: valid pacman names, no duplicates.
-func packageArgs(names []string) ([]string, error) {
-	if len(names) == 0 {
-		return nil, fmt.Errorf("no packages given")
-	}
-	out := make([]string, 0, len(names))
-	for _, n := range names {
-		if !validName(n) {
-			return nil, fmt.Errorf("invalid package name %q", n)
-		}
-		if !slices.Contains(out, n) {
-			out = append(out, n)
-		}
-	}
-	return out, nil
-}
 
 // RefreshStep returns the step that refreshes the sync databases. -yy
 // forces the download: a repository changed in the same second as the
@@ -56,21 +40,9 @@ func (b *Backend) RefreshStep() backends.Step {
 // that neither can install, and a cached-only pin mixed with packages
 // from the repositories, are refused with the reason.
 func (b *Backend) InstallStep(pkgs []backends.PackageRef) (backends.Step, error) {
-	if len(pkgs) == 0 {
-		return backends.Step{}, fmt.Errorf("install: no packages given")
-	}
-	names := make([]string, 0, len(pkgs))
-	for _, p := range pkgs {
-		if !validName(p.Name) {
-			return backends.Step{}, fmt.Errorf("install: invalid package name %q", p.Name)
-		}
-		if p.Version != "" && !v1alpha1.IsPackageVersion(v1alpha1.FamilyPacman, p.Version) {
-			return backends.Step{}, fmt.Errorf("install: invalid version %q of package %q", p.Version, p.Name)
-		}
-		if slices.Contains(names, p.Name) {
-			return backends.Step{}, fmt.Errorf("install: package %q given twice", p.Name)
-		}
-		names = append(names, p.Name)
+	_, names, _, err := toolkit.InstallArgs(pkgs, validName, v1alpha1.FamilyPacman, nil)
+	if err != nil {
+		return backends.Step{}, fmt.Errorf("install: %w", err)
 	}
 	conf := b.conf()
 	files, err := cacheFiles(conf)
@@ -135,7 +107,7 @@ func (b *Backend) InstallStep(pkgs []backends.PackageRef) (backends.Step, error)
 // Observe's private check reported. Names that are not installed are
 // left out (an upgrade never installs); none left is an error.
 func (b *Backend) UpgradeStep(names []string) (backends.Step, error) {
-	args, err := packageArgs(names)
+	args, err := toolkit.PackageArgs(names, validName)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("upgrade: %w", err)
 	}
@@ -166,7 +138,7 @@ func (b *Backend) UpgradeStep(names []string) (backends.Step, error) {
 // RemoveStep returns the step that removes packages (pacman -R: modified
 // backup files are kept as .pacsave; dependencies stay installed).
 func (b *Backend) RemoveStep(names []string) (backends.Step, error) {
-	args, err := packageArgs(names)
+	args, err := toolkit.PackageArgs(names, validName)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("remove: %w", err)
 	}

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"sync"
 
+	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/internal/toolkit"
 )
@@ -92,20 +92,5 @@ func (d *DB) Installed(ctx context.Context) ([]Installed, error) {
 	return pkgs, nil
 }
 
-// ValidNames validates package names for the RPM family and returns them
-// deduplicated, in order.
-func ValidNames(names []string, valid func(string) bool) ([]string, error) {
-	if len(names) == 0 {
-		return nil, fmt.Errorf("no packages given")
-	}
-	out := make([]string, 0, len(names))
-	for _, n := range names {
-		if !valid(n) {
-			return nil, fmt.Errorf("invalid package name %q", n)
-		}
-		if !slices.Contains(out, n) {
-			out = append(out, n)
-		}
-	}
-	return out, nil
-}
+// ValidName is the RPM family's rule for a package name on a command line.
+var ValidName = toolkit.NameRule(v1alpha1.FamilyRPM)

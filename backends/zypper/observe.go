@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/internal/toolkit"
 	"github.com/patchlet/patchlet/backends/rpm"
@@ -102,13 +100,9 @@ func (b *Backend) query(ctx context.Context, args ...string) ([]byte, error) {
 }
 
 func (b *Backend) upgrades(ctx context.Context, fp string) (map[string]backends.Upgrade, error) {
-	b.mu.Lock()
-	if b.upOK && b.upKey == fp {
-		v := maps.Clone(b.upVal)
-		b.mu.Unlock()
-		return v, nil
+	if ups, ok := b.upCache.Get(fp); ok {
+		return ups, nil
 	}
-	b.mu.Unlock()
 	out, err := b.query(ctx, "list-updates")
 	if err != nil {
 		return nil, fmt.Errorf("list pending upgrades: %w", err)
@@ -129,10 +123,7 @@ func (b *Backend) upgrades(ctx context.Context, fp string) (map[string]backends.
 			return nil, err
 		}
 	}
-	b.mu.Lock()
-	b.upKey, b.upVal, b.upOK = fp, ups, true
-	b.mu.Unlock()
-	return maps.Clone(ups), nil
+	return b.upCache.Put(fp, ups), nil
 }
 
 // markSecurity marks the upgrades that a needed security patch fixes: the
@@ -171,28 +162,15 @@ func (b *Backend) markSecurity(ctx context.Context, ups map[string]backends.Upgr
 }
 
 func (b *Backend) available(ctx context.Context, fp string, names []string) (map[string][]string, error) {
-	var valid []string
-	for _, n := range names {
-		if v1alpha1.IsPackageName(v1alpha1.FamilyRPM, n) {
-			valid = append(valid, n)
-		} else {
-			b.cfg.Log.Info("ignoring invalid package name", "name", n)
-		}
-	}
-	slices.Sort(valid)
-	valid = slices.Compact(valid)
+	valid := toolkit.Wanted(names, rpm.ValidName, b.cfg.Log)
 	avail := map[string][]string{}
 	if len(valid) == 0 {
 		return avail, nil
 	}
 	key := fp + "\n" + strings.Join(valid, ",")
-	b.mu.Lock()
-	if b.avOK && b.availKey == key {
-		v := cloneAvail(b.availVal)
-		b.mu.Unlock()
-		return v, nil
+	if cached, ok := b.availCache.Get(key); ok {
+		return cached, nil
 	}
-	b.mu.Unlock()
 	out, err := b.query(ctx, slices.Concat([]string{"search", "-s", "--match-exact", "-t", "package", "--"}, valid)...)
 	if err != nil {
 		return nil, fmt.Errorf("list available versions: %w", err)
@@ -211,18 +189,7 @@ func (b *Backend) available(ctx context.Context, fp string, names []string) (map
 	for n, vs := range avail {
 		avail[n] = rpm.SortNewestFirst(vs)
 	}
-	b.mu.Lock()
-	b.availKey, b.availVal, b.avOK = key, avail, true
-	b.mu.Unlock()
-	return cloneAvail(avail), nil
-}
-
-func cloneAvail(m map[string][]string) map[string][]string {
-	out := make(map[string][]string, len(m))
-	for k, v := range m {
-		out[k] = slices.Clone(v)
-	}
-	return out
+	return b.availCache.Put(key, avail), nil
 }
 
 // LockHolder reports the process holding zypper's lock (ROOT/run/zypp.pid

@@ -6,10 +6,9 @@ import (
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/internal/toolkit"
 	"github.com/patchlet/patchlet/backends/rpm"
 )
-
-func validName(n string) bool { return v1alpha1.IsPackageName(v1alpha1.FamilyRPM, n) }
 
 // RefreshStep returns the step that refreshes every repository's metadata.
 func (b *Backend) RefreshStep() backends.Step {
@@ -20,28 +19,9 @@ func (b *Backend) RefreshStep() backends.Step {
 // InstallStep installs pkgs, each at its exact version (NAME=EVR) when
 // given; --oldpackage lets a pin go below the installed version.
 func (b *Backend) InstallStep(pkgs []backends.PackageRef) (backends.Step, error) {
-	if len(pkgs) == 0 {
-		return backends.Step{}, fmt.Errorf("install: no packages given")
-	}
-	var args, names []string
-	pinned := false
-	for _, p := range pkgs {
-		if !validName(p.Name) {
-			return backends.Step{}, fmt.Errorf("install: invalid package name %q", p.Name)
-		}
-		if slices.Contains(names, p.Name) {
-			return backends.Step{}, fmt.Errorf("install: package %q given twice", p.Name)
-		}
-		arg := p.Name
-		if p.Version != "" {
-			if !v1alpha1.IsPackageVersion(v1alpha1.FamilyRPM, p.Version) {
-				return backends.Step{}, fmt.Errorf("install: invalid version %q of package %q", p.Version, p.Name)
-			}
-			arg += "=" + p.Version
-			pinned = true
-		}
-		names = append(names, p.Name)
-		args = append(args, arg)
+	args, names, pinned, err := toolkit.InstallArgs(pkgs, rpm.ValidName, v1alpha1.FamilyRPM, nil)
+	if err != nil {
+		return backends.Step{}, fmt.Errorf("install: %w", err)
 	}
 	cmd := []string{"install"}
 	if pinned {
@@ -63,7 +43,7 @@ func (b *Backend) ReinstallStep(pkgs []backends.PackageRef) (backends.Step, erro
 
 // UpgradeStep upgrades the named installed packages.
 func (b *Backend) UpgradeStep(names []string) (backends.Step, error) {
-	args, err := rpm.ValidNames(names, validName)
+	args, err := toolkit.PackageArgs(names, rpm.ValidName)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("upgrade: %w", err)
 	}
@@ -72,7 +52,7 @@ func (b *Backend) UpgradeStep(names []string) (backends.Step, error) {
 
 // RemoveStep removes packages.
 func (b *Backend) RemoveStep(names []string) (backends.Step, error) {
-	args, err := rpm.ValidNames(names, validName)
+	args, err := toolkit.PackageArgs(names, rpm.ValidName)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("remove: %w", err)
 	}
@@ -85,7 +65,7 @@ func (b *Backend) HoldStep(names []string, hold bool) (backends.Step, error) {
 	if !hold {
 		typ, verb = v1alpha1.StepUnhold, "removelock"
 	}
-	args, err := rpm.ValidNames(names, validName)
+	args, err := toolkit.PackageArgs(names, rpm.ValidName)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("%s: %w", verb, err)
 	}

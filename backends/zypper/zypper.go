@@ -14,7 +14,6 @@ package zypper
 
 import (
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
@@ -83,12 +82,8 @@ type Backend struct {
 	db    *rpm.DB
 	locks toolkit.FcntlLocks
 
-	mu         sync.Mutex
-	upKey      string
-	upVal      map[string]backends.Upgrade
-	availKey   string
-	availVal   map[string][]string
-	upOK, avOK bool
+	upCache    toolkit.Cache[backends.Upgrade] // by fingerprint
+	availCache toolkit.Cache[[]string]         // by fingerprint and names
 }
 
 var _ backends.Backend = (*Backend)(nil)
