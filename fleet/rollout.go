@@ -46,26 +46,32 @@ const (
 // matched hosts rounded up; at least 1. ok is false when the policy has no
 // maxConcurrent (no bound: no slot is needed).
 func SlotCount(pol *v1alpha1.PatchPolicy, matched int) (n int, ok bool) {
-	if pol.Spec.Rollout == nil || pol.Spec.Rollout.MaxConcurrent == nil {
+	if pol.Spec.Rollout == nil {
 		return 0, false
 	}
-	n, err := intstr.GetScaledValueFromIntOrPercent(pol.Spec.Rollout.MaxConcurrent, matched, true)
-	if err != nil || n < 1 {
-		n = 1
-	}
-	return n, true
+	return bound(pol.Spec.Rollout.MaxConcurrent, matched, true, 1)
 }
 
 // FailureBudget is how many failed hosts a policy tolerates: its
 // spec.rollout.maxFailures as a count, or as a percentage of the matched
 // hosts rounded down. ok is false when the policy sets no maxFailures.
 func FailureBudget(pol *v1alpha1.PatchPolicy, matched int) (n int, ok bool) {
-	if pol.Spec.Rollout == nil || pol.Spec.Rollout.MaxFailures == nil {
+	if pol.Spec.Rollout == nil {
 		return 0, false
 	}
-	n, err := intstr.GetScaledValueFromIntOrPercent(pol.Spec.Rollout.MaxFailures, matched, false)
-	if err != nil || n < 0 {
-		n = 0
+	return bound(pol.Spec.Rollout.MaxFailures, matched, false, 0)
+}
+
+// bound resolves a rollout bound against the matched hosts: the count, or
+// the percentage rounded up or down; at least least (also when v does not
+// parse: validation refuses that). ok is false when v is unset.
+func bound(v *intstr.IntOrString, matched int, roundUp bool, least int) (n int, ok bool) {
+	if v == nil {
+		return 0, false
+	}
+	n, err := intstr.GetScaledValueFromIntOrPercent(v, matched, roundUp)
+	if err != nil || n < least {
+		n = least
 	}
 	return n, true
 }
