@@ -128,7 +128,7 @@ current-context: patchlet
 		out := run(kubectl("get", "patchpolicies"), 0)
 		Expect(out).To(MatchRegexp(`NAME\s+READY\s+MODE\s+PENDING\s+REBOOT\s+AGE\n`))
 		Expect(out).To(MatchRegexp(`web\s+Unknown\s+Audit\s+0\s+False\s+\d+s\n`))
-		Expect(run(kubectl("get", "pp", "-o", "wide"), 0)).To(MatchRegexp(`COMPLIANT\s+REASON\s+MESSAGE`))
+		Expect(run(kubectl("get", "pp", "-o", "wide"), 0)).To(MatchRegexp(`MATCHED\s+COMPLIANT\s+FAILED\s+WAVE\s+REASON\s+MESSAGE`))
 		Expect(run(kubectl("get", "pp", "web", "-o", "yaml"), 0)).To(And(
 			ContainSubstring("kind: PatchPolicy"),
 			ContainSubstring("name: docker-ce"),

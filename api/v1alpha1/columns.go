@@ -127,10 +127,19 @@ var patchPolicyColumns = []Column{
 			return trueFalse(p.Status.Hosts.RebootRequired > 0)
 		}),
 	ageColumn("Time since the policy was created."),
-	column("Compliant", "string", "Compliant of matched hosts.", 1, "", func(p *PatchPolicy) any {
-		return strconv.Itoa(int(p.Status.Hosts.Compliant)) + "/" + strconv.Itoa(int(p.Status.Hosts.Matched))
+	column("Matched", "integer", "Hosts the policy selects.", 1, ".status.hosts.matched",
+		func(p *PatchPolicy) any { return int64(p.Status.Hosts.Matched) }),
+	column("Compliant", "integer", "Selected hosts that are as the policy declares.", 1, ".status.hosts.compliant",
+		func(p *PatchPolicy) any { return int64(p.Status.Hosts.Compliant) }),
+	column("Failed", "integer", "Selected hosts whose last attempt failed.", 1, ".status.hosts.failed",
+		func(p *PatchPolicy) any { return int64(p.Status.Hosts.Failed) }),
+	column("Wave", "integer", "Rollout wave now open (fleet mode).", 1, ".status.currentWave", func(p *PatchPolicy) any {
+		if p.Status.CurrentWave == nil {
+			return nil
+		}
+		return int64(*p.Status.CurrentWave)
 	}),
-	column("Reason", "string", "Reason of the Ready condition.", 1, "",
+	column("Reason", "string", "Reason of the Ready condition.", 1, `.status.conditions[?(@.type=="Ready")].reason`,
 		func(p *PatchPolicy) any { return readyField(p, func(c *metav1.Condition) string { return c.Reason }) }),
 	column("Message", "string", "Message of the Ready condition.", 1, `.status.conditions[?(@.type=="Ready")].message`,
 		func(p *PatchPolicy) any { return readyField(p, func(c *metav1.Condition) string { return c.Message }) }),
@@ -155,6 +164,8 @@ var hostColumns = []Column{
 	column("Reboot", "string", "Whether the host needs a reboot.", 0, ".status.rebootRequired.required",
 		func(h *Host) any { return trueFalse(h.Status.RebootRequired.Required) }),
 	ageColumn("Time since the host was first seen."),
+	column("Version", "string", "Operating system version.", 1, ".status.os.versionID",
+		func(h *Host) any { return h.Status.OS.VersionID }),
 	column("Kernel", "string", "Running kernel.", 1, ".status.os.kernel",
 		func(h *Host) any { return h.Status.OS.Kernel }),
 	column("Installed", "integer", "Installed packages.", 1, ".status.packages.installed",

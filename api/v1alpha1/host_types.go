@@ -130,7 +130,7 @@ type HostStatus struct {
 // +kubebuilder:printcolumn:name="Cache",type=string,JSONPath=`.status.cache.state`
 // +kubebuilder:printcolumn:name="Upgradable",type=integer,JSONPath=`.status.packages.upgradable`
 // +kubebuilder:printcolumn:name="Security",type=integer,JSONPath=`.status.packages.security`
-// +kubebuilder:printcolumn:name="Reboot",type=boolean,JSONPath=`.status.rebootRequired.required`
+// +kubebuilder:printcolumn:name="Reboot",type=string,JSONPath=`.status.rebootRequired.required`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.status.os.versionID`,priority=1
 // +kubebuilder:printcolumn:name="Kernel",type=string,JSONPath=`.status.os.kernel`,priority=1

@@ -470,6 +470,7 @@ type WaveStatus struct {
 // +kubebuilder:printcolumn:name="Compliant",type=integer,JSONPath=`.status.hosts.compliant`,priority=1
 // +kubebuilder:printcolumn:name="Failed",type=integer,JSONPath=`.status.hosts.failed`,priority=1
 // +kubebuilder:printcolumn:name="Wave",type=integer,JSONPath=`.status.currentWave`,priority=1
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
 type PatchPolicy struct {
 	metav1.TypeMeta   `json:",inline"`

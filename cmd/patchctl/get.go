@@ -26,9 +26,9 @@ const getLong = `Show PatchPolicies, Hosts or Operations as a table, like kubect
 Tables are the agent's own (the Table kubectl get prints, too):
 
   patchpolicies  NAME READY MODE PENDING REBOOT AGE
-                 (-o wide adds COMPLIANT compliant/matched, REASON, MESSAGE)
+                 (-o wide adds MATCHED, COMPLIANT, FAILED hosts, WAVE, REASON, MESSAGE)
   hosts          NAME BACKEND OS CACHE UPGRADABLE SECURITY REBOOT AGE
-                 (-o wide adds KERNEL, INSTALLED)
+                 (-o wide adds VERSION, KERNEL, INSTALLED)
   operations     NAME STEP PHASE EXIT POLICY AGE
                  (-o wide adds HOST, REASON, PACKAGES)
 

@@ -279,8 +279,8 @@ var _ = Describe("patchctl", func() {
 			r := a.run("get", "pp", "web", "-o", "wide")
 			Expect(r.code).To(Equal(0), r.stderr)
 			ls := lines(r.stdout)
-			Expect(columns(ls[0])).To(Equal([]string{"NAME", "READY", "MODE", "PENDING", "REBOOT", "AGE", "COMPLIANT", "REASON", "MESSAGE"}))
-			Expect(columns(ls[1])[6:]).To(Equal([]string{"0/1", "WaitingForWindow", "3 security updates pending"}))
+			Expect(columns(ls[0])).To(Equal([]string{"NAME", "READY", "MODE", "PENDING", "REBOOT", "AGE", "MATCHED", "COMPLIANT", "FAILED", "WAVE", "REASON", "MESSAGE"}))
+			Expect(columns(ls[1])[6:]).To(Equal([]string{"1", "0", "0", "<none>", "WaitingForWindow", "3 security updates pending"}))
 		})
 
 		It("selects by label", func() {
