@@ -21,8 +21,9 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/patchlet/patchlet/internal/testsupport/rootfs"
 )
 
 // Package is a pacman package to build.
@@ -203,10 +204,10 @@ func NewRoot(dir string, repos ...*Repo) (*Root, error) {
 	if err := os.WriteFile(filepath.Join(abs, "var/lib/pacman/local/ALPM_DB_VERSION"), []byte("9\n"), 0o644); err != nil {
 		return nil, err
 	}
-	if err := installBusybox(abs); err != nil {
+	if err := rootfs.InstallBusybox(abs, applets); err != nil {
 		return nil, err
 	}
-	if err := makeDevNull(filepath.Join(abs, "dev/null")); err != nil {
+	if err := rootfs.MakeDevNull(filepath.Join(abs, "dev/null")); err != nil {
 		return nil, err
 	}
 	r := &Root{Dir: abs}
@@ -254,46 +255,4 @@ func (r *Root) Pacman(ctx context.Context, args ...string) (string, error) {
 		return string(out), fmt.Errorf("%s: %w (output: %q)", strings.Join(argv, " "), err, out)
 	}
 	return string(out), nil
-}
-
-// busyboxPaths is where installBusybox looks for a static busybox.
-var busyboxPaths = []string{"/bin/busybox", "/usr/bin/busybox"}
-
-func installBusybox(root string) error {
-	var src string
-	for _, p := range busyboxPaths {
-		if _, err := os.Stat(p); err == nil {
-			src = p
-			break
-		}
-	}
-	if src == "" {
-		return fmt.Errorf("no static busybox in %v (Debian package busybox-static)", busyboxPaths)
-	}
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return fmt.Errorf("read busybox: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "bin/busybox"), data, 0o755); err != nil {
-		return fmt.Errorf("copy busybox: %w", err)
-	}
-	for _, a := range applets {
-		if err := os.Symlink("busybox", filepath.Join(root, "bin", a)); err != nil && !os.IsExist(err) {
-			return fmt.Errorf("link %s: %w", a, err)
-		}
-	}
-	return nil
-}
-
-func makeDevNull(path string) error {
-	if _, err := os.Lstat(path); err == nil {
-		return nil
-	}
-	if err := syscall.Mknod(path, syscall.S_IFCHR|0o666, int(1<<8|3)); err == nil {
-		return os.Chmod(path, 0o666)
-	}
-	if err := os.WriteFile(path, nil, 0o666); err != nil {
-		return fmt.Errorf("create dev/null: %w", err)
-	}
-	return os.Chmod(path, 0o666)
 }

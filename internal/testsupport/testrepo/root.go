@@ -5,7 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
+
+	"github.com/patchlet/patchlet/internal/testsupport/rootfs"
 )
 
 // Busybox applets linked into a root's /bin for maintainer scripts.
@@ -29,10 +30,6 @@ type Root struct {
 	// AptConfig is the path of the APT_CONFIG file for the root.
 	AptConfig string
 }
-
-// busyboxPaths is where NewRoot looks for a statically linked busybox
-// (Debian package busybox-static), in order.
-var busyboxPaths = []string{"/bin/busybox", "/usr/bin/busybox"}
 
 // NewRoot creates a minimal root in dir: an empty dpkg database, apt's
 // directories, /bin/sh, /dev/null, /run with /var/run a symlink to /run as
@@ -70,10 +67,10 @@ func NewRoot(dir string, repos ...*Repo) (*Root, error) {
 	if err := os.Symlink("/run", filepath.Join(abs, "var/run")); err != nil && !os.IsExist(err) {
 		return nil, fmt.Errorf("link var/run: %w", err)
 	}
-	if err := installBusybox(abs); err != nil {
+	if err := rootfs.InstallBusybox(abs, applets); err != nil {
 		return nil, err
 	}
-	if err := makeDevNull(filepath.Join(abs, "dev/null")); err != nil {
+	if err := rootfs.MakeDevNull(filepath.Join(abs, "dev/null")); err != nil {
 		return nil, err
 	}
 	r := &Root{Dir: abs, AptConfig: filepath.Join(abs, "etc/apt/testrepo-apt.conf")}
@@ -83,44 +80,6 @@ func NewRoot(dir string, repos ...*Repo) (*Root, error) {
 		return nil, fmt.Errorf("write apt config: %w", err)
 	}
 	return r, r.SetSources(repos...)
-}
-
-func installBusybox(root string) error {
-	var src string
-	for _, p := range busyboxPaths {
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
-			src = p
-			break
-		}
-	}
-	if src == "" {
-		return fmt.Errorf("no static busybox in %v (install busybox-static)", busyboxPaths)
-	}
-	if err := copyFile(src, filepath.Join(root, "bin/busybox"), 0o755); err != nil {
-		return err
-	}
-	for _, a := range applets {
-		link := filepath.Join(root, "bin", a)
-		if err := os.Symlink("busybox", link); err != nil && !os.IsExist(err) {
-			return fmt.Errorf("link bin/%s: %w", a, err)
-		}
-	}
-	return nil
-}
-
-// makeDevNull creates a character device 1,3 (as root) or, failing that,
-// an empty world-writable file.
-func makeDevNull(path string) error {
-	if _, err := os.Lstat(path); err == nil {
-		return nil
-	}
-	if err := syscall.Mknod(path, syscall.S_IFCHR|0o666, int(1<<8|3)); err == nil {
-		return os.Chmod(path, 0o666)
-	}
-	if err := os.WriteFile(path, nil, 0o666); err != nil {
-		return fmt.Errorf("create dev/null: %w", err)
-	}
-	return os.Chmod(path, 0o666)
 }
 
 // SetSources replaces the root's sources.list with the repositories.

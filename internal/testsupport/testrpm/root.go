@@ -5,7 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
+
+	"github.com/patchlet/patchlet/internal/testsupport/rootfs"
 )
 
 // DefaultPath is the PATH given to commands run with Env.
@@ -13,9 +14,6 @@ const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 
 // Busybox applets linked into a root's /bin for scriptlets.
 var applets = []string{"sh", "sleep", "touch", "echo", "mkdir", "cat", "rm", "cp", "mv", "ln", "true", "false", "test", "["}
-
-// busyboxPaths is where NewRoot looks for a static busybox (busybox-static).
-var busyboxPaths = []string{"/bin/busybox", "/usr/bin/busybox"}
 
 // Root is an isolated root directory that the host's dnf (--installroot)
 // and zypper (--root) manage. It holds a dnf.conf (gpgcheck off, no weak
@@ -60,10 +58,10 @@ func NewRoot(dir string, repos ...*Repo) (*Root, error) {
 	if err := os.WriteFile(filepath.Join(abs, "etc/os-release"), []byte("ID=testrpm\nVERSION_ID=1\n"), 0o644); err != nil {
 		return nil, err
 	}
-	if err := installBusybox(abs); err != nil {
+	if err := rootfs.InstallBusybox(abs, applets); err != nil {
 		return nil, err
 	}
-	if err := makeDevNull(filepath.Join(abs, "dev/null")); err != nil {
+	if err := rootfs.MakeDevNull(filepath.Join(abs, "dev/null")); err != nil {
 		return nil, err
 	}
 	return r, r.SetRepos(repos...)
@@ -98,38 +96,4 @@ func (r *Root) Path(rel string) string { return filepath.Join(r.Dir, strings.Tri
 // Env is a complete environment for rpm, dnf and zypper on the root.
 func (r *Root) Env() []string {
 	return []string{"HOME=" + r.Home, "LC_ALL=C", "PATH=" + DefaultPath}
-}
-
-func installBusybox(root string) error {
-	var src string
-	for _, p := range busyboxPaths {
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
-			src = p
-			break
-		}
-	}
-	if src == "" {
-		return fmt.Errorf("no static busybox in %v (install busybox-static)", busyboxPaths)
-	}
-	if err := copyFile(src, filepath.Join(root, "bin/busybox"), 0o755); err != nil {
-		return err
-	}
-	for _, a := range applets {
-		if err := os.Symlink("busybox", filepath.Join(root, "bin", a)); err != nil && !os.IsExist(err) {
-			return fmt.Errorf("link bin/%s: %w", a, err)
-		}
-	}
-	return nil
-}
-
-// makeDevNull creates a character device 1,3 (as root) or, failing that,
-// an empty world-writable file.
-func makeDevNull(path string) error {
-	if _, err := os.Lstat(path); err == nil {
-		return nil
-	}
-	if err := syscall.Mknod(path, syscall.S_IFCHR|0o666, int(1<<8|3)); err == nil {
-		return os.Chmod(path, 0o666)
-	}
-	return os.WriteFile(path, nil, 0o666)
 }
