@@ -16,23 +16,48 @@ var _ = Describe("RefreshDue", func() {
 			p.Spec.Cache = &v1alpha1.CacheSpec{MaxAge: v1alpha1.DurationPtr(d)}
 		}
 	}
-	DescribeTable("refreshes an old index only when something is to be done",
-		func(p v1alpha1.PatchPolicy, o obs, age time.Duration, want bool) {
+	zsh := pkg("zsh", v1alpha1.PackagePresent, "")
+	elsewhere := selector(map[string]string{"role": "db"})
+	const unknown = time.Duration(-1)
+	DescribeTable("refreshes an index older than the smallest maxAge of the selected, active Enforce policies",
+		func(ps []v1alpha1.PatchPolicy, o obs, age time.Duration, want reconcile.Refresh) {
 			var refreshed time.Time
 			if age >= 0 {
 				refreshed = now.Add(-age)
 			}
-			ps := []v1alpha1.PatchPolicy{p}
 			Expect(reconcile.RefreshDue(ps, planOf(o, allCaps, ps...), refreshed, now)).To(Equal(want))
 		},
-		Entry("a step, index older than the default 4h", policy("p", pkg("zsh", v1alpha1.PackagePresent, "")), observe(), 5*time.Hour, true),
-		Entry("a step, index fresh", policy("p", pkg("zsh", v1alpha1.PackagePresent, "")), observe(), time.Hour, false),
-		Entry("a step, refresh time unknown", policy("p", pkg("zsh", v1alpha1.PackagePresent, "")), observe(), time.Duration(-1), true),
-		Entry("a step, the policy's own maxAge", policy("p", maxAge(30*time.Minute), pkg("zsh", v1alpha1.PackagePresent, "")), observe(), time.Hour, true),
-		Entry("nothing to do, old index", policy("p", pkg("zsh", v1alpha1.PackagePresent, "")), observe().installed("zsh", "5.9"), 48*time.Hour, false),
-		Entry("a missing pinned version, old index", policy("p", pkg("zsh", v1alpha1.PackagePresent, "5.9")), observe(), 5*time.Hour, true),
-		Entry("a missing pinned version, fresh index", policy("p", pkg("zsh", v1alpha1.PackagePresent, "5.9")), observe(), time.Hour, false),
-		Entry("Audit never refreshes", policy("p", audit, pkg("zsh", v1alpha1.PackagePresent, "")), observe(), 48*time.Hour, false),
-		Entry("a closed window does not refresh yet", policy("p", maintenance(win("01:00", time.Hour, "UTC", "Tue")), pkg("zsh", v1alpha1.PackagePresent, "5.9")), observe(), 48*time.Hour, false),
+		Entry("a step, index older than the default 4h", []v1alpha1.PatchPolicy{policy("p", zsh)}, observe(), 5*time.Hour,
+			reconcile.Refresh{Due: true, MaxAge: 4 * time.Hour, State: v1alpha1.CacheStale}),
+		Entry("a step, index fresh: due in what is left of maxAge", []v1alpha1.PatchPolicy{policy("p", zsh)}, observe(), time.Hour,
+			reconcile.Refresh{MaxAge: 4 * time.Hour, State: v1alpha1.CacheFresh, Next: 3 * time.Hour}),
+		Entry("refresh time unknown", []v1alpha1.PatchPolicy{policy("p", zsh)}, observe(), unknown,
+			reconcile.Refresh{Due: true, MaxAge: 4 * time.Hour, State: v1alpha1.CacheUnknown}),
+		Entry("the policy's own maxAge", []v1alpha1.PatchPolicy{policy("p", maxAge(30*time.Minute), zsh)}, observe(), time.Hour,
+			reconcile.Refresh{Due: true, MaxAge: 30 * time.Minute, State: v1alpha1.CacheStale}),
+		Entry("exactly maxAge old is due", []v1alpha1.PatchPolicy{policy("p", zsh)}, observe(), 4*time.Hour,
+			reconcile.Refresh{Due: true, MaxAge: 4 * time.Hour, State: v1alpha1.CacheStale}),
+		Entry("maxAge 0: always due", []v1alpha1.PatchPolicy{policy("p", maxAge(0), zsh)}, observe(), time.Second,
+			reconcile.Refresh{Due: true, MaxAge: time.Nanosecond, State: v1alpha1.CacheStale}),
+		Entry("the smallest maxAge of two policies", []v1alpha1.PatchPolicy{policy("a", maxAge(2*time.Hour), zsh), policy("b", maxAge(time.Hour), zsh)}, observe(), 90*time.Minute,
+			reconcile.Refresh{Due: true, MaxAge: time.Hour, State: v1alpha1.CacheStale}),
+		// Nothing planned on an old index still refreshes: the upgrades a
+		// Latest or updates policy waits for only show in a fresh index.
+		Entry("nothing to do, old index", []v1alpha1.PatchPolicy{policy("p", zsh)}, observe().installed("zsh", "5.9"), 48*time.Hour,
+			reconcile.Refresh{Due: true, MaxAge: 4 * time.Hour, State: v1alpha1.CacheStale}),
+		Entry("a missing pinned version, old index", []v1alpha1.PatchPolicy{policy("p", pkg("zsh", v1alpha1.PackagePresent, "5.9"))}, observe(), 5*time.Hour,
+			reconcile.Refresh{Due: true, MaxAge: 4 * time.Hour, State: v1alpha1.CacheStale}),
+		Entry("a closed window does not keep the index from its refresh", []v1alpha1.PatchPolicy{policy("p", maintenance(win("01:00", time.Hour, "UTC", "Tue")), zsh)}, observe(), 48*time.Hour,
+			reconcile.Refresh{Due: true, MaxAge: 4 * time.Hour, State: v1alpha1.CacheStale}),
+		Entry("Audit never refreshes; its state is judged against the default maxAge", []v1alpha1.PatchPolicy{policy("p", audit, maxAge(time.Minute), zsh)}, observe(), 48*time.Hour,
+			reconcile.Refresh{State: v1alpha1.CacheStale}),
+		Entry("Audit on a fresh index", []v1alpha1.PatchPolicy{policy("p", audit, zsh)}, observe(), time.Hour,
+			reconcile.Refresh{State: v1alpha1.CacheFresh}),
+		Entry("a suspended policy never refreshes", []v1alpha1.PatchPolicy{policy("p", suspend, zsh)}, observe(), unknown,
+			reconcile.Refresh{State: v1alpha1.CacheUnknown}),
+		Entry("a policy that selects another host never refreshes", []v1alpha1.PatchPolicy{policy("p", elsewhere, zsh)}, observe(), 48*time.Hour,
+			reconcile.Refresh{State: v1alpha1.CacheStale}),
+		Entry("no policy", []v1alpha1.PatchPolicy(nil), observe(), time.Hour,
+			reconcile.Refresh{State: v1alpha1.CacheFresh}),
 	)
 })
