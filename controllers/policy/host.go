@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -201,8 +202,8 @@ func (c *Controller) maybeReboot(ctx context.Context, p *pass) {
 			gated = append(gated, selected[i].Name)
 		}
 	}
-	if _, wait, err := c.acquire(ctx, p, gated); wait {
-		if err != nil {
+	if err := c.acquire(ctx, p, gated); err != nil {
+		if w := (*Waiting)(nil); !errors.As(err, &w) {
 			c.log.Error(err, "cannot ask for a rollout slot; not rebooting")
 			p.timer(time.Second)
 			return

@@ -48,9 +48,14 @@ func (p *pass) timer(d time.Duration) {
 	}
 }
 
-// Reconcile runs one pass for the host: observe, plan, refresh the index
-// when it is too old, run the planned steps detached, and write the status
-// of every policy and of the Host once, whichever way the pass ends.
+// Reconcile runs one pass for the host, as a sequence of phases: observe
+// the host and plan, recover an interrupted package database, refresh an
+// index older than the policies allow, run the due health checks, gate
+// the planned steps (package lock, rollout slot) and run them. A phase
+// ends the pass early with an outcome (Waiting, Stalled, StepFailed or
+// another error); report, deferred, writes the status of every policy and
+// of the Host once, whichever way the pass ends, and turns the outcome
+// into the Result.
 func (c *Controller) Reconcile(ctx context.Context, key string) (res Result, retErr error) {
 	p := &pass{
 		now:         c.o.Now(),
@@ -60,124 +65,100 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (res Result, ret
 		health:      map[string]*v1alpha1.HealthCheckStatus{},
 	}
 	p.policies = c.listPolicies()
-	defer func() {
-		if ctx.Err() != nil {
-			return // shutting down: the next agent re-attaches and writes status
-		}
-		if err := c.writeStatus(p); err != nil {
-			c.log.Error(err, "writing status")
-			if retErr == nil {
-				retErr = err
-			}
-		}
-		if retErr != nil {
-			if res.RequeueAfter <= 0 {
-				res.RequeueAfter = c.limiter.When(key)
-			}
-			return
-		}
-		if res.RequeueAfter <= 0 && p.nextTimer > 0 {
-			res.RequeueAfter = p.nextTimer
-		}
-		if res.RequeueAfter <= 0 || res.RequeueAfter > c.o.Resync {
-			res.RequeueAfter = jitter(c.o.Resync)
-		}
-	}()
+	defer func() { res, retErr = c.report(ctx, key, p, retErr) }()
 
 	if err := c.observe(ctx, p); err != nil {
-		return res, err
+		return Result{}, err
 	}
-
 	// An interrupted package database is repaired before anything else,
 	// and only when the package manager says it was interrupted.
-	if r, stop, err := c.recoverDatabase(ctx, p, key); stop || err != nil {
-		return r, err
+	if err := c.recover(ctx, p); err != nil {
+		return Result{}, err
 	}
-
-	if err := c.refreshIfStale(ctx, p, key, false); err != nil {
-		return res, err
+	if err := c.refresh(ctx, p, false); err != nil {
+		return Result{}, err
 	}
-
 	// Checks of the policies that are done run before, and whatever, the
 	// steps of others: a check never waits behind another policy's lock or
-	// rollout slot.
+	// rollout slot. A check never ends the pass.
 	c.runHealthChecks(ctx, p)
+	if err := c.gate(ctx, p); err != nil {
+		return Result{}, err
+	}
+	return Result{}, c.run(ctx, p)
+}
 
+// report writes the pass's status, once, and turns its outcome into the
+// Result. Backoff is computed here and only here: once for a failed pass
+// (its retry time stamped on the policies a failed step served) and for a
+// failed index refresh, which does not end a pass but is retried at that
+// time. Otherwise the next pass comes at the outcome's requeue time, else
+// at the earliest timer, and at the latest at the jittered resync.
+func (c *Controller) report(ctx context.Context, key string, p *pass, outcome error) (Result, error) {
+	if ctx.Err() != nil {
+		return Result{}, outcome // shutting down: the next agent re-attaches and writes status
+	}
+	after, backoff, err := requeue(outcome)
+	var d time.Duration
+	if cf := p.cacheFailure; backoff || cf != nil && cf.NextRetry.IsZero() {
+		d = c.limiter.When(key)
+		next := c.o.Now().Add(d)
+		var f *StepFailed
+		if errors.As(outcome, &f) {
+			for _, name := range f.Policies {
+				p.running[name] = false
+				p.stepFailure[name] = &reconcile.StepFailure{Step: f.Step, Failure: f.Failure, NextRetry: next}
+			}
+		}
+		if cf != nil && cf.NextRetry.IsZero() {
+			cf.NextRetry = next
+			p.timer(d)
+		}
+	}
+	if werr := c.writeStatus(p); werr != nil {
+		c.log.Error(werr, "writing status")
+		if err == nil {
+			err = werr
+		}
+	}
+	if err != nil {
+		if after <= 0 {
+			after = d
+		}
+		if after <= 0 {
+			after = c.limiter.When(key)
+		}
+		return Result{RequeueAfter: after}, err
+	}
+	if after <= 0 && p.nextTimer > 0 {
+		after = p.nextTimer
+	}
+	if after <= 0 || after > c.o.Resync {
+		after = jitter(c.o.Resync)
+	}
+	return Result{RequeueAfter: after}, nil
+}
+
+// gate decides whether the planned steps run now. With none planned the
+// host is idle: a pass is asked for when a maintenance window opens, the
+// host reboots when a policy allows it now, and the policies that are
+// done give their rollout slots back. With steps planned, the done
+// policies give their slots back first (two hosts each holding the slot
+// the other waits for would wait forever); then the pass waits while
+// another process holds the package lock, and for a rollout slot.
+func (c *Controller) gate(ctx context.Context, p *pass) error {
 	if len(p.plan.Steps) == 0 {
 		c.scheduleTimers(p)
 		c.maybeReboot(ctx, p)
 		c.releaseDone(p)
-		return res, nil
+		return nil
 	}
-	// Policies already done give their slots back before this pass waits
-	// for others' (two hosts each holding the slot the other waits for
-	// would wait forever).
 	c.releaseDone(p)
-
-	if r, held := c.lockHeld(p, planPolicies(p)); held {
-		return r, nil
+	policies := planPolicies(p)
+	if err := c.lockHeld(p, policies); err != nil {
+		return err
 	}
-
-	if r, wait, err := c.acquire(ctx, p, sortedKeys(planPolicies(p))); wait || err != nil {
-		return r, err
-	}
-
-	staleRetried := false
-	for i := 0; i < len(p.plan.Steps); i++ {
-		s := p.plan.Steps[i]
-		step, f, err := c.backendStep(s)
-		if err != nil {
-			return res, err
-		}
-		if f == nil {
-			for _, name := range s.Policies {
-				p.running[name] = true
-			}
-			if _, f, err = c.runStep(ctx, p, step, s.Policies); err != nil {
-				return res, err
-			}
-		}
-		if f == nil {
-			continue
-		}
-		switch f.Reason {
-		case v1alpha1.FailureStaleIndex:
-			if !staleRetried {
-				// The index named a file the repository no longer has:
-				// refresh once, then retry the step once.
-				staleRetried = true
-				c.log.Info("stale package index; refreshing and retrying once", "step", s.Type)
-				if err := c.refreshIfStale(ctx, p, key, true); err != nil {
-					return res, err
-				}
-				if p.cacheFailure == nil {
-					i--
-					continue
-				}
-			}
-		case v1alpha1.FailureLockHeld:
-			for _, name := range s.Policies {
-				p.running[name] = false
-				p.stepFailure[name] = &reconcile.StepFailure{Step: s.Type, Failure: *f, NextRetry: p.now.Add(c.o.LockRetry)}
-			}
-			return Result{RequeueAfter: c.o.LockRetry}, nil
-		case v1alpha1.FailureInterrupted:
-			for _, name := range s.Policies {
-				p.running[name] = false
-				p.stepFailure[name] = &reconcile.StepFailure{Step: s.Type, Failure: *f, NextRetry: p.now.Add(time.Second)}
-			}
-			// The next pass repairs the package database first.
-			return Result{RequeueAfter: time.Second}, nil
-		}
-		d := c.limiter.When(key)
-		for _, name := range s.Policies {
-			p.running[name] = false
-			p.stepFailure[name] = &reconcile.StepFailure{Step: s.Type, Failure: *f, NextRetry: c.o.Now().Add(d)}
-		}
-		return Result{RequeueAfter: d}, fmt.Errorf("%s step failed: %s: %s", strings.ToLower(string(s.Type)), f.Reason, f.Message)
-	}
-	// Steps ran: the next pass observes the result and reports it.
-	return Result{RequeueAfter: time.Millisecond}, nil
+	return c.acquire(ctx, p, sortedKeys(policies))
 }
 
 // observe reads the host and plans.
@@ -201,31 +182,12 @@ func (c *Controller) observe(ctx context.Context, p *pass) error {
 
 // enforcing reports whether some selected, active Enforce policy exists.
 func (c *Controller) enforcing(p *pass) bool {
-	return c.maxAge(p) > 0
+	return c.refreshRule(p).MaxAge > 0
 }
 
-// maxAge is the smallest cache.maxAge of the selected, active Enforce
-// policies (0 when there is none: Audit policies never refresh the index).
-func (c *Controller) maxAge(p *pass) time.Duration {
-	var age time.Duration
-	for i := range p.policies {
-		pol := &p.policies[i]
-		pp, ok := p.plan.Policy(pol.Name)
-		if !ok || !pp.Selected || pp.Suspended || pp.Audit {
-			continue
-		}
-		d := v1alpha1.DefaultCacheMaxAge
-		if pol.Spec.Cache != nil && pol.Spec.Cache.MaxAge != nil {
-			d = pol.Spec.Cache.MaxAge.Get()
-		}
-		if d <= 0 {
-			d = time.Nanosecond
-		}
-		if age == 0 || d < age {
-			age = d
-		}
-	}
-	return age
+// refreshRule is reconcile.RefreshDue for this pass.
+func (c *Controller) refreshRule(p *pass) reconcile.Refresh {
+	return reconcile.RefreshDue(p.policies, p.plan, p.obs.IndexRefreshed, p.now)
 }
 
 func (c *Controller) selectedNames(p *pass) []string {
@@ -238,18 +200,18 @@ func (c *Controller) selectedNames(p *pass) []string {
 	return names
 }
 
-// refreshIfStale refreshes the package index when it is older than the
-// policies allow (or always, with force) and re-plans.
-func (c *Controller) refreshIfStale(ctx context.Context, p *pass, key string, force bool) error {
-	maxAge := c.maxAge(p)
-	age := p.now.Sub(p.obs.IndexRefreshed)
-	switch {
-	case maxAge == 0:
-		p.cacheState = cacheStateOf(p.obs.IndexRefreshed, v1alpha1.DefaultCacheMaxAge, p.now)
-		return nil
-	case !force && !p.obs.IndexRefreshed.IsZero() && age < maxAge:
-		p.cacheState = v1alpha1.CacheFresh
-		p.timer(maxAge - age)
+// refresh refreshes the package index when reconcile.RefreshDue says it
+// is due (or, with force, whenever an Enforce policy is selected) and
+// re-plans. A failed refresh does not end the pass: planning goes on with
+// the index there is, the failure shows as Degraded, and report sets its
+// retry time.
+func (c *Controller) refresh(ctx context.Context, p *pass, force bool) error {
+	rule := c.refreshRule(p)
+	if rule.MaxAge == 0 || !rule.Due && !force {
+		p.cacheState = rule.State
+		if rule.Next > 0 {
+			p.timer(rule.Next)
+		}
 		return nil
 	}
 	step := c.o.Backend.RefreshStep()
@@ -258,51 +220,40 @@ func (c *Controller) refreshIfStale(ctx context.Context, p *pass, key string, fo
 		return err
 	}
 	if f != nil {
-		d := c.limiter.When(key)
 		p.cacheState = v1alpha1.CacheFailed
-		p.cacheFailure = &reconcile.CacheFailure{Message: string(f.Reason) + ": " + f.Message, NextRetry: c.o.Now().Add(d)}
-		c.mu.Lock()
-		c.cacheErr = f.Message
-		c.mu.Unlock()
-		p.timer(d)
-		// Planning goes on with the index there is; the failure shows as Degraded.
+		p.cacheFailure = &reconcile.CacheFailure{Message: string(f.Reason) + ": " + f.Message}
+		c.setCacheErr(f.Message)
 		return nil
 	}
-	c.mu.Lock()
-	c.cacheErr = ""
-	c.mu.Unlock()
+	c.setCacheErr("")
 	if err := c.o.Backend.RecordRefresh(c.o.Now()); err != nil {
 		return fmt.Errorf("recording the index refresh: %w", err)
 	}
 	p.cacheFailure = nil
 	p.cacheState = v1alpha1.CacheFresh
-	p.timer(maxAge)
+	p.timer(rule.MaxAge)
 	return c.observe(ctx, p)
 }
 
-func cacheStateOf(refreshed time.Time, maxAge time.Duration, now time.Time) v1alpha1.CacheState {
-	switch {
-	case refreshed.IsZero():
-		return v1alpha1.CacheUnknown
-	case now.Sub(refreshed) < maxAge:
-		return v1alpha1.CacheFresh
-	default:
-		return v1alpha1.CacheStale
-	}
+func (c *Controller) setCacheErr(msg string) {
+	c.mu.Lock()
+	c.cacheErr = msg
+	c.mu.Unlock()
 }
 
-// acquire asks the rollout gate for the named policies; wait is true when
-// the pass must not change the host now (Result says when to try again).
-func (c *Controller) acquire(ctx context.Context, p *pass, names []string) (res Result, wait bool, err error) {
+// acquire asks the rollout gate for the named policies: nil when the pass
+// may change the host now, Waiting (until the gate says to ask again)
+// when not, another error when the gate could not be asked.
+func (c *Controller) acquire(ctx context.Context, p *pass, names []string) error {
 	if c.o.Gate == nil || len(names) == 0 {
-		return Result{}, false, nil
+		return nil
 	}
 	granted, retryAt, err := c.o.Gate.Acquire(ctx, names)
 	if err != nil {
-		return Result{}, true, fmt.Errorf("asking for a rollout slot for %s: %w", strings.Join(names, ", "), err)
+		return fmt.Errorf("asking for a rollout slot for %s: %w", strings.Join(names, ", "), err)
 	}
 	if granted {
-		return Result{}, false, nil
+		return nil
 	}
 	now := c.o.Now()
 	if !retryAt.After(now) {
@@ -310,7 +261,7 @@ func (c *Controller) acquire(ctx context.Context, p *pass, names []string) (res 
 	}
 	p.waitingUntil = retryAt
 	c.log.V(1).Info("waiting for a rollout slot", "policies", names, "retryAt", retryAt)
-	return Result{RequeueAfter: retryAt.Sub(now)}, true, nil
+	return &Waiting{RequeueAfter: retryAt.Sub(now), Reason: "RolloutSlot"}
 }
 
 // releaseDone tells the rollout gate which selected policies are done on
@@ -356,21 +307,21 @@ func sortedKeys[V any](m map[string]V) []string {
 // lockHeld checks the package lock before a step: while another process
 // holds it, the pass waits (no step, no Operation) and retries soon. Each
 // named policy reports the holder.
-func (c *Controller) lockHeld(p *pass, policies map[string]v1alpha1.StepType) (Result, bool) {
+func (c *Controller) lockHeld(p *pass, policies map[string]v1alpha1.StepType) error {
 	pid, cmd, held, err := c.o.Backend.LockHolder()
 	if err != nil {
 		c.log.V(1).Info("cannot check the package lock", "error", err.Error())
-		return Result{}, false
+		return nil
 	}
 	if !held {
-		return Result{}, false
+		return nil
 	}
 	f := backends.Failure{Reason: v1alpha1.FailureLockHeld, Message: lockMessage(pid, cmd), LockHolderPID: pid, LockHolder: cmd}
 	for name, step := range policies {
 		p.stepFailure[name] = &reconcile.StepFailure{Step: step, Failure: f, NextRetry: p.now.Add(c.o.LockRetry)}
 	}
 	c.log.Info("package lock held; waiting", "pid", pid, "command", cmd)
-	return Result{RequeueAfter: c.o.LockRetry}, true
+	return &Waiting{RequeueAfter: c.o.LockRetry, Reason: string(v1alpha1.FailureLockHeld)}
 }
 
 func lockMessage(pid int, cmd string) string {
@@ -394,52 +345,6 @@ func planPolicies(p *pass) map[string]v1alpha1.StepType {
 		}
 	}
 	return m
-}
-
-// failAll reports a failed step on every selected policy and returns the
-// backoff before the next try.
-func (c *Controller) failAll(p *pass, step v1alpha1.StepType, f backends.Failure, key string) time.Duration {
-	d := c.limiter.When(key)
-	for _, name := range c.selectedNames(p) {
-		p.stepFailure[name] = &reconcile.StepFailure{Step: step, Failure: f, NextRetry: c.o.Now().Add(d)}
-	}
-	return d
-}
-
-// backendStep turns a planned step into the backend's command line. A
-// step the backend refuses to build comes back as a failure (reason
-// Refused) and is never run.
-func (c *Controller) backendStep(s reconcile.Step) (backends.Step, *backends.Failure, error) {
-	b := c.o.Backend
-	var (
-		step backends.Step
-		err  error
-	)
-	switch s.Type {
-	case v1alpha1.StepInstall:
-		step, err = b.InstallStep(s.Packages)
-	case v1alpha1.StepUpgrade:
-		step, err = b.UpgradeStep(s.Names())
-	case v1alpha1.StepRemove:
-		step, err = b.RemoveStep(s.Names())
-	case v1alpha1.StepHold:
-		step, err = b.HoldStep(s.Names(), true)
-	case v1alpha1.StepUnhold:
-		step, err = b.HoldStep(s.Names(), false)
-	default:
-		return backends.Step{}, nil, fmt.Errorf("planned step %q has no backend command", s.Type)
-	}
-	if err != nil {
-		return backends.Step{}, c.refused(s.Type, err), nil
-	}
-	return step, nil, nil
-}
-
-// refused is the failure of a step the backend refused to build: nothing
-// ran, and the reason says so.
-func (c *Controller) refused(typ v1alpha1.StepType, err error) *backends.Failure {
-	c.log.Error(err, "backend refused to build step", "step", typ)
-	return &backends.Failure{Reason: v1alpha1.FailureRefused, Message: err.Error()}
 }
 
 // scheduleTimers asks for a pass when a maintenance window opens.

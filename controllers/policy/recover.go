@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,66 +12,59 @@ import (
 	"github.com/patchlet/patchlet/reconcile"
 )
 
-// recoverDatabase repairs an interrupted package database, once per
+// recover repairs an interrupted package database, once per
 // interruption: the backend's recover step (dpkg --configure -a), then,
 // for the packages still interrupted, one reinstall at their recorded
 // version (or the candidate, when the index no longer has it), after a
 // refresh of an index older than the policies allow. When the
 // database is still interrupted after that, the controller gives up on
-// that interruption: it reports it (Degraded, reason Interrupted) and runs
-// no step for it again until the package database changes to another
-// state (an operator repaired it, or the agent restarts).
-//
-// stop tells Reconcile to return res and err.
-func (c *Controller) recoverDatabase(ctx context.Context, p *pass, key string) (res Result, stop bool, err error) {
+// that interruption: it reports it (Degraded, reason Interrupted) and the
+// pass ends Stalled, running no step for it again until the package
+// database changes to another state (an operator repaired it, or the
+// agent restarts). A held lock makes the pass wait; a failed reinstall
+// is retried with backoff.
+func (c *Controller) recover(ctx context.Context, p *pass) error {
 	if !p.obs.Interrupted || !c.enforcing(p) {
 		c.setUnrepaired("", false)
-		return Result{}, false, nil
+		return nil
 	}
 	if k, ok := c.unrepaired(); ok && k == interruptionKey(p.obs) {
-		f := backends.Failure{Reason: v1alpha1.FailureInterrupted, Message: unrepairedMessage(p.obs)}
-		for _, name := range c.selectedNames(p) {
-			p.stepFailure[name] = &reconcile.StepFailure{Step: v1alpha1.StepRecover, Failure: f}
-		}
 		c.log.V(1).Info("package database still interrupted after recovery; waiting for a repair", "packages", refNames(p.obs.InterruptedPackages))
-		return Result{}, true, nil
+		return c.stalledUnrepaired(p)
 	}
-	if r, held := c.lockHeld(p, c.recoverPolicies(p)); held {
-		return r, true, nil
+	if err := c.lockHeld(p, c.recoverPolicies(p)); err != nil {
+		return err
 	}
 
 	c.log.Info("package database was interrupted; recovering", "packages", refNames(p.obs.InterruptedPackages))
-	var f *backends.Failure
-	if step, berr := c.o.Backend.RecoverStep(); berr != nil {
-		f = c.refused(v1alpha1.StepRecover, berr)
-	} else if _, f, err = c.runStep(ctx, p, step, c.selectedNames(p)); err != nil {
-		return res, true, err
+	step, berr := c.o.Backend.RecoverStep()
+	if berr != nil {
+		// Reported as a failed recover step; nothing runs.
+		step = backends.Step{Type: v1alpha1.StepRecover}
 	}
-	if f != nil && f.Reason == v1alpha1.FailureLockHeld {
-		for _, name := range c.selectedNames(p) {
-			p.stepFailure[name] = &reconcile.StepFailure{Step: v1alpha1.StepRecover, Failure: *f, NextRetry: p.now.Add(c.o.LockRetry)}
+	if err := c.runRecoveryStep(ctx, p, step, berr); err != nil {
+		var f *StepFailed
+		if !errors.As(err, &f) {
+			return err
 		}
-		return Result{RequeueAfter: c.o.LockRetry}, true, nil
-	}
-	if f != nil {
 		// Not the end: dpkg --configure -a refuses a half-installed
 		// package ("you should reinstall it"), which the reinstall below
 		// repairs. Whatever is still broken after that is reported once.
-		c.log.Info("recover step failed; going on to reinstall", "reason", f.Reason, "message", f.Message)
+		c.log.Info("recover step failed; going on to reinstall", "reason", f.Failure.Reason, "message", f.Failure.Message)
 	}
 	if err := c.observe(ctx, p); err != nil {
-		return res, true, err
+		return err
 	}
 
 	if p.obs.Interrupted && len(p.obs.InterruptedPackages) > 0 {
 		// A reinstall downloads: with an index older than the policies
 		// allow, refresh it first.
-		if err := c.refreshIfStale(ctx, p, key, false); err != nil {
-			return res, true, err
+		if err := c.refresh(ctx, p, false); err != nil {
+			return err
 		}
 		refs, err := c.reinstallRefs(ctx, p.obs.InterruptedPackages)
 		if err != nil {
-			return res, true, err
+			return err
 		}
 		step, berr := c.o.Backend.ReinstallStep(refs)
 		if berr != nil {
@@ -78,38 +72,44 @@ func (c *Controller) recoverDatabase(ctx context.Context, p *pass, key string) (
 			step = backends.Step{Type: v1alpha1.StepInstall}
 		}
 		c.log.Info("packages still interrupted after recovery; reinstalling them", "packages", refNames(refs))
-		if r, f, err := c.runRecoveryStep(ctx, p, key, step, berr); f != nil || err != nil {
-			if f != nil && f.Reason != v1alpha1.FailureLockHeld {
+		if err := c.runRecoveryStep(ctx, p, step, berr); err != nil {
+			if f := (*StepFailed)(nil); errors.As(err, &f) {
 				// Running the same repair again would not help.
 				c.setUnrepaired(interruptionKey(p.obs), true)
 			}
-			return r, true, err
+			return err
 		}
 		if err := c.observe(ctx, p); err != nil {
-			return res, true, err
+			return err
 		}
 	}
 
 	if p.obs.Interrupted {
 		c.setUnrepaired(interruptionKey(p.obs), true)
-		f := backends.Failure{Reason: v1alpha1.FailureInterrupted, Message: unrepairedMessage(p.obs)}
-		for _, name := range c.selectedNames(p) {
-			p.stepFailure[name] = &reconcile.StepFailure{Step: v1alpha1.StepRecover, Failure: f}
-		}
 		c.log.Info("package database still interrupted after recovery", "packages", refNames(p.obs.InterruptedPackages))
-		return Result{}, true, nil
+		return c.stalledUnrepaired(p)
 	}
 	c.setUnrepaired("", false)
-	return Result{}, false, nil
+	return nil
 }
 
-// runRecoveryStep runs one recovery step for every selected policy. It
-// returns the step's failure, if any, with the result and error Reconcile
-// returns then: a lock held by another process makes the pass wait; any
-// other failure is reported on the policies and retried with backoff. A
+// stalledUnrepaired reports a database that recovery could not repair on
+// every selected policy (no retry time: nothing is retried) and stalls the
+// pass.
+func (c *Controller) stalledUnrepaired(p *pass) error {
+	f := backends.Failure{Reason: v1alpha1.FailureInterrupted, Message: unrepairedMessage(p.obs)}
+	for _, name := range c.selectedNames(p) {
+		p.stepFailure[name] = &reconcile.StepFailure{Step: v1alpha1.StepRecover, Failure: f}
+	}
+	return &Stalled{Reason: string(f.Reason), Message: f.Message}
+}
+
+// runRecoveryStep runs one recovery step for every selected policy: nil
+// when it succeeded; Waiting while another process holds the lock; else
+// StepFailed, reported on the policies and retried with backoff. A
 // non-nil buildErr is the backend's refusal to build the step: nothing
 // runs, and it fails with reason Refused.
-func (c *Controller) runRecoveryStep(ctx context.Context, p *pass, key string, step backends.Step, buildErr error) (Result, *backends.Failure, error) {
+func (c *Controller) runRecoveryStep(ctx context.Context, p *pass, step backends.Step, buildErr error) error {
 	var (
 		f   *backends.Failure
 		err error
@@ -119,17 +119,13 @@ func (c *Controller) runRecoveryStep(ctx context.Context, p *pass, key string, s
 	} else {
 		_, f, err = c.runStep(ctx, p, step, c.selectedNames(p))
 	}
-	if err != nil || f == nil {
-		return Result{}, nil, err
+	switch {
+	case err != nil || f == nil:
+		return err
+	case f.Reason == v1alpha1.FailureLockHeld:
+		return c.waitAfter(p, step.Type, *f, c.selectedNames(p), c.o.LockRetry)
 	}
-	if f.Reason == v1alpha1.FailureLockHeld {
-		for _, name := range c.selectedNames(p) {
-			p.stepFailure[name] = &reconcile.StepFailure{Step: step.Type, Failure: *f, NextRetry: p.now.Add(c.o.LockRetry)}
-		}
-		return Result{RequeueAfter: c.o.LockRetry}, f, nil
-	}
-	d := c.failAll(p, step.Type, *f, key)
-	return Result{RequeueAfter: d}, f, fmt.Errorf("recovering the package database: %s step failed: %s: %s", strings.ToLower(string(step.Type)), f.Reason, f.Message)
+	return &StepFailed{Step: step.Type, Failure: *f, Policies: c.selectedNames(p), Doing: "recovering the package database"}
 }
 
 // recoverPolicies are the policies a recovery step serves.

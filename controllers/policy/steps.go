@@ -17,6 +17,7 @@ import (
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/executor"
 	"github.com/patchlet/patchlet/metrics"
+	"github.com/patchlet/patchlet/reconcile"
 	"github.com/patchlet/patchlet/store"
 )
 
@@ -31,6 +32,112 @@ func operationName(now time.Time, step v1alpha1.StepType) string {
 	var b [3]byte
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("op-%s-%s-%s", now.UTC().Format("20060102-150405"), strings.ToLower(string(step)), hex.EncodeToString(b[:]))
+}
+
+// run runs the planned steps in order. Each goes, in this file, from the
+// plan to the backend's argv (backendStep), to an Operation and the
+// executor (runStep), to its classified result (classify) and what the
+// pass makes of it (stepFailed); the first failure ends the pass. A stale
+// index is refreshed once and the step retried once. Once the steps ran,
+// the next pass observes their result.
+func (c *Controller) run(ctx context.Context, p *pass) error {
+	if len(p.plan.Steps) == 0 {
+		return nil
+	}
+	staleRetried := false
+	for i := 0; i < len(p.plan.Steps); i++ {
+		s := p.plan.Steps[i]
+		step, f, err := c.backendStep(s)
+		if err != nil {
+			return err
+		}
+		if f == nil {
+			for _, name := range s.Policies {
+				p.running[name] = true
+			}
+			if _, f, err = c.runStep(ctx, p, step, s.Policies); err != nil {
+				return err
+			}
+		}
+		if f == nil {
+			continue
+		}
+		if f.Reason == v1alpha1.FailureStaleIndex && !staleRetried {
+			// The index named a file the repository no longer has:
+			// refresh once, then retry the step once.
+			staleRetried = true
+			c.log.Info("stale package index; refreshing and retrying once", "step", s.Type)
+			if err := c.refresh(ctx, p, true); err != nil {
+				return err
+			}
+			if p.cacheFailure == nil {
+				i--
+				continue
+			}
+		}
+		return c.stepFailed(p, s.Type, *f, s.Policies)
+	}
+	return &Waiting{RequeueAfter: time.Millisecond, Reason: "StepsRan"}
+}
+
+// stepFailed is what a failed planned step makes of the pass: another
+// process holding the lock makes it wait for LockRetry; an interrupted
+// package database is repaired by the next pass, a second later; any
+// other failure is retried with backoff (StepFailed).
+func (c *Controller) stepFailed(p *pass, step v1alpha1.StepType, f backends.Failure, policies []string) error {
+	switch f.Reason {
+	case v1alpha1.FailureLockHeld:
+		return c.waitAfter(p, step, f, policies, c.o.LockRetry)
+	case v1alpha1.FailureInterrupted:
+		return c.waitAfter(p, step, f, policies, time.Second)
+	}
+	return &StepFailed{Step: step, Failure: f, Policies: policies}
+}
+
+// waitAfter reports f on the policies, retried after d, and makes the
+// pass wait that long.
+func (c *Controller) waitAfter(p *pass, step v1alpha1.StepType, f backends.Failure, policies []string, d time.Duration) error {
+	for _, name := range policies {
+		p.running[name] = false
+		p.stepFailure[name] = &reconcile.StepFailure{Step: step, Failure: f, NextRetry: p.now.Add(d)}
+	}
+	return &Waiting{RequeueAfter: d, Reason: string(f.Reason)}
+}
+
+// backendStep turns a planned step into the backend's command line. A
+// step the backend refuses to build comes back as a failure (reason
+// Refused) and is never run.
+func (c *Controller) backendStep(s reconcile.Step) (backends.Step, *backends.Failure, error) {
+	b := c.o.Backend
+	var (
+		step backends.Step
+		err  error
+	)
+	switch s.Type {
+	case v1alpha1.StepInstall:
+		step, err = b.InstallStep(s.Packages)
+	case v1alpha1.StepUpgrade:
+		step, err = b.UpgradeStep(s.Names())
+	case v1alpha1.StepRemove:
+		step, err = b.RemoveStep(s.Names())
+	case v1alpha1.StepHold:
+		step, err = b.HoldStep(s.Names(), true)
+	case v1alpha1.StepUnhold:
+		step, err = b.HoldStep(s.Names(), false)
+	default:
+		return backends.Step{}, nil, fmt.Errorf("planned step %q has no backend command", s.Type)
+	}
+	if err != nil {
+		return backends.Step{}, c.refused(s.Type, err), nil
+	}
+	return step, nil, nil
+}
+
+// refused is the failure of a step the backend refused to build: nothing
+// ran, and the reason says so.
+func (c *Controller) refused(typ v1alpha1.StepType, err error) *backends.Failure {
+	c.log.Error(err, "backend refused to build step", "step", typ)
+	return &backends.Failure{Reason: v1alpha1.FailureRefused, Message: err.Error()}
 }
 
 // runStep runs one step detached, recorded as an Operation, and waits for
@@ -74,7 +181,7 @@ func (c *Controller) runStep(ctx context.Context, p *pass, step backends.Step, p
 		}
 		if !errors.Is(err, executor.ErrExists) {
 			f := backends.Failure{Reason: v1alpha1.FailureFailed, Message: "starting the step: " + err.Error()}
-			c.finishOperation(name, executor.State{Phase: executor.PhaseFailed, Reason: v1alpha1.FailureFailed, Message: err.Error(), FinishedAt: c.o.Now()}, &f)
+			c.finishOperation(name, executor.State{Phase: executor.PhaseFailed, Reason: v1alpha1.FailureFailed, Message: err.Error(), FinishedAt: c.o.Now()}, &f, c.tail(name))
 			return executor.State{}, &f, nil
 		}
 		// The step was started already (it never runs twice): follow it.
@@ -91,8 +198,9 @@ func (c *Controller) runStep(ctx context.Context, p *pass, step backends.Step, p
 		}
 		return st, nil, fmt.Errorf("waiting for step %s: %w", name, err)
 	}
-	f := c.classify(name, step, st)
-	c.finishOperation(name, st, f)
+	out := c.tail(name)
+	f := c.classify(step, st, out)
+	c.finishOperation(name, st, f, out)
 	if f != nil {
 		log.Info("step failed", "reason", f.Reason, "message", f.Message, "exitCode", st.ExitCode)
 	} else {
@@ -129,8 +237,19 @@ func (c *Controller) awaitRunner(ctx context.Context, name string) (executor.Sta
 	}
 }
 
-// classify turns a finished step's state into a Failure (nil on success).
-func (c *Controller) classify(name string, step backends.Step, st executor.State) *backends.Failure {
+// tail reads the end of a finished step's output once, for classify and
+// the Operation's status (nil when there is none or it cannot be read).
+func (c *Controller) tail(name string) []byte {
+	out, err := c.o.Executor.Tail(name, classifyBytes)
+	if err != nil {
+		return nil
+	}
+	return out
+}
+
+// classify turns a finished step's state and the end of its output into a
+// Failure (nil on success).
+func (c *Controller) classify(step backends.Step, st executor.State, out []byte) *backends.Failure {
 	switch st.Phase {
 	case executor.PhaseSucceeded:
 		return nil
@@ -140,7 +259,6 @@ func (c *Controller) classify(name string, step backends.Step, st executor.State
 	if st.Reason == v1alpha1.FailureTimeout {
 		return &backends.Failure{Reason: v1alpha1.FailureTimeout, Message: fmt.Sprintf("killed after %s", step.Timeout)}
 	}
-	out, _ := c.o.Executor.Tail(name, classifyBytes)
 	f := c.o.Backend.Classify(step, st.ExitCode, out)
 	if f.Reason == "" {
 		f.Reason = v1alpha1.FailureFailed
@@ -168,8 +286,9 @@ func (c *Controller) markRunning(name string, s executor.State) {
 	_, _ = c.o.Store.UpdateStatus(store.Operations, op)
 }
 
-// finishOperation records a finished step on its Operation.
-func (c *Controller) finishOperation(name string, st executor.State, f *backends.Failure) {
+// finishOperation records a finished step on its Operation, with the end
+// of its output (out, as tail read it).
+func (c *Controller) finishOperation(name string, st executor.State, f *backends.Failure, out []byte) {
 	cur, err := c.o.Store.Get(store.Operations, name)
 	if err != nil {
 		c.log.Error(err, "operation vanished", "operation", name)
@@ -220,8 +339,8 @@ func (c *Controller) finishOperation(name string, st executor.State, f *backends
 		s.Message = clipMsg(f.Message)
 	}
 	s.PID = 0
-	if tail, err := c.o.Executor.Tail(name, tailBytes); err == nil {
-		s.OutputTail = string(tail)
+	if out != nil {
+		s.OutputTail = string(out[max(len(out)-tailBytes, 0):])
 	}
 	if _, err := c.o.Store.UpdateStatus(store.Operations, op); err != nil {
 		c.log.Error(err, "recording operation result", "operation", name)
@@ -247,7 +366,7 @@ func (c *Controller) reattach(ctx context.Context) {
 		st, err := c.o.Executor.Status(name)
 		if errors.Is(err, executor.ErrNotFound) {
 			f := backends.Failure{Reason: v1alpha1.FailureInterrupted, Message: "the agent stopped before the step started"}
-			c.finishOperation(name, executor.State{Phase: executor.PhaseLost}, &f)
+			c.finishOperation(name, executor.State{Phase: executor.PhaseLost}, &f, nil)
 			continue
 		}
 		if err != nil {
@@ -263,8 +382,9 @@ func (c *Controller) reattach(ctx context.Context) {
 			}
 		}
 		step := st.Step
-		f := c.classify(name, step, st)
-		c.finishOperation(name, st, f)
+		out := c.tail(name)
+		f := c.classify(step, st, out)
+		c.finishOperation(name, st, f, out)
 		log.Info("recorded the result of a step started by a previous agent", "phase", st.Phase, "exitCode", st.ExitCode)
 	}
 }
