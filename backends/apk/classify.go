@@ -9,21 +9,38 @@ import (
 	"github.com/patchlet/patchlet/backends/internal/toolkit"
 )
 
-// apk 2.14's words for each failure class (it has no translations).
-var (
-	// ERROR: Unable to lock database: temporary error (try again later)
-	lockRE = regexp.MustCompile(`Unable to lock database`)
-	// ERROR: curl-8.9.1-r0: No space left on device
-	diskFullRE = regexp.MustCompile(`No space left on device`)
-	// ERROR: unable to select packages:
-	//   nosuch (no such package):
-	//     required by: world[nosuch]
-	//   curl-8.9.1-r0:
-	//     breaks: world[curl=8.0.0-r0]
-	notFoundRE = regexp.MustCompile(`\(no such package\)|breaks: world\[[^\]]*=`)
-	// ERROR: curl-8.9.0-r0: No such file or directory   (the mirror lost the file)
-	staleRE = regexp.MustCompile(`^ERROR: \S+-r\d+: No such file or directory`)
-)
+// messageMarkers are trimmed from a message.
+var messageMarkers = []string{"ERROR: ", "WARNING: "}
+
+// rules are apk 2.14's words for each failure class (it has no
+// translations), in the order they are tried.
+var rules = toolkit.Rules{
+	Trim:   messageMarkers,
+	Failed: failedMessage,
+	Rules: []toolkit.Rule{{
+		// ERROR: Unable to lock database: temporary error (try again later)
+		Reason:  v1alpha1.FailureLockHeld,
+		Pattern: regexp.MustCompile(`Unable to lock database`),
+	}, {
+		// ERROR: curl-8.9.1-r0: No space left on device
+		Reason:  v1alpha1.FailureDiskFull,
+		Pattern: regexp.MustCompile(`No space left on device`),
+	}, {
+		// ERROR: unable to select packages:
+		//   nosuch (no such package):
+		//     required by: world[nosuch]
+		//   curl-8.9.1-r0:
+		//     breaks: world[curl=8.0.0-r0]
+		Reason:  v1alpha1.FailureNotFound,
+		Pattern: regexp.MustCompile(`\(no such package\)|breaks: world\[[^\]]*=`),
+		Message: notFoundMessage,
+	}, {
+		// ERROR: curl-8.9.0-r0: No such file or directory   (the mirror lost the file)
+		Reason:       v1alpha1.FailureStaleIndex,
+		Pattern:      regexp.MustCompile(`^ERROR: \S+-r\d+: No such file or directory`),
+		NotOnRefresh: true,
+	}},
+}
 
 // Classify implements backends.Backend: it explains a failed step from
 // its output. The first class that matches wins: lock held, disk full,
@@ -36,41 +53,28 @@ func (b *Backend) Classify(step backends.Step, exitCode int, output []byte) back
 
 // ClassifyOutput is Classify without a Backend.
 func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends.Failure {
-	lines := toolkit.OutputLines(output)
-	find := func(re *regexp.Regexp) (int, bool) {
-		for i, l := range lines {
-			if re.MatchString(l) {
-				return i, true
-			}
-		}
-		return -1, false
+	return rules.Classify(typ, exitCode, output)
+}
+
+// notFoundMessage is the unable-to-select line at i, with the package
+// line above a "breaks:" line, which names the version apk found instead.
+func notFoundMessage(lines []string, i int) string {
+	msg := strings.TrimSpace(lines[i])
+	if strings.HasPrefix(msg, "breaks:") && i > 0 {
+		msg = strings.TrimSuffix(strings.TrimSpace(lines[i-1]), ":") + " " + msg
 	}
-	if i, ok := find(lockRE); ok {
-		return backends.Failure{Reason: v1alpha1.FailureLockHeld, Message: message(lines[i])}
-	}
-	if i, ok := find(diskFullRE); ok {
-		return backends.Failure{Reason: v1alpha1.FailureDiskFull, Message: message(lines[i])}
-	}
-	if i, ok := find(notFoundRE); ok {
-		// The package line above a "breaks:" line names the version
-		// apk found instead.
-		msg := strings.TrimSpace(lines[i])
-		if strings.HasPrefix(msg, "breaks:") && i > 0 {
-			msg = strings.TrimSuffix(strings.TrimSpace(lines[i-1]), ":") + " " + msg
-		}
-		return backends.Failure{Reason: v1alpha1.FailureNotFound, Message: "unable to select packages: " + strings.TrimSuffix(msg, ":")}
-	}
-	if typ != v1alpha1.StepRefresh {
-		if i, ok := find(staleRE); ok {
-			return backends.Failure{Reason: v1alpha1.FailureStaleIndex, Message: message(lines[i])}
-		}
-	}
+	return "unable to select packages: " + strings.TrimSuffix(msg, ":")
+}
+
+// failedMessage joins apk's ERROR: lines, each with the indented lines
+// that explain it, else the output's tail.
+func failedMessage(lines []string, exitCode int, output []byte) string {
 	var msgs []string
 	for i, l := range lines {
 		if !strings.HasPrefix(l, "ERROR: ") {
 			continue
 		}
-		m := message(l)
+		m := toolkit.TrimMarker(l, messageMarkers...)
 		// "unable to select packages:" explains itself on indented lines.
 		if strings.HasSuffix(m, ":") {
 			for j := i + 1; j < len(lines) && strings.HasPrefix(lines[j], " "); j++ {
@@ -79,11 +83,8 @@ func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends
 		}
 		msgs = append(msgs, m)
 	}
-	msg := strings.Join(msgs, "; ")
-	if msg == "" {
-		msg = toolkit.OutputSummary(output, exitCode)
+	if len(msgs) == 0 {
+		return toolkit.OutputSummary(output, exitCode)
 	}
-	return backends.Failure{Reason: v1alpha1.FailureFailed, Message: msg}
+	return strings.Join(msgs, "; ")
 }
-
-func message(line string) string { return toolkit.TrimMarker(line, "ERROR: ", "WARNING: ") }

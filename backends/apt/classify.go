@@ -2,7 +2,6 @@ package apt
 
 import (
 	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
@@ -10,21 +9,42 @@ import (
 	"github.com/patchlet/patchlet/backends/internal/toolkit"
 )
 
-// The package manager's words for each failure class (LC_ALL=C).
-var (
-	// E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 4242 (apt-get)
-	lockHolderRE = regexp.MustCompile(`Could not get lock (.+?)\.? It is held by process (\d+)(?: \(([^)]*)\))?`)
-	// dpkg: error: dpkg frontend lock was locked by another process with pid 4242
-	dpkgLockPIDRE = regexp.MustCompile(`lock was locked by another process with pid (\d+)`)
-	lockRE        = regexp.MustCompile(`Could not get lock |Unable to acquire the dpkg frontend lock|Unable to lock (?:the )?(?:administration|download|directory)|status database (?:area )?is locked by another process|lock was locked by another process`)
+// messageMarkers are trimmed from a message.
+var messageMarkers = []string{"E: ", "W: ", "Err: "}
 
-	interruptedRE = regexp.MustCompile(`dpkg was interrupted, you must manually run '(?:sudo )?dpkg --configure -a'`)
-	diskFullRE    = regexp.MustCompile(`You don't have enough free space|No space left on device`)
-	notFoundRE    = regexp.MustCompile(`Unable to locate package |Version '[^']*' for '[^']*' was not found|Couldn't find any package by (?:glob|regex) |Package '[^']*' has no installation candidate|Release '[^']*' for '[^']*' was not found`)
-	// E: Failed to fetch http://…/foo_2.0_all.deb  404  Not Found [IP: …]
-	// E: Unable to fetch some archives, maybe run apt-get update or try with --fix-missing?
-	staleRE = regexp.MustCompile(`Failed to fetch |Unable to fetch some archives|\b404\s+Not Found|Hash Sum mismatch|File has unexpected size`)
-)
+// rules are apt's words for each failure class (LC_ALL=C), in the order
+// they are tried. An E: line is preferred; dpkg's own errors start with
+// "dpkg: error".
+var rules = toolkit.Rules{
+	Marker: "E: ",
+	Trim:   messageMarkers,
+	Failed: failedMessage,
+	Rules: []toolkit.Rule{{
+		Reason:  v1alpha1.FailureLockHeld,
+		Pattern: regexp.MustCompile(`Could not get lock |Unable to acquire the dpkg frontend lock|Unable to lock (?:the )?(?:administration|download|directory)|status database (?:area )?is locked by another process|lock was locked by another process`),
+		Holders: []*regexp.Regexp{
+			// E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 4242 (apt-get)
+			regexp.MustCompile(`Could not get lock (.+?)\.? It is held by process (?P<pid>\d+)(?: \((?P<command>[^)]*)\))?`),
+			// dpkg: error: dpkg frontend lock was locked by another process with pid 4242
+			regexp.MustCompile(`lock was locked by another process with pid (?P<pid>\d+)`),
+		},
+	}, {
+		Reason:  v1alpha1.FailureInterrupted,
+		Pattern: regexp.MustCompile(`dpkg was interrupted, you must manually run '(?:sudo )?dpkg --configure -a'`),
+	}, {
+		Reason:  v1alpha1.FailureDiskFull,
+		Pattern: regexp.MustCompile(`You don't have enough free space|No space left on device`),
+	}, {
+		Reason:  v1alpha1.FailureNotFound,
+		Pattern: regexp.MustCompile(`Unable to locate package |Version '[^']*' for '[^']*' was not found|Couldn't find any package by (?:glob|regex) |Package '[^']*' has no installation candidate|Release '[^']*' for '[^']*' was not found`),
+	}, {
+		// E: Failed to fetch http://…/foo_2.0_all.deb  404  Not Found [IP: …]
+		// E: Unable to fetch some archives, maybe run apt-get update or try with --fix-missing?
+		Reason:       v1alpha1.FailureStaleIndex,
+		Pattern:      regexp.MustCompile(`Failed to fetch |Unable to fetch some archives|\b404\s+Not Found|Hash Sum mismatch|File has unexpected size`),
+		NotOnRefresh: true,
+	}},
+}
 
 // Classify implements backends.Backend: it explains a failed step from
 // its output (stdout and stderr). The first class that matches wins, in
@@ -38,38 +58,8 @@ func (b *Backend) Classify(step backends.Step, exitCode int, output []byte) back
 
 // ClassifyOutput is Classify without a Backend.
 func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends.Failure {
-	lines := toolkit.OutputLines(output)
-	// Prefer an E: line; dpkg's own errors start with "dpkg: error".
-	find := func(re *regexp.Regexp) (string, bool) { return toolkit.FindLine(lines, "E: ", re) }
-	if l, ok := find(lockRE); ok {
-		f := backends.Failure{Reason: v1alpha1.FailureLockHeld, Message: message(l)}
-		if m := lockHolderRE.FindStringSubmatch(l); m != nil {
-			f.LockHolderPID, _ = strconv.Atoi(m[2])
-			f.LockHolder = m[3]
-		} else if m := dpkgLockPIDRE.FindStringSubmatch(l); m != nil {
-			f.LockHolderPID, _ = strconv.Atoi(m[1])
-		}
-		return f
-	}
-	if l, ok := find(interruptedRE); ok {
-		return backends.Failure{Reason: v1alpha1.FailureInterrupted, Message: message(l)}
-	}
-	if l, ok := find(diskFullRE); ok {
-		return backends.Failure{Reason: v1alpha1.FailureDiskFull, Message: message(l)}
-	}
-	if l, ok := find(notFoundRE); ok {
-		return backends.Failure{Reason: v1alpha1.FailureNotFound, Message: message(l)}
-	}
-	if typ != v1alpha1.StepRefresh {
-		if l, ok := find(staleRE); ok {
-			return backends.Failure{Reason: v1alpha1.FailureStaleIndex, Message: message(l)}
-		}
-	}
-	return backends.Failure{Reason: v1alpha1.FailureFailed, Message: failedMessage(lines, exitCode, output)}
+	return rules.Classify(typ, exitCode, output)
 }
-
-// message trims a line and its "E: " / "W: " prefix.
-func message(line string) string { return toolkit.TrimMarker(line, "E: ", "W: ", "Err: ") }
 
 // failedMessage is the last E: line (the most specific: apt's summary
 // "Sub-process /usr/bin/dpkg returned an error code (1)" comes after the
@@ -89,7 +79,7 @@ func failedMessage(lines []string, exitCode int, output []byte) string {
 		}
 		msgs := make([]string, 0, last-first+1)
 		for _, l := range lines[first : last+1] {
-			msgs = append(msgs, message(l))
+			msgs = append(msgs, toolkit.TrimMarker(l, messageMarkers...))
 		}
 		return strings.Join(msgs, "; ")
 	}

@@ -2,7 +2,6 @@ package dnf
 
 import (
 	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
@@ -10,17 +9,34 @@ import (
 	"github.com/patchlet/patchlet/backends/internal/toolkit"
 )
 
-// The package manager's words for each failure class (LC_ALL=C).
-var (
-	// RPMDB already locked by 4242 (dnf, exit_on_lock)
-	// Existing lock /var/run/yum.pid: another copy is running as pid 4242. (yum)
-	lockPIDRE = regexp.MustCompile(`already locked by (\d+)|another copy is running as pid (\d+)`)
-	lockAppRE = regexp.MustCompile(`The application with PID \d+ is: (\S+)`)
-	lockRE    = regexp.MustCompile(`already locked by \d+|another copy is running as pid|can't create transaction lock|Waiting for process with pid \d+ to finish|holding the yum lock`)
-	diskRE    = regexp.MustCompile(`No space left on device|needs \S+ more space on the \S+ filesystem|Disk Requirements:|At least \S+ more space needed`)
-	notFound  = regexp.MustCompile(`(?i)No match for argument|Unable to find a match|No package \S+ available|Package\(s\) \S+ available, but not installed|No packages marked for (?:update|removal)`)
-	staleRE   = regexp.MustCompile(`Cannot download|Status code: 404|Failed to download|No more mirrors to try|Error downloading packages|Curl error \(37\)|Cannot retrieve repository metadata|Downloading successful, but checksum doesn't match|Package does not match intended download`)
-)
+// rules are dnf's and yum's words for each failure class (LC_ALL=C), in
+// the order they are tried.
+var rules = toolkit.Rules{
+	Trim:   []string{"Error:"},
+	Failed: lastError,
+	Rules: []toolkit.Rule{{
+		// RPMDB already locked by 4242 (dnf, exit_on_lock)
+		// Existing lock /var/run/yum.pid: another copy is running as pid 4242. (yum)
+		Reason:   v1alpha1.FailureLockHeld,
+		Pattern:  regexp.MustCompile(`already locked by \d+|another copy is running as pid|can't create transaction lock|Waiting for process with pid \d+ to finish|holding the yum lock`),
+		ExitCode: ExitLocked,
+		Holders: []*regexp.Regexp{
+			regexp.MustCompile(`already locked by (?P<pid>\d+)|another copy is running as pid (?P<pid>\d+)`),
+			regexp.MustCompile(`The application with PID \d+ is: (?P<command>\S+)`),
+		},
+		HoldersInOutput: true,
+	}, {
+		Reason:  v1alpha1.FailureDiskFull,
+		Pattern: regexp.MustCompile(`No space left on device|needs \S+ more space on the \S+ filesystem|Disk Requirements:|At least \S+ more space needed`),
+	}, {
+		Reason:  v1alpha1.FailureNotFound,
+		Pattern: regexp.MustCompile(`(?i)No match for argument|Unable to find a match|No package \S+ available|Package\(s\) \S+ available, but not installed|No packages marked for (?:update|removal)`),
+	}, {
+		Reason:       v1alpha1.FailureStaleIndex,
+		Pattern:      regexp.MustCompile(`Cannot download|Status code: 404|Failed to download|No more mirrors to try|Error downloading packages|Curl error \(37\)|Cannot retrieve repository metadata|Downloading successful, but checksum doesn't match|Package does not match intended download`),
+		NotOnRefresh: true,
+	}},
+}
 
 // Classify implements backends.Backend: lock held, disk full, package not
 // found, stale index (a download failure outside a refresh), else Failed.
@@ -30,36 +46,7 @@ func (b *Backend) Classify(step backends.Step, exitCode int, output []byte) back
 
 // ClassifyOutput is Classify without a Backend.
 func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends.Failure {
-	lines := toolkit.OutputLines(output)
-	find := func(re *regexp.Regexp) (string, bool) {
-		l, ok := toolkit.FindLine(lines, "", re)
-		return toolkit.TrimMarker(l, "Error:"), ok
-	}
-	if l, ok := find(lockRE); ok || exitCode == ExitLocked {
-		f := backends.Failure{Reason: v1alpha1.FailureLockHeld, Message: l}
-		if m := lockPIDRE.FindStringSubmatch(string(output)); m != nil {
-			f.LockHolderPID, _ = strconv.Atoi(m[1] + m[2])
-		}
-		if m := lockAppRE.FindStringSubmatch(string(output)); m != nil {
-			f.LockHolder = m[1]
-		}
-		if f.Message == "" {
-			f.Message = lastError(lines, exitCode, output)
-		}
-		return f
-	}
-	if l, ok := find(diskRE); ok {
-		return backends.Failure{Reason: v1alpha1.FailureDiskFull, Message: l}
-	}
-	if l, ok := find(notFound); ok {
-		return backends.Failure{Reason: v1alpha1.FailureNotFound, Message: l}
-	}
-	if typ != v1alpha1.StepRefresh {
-		if l, ok := find(staleRE); ok {
-			return backends.Failure{Reason: v1alpha1.FailureStaleIndex, Message: l}
-		}
-	}
-	return backends.Failure{Reason: v1alpha1.FailureFailed, Message: lastError(lines, exitCode, output)}
+	return rules.Classify(typ, exitCode, output)
 }
 
 // lastError is the last "Error:" line, else the output's tail.

@@ -22,19 +22,30 @@ func OutputLines(output []byte) []string {
 // starts with marker (the manager's error marker, such as "E: "; "" for
 // none): a matching error line says more than a matching progress line.
 func FindLine(lines []string, marker string, re *regexp.Regexp) (string, bool) {
+	if i := findLine(lines, marker, re); i >= 0 {
+		return lines[i], true
+	}
+	return "", false
+}
+
+// findLine is FindLine's index of the line, -1 for none.
+func findLine(lines []string, marker string, re *regexp.Regexp) int {
+	if re == nil {
+		return -1
+	}
 	if marker != "" {
-		for _, l := range lines {
+		for i, l := range lines {
 			if strings.HasPrefix(l, marker) && re.MatchString(l) {
-				return l, true
+				return i
 			}
 		}
 	}
-	for _, l := range lines {
+	for i, l := range lines {
 		if re.MatchString(l) {
-			return l, true
+			return i
 		}
 	}
-	return "", false
+	return -1
 }
 
 // TrimMarker trims space around line and the first of markers it starts
