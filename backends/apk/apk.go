@@ -93,6 +93,11 @@ func New(opts Options) (*Backend, error) {
 // Name implements backends.Backend.
 func (b *Backend) Name() string { return "apk" }
 
+// Classify implements backends.Backend with ClassifyOutput.
+func (b *Backend) Classify(step backends.Step, exitCode int, output []byte) backends.Failure {
+	return ClassifyOutput(step.Type, exitCode, output)
+}
+
 // Family implements backends.Backend.
 func (b *Backend) Family() string { return v1alpha1.FamilyAPK }
 

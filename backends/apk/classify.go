@@ -42,20 +42,6 @@ var rules = toolkit.Rules{
 	}},
 }
 
-// Classify implements backends.Backend: it explains a failed step from
-// its output. The first class that matches wins: lock held, disk full,
-// package or version not found, stale index (a package file the index
-// names is gone from the mirror). Message is apk's ERROR: line (with the
-// package line for unable to select packages), else the output's tail.
-func (b *Backend) Classify(step backends.Step, exitCode int, output []byte) backends.Failure {
-	return ClassifyOutput(step.Type, exitCode, output)
-}
-
-// ClassifyOutput is Classify without a Backend.
-func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends.Failure {
-	return rules.Classify(typ, exitCode, output)
-}
-
 // notFoundMessage is the unable-to-select line at i, with the package
 // line above a "breaks:" line, which names the version apk found instead.
 func notFoundMessage(lines []string, i int) string {
@@ -67,8 +53,8 @@ func notFoundMessage(lines []string, i int) string {
 }
 
 // failedMessage joins apk's ERROR: lines, each with the indented lines
-// that explain it, else the output's tail.
-func failedMessage(lines []string, exitCode int, output []byte) string {
+// that explain it, else "" (the output's tail).
+func failedMessage(lines []string) string {
 	var msgs []string
 	for i, l := range lines {
 		if !strings.HasPrefix(l, "ERROR: ") {
@@ -83,8 +69,14 @@ func failedMessage(lines []string, exitCode int, output []byte) string {
 		}
 		msgs = append(msgs, m)
 	}
-	if len(msgs) == 0 {
-		return toolkit.OutputSummary(output, exitCode)
-	}
 	return strings.Join(msgs, "; ")
+}
+
+// ClassifyOutput is Backend.Classify: it explains a failed step from
+// its output. The first class that matches wins: lock held, disk full,
+// package or version not found, stale index (a package file the index
+// names is gone from the mirror). Message is apk's ERROR: line (with the
+// package line for unable to select packages), else the output's tail.
+func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends.Failure {
+	return rules.Classify(typ, exitCode, output)
 }

@@ -139,6 +139,11 @@ func (b *Backend) writeAptConfig() error {
 // Name implements backends.Backend.
 func (b *Backend) Name() string { return "apt" }
 
+// Classify implements backends.Backend with ClassifyOutput.
+func (b *Backend) Classify(step backends.Step, exitCode int, output []byte) backends.Failure {
+	return ClassifyOutput(step.Type, exitCode, output)
+}
+
 // Family implements backends.Backend.
 func (b *Backend) Family() string { return v1alpha1.FamilyDebian }
 

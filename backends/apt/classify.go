@@ -46,26 +46,11 @@ var rules = toolkit.Rules{
 	}},
 }
 
-// Classify implements backends.Backend: it explains a failed step from
-// its output (stdout and stderr). The first class that matches wins, in
-// this order: lock held, dpkg interrupted, disk full, package not found,
-// stale index. A fetch failure while refreshing is a plain failure, not a
-// stale index: refreshing again would not help. Message is the matching
-// line (without "E: "), else the last E: line, else the output's tail.
-func (b *Backend) Classify(step backends.Step, exitCode int, output []byte) backends.Failure {
-	return ClassifyOutput(step.Type, exitCode, output)
-}
-
-// ClassifyOutput is Classify without a Backend.
-func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends.Failure {
-	return rules.Classify(typ, exitCode, output)
-}
-
 // failedMessage is the last E: line (the most specific: apt's summary
 // "Sub-process /usr/bin/dpkg returned an error code (1)" comes after the
-// cause, so the first of a run of E: lines at the end is kept), else the
-// output's tail.
-func failedMessage(lines []string, exitCode int, output []byte) string {
+// cause, so the first of a run of E: lines at the end is kept), else ""
+// (the output's tail).
+func failedMessage(lines []string) string {
 	last := -1
 	for i, l := range lines {
 		if strings.HasPrefix(l, "E: ") {
@@ -83,5 +68,15 @@ func failedMessage(lines []string, exitCode int, output []byte) string {
 		}
 		return strings.Join(msgs, "; ")
 	}
-	return toolkit.OutputSummary(output, exitCode)
+	return ""
+}
+
+// ClassifyOutput is Backend.Classify: it explains a failed step from
+// its output (stdout and stderr). The first class that matches wins, in
+// this order: lock held, dpkg interrupted, disk full, package not found,
+// stale index. A fetch failure while refreshing is a plain failure, not a
+// stale index: refreshing again would not help. Message is the matching
+// line (without "E: "), else the last E: line, else the output's tail.
+func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends.Failure {
+	return rules.Classify(typ, exitCode, output)
 }

@@ -38,19 +38,8 @@ var rules = toolkit.Rules{
 	}},
 }
 
-// Classify implements backends.Backend: lock held, disk full, package not
-// found, stale index (a download failure outside a refresh), else Failed.
-func (b *Backend) Classify(step backends.Step, exitCode int, output []byte) backends.Failure {
-	return ClassifyOutput(step.Type, exitCode, output)
-}
-
-// ClassifyOutput is Classify without a Backend.
-func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends.Failure {
-	return rules.Classify(typ, exitCode, output)
-}
-
-// lastError is the last "Error:" line, else the output's tail.
-func lastError(lines []string, exitCode int, output []byte) string {
+// lastError is the last "Error:" line, else "" (the output's tail).
+func lastError(lines []string) string {
 	for i := len(lines) - 1; i >= 0; i-- {
 		if s, ok := strings.CutPrefix(strings.TrimSpace(lines[i]), "Error:"); ok {
 			if s = strings.TrimSpace(s); s != "" {
@@ -58,5 +47,11 @@ func lastError(lines []string, exitCode int, output []byte) string {
 			}
 		}
 	}
-	return toolkit.OutputSummary(output, exitCode)
+	return ""
+}
+
+// ClassifyOutput is Backend.Classify: lock held, disk full, package not
+// found, stale index (a download failure outside a refresh), else Failed.
+func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends.Failure {
+	return rules.Classify(typ, exitCode, output)
 }

@@ -43,33 +43,25 @@ var rules = toolkit.Rules{
 	}},
 }
 
-// Classify implements backends.Backend: it explains a failed step from
-// its output. The first class that matches wins, in this order: lock
-// held, disk full, package not found, stale index (a package file the
-// sync database names is gone from the mirror: refresh, then retry). A
-// retrieval failure while refreshing is a plain failure. Message is the
-// matching line without "error: ", else the last error lines, else the
-// output's tail.
-func (b *Backend) Classify(step backends.Step, exitCode int, output []byte) backends.Failure {
-	return ClassifyOutput(step.Type, exitCode, output)
-}
-
-// ClassifyOutput is Classify without a Backend.
-func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends.Failure {
-	return rules.Classify(typ, exitCode, output)
-}
-
 // failedMessage joins the error: lines (pacman prints the cause before
-// its "failed to commit transaction" summary), else the output's tail.
-func failedMessage(lines []string, exitCode int, output []byte) string {
+// its "failed to commit transaction" summary), else "" (the output's tail).
+func failedMessage(lines []string) string {
 	var msgs []string
 	for _, l := range lines {
 		if strings.HasPrefix(l, "error: ") {
 			msgs = append(msgs, toolkit.TrimMarker(l, messageMarkers...))
 		}
 	}
-	if len(msgs) > 0 {
-		return strings.Join(msgs, "; ")
-	}
-	return toolkit.OutputSummary(output, exitCode)
+	return strings.Join(msgs, "; ")
+}
+
+// ClassifyOutput is Backend.Classify: it explains a failed step from
+// its output. The first class that matches wins, in this order: lock
+// held, disk full, package not found, stale index (a package file the
+// sync database names is gone from the mirror: refresh, then retry). A
+// retrieval failure while refreshing is a plain failure. Message is the
+// matching line without "error: ", else the last error lines, else the
+// output's tail.
+func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends.Failure {
+	return rules.Classify(typ, exitCode, output)
 }

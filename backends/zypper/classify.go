@@ -35,23 +35,9 @@ var rules = toolkit.Rules{
 	}},
 }
 
-// Classify implements backends.Backend from zypper's exit code first
-// (7 locked, 104 not found), then its words. A step ending in 102 or 103
-// (reboot or restart needed) did its work: its Step lists them in
-// SuccessExitCodes, so the executor reports it Succeeded and Classify is
-// never asked.
-func (b *Backend) Classify(step backends.Step, exitCode int, output []byte) backends.Failure {
-	return ClassifyOutput(step.Type, exitCode, output)
-}
-
-// ClassifyOutput is Classify without a Backend.
-func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends.Failure {
-	return rules.Classify(typ, exitCode, output)
-}
-
 // tailMessage is the last non-empty line that is not rpm's Alien warning,
-// else the exit code.
-func tailMessage(lines []string, exitCode int, output []byte) string {
+// else "" (the output's tail).
+func tailMessage(lines []string) string {
 	for _, l := range slices.Backward(lines) {
 		l = strings.TrimSpace(l)
 		if l == "" || strings.HasPrefix(l, "rpm: ") {
@@ -59,5 +45,14 @@ func tailMessage(lines []string, exitCode int, output []byte) string {
 		}
 		return l
 	}
-	return toolkit.OutputSummary(output, exitCode)
+	return ""
+}
+
+// ClassifyOutput is Backend.Classify from zypper's exit code first
+// (7 locked, 104 not found), then its words. A step ending in 102 or 103
+// (reboot or restart needed) did its work: its Step lists them in
+// SuccessExitCodes, so the executor reports it Succeeded and Classify is
+// never asked.
+func ClassifyOutput(typ v1alpha1.StepType, exitCode int, output []byte) backends.Failure {
+	return rules.Classify(typ, exitCode, output)
 }

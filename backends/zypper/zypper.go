@@ -115,6 +115,11 @@ func New(opts Options) (*Backend, error) {
 // Name implements backends.Backend.
 func (b *Backend) Name() string { return "zypper" }
 
+// Classify implements backends.Backend with ClassifyOutput.
+func (b *Backend) Classify(step backends.Step, exitCode int, output []byte) backends.Failure {
+	return ClassifyOutput(step.Type, exitCode, output)
+}
+
 // Family implements backends.Backend.
 func (b *Backend) Family() string { return v1alpha1.FamilyRPM }
 

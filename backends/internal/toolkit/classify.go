@@ -41,8 +41,9 @@ type Rules struct {
 	Trim  []string
 	Rules []Rule
 	// Failed is the message of a failure no rule explains, and of one a
-	// rule explains by its exit code alone (default OutputSummary).
-	Failed func(lines []string, exitCode int, output []byte) string
+	// rule explains by its exit code alone, from the output's lines; ""
+	// (or no Failed) gives OutputSummary.
+	Failed func(lines []string) string
 }
 
 // Classify explains a failed step from its type, exit code and output
@@ -84,7 +85,9 @@ func (r Rules) Classify(typ v1alpha1.StepType, exitCode int, output []byte) back
 
 func (r Rules) failed(lines []string, exitCode int, output []byte) string {
 	if r.Failed != nil {
-		return r.Failed(lines, exitCode, output)
+		if msg := r.Failed(lines); msg != "" {
+			return msg
+		}
 	}
 	return OutputSummary(output, exitCode)
 }

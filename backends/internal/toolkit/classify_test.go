@@ -16,7 +16,7 @@ var _ = Describe("Rules", func() {
 	rules := toolkit.Rules{
 		Marker: "E: ",
 		Trim:   []string{"E: ", "W: "},
-		Failed: func(lines []string, exitCode int, output []byte) string { return "failed: " + lines[0] },
+		Failed: func(lines []string) string { return "failed: " + lines[0] },
 		Rules: []toolkit.Rule{{
 			Reason:   v1alpha1.FailureLockHeld,
 			Pattern:  regexp.MustCompile(`Could not get lock`),
