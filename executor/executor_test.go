@@ -215,7 +215,7 @@ var _ = Describe("Executor", func() {
 			s := wait(e, "three")
 			Expect(s.Phase).To(Equal(PhaseFailed))
 			Expect(s.ExitCode).To(Equal(3))
-			Expect(s.Reason).To(Equal(backends.ReasonFailed))
+			Expect(s.Reason).To(Equal(v1alpha1.FailureFailed))
 			Expect(tail(e, "three")).To(Equal("E: nope\n"))
 		})
 	})
@@ -259,7 +259,7 @@ var _ = Describe("Executor", func() {
 			s := wait(e, "slow")
 			Expect(time.Since(began)).To(BeNumerically("<", 10*time.Second))
 			Expect(s.Phase).To(Equal(PhaseFailed))
-			Expect(s.Reason).To(Equal(backends.ReasonTimeout))
+			Expect(s.Reason).To(Equal(v1alpha1.FailureTimeout))
 			Expect(s.Message).To(ContainSubstring("300ms"))
 			Expect(s.ExitCode).To(BeNumerically(">", 128))
 			Eventually(func() []int { return liveInGroup(pgid) }).Should(BeEmpty())
@@ -272,7 +272,7 @@ var _ = Describe("Executor", func() {
 			Expect(e.Start(ctx, "stubborn", step)).To(Succeed())
 			pgid := readPID(pgidFile)
 			s := wait(e, "stubborn")
-			Expect(s.Reason).To(Equal(backends.ReasonTimeout))
+			Expect(s.Reason).To(Equal(v1alpha1.FailureTimeout))
 			Expect(s.ExitCode).To(Equal(128 + int(syscall.SIGKILL)))
 			Eventually(func() []int { return liveInGroup(pgid) }).Should(BeEmpty())
 		})
@@ -328,7 +328,7 @@ var _ = Describe("Executor", func() {
 			Expect(syscall.Kill(s.PID, syscall.SIGKILL)).To(Succeed())
 			s = wait(e, "orphan")
 			Expect(s.Phase).To(Equal(PhaseLost))
-			Expect(s.Reason).To(Equal(backends.ReasonInterrupted))
+			Expect(s.Reason).To(Equal(v1alpha1.FailureInterrupted))
 			Expect(s.Message).To(ContainSubstring(strconv.Itoa(s.PID)))
 			Eventually(func() bool { return live(child) }).Should(BeFalse())
 		})
@@ -342,7 +342,7 @@ var _ = Describe("Executor", func() {
 			stopRunner(e, "stopped")
 			s := wait(e, "stopped")
 			Expect(s.Phase).To(Equal(PhaseFailed))
-			Expect(s.Reason).To(Equal(backends.ReasonInterrupted))
+			Expect(s.Reason).To(Equal(v1alpha1.FailureInterrupted))
 			Eventually(func() []int { return liveInGroup(pgid) }).Should(BeEmpty())
 		})
 	})
@@ -373,7 +373,7 @@ var _ = Describe("Executor", func() {
 				Expect(err).NotTo(HaveOccurred())
 				Expect(s.Phase).To(Equal(want))
 				if want == PhaseLost {
-					Expect(s.Reason).To(Equal(backends.ReasonInterrupted))
+					Expect(s.Reason).To(Equal(v1alpha1.FailureInterrupted))
 				}
 			},
 			Entry("same pid, start time and boot: running", func(*runnerRecord) {}, PhaseRunning),
@@ -457,7 +457,7 @@ var _ = Describe("Executor", func() {
 			s, err = e.Status("late")
 			Expect(err).NotTo(HaveOccurred())
 			Expect(s.Phase).To(Equal(PhaseLost))
-			Expect(s.Reason).To(Equal(backends.ReasonInterrupted))
+			Expect(s.Reason).To(Equal(v1alpha1.FailureInterrupted))
 
 			Expect(runRunner(filepath.Join(dir, "late"))).To(Equal(RunnerClaimed))
 			Expect(lines(count)).To(BeEmpty())
