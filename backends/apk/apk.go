@@ -78,14 +78,11 @@ var _ backends.Backend = (*Backend)(nil)
 // New returns the apk backend for opts.Root.
 func New(opts Options) (*Backend, error) {
 	b := &Backend{cfg: opts.Settings, apk: opts.Apk, kernel: opts.KernelRelease}
-	if err := toolkit.Resolve(&b.cfg, "apk"); err != nil {
+	if err := toolkit.Resolve(&b.cfg, "apk", toolkit.Program{Path: &b.apk, Name: "apk"}); err != nil {
 		return nil, err
 	}
 	if b.kernel == nil {
 		b.kernel = toolkit.KernelRelease
-	}
-	if err := toolkit.ResolveProgram(&b.apk, "apk", b.cfg.PathEnv); err != nil {
-		return nil, err
 	}
 	return b, nil
 }

@@ -44,23 +44,9 @@ func (b *Backend) InstallStep(pkgs []backends.PackageRef) (backends.Step, error)
 // UpgradeStep returns apk upgrade NAMES for the installed ones among
 // names (an upgrade never installs); none installed is an error.
 func (b *Backend) UpgradeStep(names []string) (backends.Step, error) {
-	args, err := toolkit.PackageArgs(names, validName)
+	args, err := toolkit.UpgradeArgs(names, validName, b.installed, b.cfg.Log)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("upgrade: %w", err)
-	}
-	installed, err := b.installed()
-	if err != nil {
-		return backends.Step{}, fmt.Errorf("upgrade: %w", err)
-	}
-	args = slices.DeleteFunc(args, func(n string) bool {
-		_, ok := installed[n]
-		if !ok {
-			b.cfg.Log.Info("not upgrading a package that is not installed", "package", n)
-		}
-		return !ok
-	})
-	if len(args) == 0 {
-		return backends.Step{}, fmt.Errorf("upgrade: none of %v is installed", names)
 	}
 	return b.step(v1alpha1.StepUpgrade, slices.Concat([]string{"upgrade"}, args), args), nil
 }

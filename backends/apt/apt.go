@@ -69,7 +69,9 @@ var _ backends.Backend = (*Backend)(nil)
 // writes the APT_CONFIG file into StateDir.
 func New(opts Options) (*Backend, error) {
 	b := &Backend{cfg: opts.Settings, paths: opts.Paths, arch: opts.Architecture}
-	if err := toolkit.Resolve(&b.cfg, "apt"); err != nil {
+	if err := toolkit.Resolve(&b.cfg, "apt", toolkit.Program{Path: &b.paths.AptGet, Name: "apt-get"},
+		toolkit.Program{Path: &b.paths.AptMark, Name: "apt-mark"}, toolkit.Program{Path: &b.paths.AptCache, Name: "apt-cache"},
+		toolkit.Program{Path: &b.paths.Dpkg, Name: "dpkg"}); err != nil {
 		return nil, err
 	}
 	if strings.ContainsAny(b.cfg.Root, "\"\n\r;{}") {
@@ -77,17 +79,6 @@ func New(opts Options) (*Backend, error) {
 	}
 	if b.arch == "" {
 		b.arch = debianArch(runtime.GOARCH)
-	}
-	for _, p := range []struct {
-		dst  *string
-		name string
-	}{
-		{&b.paths.AptGet, "apt-get"}, {&b.paths.AptMark, "apt-mark"},
-		{&b.paths.AptCache, "apt-cache"}, {&b.paths.Dpkg, "dpkg"},
-	} {
-		if err := toolkit.ResolveProgram(p.dst, p.name, b.cfg.PathEnv); err != nil {
-			return nil, err
-		}
 	}
 	if b.cfg.Root != "/" {
 		if err := b.writeAptConfig(); err != nil {

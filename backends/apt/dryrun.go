@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/internal/toolkit"
 )
 
 // ParseDryRun parses the output of a simulated upgrade
@@ -26,11 +27,7 @@ func ParseDryRun(out []byte) map[string]backends.Upgrade {
 	ups := map[string]backends.Upgrade{}
 	for len(out) > 0 {
 		var line []byte
-		if i := bytes.IndexByte(out, '\n'); i >= 0 {
-			line, out = out[:i], out[i+1:]
-		} else {
-			line, out = out, nil
-		}
+		line, out = toolkit.NextLine(out)
 		if u, ok := parseInst(string(bytes.TrimRight(line, "\r"))); ok {
 			ups[u.Name] = u
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/internal/toolkit"
 )
 
 // StatusDB is what the dpkg status file says.
@@ -50,14 +51,7 @@ func ParseStatus(data []byte, nativeArch string) StatusDB {
 	}
 	for len(data) > 0 {
 		var line []byte
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			line, data = data, nil
-		}
-		if len(line) > 0 && line[len(line)-1] == '\r' {
-			line = line[:len(line)-1]
-		}
+		line, data = toolkit.NextLine(data)
 		if len(line) == 0 {
 			flush()
 			continue

@@ -1,6 +1,7 @@
 package apt
 
 import (
+	"cmp"
 	"strconv"
 	"strings"
 )
@@ -12,11 +13,8 @@ import (
 func CompareVersions(a, b string) int {
 	ea, ua, ra := splitVersion(a)
 	eb, ub, rb := splitVersion(b)
-	if ea != eb {
-		if ea < eb {
-			return -1
-		}
-		return 1
+	if c := cmp.Compare(ea, eb); c != 0 {
+		return c
 	}
 	if c := compareFragment(ua, ub); c != 0 {
 		return c

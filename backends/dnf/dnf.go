@@ -20,7 +20,6 @@ package dnf
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -111,7 +110,8 @@ func New(opts Options) (*Backend, error) {
 	if b.mode != ModeDNF && b.mode != ModeYum {
 		return nil, fmt.Errorf("dnf backend: unknown mode %q", b.mode)
 	}
-	if err := toolkit.Resolve(&b.cfg, "dnf"); err != nil {
+	if err := toolkit.Resolve(&b.cfg, "dnf", toolkit.Program{Path: &b.paths.DNF, Name: string(b.mode)},
+		toolkit.Program{Path: &b.paths.Rpm, Name: "rpm"}); err != nil {
 		return nil, err
 	}
 	if b.home == "" {
@@ -119,14 +119,6 @@ func New(opts Options) (*Backend, error) {
 	}
 	if b.procRoot == "" {
 		b.procRoot = "/proc"
-	}
-	for _, p := range []struct {
-		dst  *string
-		name string
-	}{{&b.paths.DNF, string(b.mode)}, {&b.paths.Rpm, "rpm"}} {
-		if err := toolkit.ResolveProgram(p.dst, p.name, b.cfg.PathEnv); err != nil {
-			return nil, err
-		}
 	}
 	if b.mode == ModeYum && IsDNF(b.paths.DNF) {
 		b.cfg.Log.Info("yum is dnf here; using the dnf command set", "path", b.paths.DNF)
@@ -253,5 +245,3 @@ func (b *Backend) inRoot(rels ...string) []string {
 	}
 	return out
 }
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

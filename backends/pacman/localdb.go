@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/internal/toolkit"
 )
 
 // ParseDesc parses one local database entry's desc file:
@@ -30,11 +31,7 @@ func ParseDesc(data []byte) (backends.Package, bool) {
 	field := ""
 	for len(data) > 0 {
 		var line []byte
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			line, data = data, nil
-		}
+		line, data = toolkit.NextLine(data)
 		line = bytes.TrimSpace(line)
 		switch {
 		case len(line) == 0:
@@ -98,4 +95,10 @@ func (b *Backend) readLocal(dir string, conf Conf) (map[string]backends.Package,
 		db[p.Name] = p
 	}
 	return b.localCache.Put(key, db), nil
+}
+
+// installed is the root's local database (see readLocal).
+func (b *Backend) installed() (map[string]backends.Package, error) {
+	conf := b.conf()
+	return b.readLocal(filepath.Join(conf.DBPath, "local"), conf)
 }

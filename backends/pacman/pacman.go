@@ -96,7 +96,7 @@ var _ backends.Backend = (*Backend)(nil)
 // New returns the pacman backend for opts.Root.
 func New(opts Options) (*Backend, error) {
 	b := &Backend{cfg: opts.Settings, pacman: opts.Pacman, kernel: opts.KernelRelease, checkInterval: opts.CheckInterval}
-	if err := toolkit.Resolve(&b.cfg, "pacman"); err != nil {
+	if err := toolkit.Resolve(&b.cfg, "pacman", toolkit.Program{Path: &b.pacman, Name: "pacman"}); err != nil {
 		return nil, err
 	}
 	if b.checkInterval <= 0 {
@@ -104,9 +104,6 @@ func New(opts Options) (*Backend, error) {
 	}
 	if b.kernel == nil {
 		b.kernel = toolkit.KernelRelease
-	}
-	if err := toolkit.ResolveProgram(&b.pacman, "pacman", b.cfg.PathEnv); err != nil {
-		return nil, err
 	}
 	return b, nil
 }

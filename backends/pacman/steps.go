@@ -65,13 +65,7 @@ func (b *Backend) InstallStep(pkgs []backends.PackageRef) (backends.Step, error)
 		cached = append(cached, f)
 	}
 	if len(cached) == len(pkgs) {
-		return backends.Step{
-			Type:     v1alpha1.StepInstall,
-			Argv:     slices.Concat(b.baseArgv(), []string{"-U", "--needed"}, cached),
-			Env:      b.Env(),
-			Packages: names,
-			Timeout:  b.cfg.StepTimeout,
-		}, nil
+		return b.step(v1alpha1.StepInstall, []string{"-U", "--needed"}, cached, names), nil
 	}
 	targets := make([]string, 0, len(pkgs))
 	for _, p := range pkgs {
@@ -92,13 +86,7 @@ func (b *Backend) InstallStep(pkgs []backends.PackageRef) (backends.Step, error)
 			return backends.Step{}, fmt.Errorf("install: %s %s is neither in the package cache nor in the repositories", p.Name, p.Version)
 		}
 	}
-	return backends.Step{
-		Type:     v1alpha1.StepInstall,
-		Argv:     slices.Concat(b.baseArgv(), []string{"-S", "-yy", "--needed"}, targets),
-		Env:      b.Env(),
-		Packages: names,
-		Timeout:  b.cfg.StepTimeout,
-	}, nil
+	return b.step(v1alpha1.StepInstall, []string{"-S", "-yy", "--needed"}, targets, names), nil
 }
 
 // UpgradeStep returns the step that upgrades the named installed packages
@@ -107,32 +95,11 @@ func (b *Backend) InstallStep(pkgs []backends.PackageRef) (backends.Step, error)
 // Observe's private check reported. Names that are not installed are
 // left out (an upgrade never installs); none left is an error.
 func (b *Backend) UpgradeStep(names []string) (backends.Step, error) {
-	args, err := toolkit.PackageArgs(names, validName)
+	args, err := toolkit.UpgradeArgs(names, validName, b.installed, b.cfg.Log)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("upgrade: %w", err)
 	}
-	conf := b.conf()
-	installed, err := b.readLocal(filepath.Join(conf.DBPath, "local"), conf)
-	if err != nil {
-		return backends.Step{}, fmt.Errorf("upgrade: %w", err)
-	}
-	args = slices.DeleteFunc(args, func(n string) bool {
-		_, ok := installed[n]
-		if !ok {
-			b.cfg.Log.Info("not upgrading a package that is not installed", "package", n)
-		}
-		return !ok
-	})
-	if len(args) == 0 {
-		return backends.Step{}, fmt.Errorf("upgrade: none of %v is installed", names)
-	}
-	return backends.Step{
-		Type:     v1alpha1.StepUpgrade,
-		Argv:     slices.Concat(b.baseArgv(), []string{"-S", "-yy", "--needed"}, args),
-		Env:      b.Env(),
-		Packages: slices.Clone(args),
-		Timeout:  b.cfg.StepTimeout,
-	}, nil
+	return b.step(v1alpha1.StepUpgrade, []string{"-S", "-yy", "--needed"}, args, args), nil
 }
 
 // RemoveStep returns the step that removes packages (pacman -R: modified
@@ -142,13 +109,7 @@ func (b *Backend) RemoveStep(names []string) (backends.Step, error) {
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("remove: %w", err)
 	}
-	return backends.Step{
-		Type:     v1alpha1.StepRemove,
-		Argv:     slices.Concat(b.baseArgv(), []string{"-R"}, args),
-		Env:      b.Env(),
-		Packages: slices.Clone(args),
-		Timeout:  b.cfg.StepTimeout,
-	}, nil
+	return b.step(v1alpha1.StepRemove, []string{"-R"}, args, args), nil
 }
 
 // HoldStep always fails: see ErrHoldUnsupported and Capabilities.
@@ -166,4 +127,15 @@ func (b *Backend) RecoverStep() (backends.Step, error) {
 // its own, and installing the same version again repairs the package.
 func (b *Backend) ReinstallStep(pkgs []backends.PackageRef) (backends.Step, error) {
 	return b.InstallStep(pkgs)
+}
+
+// step runs pacman with the root's options, the operation op and args.
+func (b *Backend) step(typ v1alpha1.StepType, op, args, names []string) backends.Step {
+	return backends.Step{
+		Type:     typ,
+		Argv:     slices.Concat(b.baseArgv(), op, args),
+		Env:      b.Env(),
+		Packages: slices.Clone(names),
+		Timeout:  b.cfg.StepTimeout,
+	}
 }

@@ -1,6 +1,7 @@
 package pacman
 
 import (
+	"cmp"
 	"strings"
 )
 
@@ -90,11 +91,8 @@ func segmentCmp(a, b string) int {
 		}
 		if numeric {
 			x, y = strings.TrimLeft(x, "0"), strings.TrimLeft(y, "0")
-			if len(x) != len(y) {
-				if len(x) < len(y) {
-					return -1
-				}
-				return 1
+			if c := cmp.Compare(len(x), len(y)); c != 0 {
+				return c // the longer number, without leading zeros, is larger
 			}
 		}
 		if c := strings.Compare(x, y); c != 0 {

@@ -9,6 +9,7 @@ package rpm
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -114,11 +115,8 @@ func SplitEVR(evr string) (epoch int, version, release string) {
 func CompareEVR(a, b string) int {
 	ea, va, ra := SplitEVR(a)
 	eb, vb, rb := SplitEVR(b)
-	if ea != eb {
-		if ea < eb {
-			return -1
-		}
-		return 1
+	if c := cmp.Compare(ea, eb); c != 0 {
+		return c
 	}
 	if c := Vercmp(va, vb); c != 0 {
 		return c
@@ -218,11 +216,8 @@ func Vercmp(a, b string) int {
 		}
 		if numeric {
 			sa, sb = strings.TrimLeft(sa, "0"), strings.TrimLeft(sb, "0")
-			if len(sa) != len(sb) {
-				if len(sa) > len(sb) {
-					return 1
-				}
-				return -1
+			if c := cmp.Compare(len(sa), len(sb)); c != 0 {
+				return c // the longer number, without leading zeros, is larger
 			}
 		}
 		if c := strings.Compare(sa, sb); c != 0 {

@@ -91,7 +91,8 @@ var _ backends.Backend = (*Backend)(nil)
 // New returns the zypper backend for opts.Root.
 func New(opts Options) (*Backend, error) {
 	b := &Backend{cfg: opts.Settings, paths: opts.Paths, home: opts.Home, procRoot: opts.ProcRoot, rebootPkgs: opts.RebootPackages}
-	if err := toolkit.Resolve(&b.cfg, "zypper"); err != nil {
+	if err := toolkit.Resolve(&b.cfg, "zypper", toolkit.Program{Path: &b.paths.Zypper, Name: "zypper"},
+		toolkit.Program{Path: &b.paths.Rpm, Name: "rpm"}); err != nil {
 		return nil, err
 	}
 	if b.home == "" {
@@ -99,14 +100,6 @@ func New(opts Options) (*Backend, error) {
 	}
 	if b.procRoot == "" {
 		b.procRoot = "/proc"
-	}
-	for _, p := range []struct {
-		dst  *string
-		name string
-	}{{&b.paths.Zypper, "zypper"}, {&b.paths.Rpm, "rpm"}} {
-		if err := toolkit.ResolveProgram(p.dst, p.name, b.cfg.PathEnv); err != nil {
-			return nil, err
-		}
 	}
 	b.db = &rpm.DB{Root: b.cfg.Root, Rpm: b.paths.Rpm, Env: b.Env(), Runner: b.cfg.Runner}
 	return b, nil

@@ -76,6 +76,31 @@ func InstallArgs(pkgs []backends.PackageRef, valid func(string) bool, family str
 	return args, names, pinned, nil
 }
 
+// UpgradeArgs validates an upgrade's names as PackageArgs does and keeps
+// the installed ones (logging the others): an upgrade never installs. No
+// installed name left is an error.
+func UpgradeArgs(names []string, valid func(string) bool, installed func() (map[string]backends.Package, error), log logr.Logger) ([]string, error) {
+	args, err := PackageArgs(names, valid)
+	if err != nil {
+		return nil, err
+	}
+	pkgs, err := installed()
+	if err != nil {
+		return nil, err
+	}
+	args = slices.DeleteFunc(args, func(n string) bool {
+		_, ok := pkgs[n]
+		if !ok {
+			log.Info("not upgrading a package that is not installed", "package", n)
+		}
+		return !ok
+	})
+	if len(args) == 0 {
+		return nil, fmt.Errorf("none of %v is installed", names)
+	}
+	return args, nil
+}
+
 // Wanted returns the names among names that valid accepts, sorted and
 // deduplicated, for a query of available versions; the others are logged
 // and left out.

@@ -74,4 +74,18 @@ var _ = Describe("package names on a command line", func() {
 		Expect(logs.String()).To(ContainSubstring(`"-x"`))
 		Expect(toolkit.Wanted(nil, rpmName, log)).To(BeEmpty())
 	})
+
+	It("upgrades only the installed packages, and refuses when none is", func() {
+		var logs strings.Builder
+		log := funcr.New(func(_, args string) { logs.WriteString(args + "\n") }, funcr.Options{})
+		installed := func() (map[string]backends.Package, error) {
+			return map[string]backends.Package{"vim": {Name: "vim"}, "bash": {Name: "bash"}}, nil
+		}
+		Expect(toolkit.UpgradeArgs([]string{"vim", "nano", "bash", "vim"}, rpmName, installed, log)).To(Equal([]string{"vim", "bash"}))
+		Expect(logs.String()).To(ContainSubstring(`"not upgrading a package that is not installed" "package"="nano"`))
+		_, err := toolkit.UpgradeArgs([]string{"nano"}, rpmName, installed, log)
+		Expect(err).To(MatchError("none of [nano] is installed"))
+		_, err = toolkit.UpgradeArgs([]string{"-y"}, rpmName, installed, log)
+		Expect(err).To(MatchError(`invalid package name "-y"`))
+	})
 })

@@ -69,6 +69,14 @@ func OutputSummary(output []byte, exitCode int) string {
 	return "exit code " + strconv.Itoa(exitCode)
 }
 
+// NextLine cuts the first line off data, without its newline and a
+// carriage return before it: parsers walk an output with it without
+// copying (for line, rest := NextLine(data); ...).
+func NextLine(data []byte) (line, rest []byte) {
+	line, rest, _ = bytes.Cut(data, []byte{'\n'})
+	return bytes.TrimSuffix(line, []byte{'\r'}), rest
+}
+
 // Tail returns at most n bytes from the end of b, without surrounding space.
 func Tail(b []byte, n int) string {
 	b = bytes.TrimSpace(b)

@@ -32,4 +32,13 @@ var _ = Describe("reading a failed step's output", func() {
 		Expect(toolkit.OutputSummary([]byte("  boom \n"), 3)).To(Equal("boom"))
 		Expect(toolkit.OutputSummary(nil, 3)).To(Equal("exit code 3"))
 	})
+	It("walks lines without their newline or carriage return", func() {
+		var got []string
+		for data := []byte("a\r\nb\n\nc"); len(data) > 0; {
+			var line []byte
+			line, data = toolkit.NextLine(data)
+			got = append(got, string(line))
+		}
+		Expect(got).To(Equal([]string{"a", "b", "", "c"}))
+	})
 })

@@ -15,11 +15,19 @@ import (
 	"github.com/patchlet/patchlet/executor"
 )
 
+// Program is one program a backend runs: the path it was given ("" to
+// look it up) and its name.
+type Program struct {
+	Path *string
+	Name string
+}
+
 // Resolve fills s's unset fields with the defaults (root "/", time.Now,
 // executor.ExecRunner, backends.DefaultStateDir, DefaultPath and the default
-// timeouts) and checks the root is an absolute path. manager names the
+// timeouts), checks the root is an absolute path and resolves the
+// programs' paths in s.PathEnv (see ResolveProgram). manager names the
 // backend in errors.
-func Resolve(s *backends.Settings, manager string) error {
+func Resolve(s *backends.Settings, manager string, programs ...Program) error {
 	if s.Root == "" {
 		s.Root = "/"
 	}
@@ -44,6 +52,11 @@ func Resolve(s *backends.Settings, manager string) error {
 	}
 	if s.StepTimeout <= 0 {
 		s.StepTimeout = backends.DefaultStepTimeout
+	}
+	for _, p := range programs {
+		if err := ResolveProgram(p.Path, p.Name, s.PathEnv); err != nil {
+			return err
+		}
 	}
 	return nil
 }

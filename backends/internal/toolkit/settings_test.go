@@ -28,6 +28,17 @@ var _ = Describe("Settings", func() {
 		Expect(toolkit.Resolve(&empty, "apt")).To(Succeed())
 		Expect(empty.Root).To(Equal("/"))
 	})
+	It("resolves the programs in the PATH it settled on", func() {
+		dir := GinkgoT().TempDir()
+		Expect(os.WriteFile(filepath.Join(dir, "zypper"), []byte("#!/bin/sh\n"), 0o755)).To(Succeed())
+		zypper, rpm := "", "/opt/rpm"
+		s := backends.Settings{PathEnv: dir}
+		Expect(toolkit.Resolve(&s, "zypper", toolkit.Program{Path: &zypper, Name: "zypper"}, toolkit.Program{Path: &rpm, Name: "rpm"})).To(Succeed())
+		Expect(zypper).To(Equal(filepath.Join(dir, "zypper")))
+		Expect(rpm).To(Equal("/opt/rpm"), "a path given is kept")
+		missing := ""
+		Expect(toolkit.Resolve(&s, "zypper", toolkit.Program{Path: &missing, Name: "rpm"})).To(MatchError(exec.ErrNotFound))
+	})
 	It("refuses a relative root, naming the backend", func() {
 		s := backends.Settings{Root: "srv/img"}
 		Expect(toolkit.Resolve(&s, "pacman")).To(MatchError(`pacman root "srv/img" is not an absolute path`))
