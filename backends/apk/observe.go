@@ -112,14 +112,13 @@ func (b *Backend) upgrades(ctx context.Context, fp string, installed map[string]
 // available runs apk policy for names when fp or the names changed, and
 // returns each name's versions, newest first.
 func (b *Backend) available(ctx context.Context, fp string, names []string) (map[string][]string, error) {
-	valid := toolkit.Wanted(names, validName, b.cfg.Log)
-	if len(valid) == 0 {
-		return map[string][]string{}, nil
-	}
-	key := fp + strings.Join(valid, ",")
-	if avail, ok := b.availCache.Get(key); ok {
-		return avail, nil
-	}
+	return toolkit.CachedVersions(&b.availCache, fp, names, validName, b.cfg.Log, func(valid []string) (map[string][]string, error) {
+		return b.policy(ctx, valid)
+	})
+}
+
+// policy asks apk policy for the versions of valid.
+func (b *Backend) policy(ctx context.Context, valid []string) (map[string][]string, error) {
 	argv := slices.Concat(b.baseArgv(), []string{"policy"}, valid)
 	stdout, _, err := b.cfg.Runner.Run(ctx, argv, b.Env())
 	if err != nil {
@@ -129,7 +128,7 @@ func (b *Backend) available(ctx context.Context, fp string, names []string) (map
 	for _, vs := range avail {
 		slices.SortFunc(vs, func(x, y string) int { return VersionCompare(y, x) })
 	}
-	return b.availCache.Put(key, avail), nil
+	return avail, nil
 }
 
 // indexRefreshed is patchlet's own stamp of the last successful refresh.

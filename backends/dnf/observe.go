@@ -192,16 +192,13 @@ func (b *Backend) markSecurity(ctx context.Context, ups map[string]backends.Upgr
 // available lists the versions of names in the repositories, newest
 // first, cached until fp or the names change.
 func (b *Backend) available(ctx context.Context, fp string, names []string) (map[string][]string, error) {
-	valid := toolkit.Wanted(names, rpm.ValidName, b.cfg.Log)
-	avail := map[string][]string{}
-	if len(valid) == 0 {
-		return avail, nil
-	}
-	key := fp + "\n" + strings.Join(valid, ",")
-	if cached, ok := b.availCache.Get(key); ok {
-		return cached, nil
-	}
+	return toolkit.CachedVersions(&b.availCache, fp, names, rpm.ValidName, b.cfg.Log, func(valid []string) (map[string][]string, error) {
+		return b.listAvailable(ctx, valid)
+	})
+}
 
+// listAvailable asks the package manager for the versions of valid.
+func (b *Backend) listAvailable(ctx context.Context, valid []string) (map[string][]string, error) {
 	var cands []Candidate
 	if b.mode == ModeYum {
 		stdout, stderr, err := b.cfg.Runner.Run(ctx, b.queryArgs(slices.Concat([]string{"list", "available", "--showduplicates"}, valid)...), b.Env())
@@ -217,6 +214,7 @@ func (b *Backend) available(ctx context.Context, fp string, names []string) (map
 		}
 		cands = ParseRepoquery(stdout)
 	}
+	avail := map[string][]string{}
 	for _, c := range cands {
 		if c.Repo == "@System" || c.Repo == "installed" || !slices.Contains(valid, c.Name) {
 			continue
@@ -226,7 +224,7 @@ func (b *Backend) available(ctx context.Context, fp string, names []string) (map
 	for n, vs := range avail {
 		avail[n] = rpm.SortNewestFirst(vs)
 	}
-	return b.availCache.Put(key, avail), nil
+	return avail, nil
 }
 
 // LockHolder reports the process holding the package manager's lock:
@@ -237,7 +235,7 @@ func (b *Backend) LockHolder() (pid int, command string, held bool, err error) {
 	if b.mode == ModeYum {
 		pidFiles = []string{"var/run/yum.pid", "run/yum.pid"}
 	}
-	if pid, cmd, held, err := toolkit.PIDFileHolder(b.inRoot(pidFiles...)...); err != nil || held {
+	if pid, cmd, held, err := toolkit.PIDFileHolder(toolkit.InRoot(b.cfg.Root, pidFiles...)...); err != nil || held {
 		return pid, cmd, held, err
 	}
 	return b.locks.Holder(rpm.TransactionLocks(b.cfg.Root)...)

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"github.com/patchlet/patchlet/backends/internal/toolkit"
 )
@@ -28,37 +27,11 @@ func (b *Backend) LockHolder() (pid int, command string, held bool, err error) {
 	} else if err != nil {
 		return 0, "", false, fmt.Errorf("stat pacman lock: %w", err)
 	}
-	pid = openedBy("/proc", path)
+	pid = toolkit.OpenedBy("/proc", path)
 	if pid == 0 {
 		b.cfg.Log.V(1).Info("pacman lock exists but no process has it open (stale?)", "path", path)
 	}
 	return pid, toolkit.ProcessName(pid), true, nil
-}
-
-// openedBy returns the pid of a process with path open, found in
-// procDir/PID/fd, or 0. Processes it may not inspect are skipped.
-func openedBy(procDir, path string) int {
-	procs, err := os.ReadDir(procDir)
-	if err != nil {
-		return 0
-	}
-	for _, p := range procs {
-		pid, err := strconv.Atoi(p.Name())
-		if err != nil || pid <= 0 {
-			continue
-		}
-		fdDir := filepath.Join(procDir, p.Name(), "fd")
-		fds, err := os.ReadDir(fdDir)
-		if err != nil {
-			continue
-		}
-		for _, fd := range fds {
-			if target, err := os.Readlink(filepath.Join(fdDir, fd.Name())); err == nil && target == path {
-				return pid
-			}
-		}
-	}
-	return 0
 }
 
 // LockFiles is pacman's database lock.

@@ -18,11 +18,7 @@ var DBDirs = []string{"usr/lib/sysimage/rpm", "var/lib/rpm"}
 
 // DBPaths are DBDirs inside root.
 func DBPaths(root string) []string {
-	paths := make([]string, 0, len(DBDirs))
-	for _, rel := range DBDirs {
-		paths = append(paths, filepath.Join(root, rel))
-	}
-	return paths
+	return toolkit.InRoot(root, DBDirs...)
 }
 
 // TransactionLocks are rpm's transaction locks (.rpm.lock, an fcntl lock

@@ -161,16 +161,16 @@ func (b *Backend) markSecurity(ctx context.Context, ups map[string]backends.Upgr
 	return nil
 }
 
+// available lists the versions of names in the repositories (search -s),
+// newest first, cached until fp or the names change.
 func (b *Backend) available(ctx context.Context, fp string, names []string) (map[string][]string, error) {
-	valid := toolkit.Wanted(names, rpm.ValidName, b.cfg.Log)
-	avail := map[string][]string{}
-	if len(valid) == 0 {
-		return avail, nil
-	}
-	key := fp + "\n" + strings.Join(valid, ",")
-	if cached, ok := b.availCache.Get(key); ok {
-		return cached, nil
-	}
+	return toolkit.CachedVersions(&b.availCache, fp, names, rpm.ValidName, b.cfg.Log, func(valid []string) (map[string][]string, error) {
+		return b.search(ctx, valid)
+	})
+}
+
+// search asks zypper for the versions of valid.
+func (b *Backend) search(ctx context.Context, valid []string) (map[string][]string, error) {
 	out, err := b.query(ctx, slices.Concat([]string{"search", "-s", "--match-exact", "-t", "package", "--"}, valid)...)
 	if err != nil {
 		return nil, fmt.Errorf("list available versions: %w", err)
@@ -179,6 +179,7 @@ func (b *Backend) available(ctx context.Context, fp string, names []string) (map
 	if err != nil {
 		return nil, fmt.Errorf("list available versions: %w", err)
 	}
+	avail := map[string][]string{}
 	for _, s := range sols {
 		if s.Kind != "package" || !slices.Contains(valid, s.Name) || s.Repository == "" ||
 			s.Repository == "(System Packages)" || s.Repository == "@System" {
@@ -189,13 +190,13 @@ func (b *Backend) available(ctx context.Context, fp string, names []string) (map
 	for n, vs := range avail {
 		avail[n] = rpm.SortNewestFirst(vs)
 	}
-	return b.availCache.Put(key, avail), nil
+	return avail, nil
 }
 
 // LockHolder reports the process holding zypper's lock (ROOT/run/zypp.pid
 // with a live pid), else rpm's transaction lock. It runs no process.
 func (b *Backend) LockHolder() (pid int, command string, held bool, err error) {
-	if pid, cmd, held, err := toolkit.PIDFileHolder(b.inRoot("run/zypp.pid", "var/run/zypp.pid")...); err != nil || held {
+	if pid, cmd, held, err := toolkit.PIDFileHolder(toolkit.InRoot(b.cfg.Root, "run/zypp.pid", "var/run/zypp.pid")...); err != nil || held {
 		return pid, cmd, held, err
 	}
 	return b.locks.Holder(rpm.TransactionLocks(b.cfg.Root)...)

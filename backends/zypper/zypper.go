@@ -150,12 +150,3 @@ func (b *Backend) RecordRefresh(t time.Time) error { return b.stamp().Write(t) }
 func (b *Backend) stamp() toolkit.RefreshStamp { return toolkit.StampIn(b.cfg.StateDir, b.Name()) }
 
 func (b *Backend) path(rel string) string { return filepath.Join(b.cfg.Root, rel) }
-
-// inRoot are rels inside the root.
-func (b *Backend) inRoot(rels ...string) []string {
-	out := make([]string, len(rels))
-	for i, rel := range rels {
-		out[i] = b.path(rel)
-	}
-	return out
-}

@@ -2,7 +2,10 @@ package toolkit
 
 import (
 	"slices"
+	"strings"
 	"sync"
+
+	"github.com/go-logr/logr"
 )
 
 // Cache keeps one answer of a package manager (pending upgrades,
@@ -37,6 +40,27 @@ func (c *Cache[V]) Put(key string, m map[string]V) map[string]V {
 		c.mu.Unlock()
 	}
 	return cloneMap(m)
+}
+
+// CachedVersions answers the available versions of the names valid
+// accepts among names (see Wanted): from c while fp and those names are
+// the same, else from list, called with them sorted, whose answer c then
+// keeps. No valid name is an empty answer, without calling list.
+func CachedVersions(c *Cache[[]string], fp string, names []string, valid func(string) bool, log logr.Logger,
+	list func(names []string) (map[string][]string, error)) (map[string][]string, error) {
+	wanted := Wanted(names, valid, log)
+	if len(wanted) == 0 {
+		return map[string][]string{}, nil
+	}
+	key := fp + "\n" + strings.Join(wanted, ",")
+	if avail, ok := c.Get(key); ok {
+		return avail, nil
+	}
+	avail, err := list(wanted)
+	if err != nil {
+		return nil, err
+	}
+	return c.Put(key, avail), nil
 }
 
 // cloneMap copies m (never nil), and each value that is a []string.

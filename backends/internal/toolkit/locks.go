@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -165,4 +166,32 @@ func ProcLocksHolder(path, locksFile string) (pid int, command string, held bool
 		return 0, "", false, fmt.Errorf("read %s: %w", locksFile, err)
 	}
 	return 0, "", false, nil
+}
+
+// OpenedBy returns the pid of a process with path open, found in
+// procDir/PID/fd, or 0: who holds a lock that is a file's existence
+// (pacman's db.lck), as long as it keeps the file open. Processes it may
+// not inspect are skipped.
+func OpenedBy(procDir, path string) int {
+	procs, err := os.ReadDir(procDir)
+	if err != nil {
+		return 0
+	}
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil || pid <= 0 {
+			continue
+		}
+		fdDir := filepath.Join(procDir, p.Name(), "fd")
+		fds, err := os.ReadDir(fdDir)
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			if target, err := os.Readlink(filepath.Join(fdDir, fd.Name())); err == nil && target == path {
+				return pid
+			}
+		}
+	}
+	return 0
 }

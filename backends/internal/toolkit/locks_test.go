@@ -151,4 +151,14 @@ var _ = Describe("lock holders", func() {
 		Expect(held).To(BeTrue())
 		Expect(pid).To(Equal(0), "an unknown holder")
 	})
+
+	It("finds the process that has a file open, and no one for a file nobody opened", func() {
+		lock := write("db.lck", "")
+		Expect(toolkit.OpenedBy("/proc", lock)).To(BeZero())
+		f, err := os.Open(lock)
+		Expect(err).NotTo(HaveOccurred())
+		defer f.Close()
+		Expect(toolkit.OpenedBy("/proc", lock)).To(Equal(os.Getpid()))
+		Expect(toolkit.OpenedBy(filepath.Join(dir, "noproc"), lock)).To(BeZero())
+	})
 })

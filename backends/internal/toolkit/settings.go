@@ -92,3 +92,12 @@ func LookPath(name, pathEnv string) (string, error) {
 	}
 	return "", fmt.Errorf("find %s in %s: %w", name, pathEnv, exec.ErrNotFound)
 }
+
+// InRoot joins each of rels to root.
+func InRoot(root string, rels ...string) []string {
+	out := make([]string, len(rels))
+	for i, rel := range rels {
+		out[i] = filepath.Join(root, rel)
+	}
+	return out
+}

@@ -61,3 +61,10 @@ var _ = Describe("ResolveProgram", func() {
 		Expect(toolkit.ResolveProgram(&p, "rpm", dir)).To(MatchError(exec.ErrNotFound))
 	})
 })
+
+var _ = Describe("InRoot", func() {
+	It("joins paths to the root", func() {
+		Expect(toolkit.InRoot("/srv/img", "run/zypp.pid", "/var/run/zypp.pid")).To(Equal([]string{"/srv/img/run/zypp.pid", "/srv/img/var/run/zypp.pid"}))
+		Expect(toolkit.InRoot("/", "var/lib/rpm")).To(Equal([]string{"/var/lib/rpm"}))
+	})
+})
