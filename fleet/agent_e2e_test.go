@@ -24,8 +24,8 @@ import (
 	"github.com/patchlet/patchlet/backends/apt"
 	"github.com/patchlet/patchlet/client"
 	"github.com/patchlet/patchlet/fleet"
-	"github.com/patchlet/patchlet/internal/testsupport/testrepo"
 	"github.com/patchlet/patchlet/internal/testsupport/testenv"
+	"github.com/patchlet/patchlet/internal/testsupport/testrepo"
 )
 
 // The end-to-end spec runs the real patchlet binary (cmd/patchlet) in

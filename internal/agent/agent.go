@@ -17,8 +17,8 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/patchlet/patchlet/audit"
-	"github.com/patchlet/patchlet/executor"
 	"github.com/patchlet/patchlet/controllers/dropdir"
+	"github.com/patchlet/patchlet/executor"
 	"github.com/patchlet/patchlet/internal/options"
 	"github.com/patchlet/patchlet/internal/version"
 	"github.com/patchlet/patchlet/metrics"
