@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -18,38 +17,24 @@ import (
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/apk"
+	"github.com/patchlet/patchlet/internal/testsupport/backendtest"
 )
 
-// fakeRunner answers apk list -u and apk policy with recorded output and
-// counts the commands.
-type fakeRunner struct {
-	mu    sync.Mutex
-	calls [][]string
-}
-
-func (r *fakeRunner) Run(_ context.Context, argv, _ []string) ([]byte, []byte, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls = append(r.calls, slices.Clone(argv))
+// apkAnswer answers apk list -u and apk policy with recorded output.
+func apkAnswer(argv []string) ([]byte, error) {
 	switch {
 	case slices.Contains(argv, "list"):
-		return golden("alpine-3.20.apk-list-u.stdout"), nil, nil
+		return golden("alpine-3.20.apk-list-u.stdout"), nil
 	case slices.Contains(argv, "policy"):
-		return golden("alpine-3.20.apk-policy.stdout"), nil, nil
+		return golden("alpine-3.20.apk-policy.stdout"), nil
 	}
-	return nil, nil, fmt.Errorf("unexpected %v", argv)
-}
-
-func (r *fakeRunner) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.calls)
+	return nil, fmt.Errorf("unexpected %v", argv)
 }
 
 var _ = Describe("Backend on a recorded Alpine root", func() {
 	var (
 		root, state string
-		runner      *fakeRunner
+		runner      *backendtest.CountingRunner
 		b           *apk.Backend
 		kernel      string
 	)
@@ -65,7 +50,7 @@ var _ = Describe("Backend on a recorded Alpine root", func() {
 		write("etc/apk/world", golden("alpine-3.20.world"))
 		write("etc/apk/repositories", []byte("https://dl-cdn.alpinelinux.org/alpine/v3.20/main\n"))
 		write("var/cache/apk/APKINDEX.abcd1234.tar.gz", []byte("index"))
-		runner = &fakeRunner{}
+		runner = &backendtest.CountingRunner{Fake: apkAnswer}
 		kernel = "6.6.36-0-lts"
 		var err error
 		b, err = apk.New(apk.Options{Settings: backends.Settings{Root: root, StateDir: state, Log: logr.Discard(), Runner: runner},
@@ -83,27 +68,27 @@ var _ = Describe("Backend on a recorded Alpine root", func() {
 		Expect(obs.Upgrades).NotTo(HaveKey("nginx"))
 		Expect(obs.Available["curl"]).To(Equal([]string{"8.10.0-r0", "8.9.1-r0"}))
 		Expect(obs.RebootRequired).To(BeFalse())
-		Expect(runner.calls[0]).To(Equal([]string{"/sbin/apk", "--root", root, "--no-progress", "list", "-u"}))
+		Expect(runner.Argvs()[0]).To(Equal([]string{"/sbin/apk", "--root", root, "--no-progress", "list", "-u"}))
 	})
 
 	It("spawns nothing on a second Observe with nothing changed", func(ctx context.Context) {
 		_, err := b.Observe(ctx, []string{"curl"})
 		Expect(err).NotTo(HaveOccurred())
-		n := runner.count()
+		n := runner.Count()
 		Expect(n).To(Equal(2))
 		_, err = b.Observe(ctx, []string{"curl"})
 		Expect(err).NotTo(HaveOccurred())
-		Expect(runner.count()).To(Equal(n))
+		Expect(runner.Count()).To(Equal(n))
 
 		write("var/cache/apk/APKINDEX.abcd1234.tar.gz", []byte("index refreshed"))
 		_, err = b.Observe(ctx, []string{"curl"})
 		Expect(err).NotTo(HaveOccurred())
-		Expect(runner.count()).To(Equal(n+2), "a refreshed index is asked again")
+		Expect(runner.Count()).To(Equal(n+2), "a refreshed index is asked again")
 
 		Expect(b.RecordRefresh(time.Now())).To(Succeed())
 		obs, err := b.Observe(ctx, nil)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(runner.count()).To(Equal(n+3), "no names: no apk policy")
+		Expect(runner.Count()).To(Equal(n+3), "no names: no apk policy")
 		Expect(obs.IndexRefreshed).NotTo(BeZero())
 	})
 

@@ -12,10 +12,11 @@ import (
 
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/apk"
+	"github.com/patchlet/patchlet/internal/testsupport/backendtest"
 )
 
 // benchBackend is a root whose installed database holds 2,000 packages.
-func benchBackend(b *testing.B, runner *fakeRunner) *apk.Backend {
+func benchBackend(b *testing.B, runner *backendtest.CountingRunner) *apk.Backend {
 	root := b.TempDir()
 	var sb strings.Builder
 	for i := range 2000 {
@@ -41,21 +42,21 @@ func benchBackend(b *testing.B, runner *fakeRunner) *apk.Backend {
 // BenchmarkObserveNoop is an Observe with nothing changed on a
 // 2,000-package database: no process, no parse.
 func BenchmarkObserveNoop(b *testing.B) {
-	runner := &fakeRunner{}
+	runner := &backendtest.CountingRunner{Fake: apkAnswer}
 	be := benchBackend(b, runner)
 	ctx := context.Background()
 	if _, err := be.Observe(ctx, nil); err != nil {
 		b.Fatal(err)
 	}
-	n := runner.count()
+	n := runner.Count()
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := be.Observe(ctx, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
-	if runner.count() != n {
-		b.Fatalf("a no-op Observe ran %d commands", runner.count()-n)
+	if runner.Count() != n {
+		b.Fatalf("a no-op Observe ran %d commands", runner.Count()-n)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -13,30 +12,16 @@ import (
 
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/apt"
+	"github.com/patchlet/patchlet/internal/testsupport/backendtest"
 )
 
-// countingRunner answers every command with a fixed output and counts calls.
-type countingRunner struct {
-	mu     sync.Mutex
-	calls  [][]string
-	envs   [][]string
+// aptAnswers is what the fake runner answers every command with.
+type aptAnswers struct {
 	stdout []byte
 	err    error
 }
 
-func (r *countingRunner) Run(_ context.Context, argv, env []string) ([]byte, []byte, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls = append(r.calls, argv)
-	r.envs = append(r.envs, env)
-	return r.stdout, nil, r.err
-}
-
-func (r *countingRunner) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.calls)
-}
+func (a *aptAnswers) answer([]string) ([]byte, error) { return a.stdout, a.err }
 
 const dryRun = "Inst openssl [3.0.11-1~deb12u1] (3.0.11-1~deb12u2 Debian-Security:12/stable-security [amd64])\n"
 
@@ -74,11 +59,12 @@ func touchLater(path string) {
 
 var _ = Describe("Observe", func() {
 	var (
-		root   string
-		runner *countingRunner
-		b      *apt.Backend
-		now    time.Time
-		ctx    = context.Background()
+		root    string
+		runner  *backendtest.CountingRunner
+		answers *aptAnswers
+		b       *apt.Backend
+		now     time.Time
+		ctx     = context.Background()
 	)
 
 	BeforeEach(func() {
@@ -89,7 +75,8 @@ var _ = Describe("Observe", func() {
 		writeFile(filepath.Join(root, "var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages"), listsPackages)
 		Expect(os.MkdirAll(filepath.Join(root, "run"), 0o755)).To(Succeed())
 		Expect(os.Symlink("/run", filepath.Join(root, "var/run"))).To(Succeed())
-		runner = &countingRunner{stdout: []byte(dryRun)}
+		answers = &aptAnswers{stdout: []byte(dryRun)}
+		runner = &backendtest.CountingRunner{Fake: answers.answer}
 		now = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 		var err error
 		b, err = apt.New(apt.Options{Settings: backends.Settings{Root: root, StateDir: filepath.Join(root, "state"), Log: GinkgoLogr, Runner: runner, Clock: func() time.Time { return now }},
@@ -109,17 +96,17 @@ var _ = Describe("Observe", func() {
 		Expect(obs.RebootRequired).To(BeFalse())
 		Expect(obs.IndexRefreshed).To(BeZero())
 
-		Expect(runner.calls).To(Equal([][]string{{"/x/apt-get", "-s", "-q", "-o", "Debug::NoLocking=1", "dist-upgrade"}}))
-		Expect(runner.envs[0]).To(ContainElement("APT_CONFIG=" + filepath.Join(root, "state/apt-root.conf")))
+		Expect(runner.Argvs()).To(Equal([][]string{{"/x/apt-get", "-s", "-q", "-o", "Debug::NoLocking=1", "dist-upgrade"}}))
+		Expect(runner.Envs()[0]).To(ContainElement("APT_CONFIG=" + filepath.Join(root, "state/apt-root.conf")))
 	})
 
 	It("spawns no process when nothing changed, and re-runs the dry run when the status or the lists change", func() {
 		_, err := b.Observe(ctx, []string{"openssl"})
 		Expect(err).NotTo(HaveOccurred())
-		Expect(runner.count()).To(Equal(1))
+		Expect(runner.Count()).To(Equal(1))
 		obs, err := b.Observe(ctx, []string{"openssl"})
 		Expect(err).NotTo(HaveOccurred())
-		Expect(runner.count()).To(Equal(1), "a second Observe with nothing changed runs nothing")
+		Expect(runner.Count()).To(Equal(1), "a second Observe with nothing changed runs nothing")
 		Expect(obs.Upgrades).To(HaveKey("openssl"))
 
 		// Callers may change what they got without changing the cache.
@@ -133,30 +120,30 @@ var _ = Describe("Observe", func() {
 		touchLater(filepath.Join(root, "var/lib/dpkg/status"))
 		_, err = b.Observe(ctx, nil)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(runner.count()).To(Equal(2))
+		Expect(runner.Count()).To(Equal(2))
 
 		writeFile(filepath.Join(root, "var/lib/apt/lists/security_Packages"), "Package: openssl\nVersion: 3.0.11-1~deb12u3\nArchitecture: amd64\n")
 		obs, err = b.Observe(ctx, []string{"openssl"})
 		Expect(err).NotTo(HaveOccurred())
-		Expect(runner.count()).To(Equal(3))
+		Expect(runner.Count()).To(Equal(3))
 		Expect(obs.Available["openssl"]).To(Equal([]string{"3.0.11-1~deb12u3", "3.0.11-1~deb12u2", "3.0.11-1~deb12u1"}))
 
 		_, err = b.Observe(ctx, []string{"openssl"})
 		Expect(err).NotTo(HaveOccurred())
-		Expect(runner.count()).To(Equal(3))
+		Expect(runner.Count()).To(Equal(3))
 	})
 
 	It("asks apt-cache madison only for indexes it cannot read", func() {
 		writeFile(filepath.Join(root, "var/lib/apt/lists/archive.ubuntu.com_ubuntu_dists_jammy_main_binary-amd64_Packages.lz4"), "binary")
-		runner.stdout = []byte(" openssl | 3.0.2-0ubuntu1.12 | http://archive.ubuntu.com/ubuntu jammy-updates/main amd64 Packages\n")
+		answers.stdout = []byte(" openssl | 3.0.2-0ubuntu1.12 | http://archive.ubuntu.com/ubuntu jammy-updates/main amd64 Packages\n")
 		obs, err := b.Observe(ctx, []string{"openssl"})
 		Expect(err).NotTo(HaveOccurred())
-		Expect(runner.calls).To(ContainElement([]string{"/x/apt-cache", "madison", "openssl"}))
+		Expect(runner.Argvs()).To(ContainElement([]string{"/x/apt-cache", "madison", "openssl"}))
 		Expect(obs.Available["openssl"]).To(ContainElement("3.0.2-0ubuntu1.12"))
 	})
 
 	It("fails when the dry run fails on a healthy database", func() {
-		runner.err = errors.New("apt-get -s dist-upgrade: exit status 100")
+		answers.err = errors.New("apt-get -s dist-upgrade: exit status 100")
 		_, err := b.Observe(ctx, nil)
 		Expect(err).To(MatchError(ContainSubstring("simulate upgrade")))
 	})
@@ -168,7 +155,7 @@ var _ = Describe("Observe", func() {
 		Expect(obs.Interrupted).To(BeFalse(), "dpkg's preallocated tmp.i is no journal entry")
 
 		writeFile(filepath.Join(root, "var/lib/dpkg/updates/0000"), "Package: openssl\nStatus: install reinstreq half-installed\n")
-		runner.err = errors.New("E: dpkg was interrupted")
+		answers.err = errors.New("E: dpkg was interrupted")
 		touchLater(filepath.Join(root, "var/lib/dpkg/status"))
 		obs, err = b.Observe(ctx, nil)
 		Expect(err).NotTo(HaveOccurred())

@@ -80,7 +80,7 @@ func benchRoot(tb testing.TB, dir string, n int) (root, repo string) {
 // 2,000-package database: no process, no desc file read.
 func BenchmarkObserveNoop(b *testing.B) {
 	root, _ := benchRoot(b, b.TempDir(), benchPackages)
-	runner := &countingRunner{qu: "pkg0000 1.0-1 -> 1.1-1\n", sl: "bench pkg0000 1.1-1\n"}
+	runner := (&pacmanAnswers{qu: "pkg0000 1.0-1 -> 1.1-1\n", sl: "bench pkg0000 1.1-1\n"}).runner()
 	be, err := pacman.New(pacman.Options{Settings: backends.Settings{Root: root, StateDir: b.TempDir(), Log: logr.Discard(), Runner: runner},
 		Pacman: "/usr/bin/pacman", KernelRelease: func() (string, error) { return "", nil }})
 	if err != nil {
@@ -90,15 +90,15 @@ func BenchmarkObserveNoop(b *testing.B) {
 	if _, err := be.Observe(ctx, nil); err != nil {
 		b.Fatal(err)
 	}
-	n := runner.count()
+	n := runner.Count()
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := be.Observe(ctx, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
-	if runner.count() != n {
-		b.Fatalf("a no-op Observe ran %d commands", runner.count()-n)
+	if runner.Count() != n {
+		b.Fatalf("a no-op Observe ran %d commands", runner.Count()-n)
 	}
 }
 
@@ -109,7 +109,7 @@ func BenchmarkObserveLocalChanged(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		be, err := pacman.New(pacman.Options{Settings: backends.Settings{Root: root, StateDir: b.TempDir(), Log: logr.Discard(), Runner: &countingRunner{}},
+		be, err := pacman.New(pacman.Options{Settings: backends.Settings{Root: root, StateDir: b.TempDir(), Log: logr.Discard(), Runner: (&pacmanAnswers{}).runner()},
 			Pacman: "/usr/bin/pacman", KernelRelease: func() (string, error) { return "", nil }})
 		if err != nil {
 			b.Fatal(err)

@@ -1,13 +1,10 @@
 package pacman_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
-	"sync"
 
 	. "github.com/onsi/gomega"
 
@@ -15,46 +12,35 @@ import (
 
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/pacman"
+	"github.com/patchlet/patchlet/internal/testsupport/backendtest"
 )
 
-// countingRunner answers pacman's -Syy, -Qu and -Sl with canned output and
-// counts the commands it was asked to run.
-type countingRunner struct {
-	mu      sync.Mutex
-	calls   [][]string
+// pacmanAnswers answers pacman's -Syy, -Qu and -Sl with canned output, for
+// the shared fake runner (runner).
+type pacmanAnswers struct {
 	qu, sl  string
 	syncErr error
 }
 
-func (r *countingRunner) Run(_ context.Context, argv, _ []string) ([]byte, []byte, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls = append(r.calls, slices.Clone(argv))
+func (a *pacmanAnswers) answer(argv []string) ([]byte, error) {
 	switch argv[len(argv)-1] {
 	case "-Syy":
-		return nil, nil, r.syncErr
+		return nil, a.syncErr
 	case "-Qu":
-		if r.qu == "" {
+		if a.qu == "" {
 			// What pacman does when nothing is pending: exit 1, no output.
-			return nil, nil, fmt.Errorf("pacman -Qu: %w", exec.Command("false").Run())
+			return nil, fmt.Errorf("pacman -Qu: %w", exec.Command("false").Run())
 		}
-		return []byte(r.qu), nil, nil
+		return []byte(a.qu), nil
 	case "-Sl":
-		return []byte(r.sl), nil, nil
+		return []byte(a.sl), nil
 	}
-	return nil, nil, fmt.Errorf("unexpected command %v", argv)
+	return nil, fmt.Errorf("unexpected command %v", argv)
 }
 
-func (r *countingRunner) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.calls)
-}
-
-func (r *countingRunner) argvs() [][]string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.calls)
+// runner is the counting fake runner answering with a.
+func (a *pacmanAnswers) runner() *backendtest.CountingRunner {
+	return &backendtest.CountingRunner{Fake: a.answer}
 }
 
 // fakeRoot is a root directory with a pacman.conf, a local database and a

@@ -17,22 +17,9 @@ import (
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/pacman"
-	"github.com/patchlet/patchlet/executor"
+	"github.com/patchlet/patchlet/internal/testsupport/backendtest"
 	"github.com/patchlet/patchlet/internal/testsupport/testpacman"
 )
-
-// realCounter runs commands for real and counts them.
-type realCounter struct {
-	countingRunner
-	exec executor.ExecRunner
-}
-
-func (r *realCounter) Run(ctx context.Context, argv, env []string) ([]byte, []byte, error) {
-	r.mu.Lock()
-	r.calls = append(r.calls, argv)
-	r.mu.Unlock()
-	return r.exec.Run(ctx, argv, env)
-}
 
 // runStep runs a step as an executor would and returns its exit code and
 // combined output.
@@ -62,7 +49,7 @@ var _ = Describe("the pacman backend against real pacman", Ordered, Label("integ
 		repo   *testpacman.Repo
 		root   *testpacman.Root
 		b      *pacman.Backend
-		runner *realCounter
+		runner *backendtest.CountingRunner
 		now    time.Time
 		kernel string
 	)
@@ -93,7 +80,7 @@ var _ = Describe("the pacman backend against real pacman", Ordered, Label("integ
 		Expect(repo.Add(foo("1.0-1", "a=1\n"), linux("6.9.7.arch1-1"))).To(Succeed())
 		root, err = testpacman.NewRoot(filepath.Join(tmp, "root"), repo)
 		Expect(err).NotTo(HaveOccurred())
-		runner = &realCounter{}
+		runner = &backendtest.CountingRunner{} // runs for real
 		now = time.Now()
 		kernel = "6.9.7-arch1-1"
 		b, err = pacman.New(pacman.Options{Settings: backends.Settings{Root: root.Dir, StateDir: filepath.Join(tmp, "state"), Log: logr.Discard(), Runner: runner, Clock: func() time.Time { return now }},
@@ -118,9 +105,9 @@ var _ = Describe("the pacman backend against real pacman", Ordered, Label("integ
 
 	It("spawns nothing on an Observe with nothing changed", func(ctx context.Context) {
 		observe(ctx)
-		n := runner.count()
+		n := runner.Count()
 		observe(ctx, "foo")
-		Expect(runner.count()).To(Equal(n))
+		Expect(runner.Count()).To(Equal(n))
 	})
 
 	It("sees a pending upgrade without touching the live sync database", func(ctx context.Context) {

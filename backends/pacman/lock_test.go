@@ -12,7 +12,7 @@ var _ = Describe("LockHolder", func() {
 	It("is free without db.lck, held with it, and names a process that has it open", func() {
 		tmp := GinkgoT().TempDir()
 		root := newFakeRoot(filepath.Join(tmp, "root"))
-		b := newBackend(root.dir, filepath.Join(tmp, "state"), &countingRunner{}, "")
+		b := newBackend(root.dir, filepath.Join(tmp, "state"), (&pacmanAnswers{}).runner(), "")
 
 		_, _, held, err := b.LockHolder()
 		Expect(err).NotTo(HaveOccurred())

@@ -11,22 +11,25 @@ import (
 
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/pacman"
+	"github.com/patchlet/patchlet/internal/testsupport/backendtest"
 )
 
 var _ = Describe("Observe", func() {
 	var (
-		root   *fakeRoot
-		state  string
-		runner *countingRunner
+		root    *fakeRoot
+		state   string
+		runner  *backendtest.CountingRunner
+		answers *pacmanAnswers
 	)
 	BeforeEach(func() {
 		tmp := GinkgoT().TempDir()
 		root = newFakeRoot(filepath.Join(tmp, "root"))
 		state = filepath.Join(tmp, "state")
-		runner = &countingRunner{
+		answers = &pacmanAnswers{
 			qu: "foo 1.0-1 -> 1.1-1\nbar 2.0-1 -> 2.1-1 [ignored]\n",
 			sl: "core foo 1.1-1 [installed: 1.0-1]\ncore bar 2.1-1 [installed: 2.0-1]\ncore linux 6.9.8.arch1-1 [installed: 6.9.7.arch1-1]\n",
 		}
+		runner = answers.runner()
 		root.install("foo", "1.0-1")
 		root.install("bar", "2.0-1")
 		root.install("linux", "6.9.7.arch1-1")
@@ -42,7 +45,7 @@ var _ = Describe("Observe", func() {
 		Expect(obs.RebootRequired).To(BeFalse())
 
 		private := filepath.Join(state, "pacman-checkdb")
-		for _, argv := range runner.argvs() {
+		for _, argv := range runner.Argvs() {
 			Expect(argv[:6]).To(Equal([]string{"/usr/bin/pacman", "--root", root.dir, "--config", filepath.Join(root.dir, "etc/pacman.conf"), "--noconfirm"}))
 			Expect(argv).To(ContainElements("--dbpath", private), "the live sync database is never touched")
 		}
@@ -53,12 +56,12 @@ var _ = Describe("Observe", func() {
 		b := newBackend(root.dir, state, runner, "6.9.7-arch1-1")
 		_, err := b.Observe(ctx, []string{"foo"})
 		Expect(err).NotTo(HaveOccurred())
-		n := runner.count()
+		n := runner.Count()
 		Expect(n).To(Equal(3)) // -Syy, -Qu, -Sl
 
 		obs, err := b.Observe(ctx, []string{"foo"})
 		Expect(err).NotTo(HaveOccurred())
-		Expect(runner.count()).To(Equal(n))
+		Expect(runner.Count()).To(Equal(n))
 		Expect(obs.Upgrades).To(HaveKey("foo"))
 		Expect(obs.Available).To(HaveKeyWithValue("foo", []string{"1.1-1"}))
 	})
@@ -68,27 +71,27 @@ var _ = Describe("Observe", func() {
 		_, err := b.Observe(ctx, nil)
 		Expect(err).NotTo(HaveOccurred())
 
-		n := runner.count()
+		n := runner.Count()
 		root.uninstall("foo", "1.0-1")
 		root.install("foo", "1.1-1")
-		runner.qu = ""
+		answers.qu = ""
 		obs, err := b.Observe(ctx, nil)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(runner.count()).To(Equal(n+3), "installing changed the local database")
+		Expect(runner.Count()).To(Equal(n+3), "installing changed the local database")
 		Expect(obs.Installed["foo"].Version).To(Equal("1.1-1"))
 		Expect(obs.Upgrades).To(BeEmpty(), "-Qu exiting 1 with no output is nothing pending")
 
-		n = runner.count()
+		n = runner.Count()
 		Expect(b.RecordRefresh(time.Now())).To(Succeed())
 		_, err = b.Observe(ctx, nil)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(runner.count()).To(Equal(n + 3))
+		Expect(runner.Count()).To(Equal(n + 3))
 
-		n = runner.count()
+		n = runner.Count()
 		root.writeConf("IgnorePkg = foo")
 		obs, err = b.Observe(ctx, nil)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(runner.count()).To(Equal(n + 3))
+		Expect(runner.Count()).To(Equal(n + 3))
 		Expect(obs.Installed["foo"].Held).To(BeTrue(), "IgnorePkg is pacman's hold")
 	})
 
@@ -99,24 +102,24 @@ var _ = Describe("Observe", func() {
 		Expect(err).NotTo(HaveOccurred())
 		_, err = b.Observe(ctx, nil)
 		Expect(err).NotTo(HaveOccurred())
-		n := runner.count()
+		n := runner.Count()
 		now = now.Add(59 * time.Minute)
 		_, err = b.Observe(ctx, nil)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(runner.count()).To(Equal(n))
+		Expect(runner.Count()).To(Equal(n))
 		now = now.Add(time.Minute)
 		_, err = b.Observe(ctx, nil)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(runner.count()).To(Equal(n + 3))
+		Expect(runner.Count()).To(Equal(n + 3))
 	})
 
 	It("falls back to the live sync databases when the private sync fails", func(ctx context.Context) {
-		runner.syncErr = os.ErrDeadlineExceeded
+		answers.syncErr = os.ErrDeadlineExceeded
 		b := newBackend(root.dir, state, runner, "6.9.7-arch1-1")
 		obs, err := b.Observe(ctx, nil)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(obs.Upgrades).To(HaveKey("foo"))
-		calls := runner.argvs()
+		calls := runner.Argvs()
 		Expect(calls[len(calls)-1]).NotTo(ContainElement("--dbpath"))
 	})
 

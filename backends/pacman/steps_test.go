@@ -24,7 +24,7 @@ var _ = Describe("steps", func() {
 		root = newFakeRoot(filepath.Join(tmp, "root"))
 		root.install("foo", "1.1-1")
 		root.cache("foo-1.0-1-any.pkg.tar.zst")
-		runner := &countingRunner{sl: "core foo 1.1-1 [installed]\ncore bar 2.0-1\n"}
+		runner := (&pacmanAnswers{sl: "core foo 1.1-1 [installed]\ncore bar 2.0-1\n"}).runner()
 		b = newBackend(root.dir, filepath.Join(tmp, "state"), runner, "")
 		_, err := b.Observe(ctx, nil)
 		Expect(err).NotTo(HaveOccurred())

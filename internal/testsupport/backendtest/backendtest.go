@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -16,19 +17,23 @@ import (
 	"github.com/patchlet/patchlet/executor"
 )
 
-// CountingRunner counts the commands it runs, and runs them for real
-// unless Fake is set.
+// CountingRunner records the commands it runs (argv and environment), and
+// runs them for real unless Fake is set: the one fake runner of every
+// backend's tests. Fake answers a command with its stdout and error; each
+// suite writes its own answers.
 type CountingRunner struct {
 	Fake func(argv []string) ([]byte, error)
 
 	mu    sync.Mutex
 	argvs [][]string
+	envs  [][]string
 }
 
 // Run implements backends.Runner.
 func (c *CountingRunner) Run(ctx context.Context, argv, env []string) ([]byte, []byte, error) {
 	c.mu.Lock()
-	c.argvs = append(c.argvs, argv)
+	c.argvs = append(c.argvs, slices.Clone(argv))
+	c.envs = append(c.envs, slices.Clone(env))
 	c.mu.Unlock()
 	if c.Fake != nil {
 		out, err := c.Fake(argv)
@@ -42,6 +47,13 @@ func (c *CountingRunner) Count() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.argvs)
+}
+
+// Envs are the environments of the commands that ran, oldest first.
+func (c *CountingRunner) Envs() [][]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([][]string(nil), c.envs...)
 }
 
 // Argvs are the commands that ran, oldest first.
