@@ -197,7 +197,7 @@ var _ = Describe("Client", func() {
 		for _, cd := range t.ColumnDefinitions {
 			names = append(names, cd.Name)
 		}
-		Expect(names).To(Equal([]string{"Name", "Ready", "Mode", "Pending", "Reboot", "Age", "Compliant", "Reason", "Message"}))
+		Expect(names).To(Equal([]string{"Name", "Ready", "Mode", "Pending", "Reboot", "Age", "Matched", "Compliant", "Failed", "Wave", "Reason", "Message"}))
 		Expect(t.Rows).To(HaveLen(1))
 		Expect(t.Rows[0].Cells[:5]).To(Equal([]any{"web", "Unknown", "Enforce", float64(0), "False"}))
 		Expect(string(t.Rows[0].Object.Raw)).To(ContainSubstring(`"kind":"PartialObjectMetadata"`))
