@@ -33,9 +33,6 @@
 package apk
 
 import (
-	"path/filepath"
-	"time"
-
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/internal/toolkit"
@@ -64,7 +61,7 @@ type Options struct {
 
 // Backend is the apk backend for one root. It is safe for concurrent use.
 type Backend struct {
-	cfg    backends.Settings // resolved by toolkit.Resolve
+	toolkit.Base
 	apk    string
 	kernel func() (string, error)
 
@@ -77,29 +74,17 @@ var _ backends.Backend = (*Backend)(nil)
 
 // New returns the apk backend for opts.Root.
 func New(opts Options) (*Backend, error) {
-	b := &Backend{cfg: opts.Settings, apk: opts.Apk, kernel: opts.KernelRelease}
-	if err := toolkit.Resolve(&b.cfg, "apk", toolkit.Program{Path: &b.apk, Name: "apk"}); err != nil {
+	b := &Backend{apk: opts.Apk, kernel: opts.KernelRelease}
+	base, err := toolkit.NewBase(opts.Settings, "apk", v1alpha1.FamilyAPK, &rules, toolkit.Program{Path: &b.apk, Name: "apk"})
+	if err != nil {
 		return nil, err
 	}
+	b.Base = base
 	if b.kernel == nil {
 		b.kernel = toolkit.KernelRelease
 	}
 	return b, nil
 }
-
-// Name implements backends.Backend.
-func (b *Backend) Name() string { return "apk" }
-
-// Classify implements backends.Backend with ClassifyOutput.
-func (b *Backend) Classify(step backends.Step, exitCode int, output []byte) backends.Failure {
-	return ClassifyOutput(step.Type, exitCode, output)
-}
-
-// Family implements backends.Backend.
-func (b *Backend) Family() string { return v1alpha1.FamilyAPK }
-
-// Root is the root directory the backend manages.
-func (b *Backend) Root() string { return b.cfg.Root }
 
 // Capabilities says what apk can do: holds (world constraints), no
 // security classification.
@@ -110,28 +95,16 @@ func (b *Backend) Capabilities() backends.Capabilities {
 // WatchPaths are the paths whose changes should wake the agent: apk's
 // database directory, world and the index cache.
 func (b *Backend) WatchPaths() []string {
-	return []string{b.path("lib/apk/db"), b.path("etc/apk"), b.path(cacheDir)}
+	return []string{b.Path("lib/apk/db"), b.Path("etc/apk"), b.Path(cacheDir)}
 }
-
-// Env is the complete environment of every command: LC_ALL=C and PATH.
-func (b *Backend) Env() []string { return []string{"LC_ALL=C", "PATH=" + b.cfg.PathEnv} }
-
-// path is the host path of rel inside the root.
-func (b *Backend) path(rel string) string { return filepath.Join(b.cfg.Root, rel) }
 
 // baseArgv is apk with the root's options.
 func (b *Backend) baseArgv() []string {
-	if b.cfg.Root == "/" {
+	if b.Cfg.Root == "/" {
 		return []string{b.apk, "--no-progress"}
 	}
-	return []string{b.apk, "--root", b.cfg.Root, "--no-progress"}
+	return []string{b.apk, "--root", b.Cfg.Root, "--no-progress"}
 }
-
-// RecordRefresh implements backends.Backend: it stores t in StateDir.
-func (b *Backend) RecordRefresh(t time.Time) error { return b.stamp().Write(t) }
-
-// stamp is patchlet's own record of the last successful refresh.
-func (b *Backend) stamp() toolkit.RefreshStamp { return toolkit.StampIn(b.cfg.StateDir, b.Name()) }
 
 // validName re-validates a package name before it reaches argv.
 var validName = toolkit.NameRule(v1alpha1.FamilyAPK)

@@ -37,7 +37,7 @@ func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observ
 		return nil, err
 	}
 	if release, err := b.kernel(); err != nil {
-		b.cfg.Log.V(1).Info("cannot read the running kernel release", "error", err.Error())
+		b.Cfg.Log.V(1).Info("cannot read the running kernel release", "error", err.Error())
 	} else if req, pkg := KernelRebootRequired(release, installed); req {
 		obs.RebootRequired, obs.RebootPackages = true, []string{pkg}
 	}
@@ -50,19 +50,19 @@ func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observ
 // installed parses the installed database and world, cached by their
 // mtimes and sizes.
 func (b *Backend) installed() (map[string]backends.Package, error) {
-	key, err := new(toolkit.Fingerprint).Files(b.path(installedPath), b.path(worldPath)).Sum()
+	key, err := new(toolkit.Fingerprint).Files(b.Path(installedPath), b.Path(worldPath)).Sum()
 	if err != nil {
 		return nil, err
 	}
 	if db, ok := b.dbCache.Get(key); ok {
 		return db, nil
 	}
-	data, err := os.ReadFile(b.path(installedPath))
+	data, err := os.ReadFile(b.Path(installedPath))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("read apk installed database: %w", err)
 	}
 	db := ParseInstalled(data)
-	world, err := os.ReadFile(b.path(worldPath))
+	world, err := os.ReadFile(b.Path(worldPath))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("read apk world: %w", err)
 	}
@@ -82,8 +82,8 @@ func (b *Backend) fingerprint() (string, error) {
 	// apk update writes APKINDEX.*.tar.gz into the cache (etc/apk/cache
 	// when configured, else var/cache/apk).
 	return new(toolkit.Fingerprint).
-		Files(b.path(installedPath), b.path(worldPath), b.path(repositoriesPath), b.stamp().Path()).
-		Entries(apkIndex, b.path(cacheDir), b.path(cacheLink)).
+		Files(b.Path(installedPath), b.Path(worldPath), b.Path(repositoriesPath), b.Stamp().Path()).
+		Entries(apkIndex, b.Path(cacheDir), b.Path(cacheLink)).
 		Sum()
 }
 
@@ -96,7 +96,7 @@ func (b *Backend) upgrades(ctx context.Context, fp string, installed map[string]
 		return ups, nil
 	}
 	argv := slices.Concat(b.baseArgv(), []string{"list", "-u"})
-	stdout, _, err := b.cfg.Runner.Run(ctx, argv, b.Env())
+	stdout, _, err := b.Cfg.Runner.Run(ctx, argv, b.Env())
 	if err != nil {
 		return nil, fmt.Errorf("list pending upgrades: %w", err)
 	}
@@ -112,7 +112,7 @@ func (b *Backend) upgrades(ctx context.Context, fp string, installed map[string]
 // available runs apk policy for names when fp or the names changed, and
 // returns each name's versions, newest first.
 func (b *Backend) available(ctx context.Context, fp string, names []string) (map[string][]string, error) {
-	return toolkit.CachedVersions(&b.availCache, fp, names, validName, b.cfg.Log, func(valid []string) (map[string][]string, error) {
+	return toolkit.CachedVersions(&b.availCache, fp, names, validName, b.Cfg.Log, func(valid []string) (map[string][]string, error) {
 		return b.policy(ctx, valid)
 	})
 }
@@ -120,7 +120,7 @@ func (b *Backend) available(ctx context.Context, fp string, names []string) (map
 // policy asks apk policy for the versions of valid.
 func (b *Backend) policy(ctx context.Context, valid []string) (map[string][]string, error) {
 	argv := slices.Concat(b.baseArgv(), []string{"policy"}, valid)
-	stdout, _, err := b.cfg.Runner.Run(ctx, argv, b.Env())
+	stdout, _, err := b.Cfg.Runner.Run(ctx, argv, b.Env())
 	if err != nil {
 		return nil, fmt.Errorf("list available versions: %w", err)
 	}
@@ -133,5 +133,5 @@ func (b *Backend) policy(ctx context.Context, valid []string) (map[string][]stri
 
 // indexRefreshed is patchlet's own stamp of the last successful refresh.
 func (b *Backend) indexRefreshed() (time.Time, error) {
-	return b.stamp().Refreshed(b.cfg.Log, b.cfg.Clock(), nil)
+	return b.Stamp().Refreshed(b.Cfg.Log, b.Cfg.Clock(), nil)
 }

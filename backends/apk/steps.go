@@ -20,14 +20,14 @@ func (b *Backend) step(typ v1alpha1.StepType, args, names []string) backends.Ste
 		Argv:     slices.Concat(b.baseArgv(), args),
 		Env:      b.Env(),
 		Packages: slices.Clone(names),
-		Timeout:  b.cfg.StepTimeout,
+		Timeout:  b.Cfg.StepTimeout,
 	}
 }
 
 // RefreshStep returns apk update.
 func (b *Backend) RefreshStep() backends.Step {
 	s := b.step(v1alpha1.StepRefresh, []string{"update"}, nil)
-	s.Packages, s.Timeout = nil, b.cfg.RefreshTimeout
+	s.Packages, s.Timeout = nil, b.Cfg.RefreshTimeout
 	return s
 }
 
@@ -44,7 +44,7 @@ func (b *Backend) InstallStep(pkgs []backends.PackageRef) (backends.Step, error)
 // UpgradeStep returns apk upgrade NAMES for the installed ones among
 // names (an upgrade never installs); none installed is an error.
 func (b *Backend) UpgradeStep(names []string) (backends.Step, error) {
-	args, err := toolkit.UpgradeArgs(names, validName, b.installed, b.cfg.Log)
+	args, err := toolkit.UpgradeArgs(names, validName, b.installed, b.Cfg.Log)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("upgrade: %w", err)
 	}

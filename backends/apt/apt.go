@@ -19,7 +19,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"time"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
@@ -52,7 +51,7 @@ type Options struct {
 
 // Backend is the apt backend for one root. It is safe for concurrent use.
 type Backend struct {
-	cfg       backends.Settings // resolved by toolkit.Resolve
+	toolkit.Base
 	paths     Paths
 	aptConfig string // "" when Root is "/"
 	arch      string
@@ -68,19 +67,21 @@ var _ backends.Backend = (*Backend)(nil)
 // New returns the apt backend for opts.Root. For a Root other than "/" it
 // writes the APT_CONFIG file into StateDir.
 func New(opts Options) (*Backend, error) {
-	b := &Backend{cfg: opts.Settings, paths: opts.Paths, arch: opts.Architecture}
-	if err := toolkit.Resolve(&b.cfg, "apt", toolkit.Program{Path: &b.paths.AptGet, Name: "apt-get"},
-		toolkit.Program{Path: &b.paths.AptMark, Name: "apt-mark"}, toolkit.Program{Path: &b.paths.AptCache, Name: "apt-cache"},
-		toolkit.Program{Path: &b.paths.Dpkg, Name: "dpkg"}); err != nil {
+	b := &Backend{paths: opts.Paths, arch: opts.Architecture}
+	base, err := toolkit.NewBase(opts.Settings, "apt", v1alpha1.FamilyDebian, &rules,
+		toolkit.Program{Path: &b.paths.AptGet, Name: "apt-get"}, toolkit.Program{Path: &b.paths.AptMark, Name: "apt-mark"},
+		toolkit.Program{Path: &b.paths.AptCache, Name: "apt-cache"}, toolkit.Program{Path: &b.paths.Dpkg, Name: "dpkg"})
+	if err != nil {
 		return nil, err
 	}
-	if strings.ContainsAny(b.cfg.Root, "\"\n\r;{}") {
-		return nil, fmt.Errorf("apt root %q: characters not allowed in an apt configuration", b.cfg.Root)
+	b.Base = base
+	if strings.ContainsAny(b.Cfg.Root, "\"\n\r;{}") {
+		return nil, fmt.Errorf("apt root %q: characters not allowed in an apt configuration", b.Cfg.Root)
 	}
 	if b.arch == "" {
 		b.arch = debianArch(runtime.GOARCH)
 	}
-	if b.cfg.Root != "/" {
+	if b.Cfg.Root != "/" {
 		if err := b.writeAptConfig(); err != nil {
 			return nil, err
 		}
@@ -117,43 +118,23 @@ func AptConfig(root string) string {
 }
 
 func (b *Backend) writeAptConfig() error {
-	if err := os.MkdirAll(b.cfg.StateDir, 0o755); err != nil {
+	if err := os.MkdirAll(b.Cfg.StateDir, 0o755); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
-	b.aptConfig = filepath.Join(b.cfg.StateDir, aptConfigFile)
-	if err := fsutil.WriteFileAtomic(b.aptConfig, []byte(AptConfig(b.cfg.Root)), 0o644); err != nil {
+	b.aptConfig = filepath.Join(b.Cfg.StateDir, aptConfigFile)
+	if err := fsutil.WriteFileAtomic(b.aptConfig, []byte(AptConfig(b.Cfg.Root)), 0o644); err != nil {
 		return fmt.Errorf("write apt config: %w", err)
 	}
 	return nil
 }
 
-// Name implements backends.Backend.
-func (b *Backend) Name() string { return "apt" }
-
-// Classify implements backends.Backend with ClassifyOutput.
-func (b *Backend) Classify(step backends.Step, exitCode int, output []byte) backends.Failure {
-	return ClassifyOutput(step.Type, exitCode, output)
-}
-
-// Family implements backends.Backend.
-func (b *Backend) Family() string { return v1alpha1.FamilyDebian }
-
-// Root is the root directory the backend manages.
-func (b *Backend) Root() string { return b.cfg.Root }
-
 // Env is the complete environment of every command the backend runs:
 // DEBIAN_FRONTEND=noninteractive, LC_ALL=C, PATH and, for a root other
 // than "/", APT_CONFIG. Each call returns a new slice.
 func (b *Backend) Env() []string {
-	env := []string{"DEBIAN_FRONTEND=noninteractive", "LC_ALL=C", "PATH=" + b.cfg.PathEnv}
+	env := []string{"DEBIAN_FRONTEND=noninteractive", "LC_ALL=C", "PATH=" + b.Cfg.PathEnv}
 	if b.aptConfig != "" {
 		env = append(env, "APT_CONFIG="+b.aptConfig)
 	}
 	return env
 }
-
-// RecordRefresh implements backends.Backend: it stores t in StateDir.
-func (b *Backend) RecordRefresh(t time.Time) error { return b.stamp().Write(t) }
-
-// stamp is patchlet's own record of the last successful refresh.
-func (b *Backend) stamp() toolkit.RefreshStamp { return toolkit.StampIn(b.cfg.StateDir, b.Name()) }

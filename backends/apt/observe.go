@@ -49,7 +49,7 @@ func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observ
 	}
 	if len(db.Interrupted) > 0 || pending {
 		if b.dpkgBusy() {
-			b.cfg.Log.V(1).Info("dpkg database in flux while dpkg runs", "packages", db.Interrupted)
+			b.Cfg.Log.V(1).Info("dpkg database in flux while dpkg runs", "packages", db.Interrupted)
 		} else {
 			obs.Interrupted = true
 			obs.InterruptedPackages = interruptedRefs(db)
@@ -79,10 +79,10 @@ func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observ
 // path is the host path of rel inside the root, with symlinks resolved
 // inside the root (an absolute link such as /var/run → /run stays in it).
 func (b *Backend) path(rel string) string {
-	if b.cfg.Root == "/" {
+	if b.Cfg.Root == "/" {
 		return "/" + rel
 	}
-	return resolveInRoot(b.cfg.Root, rel)
+	return resolveInRoot(b.Cfg.Root, rel)
 }
 
 // resolveInRoot joins rel to root, following symlinks as if root were /:
@@ -197,7 +197,7 @@ func (b *Backend) rebootRequired() (bool, []string, error) {
 // stamp, else the mtime of update-success-stamp (Ubuntu's hook), else zero.
 // A time after now (clock stepped back) is reported as now.
 func (b *Backend) indexRefreshed() (time.Time, error) {
-	return b.stamp().Refreshed(b.cfg.Log, b.cfg.Clock(), func() time.Time { return toolkit.NewestModTime(b.path(updateSuccessPath)) })
+	return b.Stamp().Refreshed(b.Cfg.Log, b.Cfg.Clock(), func() time.Time { return toolkit.NewestModTime(b.path(updateSuccessPath)) })
 }
 
 // fingerprint identifies the state the dry run depends on: the status
@@ -238,11 +238,11 @@ func (b *Backend) upgrades(ctx context.Context, interrupted bool) (map[string]ba
 	}
 
 	argv := b.dryRunArgv()
-	b.cfg.Log.V(1).Info("simulating upgrade", "argv", argv)
-	stdout, _, err := b.cfg.Runner.Run(ctx, argv, b.Env())
+	b.Cfg.Log.V(1).Info("simulating upgrade", "argv", argv)
+	stdout, _, err := b.Cfg.Runner.Run(ctx, argv, b.Env())
 	if err != nil {
 		if interrupted {
-			b.cfg.Log.V(1).Info("dry run refused while dpkg is interrupted", "error", err.Error())
+			b.Cfg.Log.V(1).Info("dry run refused while dpkg is interrupted", "error", err.Error())
 			return map[string]backends.Upgrade{}, nil
 		}
 		return nil, fmt.Errorf("simulate upgrade: %w", err)
@@ -255,7 +255,7 @@ func (b *Backend) upgrades(ctx context.Context, interrupted bool) (map[string]ba
 // compression it cannot read make it ask apt-cache madison. Results are
 // cached until the lists change or other names are asked for.
 func (b *Backend) available(ctx context.Context, names []string) (map[string][]string, error) {
-	sorted := toolkit.Wanted(names, validName, b.cfg.Log)
+	sorted := toolkit.Wanted(names, validName, b.Cfg.Log)
 	if len(sorted) == 0 {
 		return map[string][]string{}, nil
 	}
@@ -294,7 +294,7 @@ func (b *Backend) available(ctx context.Context, names []string) (map[string][]s
 	}
 	if unreadable {
 		argv := slices.Concat([]string{b.paths.AptCache, "madison"}, sorted)
-		stdout, _, err := b.cfg.Runner.Run(ctx, argv, b.Env())
+		stdout, _, err := b.Cfg.Runner.Run(ctx, argv, b.Env())
 		if err != nil {
 			return nil, fmt.Errorf("list available versions: %w", err)
 		}

@@ -42,7 +42,7 @@ func (b *Backend) RefreshStep() backends.Step {
 		Type:    v1alpha1.StepRefresh,
 		Argv:    slices.Concat([]string{b.paths.AptGet, "update", "--error-on=any"}, aptGetOptions),
 		Env:     b.Env(),
-		Timeout: b.cfg.RefreshTimeout,
+		Timeout: b.Cfg.RefreshTimeout,
 	}
 }
 
@@ -113,7 +113,7 @@ func (b *Backend) HoldStep(names []string, hold bool) (backends.Step, error) {
 		Argv:     slices.Concat([]string{b.paths.AptMark, "-o", "DPkg::Lock::Timeout=0", verb}, args),
 		Env:      b.Env(),
 		Packages: slices.Clone(args),
-		Timeout:  b.cfg.StepTimeout,
+		Timeout:  b.Cfg.StepTimeout,
 	}, nil
 }
 
@@ -123,15 +123,15 @@ func (b *Backend) HoldStep(names []string, hold bool) (backends.Step, error) {
 // --root and --log.
 func (b *Backend) RecoverStep() (backends.Step, error) {
 	var rootArgs []string
-	if b.cfg.Root != "/" {
-		rootArgs = []string{"--root=" + b.cfg.Root, "--log=" + filepath.Join(b.cfg.Root, "var/log/dpkg.log")}
+	if b.Cfg.Root != "/" {
+		rootArgs = []string{"--root=" + b.Cfg.Root, "--log=" + filepath.Join(b.Cfg.Root, "var/log/dpkg.log")}
 	}
 	return backends.Step{
 		Type: v1alpha1.StepRecover,
 		Argv: slices.Concat([]string{b.paths.Dpkg}, rootArgs,
 			[]string{"--force-confdef", "--force-confold", "--configure", "-a"}),
 		Env:     b.Env(),
-		Timeout: b.cfg.StepTimeout,
+		Timeout: b.Cfg.StepTimeout,
 	}, nil
 }
 
@@ -141,6 +141,6 @@ func (b *Backend) aptGetStep(typ v1alpha1.StepType, command, extra, args, names 
 		Argv:     slices.Concat([]string{b.paths.AptGet}, aptGetOptions, extra, command, args),
 		Env:      b.Env(),
 		Packages: slices.Clone(names),
-		Timeout:  b.cfg.StepTimeout,
+		Timeout:  b.Cfg.StepTimeout,
 	}
 }

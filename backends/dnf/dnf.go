@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
@@ -82,8 +81,8 @@ type Options struct {
 // Backend is the dnf (or yum) backend for one root. It is safe for
 // concurrent use.
 type Backend struct {
+	toolkit.Base
 	mode        Mode
-	cfg         backends.Settings // resolved by toolkit.Resolve
 	paths       Paths
 	home        string
 	releaseVer  string
@@ -102,7 +101,7 @@ var _ backends.Backend = (*Backend)(nil)
 
 // New returns the backend for opts.Root.
 func New(opts Options) (*Backend, error) {
-	b := &Backend{cfg: opts.Settings, mode: opts.Mode, paths: opts.Paths, home: opts.Home,
+	b := &Backend{mode: opts.Mode, paths: opts.Paths, home: opts.Home,
 		releaseVer: opts.ReleaseVer, procRoot: opts.ProcRoot, rebootPkgs: opts.RebootPackages}
 	if b.mode == "" {
 		b.mode = ModeDNF
@@ -110,10 +109,12 @@ func New(opts Options) (*Backend, error) {
 	if b.mode != ModeDNF && b.mode != ModeYum {
 		return nil, fmt.Errorf("dnf backend: unknown mode %q", b.mode)
 	}
-	if err := toolkit.Resolve(&b.cfg, "dnf", toolkit.Program{Path: &b.paths.DNF, Name: string(b.mode)},
-		toolkit.Program{Path: &b.paths.Rpm, Name: "rpm"}); err != nil {
+	base, err := toolkit.NewBase(opts.Settings, "dnf", v1alpha1.FamilyRPM, &rules,
+		toolkit.Program{Path: &b.paths.DNF, Name: string(b.mode)}, toolkit.Program{Path: &b.paths.Rpm, Name: "rpm"})
+	if err != nil {
 		return nil, err
 	}
+	b.Base = base
 	if b.home == "" {
 		b.home = DefaultHome
 	}
@@ -121,12 +122,13 @@ func New(opts Options) (*Backend, error) {
 		b.procRoot = "/proc"
 	}
 	if b.mode == ModeYum && IsDNF(b.paths.DNF) {
-		b.cfg.Log.Info("yum is dnf here; using the dnf command set", "path", b.paths.DNF)
+		b.Cfg.Log.Info("yum is dnf here; using the dnf command set", "path", b.paths.DNF)
 		b.mode = ModeDNF
 	}
-	if b.cfg.Root != "/" && b.releaseVer == "" {
+	b.Rename(string(b.mode))
+	if b.Cfg.Root != "/" && b.releaseVer == "" {
 		b.releaseVer = "1"
-		if rel, err := backends.ReadOSRelease(b.cfg.Root); err == nil && rel.VersionID != "" {
+		if rel, err := backends.ReadOSRelease(b.Cfg.Root); err == nil && rel.VersionID != "" {
 			b.releaseVer = rel.VersionID
 		}
 	}
@@ -136,9 +138,9 @@ func New(opts Options) (*Backend, error) {
 	if opts.Versionlock != nil {
 		b.versionlock = *opts.Versionlock
 	} else {
-		b.versionlock = b.cfg.Root == "/" && VersionlockPresent(b.mode)
+		b.versionlock = b.Cfg.Root == "/" && VersionlockPresent(b.mode)
 	}
-	b.db = &rpm.DB{Root: b.cfg.Root, Rpm: b.paths.Rpm, Env: b.Env(), Runner: b.cfg.Runner}
+	b.db = &rpm.DB{Root: b.Cfg.Root, Rpm: b.paths.Rpm, Env: b.Env(), Runner: b.Cfg.Runner}
 	return b, nil
 }
 
@@ -178,20 +180,6 @@ func VersionlockPresent(mode Mode) bool {
 	return false
 }
 
-// Name implements backends.Backend.
-func (b *Backend) Name() string { return string(b.mode) }
-
-// Classify implements backends.Backend with ClassifyOutput.
-func (b *Backend) Classify(step backends.Step, exitCode int, output []byte) backends.Failure {
-	return ClassifyOutput(step.Type, exitCode, output)
-}
-
-// Family implements backends.Backend.
-func (b *Backend) Family() string { return v1alpha1.FamilyRPM }
-
-// Root is the root directory the backend manages.
-func (b *Backend) Root() string { return b.cfg.Root }
-
 // Capabilities says whether holds (versionlock) and security
 // classification (updateinfo) are available.
 func (b *Backend) Capabilities() backends.Capabilities {
@@ -201,7 +189,7 @@ func (b *Backend) Capabilities() backends.Capabilities {
 // WatchPaths are the paths whose changes mean Observe may see something
 // new: the rpm database and the metadata cache.
 func (b *Backend) WatchPaths() []string {
-	return append(rpm.DBPaths(b.cfg.Root), b.path(b.cacheDir()))
+	return append(rpm.DBPaths(b.Cfg.Root), b.Path(b.cacheDir()))
 }
 
 func (b *Backend) cacheDir() string {
@@ -212,9 +200,7 @@ func (b *Backend) cacheDir() string {
 }
 
 // Env is the complete environment of every command: LC_ALL=C, PATH, HOME.
-func (b *Backend) Env() []string {
-	return []string{"LC_ALL=C", "PATH=" + b.cfg.PathEnv, "HOME=" + b.home}
-}
+func (b *Backend) Env() []string { return append(b.Base.Env(), "HOME="+b.home) }
 
 // baseArgs are the options every dnf/yum command line starts with:
 // assume yes, fail instead of waiting on a lock, and the root options.
@@ -223,16 +209,8 @@ func (b *Backend) baseArgs() []string {
 	if b.mode == ModeYum {
 		args = []string{b.paths.DNF, "-y", "--setopt=exit_on_lock=1"}
 	}
-	if b.cfg.Root != "/" {
-		args = append(args, "--installroot="+b.cfg.Root, "--releasever="+b.releaseVer, "--disableplugin=*")
+	if b.Cfg.Root != "/" {
+		args = append(args, "--installroot="+b.Cfg.Root, "--releasever="+b.releaseVer, "--disableplugin=*")
 	}
 	return args
 }
-
-// RecordRefresh implements backends.Backend: it stores t in StateDir.
-func (b *Backend) RecordRefresh(t time.Time) error { return b.stamp().Write(t) }
-
-// stamp is patchlet's own record of the last successful refresh.
-func (b *Backend) stamp() toolkit.RefreshStamp { return toolkit.StampIn(b.cfg.StateDir, b.Name()) }
-
-func (b *Backend) path(rel string) string { return filepath.Join(b.cfg.Root, rel) }

@@ -34,7 +34,7 @@ func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observ
 	}
 	ok, reboot, err := rpm.RebootCheck(pkgs, b.procRoot, b.rebootPkgs)
 	if err != nil {
-		b.cfg.Log.Error(err, "cannot tell whether a reboot is required; assuming not")
+		b.Cfg.Log.Error(err, "cannot tell whether a reboot is required; assuming not")
 	}
 	obs.RebootRequired, obs.RebootPackages = ok, reboot
 	obs.IndexRefreshed, err = b.indexRefreshed()
@@ -59,9 +59,9 @@ func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observ
 // versionlockList is where the versionlock plugin keeps its locks.
 func (b *Backend) versionlockList() string {
 	if b.mode == ModeYum {
-		return b.path("etc/yum/pluginconf.d/versionlock.list")
+		return b.Path("etc/yum/pluginconf.d/versionlock.list")
 	}
-	return b.path("etc/dnf/plugins/versionlock.list")
+	return b.Path("etc/dnf/plugins/versionlock.list")
 }
 
 func (b *Backend) heldNames() []string {
@@ -75,10 +75,10 @@ func (b *Backend) heldNames() []string {
 // indexRefreshed is patchlet's own record of the last refresh, else the
 // newest repomd.xml in the metadata cache, else zero; never after now.
 func (b *Backend) indexRefreshed() (time.Time, error) {
-	return b.stamp().Refreshed(b.cfg.Log, b.cfg.Clock(), func() time.Time {
+	return b.Stamp().Refreshed(b.Cfg.Log, b.Cfg.Clock(), func() time.Time {
 		var files []string
 		for _, pat := range []string{"*/repodata/repomd.xml", "*/*/*/repomd.xml"} {
-			m, _ := filepath.Glob(filepath.Join(b.cfg.Root, b.cacheDir(), pat))
+			m, _ := filepath.Glob(filepath.Join(b.Cfg.Root, b.cacheDir(), pat))
 			files = append(files, m...)
 		}
 		return toolkit.NewestModTime(files...)
@@ -92,9 +92,9 @@ func (b *Backend) fingerprint() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	paths := []string{b.path(b.cacheDir()), b.path("etc/yum.repos.d"), b.versionlockList()}
+	paths := []string{b.Path(b.cacheDir()), b.Path("etc/yum.repos.d"), b.versionlockList()}
 	for _, pat := range []string{"*/repodata", "*/*/*"} {
-		m, _ := filepath.Glob(filepath.Join(b.cfg.Root, b.cacheDir(), pat))
+		m, _ := filepath.Glob(filepath.Join(b.Cfg.Root, b.cacheDir(), pat))
 		paths = append(paths, m...)
 	}
 	fp, err := new(toolkit.Fingerprint).Contents(toolkit.NotLocks, paths...).Sum()
@@ -128,23 +128,23 @@ func (b *Backend) upgrades(ctx context.Context, fp string, installed map[string]
 	var cands []Candidate
 	if b.mode == ModeYum {
 		argv := b.queryArgs("check-update")
-		stdout, stderr, err := b.cfg.Runner.Run(ctx, argv, b.Env())
+		stdout, stderr, err := b.Cfg.Runner.Run(ctx, argv, b.Env())
 		if err != nil && toolkit.ExitCode(err) != ExitUpdatesAvailable {
 			if !noCache(stdout, stderr) {
 				return nil, fmt.Errorf("list pending upgrades: %w", err)
 			}
-			b.cfg.Log.V(1).Info("no metadata cache yet; no upgrades known")
+			b.Cfg.Log.V(1).Info("no metadata cache yet; no upgrades known")
 		}
 		cands = ParseCheckUpdate(stdout)
 	} else {
 		argv := b.queryArgs("repoquery", "--upgrades", "--latest-limit=1", "--qf", repoqueryFormat)
-		stdout, stderr, err := b.cfg.Runner.Run(ctx, argv, b.Env())
+		stdout, stderr, err := b.Cfg.Runner.Run(ctx, argv, b.Env())
 		if err != nil {
 			if !noCache(stdout, stderr) {
 				return nil, fmt.Errorf("list pending upgrades: %w", err)
 			}
 			// Cached like any answer: a refresh changes the fingerprint.
-			b.cfg.Log.V(1).Info("no metadata cache yet; no upgrades known")
+			b.Cfg.Log.V(1).Info("no metadata cache yet; no upgrades known")
 			stdout = nil
 		}
 		cands = ParseRepoquery(stdout)
@@ -171,7 +171,7 @@ func (b *Backend) markSecurity(ctx context.Context, ups map[string]backends.Upgr
 	if b.mode == ModeYum {
 		args = []string{"updateinfo", "list", "security"}
 	}
-	stdout, stderr, err := b.cfg.Runner.Run(ctx, b.queryArgs(args...), b.Env())
+	stdout, stderr, err := b.Cfg.Runner.Run(ctx, b.queryArgs(args...), b.Env())
 	if err != nil {
 		if noCache(stdout, stderr) {
 			return nil
@@ -192,7 +192,7 @@ func (b *Backend) markSecurity(ctx context.Context, ups map[string]backends.Upgr
 // available lists the versions of names in the repositories, newest
 // first, cached until fp or the names change.
 func (b *Backend) available(ctx context.Context, fp string, names []string) (map[string][]string, error) {
-	return toolkit.CachedVersions(&b.availCache, fp, names, rpm.ValidName, b.cfg.Log, func(valid []string) (map[string][]string, error) {
+	return toolkit.CachedVersions(&b.availCache, fp, names, rpm.ValidName, b.Cfg.Log, func(valid []string) (map[string][]string, error) {
 		return b.listAvailable(ctx, valid)
 	})
 }
@@ -201,14 +201,14 @@ func (b *Backend) available(ctx context.Context, fp string, names []string) (map
 func (b *Backend) listAvailable(ctx context.Context, valid []string) (map[string][]string, error) {
 	var cands []Candidate
 	if b.mode == ModeYum {
-		stdout, stderr, err := b.cfg.Runner.Run(ctx, b.queryArgs(slices.Concat([]string{"list", "available", "--showduplicates"}, valid)...), b.Env())
+		stdout, stderr, err := b.Cfg.Runner.Run(ctx, b.queryArgs(slices.Concat([]string{"list", "available", "--showduplicates"}, valid)...), b.Env())
 		// yum list exits 1 when none of the names is available.
 		if err != nil && toolkit.ExitCode(err) != 1 && !noCache(stdout, stderr) {
 			return nil, fmt.Errorf("list available versions: %w", err)
 		}
 		cands = ParseCheckUpdate(stdout)
 	} else {
-		stdout, stderr, err := b.cfg.Runner.Run(ctx, b.queryArgs(slices.Concat([]string{"repoquery", "--qf", repoqueryFormat, "--"}, valid)...), b.Env())
+		stdout, stderr, err := b.Cfg.Runner.Run(ctx, b.queryArgs(slices.Concat([]string{"repoquery", "--qf", repoqueryFormat, "--"}, valid)...), b.Env())
 		if err != nil && !noCache(stdout, stderr) {
 			return nil, fmt.Errorf("list available versions: %w", err)
 		}
@@ -235,10 +235,10 @@ func (b *Backend) LockHolder() (pid int, command string, held bool, err error) {
 	if b.mode == ModeYum {
 		pidFiles = []string{"var/run/yum.pid", "run/yum.pid"}
 	}
-	if pid, cmd, held, err := toolkit.PIDFileHolder(toolkit.InRoot(b.cfg.Root, pidFiles...)...); err != nil || held {
+	if pid, cmd, held, err := toolkit.PIDFileHolder(toolkit.InRoot(b.Cfg.Root, pidFiles...)...); err != nil || held {
 		return pid, cmd, held, err
 	}
-	return b.locks.Holder(rpm.TransactionLocks(b.cfg.Root)...)
+	return b.locks.Holder(rpm.TransactionLocks(b.Cfg.Root)...)
 }
 
 // LockFiles is empty: every change of the watched directories counts, lock

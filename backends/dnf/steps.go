@@ -17,7 +17,7 @@ func (b *Backend) RefreshStep() backends.Step {
 	if b.mode == ModeDNF {
 		argv = slices.Concat(b.baseArgs(), []string{"makecache", "--refresh"})
 	}
-	return backends.Step{Type: v1alpha1.StepRefresh, Argv: argv, Env: b.Env(), Timeout: b.cfg.RefreshTimeout}
+	return backends.Step{Type: v1alpha1.StepRefresh, Argv: argv, Env: b.Env(), Timeout: b.Cfg.RefreshTimeout}
 }
 
 // PinArg is the package argument that selects NAME at an exact version:
@@ -101,7 +101,7 @@ func (b *Backend) step(typ v1alpha1.StepType, command, args, names []string) bac
 		Argv:     slices.Concat(b.baseArgs(), command, []string{"--"}, args),
 		Env:      b.Env(),
 		Packages: slices.Clone(names),
-		Timeout:  b.cfg.StepTimeout,
+		Timeout:  b.Cfg.StepTimeout,
 	}
 }
 
@@ -110,8 +110,8 @@ func (b *Backend) step(typ v1alpha1.StepType, command, args, names []string) bac
 // rebuilds the rpm database indexes, which is harmless.
 func (b *Backend) RecoverStep() (backends.Step, error) {
 	argv := []string{b.paths.Rpm}
-	if b.cfg.Root != "/" {
-		argv = append(argv, "--root", b.cfg.Root)
+	if b.Cfg.Root != "/" {
+		argv = append(argv, "--root", b.Cfg.Root)
 	}
-	return backends.Step{Type: v1alpha1.StepRecover, Argv: append(argv, "--rebuilddb"), Env: b.Env(), Timeout: b.cfg.StepTimeout}, nil
+	return backends.Step{Type: v1alpha1.StepRecover, Argv: append(argv, "--rebuilddb"), Env: b.Env(), Timeout: b.Cfg.StepTimeout}, nil
 }

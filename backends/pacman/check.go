@@ -73,7 +73,7 @@ func ParseSyncList(out []byte) map[string]syncPkg {
 // patchlet's refresh stamp. Any change of mtime or size changes it.
 func (b *Backend) fingerprint(conf Conf) (string, error) {
 	local, sync := filepath.Join(conf.DBPath, "local"), filepath.Join(conf.DBPath, "sync")
-	return new(toolkit.Fingerprint).Files(b.configPath(), local, sync, b.stamp().Path()).Entries(nil, sync).Sum()
+	return new(toolkit.Fingerprint).Files(b.configPath(), local, sync, b.Stamp().Path()).Entries(nil, sync).Sum()
 }
 
 // checkUpdates returns the pending upgrades and the sync databases'
@@ -101,16 +101,16 @@ func (b *Backend) checkUpdates(ctx context.Context, conf Conf) (map[string]backe
 		return nil, nil, err
 	}
 	syncArgv := slices.Concat(b.baseArgv(), dbArgs, []string{"-Syy"})
-	b.cfg.Log.V(1).Info("syncing private database", "argv", syncArgv)
-	if _, _, err := b.cfg.Runner.Run(ctx, syncArgv, b.Env()); err != nil {
+	b.Cfg.Log.V(1).Info("syncing private database", "argv", syncArgv)
+	if _, _, err := b.Cfg.Runner.Run(ctx, syncArgv, b.Env()); err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
 		}
-		b.cfg.Log.Error(err, "cannot sync the private database; checking against the live sync databases")
+		b.Cfg.Log.Error(err, "cannot sync the private database; checking against the live sync databases")
 		dbArgs = nil
 	}
 	quArgv := slices.Concat(b.baseArgv(), dbArgs, []string{"-Qu"})
-	stdout, _, err := b.cfg.Runner.Run(ctx, quArgv, b.Env())
+	stdout, _, err := b.Cfg.Runner.Run(ctx, quArgv, b.Env())
 	switch {
 	case err == nil:
 	case toolkit.ExitCode(err) == 1 && len(bytes.TrimSpace(stdout)) == 0:
@@ -120,7 +120,7 @@ func (b *Backend) checkUpdates(ctx context.Context, conf Conf) (map[string]backe
 	}
 	ups := ParseQueryUpgrades(stdout)
 	slArgv := slices.Concat(b.baseArgv(), dbArgs, []string{"-Sl"})
-	slOut, _, err := b.cfg.Runner.Run(ctx, slArgv, b.Env())
+	slOut, _, err := b.Cfg.Runner.Run(ctx, slArgv, b.Env())
 	if err != nil {
 		return nil, nil, fmt.Errorf("list sync databases: %w", err)
 	}
@@ -131,7 +131,7 @@ func (b *Backend) checkUpdates(ctx context.Context, conf Conf) (map[string]backe
 	}
 	b.mu.Lock()
 	b.checkCache.key, b.checkCache.ups, b.checkCache.sync, b.checkCache.valid = fp, ups, sync, true
-	b.checkCache.at = b.cfg.Clock()
+	b.checkCache.at = b.Cfg.Clock()
 	b.mu.Unlock()
 	return maps.Clone(ups), sync, nil
 }
@@ -145,7 +145,7 @@ func (b *Backend) cachedCheck(fp string) (map[string]backends.Upgrade, map[strin
 	if !c.valid || c.key != fp {
 		return nil, nil, false
 	}
-	if age := b.cfg.Clock().Sub(c.at); age < 0 || age >= b.checkInterval {
+	if age := b.Cfg.Clock().Sub(c.at); age < 0 || age >= b.checkInterval {
 		return nil, nil, false
 	}
 	return maps.Clone(c.ups), c.sync, true
@@ -156,7 +156,7 @@ func (b *Backend) cachedCheck(fp string) (map[string]backends.Upgrade, map[strin
 // backend uses the directory, under b.checkMu). It returns the options
 // that point pacman at it.
 func (b *Backend) privateDB(conf Conf) ([]string, error) {
-	dir := filepath.Join(b.cfg.StateDir, checkDBDir)
+	dir := filepath.Join(b.Cfg.StateDir, checkDBDir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create private pacman database: %w", err)
 	}

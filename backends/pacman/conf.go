@@ -82,7 +82,7 @@ func (c Conf) Ignored(name string) bool {
 func (b *Backend) conf() Conf {
 	data, err := os.ReadFile(b.configPath())
 	if err != nil {
-		b.cfg.Log.V(1).Info("cannot read pacman.conf; using defaults", "path", b.configPath(), "error", err.Error())
+		b.Cfg.Log.V(1).Info("cannot read pacman.conf; using defaults", "path", b.configPath(), "error", err.Error())
 	}
-	return ParseConf(data, b.cfg.Root)
+	return ParseConf(data, b.Cfg.Root)
 }

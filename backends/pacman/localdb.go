@@ -88,7 +88,7 @@ func (b *Backend) readLocal(dir string, conf Conf) (map[string]backends.Package,
 		}
 		p, ok := ParseDesc(data)
 		if !ok {
-			b.cfg.Log.Info("ignoring unreadable local database entry", "entry", e.Name())
+			b.Cfg.Log.Info("ignoring unreadable local database entry", "entry", e.Name())
 			continue
 		}
 		p.Held = conf.Ignored(p.Name)

@@ -29,7 +29,7 @@ func (b *Backend) LockHolder() (pid int, command string, held bool, err error) {
 	}
 	pid = toolkit.OpenedBy("/proc", path)
 	if pid == 0 {
-		b.cfg.Log.V(1).Info("pacman lock exists but no process has it open (stale?)", "path", path)
+		b.Cfg.Log.V(1).Info("pacman lock exists but no process has it open (stale?)", "path", path)
 	}
 	return pid, toolkit.ProcessName(pid), true, nil
 }

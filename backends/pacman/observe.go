@@ -49,7 +49,7 @@ func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observ
 func (b *Backend) available(conf Conf, sync map[string]syncPkg, names []string) (map[string][]string, error) {
 	avail := map[string][]string{}
 	var files []string
-	for _, n := range toolkit.Wanted(names, validName, b.cfg.Log) {
+	for _, n := range toolkit.Wanted(names, validName, b.Cfg.Log) {
 		if files == nil {
 			var err error
 			if files, err = cacheFiles(conf); err != nil {
@@ -76,5 +76,5 @@ func (b *Backend) available(conf Conf, sync map[string]syncPkg, names []string) 
 // indexRefreshed is patchlet's own stamp of the last successful refresh
 // (zero: unknown). A time after now (clock stepped back) is reported as now.
 func (b *Backend) indexRefreshed() (time.Time, error) {
-	return b.stamp().Refreshed(b.cfg.Log, b.cfg.Clock(), nil)
+	return b.Stamp().Refreshed(b.Cfg.Log, b.Cfg.Clock(), nil)
 }

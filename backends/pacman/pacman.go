@@ -73,7 +73,7 @@ type Options struct {
 
 // Backend is the pacman backend for one root. It is safe for concurrent use.
 type Backend struct {
-	cfg           backends.Settings // resolved by toolkit.Resolve
+	toolkit.Base
 	pacman        string
 	kernel        func() (string, error)
 	checkInterval time.Duration
@@ -95,10 +95,12 @@ var _ backends.Backend = (*Backend)(nil)
 
 // New returns the pacman backend for opts.Root.
 func New(opts Options) (*Backend, error) {
-	b := &Backend{cfg: opts.Settings, pacman: opts.Pacman, kernel: opts.KernelRelease, checkInterval: opts.CheckInterval}
-	if err := toolkit.Resolve(&b.cfg, "pacman", toolkit.Program{Path: &b.pacman, Name: "pacman"}); err != nil {
+	b := &Backend{pacman: opts.Pacman, kernel: opts.KernelRelease, checkInterval: opts.CheckInterval}
+	base, err := toolkit.NewBase(opts.Settings, "pacman", v1alpha1.FamilyPacman, &rules, toolkit.Program{Path: &b.pacman, Name: "pacman"})
+	if err != nil {
 		return nil, err
 	}
+	b.Base = base
 	if b.checkInterval <= 0 {
 		b.checkInterval = DefaultCheckInterval
 	}
@@ -107,20 +109,6 @@ func New(opts Options) (*Backend, error) {
 	}
 	return b, nil
 }
-
-// Name implements backends.Backend.
-func (b *Backend) Name() string { return "pacman" }
-
-// Classify implements backends.Backend with ClassifyOutput.
-func (b *Backend) Classify(step backends.Step, exitCode int, output []byte) backends.Failure {
-	return ClassifyOutput(step.Type, exitCode, output)
-}
-
-// Family implements backends.Backend.
-func (b *Backend) Family() string { return v1alpha1.FamilyPacman }
-
-// Root is the root directory the backend manages.
-func (b *Backend) Root() string { return b.cfg.Root }
 
 // Capabilities says what pacman can do: no security classification, no
 // hold command (see the package comment).
@@ -134,28 +122,16 @@ func (b *Backend) WatchPaths() []string {
 	return []string{b.conf().DBPath, filepath.Join(b.conf().DBPath, "local")}
 }
 
-// Env is the complete environment of every command: LC_ALL=C and PATH.
-// Each call returns a new slice.
-func (b *Backend) Env() []string {
-	return []string{"LC_ALL=C", "PATH=" + b.cfg.PathEnv}
-}
-
 // configPath is pacman.conf of the root.
-func (b *Backend) configPath() string { return filepath.Join(b.cfg.Root, "etc/pacman.conf") }
+func (b *Backend) configPath() string { return b.Path("etc/pacman.conf") }
 
 // baseArgv is pacman with the root's options.
 func (b *Backend) baseArgv() []string {
-	if b.cfg.Root == "/" {
+	if b.Cfg.Root == "/" {
 		return []string{b.pacman, "--noconfirm"}
 	}
-	return []string{b.pacman, "--root", b.cfg.Root, "--config", b.configPath(), "--noconfirm"}
+	return []string{b.pacman, "--root", b.Cfg.Root, "--config", b.configPath(), "--noconfirm"}
 }
-
-// RecordRefresh implements backends.Backend: it stores t in StateDir.
-func (b *Backend) RecordRefresh(t time.Time) error { return b.stamp().Write(t) }
-
-// stamp is patchlet's own record of the last successful refresh.
-func (b *Backend) stamp() toolkit.RefreshStamp { return toolkit.StampIn(b.cfg.StateDir, b.Name()) }
 
 // validName re-validates a package name before it reaches argv.
 var validName = toolkit.NameRule(v1alpha1.FamilyPacman)

@@ -63,7 +63,7 @@ func kernelVersion(v string) string {
 func (b *Backend) rebootRequired(installed map[string]backends.Package) (bool, []string, error) {
 	release, err := b.kernel()
 	if err != nil {
-		b.cfg.Log.V(1).Info("cannot read the running kernel release", "error", err.Error())
+		b.Cfg.Log.V(1).Info("cannot read the running kernel release", "error", err.Error())
 		return false, nil, nil
 	}
 	if req, pkg := KernelRebootRequired(release, installed); req {

@@ -27,7 +27,7 @@ func (b *Backend) RefreshStep() backends.Step {
 		Type:    v1alpha1.StepRefresh,
 		Argv:    slices.Concat(b.baseArgv(), []string{"-Syy"}),
 		Env:     b.Env(),
-		Timeout: b.cfg.RefreshTimeout,
+		Timeout: b.Cfg.RefreshTimeout,
 	}
 }
 
@@ -95,7 +95,7 @@ func (b *Backend) InstallStep(pkgs []backends.PackageRef) (backends.Step, error)
 // Observe's private check reported. Names that are not installed are
 // left out (an upgrade never installs); none left is an error.
 func (b *Backend) UpgradeStep(names []string) (backends.Step, error) {
-	args, err := toolkit.UpgradeArgs(names, validName, b.installed, b.cfg.Log)
+	args, err := toolkit.UpgradeArgs(names, validName, b.installed, b.Cfg.Log)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("upgrade: %w", err)
 	}
@@ -136,6 +136,6 @@ func (b *Backend) step(typ v1alpha1.StepType, op, args, names []string) backends
 		Argv:     slices.Concat(b.baseArgv(), op, args),
 		Env:      b.Env(),
 		Packages: slices.Clone(names),
-		Timeout:  b.cfg.StepTimeout,
+		Timeout:  b.Cfg.StepTimeout,
 	}
 }

@@ -27,7 +27,7 @@ func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observ
 		return nil, err
 	}
 	obs := &backends.Observation{Installed: rpm.Packages(pkgs)}
-	if data, err := os.ReadFile(b.path("etc/zypp/locks")); err == nil {
+	if data, err := os.ReadFile(b.Path("etc/zypp/locks")); err == nil {
 		for _, n := range ParseLocks(data) {
 			if p, ok := obs.Installed[n]; ok {
 				p.Held = true
@@ -37,10 +37,10 @@ func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observ
 	}
 	ok, reboot, err := rpm.RebootCheck(pkgs, b.procRoot, b.rebootPkgs)
 	if err != nil {
-		b.cfg.Log.Error(err, "cannot tell from install times whether a reboot is required")
+		b.Cfg.Log.Error(err, "cannot tell from install times whether a reboot is required")
 	}
 	obs.RebootRequired, obs.RebootPackages = ok, reboot
-	if _, err := os.Stat(b.path(rebootNeededPath)); err == nil {
+	if _, err := os.Stat(b.Path(rebootNeededPath)); err == nil {
 		obs.RebootRequired = true
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("check reboot-needed: %w", err)
@@ -66,8 +66,8 @@ func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observ
 // newest repomd.xml in zypper's raw metadata cache, else zero; never
 // after now.
 func (b *Backend) indexRefreshed() (time.Time, error) {
-	return b.stamp().Refreshed(b.cfg.Log, b.cfg.Clock(), func() time.Time {
-		files, _ := filepath.Glob(b.path("var/cache/zypp/raw/*/repodata/repomd.xml"))
+	return b.Stamp().Refreshed(b.Cfg.Log, b.Cfg.Clock(), func() time.Time {
+		files, _ := filepath.Glob(b.Path("var/cache/zypp/raw/*/repodata/repomd.xml"))
 		return toolkit.NewestModTime(files...)
 	})
 }
@@ -79,8 +79,8 @@ func (b *Backend) fingerprint() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	paths := []string{b.path("etc/zypp/repos.d"), b.path("etc/zypp/locks"), b.path("var/cache/zypp/solv")}
-	m, _ := filepath.Glob(b.path("var/cache/zypp/solv/*"))
+	paths := []string{b.Path("etc/zypp/repos.d"), b.Path("etc/zypp/locks"), b.Path("var/cache/zypp/solv")}
+	m, _ := filepath.Glob(b.Path("var/cache/zypp/solv/*"))
 	paths = append(paths, m...)
 	fp, err := new(toolkit.Fingerprint).Contents(toolkit.NotLocks, paths...).Sum()
 	if err != nil {
@@ -92,7 +92,7 @@ func (b *Backend) fingerprint() (string, error) {
 // query runs a read-only zypper query on the cached metadata.
 func (b *Backend) query(ctx context.Context, args ...string) ([]byte, error) {
 	argv := slices.Concat(b.baseArgs(), []string{"--xmlout", "--no-refresh"}, args)
-	stdout, _, err := b.cfg.Runner.Run(ctx, argv, b.Env())
+	stdout, _, err := b.Cfg.Runner.Run(ctx, argv, b.Env())
 	if err != nil && toolkit.ExitCode(err) != ExitNotFound && toolkit.ExitCode(err) < 100 {
 		return stdout, err
 	}
@@ -164,7 +164,7 @@ func (b *Backend) markSecurity(ctx context.Context, ups map[string]backends.Upgr
 // available lists the versions of names in the repositories (search -s),
 // newest first, cached until fp or the names change.
 func (b *Backend) available(ctx context.Context, fp string, names []string) (map[string][]string, error) {
-	return toolkit.CachedVersions(&b.availCache, fp, names, rpm.ValidName, b.cfg.Log, func(valid []string) (map[string][]string, error) {
+	return toolkit.CachedVersions(&b.availCache, fp, names, rpm.ValidName, b.Cfg.Log, func(valid []string) (map[string][]string, error) {
 		return b.search(ctx, valid)
 	})
 }
@@ -196,10 +196,10 @@ func (b *Backend) search(ctx context.Context, valid []string) (map[string][]stri
 // LockHolder reports the process holding zypper's lock (ROOT/run/zypp.pid
 // with a live pid), else rpm's transaction lock. It runs no process.
 func (b *Backend) LockHolder() (pid int, command string, held bool, err error) {
-	if pid, cmd, held, err := toolkit.PIDFileHolder(toolkit.InRoot(b.cfg.Root, "run/zypp.pid", "var/run/zypp.pid")...); err != nil || held {
+	if pid, cmd, held, err := toolkit.PIDFileHolder(toolkit.InRoot(b.Cfg.Root, "run/zypp.pid", "var/run/zypp.pid")...); err != nil || held {
 		return pid, cmd, held, err
 	}
-	return b.locks.Holder(rpm.TransactionLocks(b.cfg.Root)...)
+	return b.locks.Holder(rpm.TransactionLocks(b.Cfg.Root)...)
 }
 
 // LockFiles is empty: every change of the watched directories counts, lock

@@ -13,7 +13,7 @@ import (
 // RefreshStep returns the step that refreshes every repository's metadata.
 func (b *Backend) RefreshStep() backends.Step {
 	return backends.Step{Type: v1alpha1.StepRefresh, Argv: slices.Concat(b.baseArgs(), []string{"refresh"}),
-		Env: b.Env(), Timeout: b.cfg.RefreshTimeout}
+		Env: b.Env(), Timeout: b.Cfg.RefreshTimeout}
 }
 
 // InstallStep installs pkgs, each at its exact version (NAME=EVR) when
@@ -74,7 +74,7 @@ func (b *Backend) HoldStep(names []string, hold bool) (backends.Step, error) {
 
 func (b *Backend) step(typ v1alpha1.StepType, command, args, names []string) backends.Step {
 	return backends.Step{Type: typ, Argv: slices.Concat(b.baseArgs(), command, []string{"--"}, args),
-		Env: b.Env(), Packages: slices.Clone(names), Timeout: b.cfg.StepTimeout,
+		Env: b.Env(), Packages: slices.Clone(names), Timeout: b.Cfg.StepTimeout,
 		SuccessExitCodes: []int{ExitRebootNeeded, ExitRestartNeeded}}
 }
 
@@ -83,5 +83,5 @@ func (b *Backend) step(typ v1alpha1.StepType, command, args, names []string) bac
 // `zypper verify`, which repairs broken dependencies.
 func (b *Backend) RecoverStep() (backends.Step, error) {
 	return backends.Step{Type: v1alpha1.StepRecover, Argv: slices.Concat(b.baseArgs(), []string{"verify"}),
-		Env: b.Env(), Timeout: b.cfg.StepTimeout}, nil
+		Env: b.Env(), Timeout: b.Cfg.StepTimeout}, nil
 }

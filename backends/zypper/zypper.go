@@ -13,9 +13,6 @@
 package zypper
 
 import (
-	"path/filepath"
-	"time"
-
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/internal/toolkit"
@@ -73,7 +70,7 @@ type Options struct {
 
 // Backend is the zypper backend for one root; safe for concurrent use.
 type Backend struct {
-	cfg        backends.Settings // resolved by toolkit.Resolve
+	toolkit.Base
 	paths      Paths
 	home       string
 	procRoot   string
@@ -90,34 +87,22 @@ var _ backends.Backend = (*Backend)(nil)
 
 // New returns the zypper backend for opts.Root.
 func New(opts Options) (*Backend, error) {
-	b := &Backend{cfg: opts.Settings, paths: opts.Paths, home: opts.Home, procRoot: opts.ProcRoot, rebootPkgs: opts.RebootPackages}
-	if err := toolkit.Resolve(&b.cfg, "zypper", toolkit.Program{Path: &b.paths.Zypper, Name: "zypper"},
-		toolkit.Program{Path: &b.paths.Rpm, Name: "rpm"}); err != nil {
+	b := &Backend{paths: opts.Paths, home: opts.Home, procRoot: opts.ProcRoot, rebootPkgs: opts.RebootPackages}
+	base, err := toolkit.NewBase(opts.Settings, "zypper", v1alpha1.FamilyRPM, &rules,
+		toolkit.Program{Path: &b.paths.Zypper, Name: "zypper"}, toolkit.Program{Path: &b.paths.Rpm, Name: "rpm"})
+	if err != nil {
 		return nil, err
 	}
+	b.Base = base
 	if b.home == "" {
 		b.home = DefaultHome
 	}
 	if b.procRoot == "" {
 		b.procRoot = "/proc"
 	}
-	b.db = &rpm.DB{Root: b.cfg.Root, Rpm: b.paths.Rpm, Env: b.Env(), Runner: b.cfg.Runner}
+	b.db = &rpm.DB{Root: b.Cfg.Root, Rpm: b.paths.Rpm, Env: b.Env(), Runner: b.Cfg.Runner}
 	return b, nil
 }
-
-// Name implements backends.Backend.
-func (b *Backend) Name() string { return "zypper" }
-
-// Classify implements backends.Backend with ClassifyOutput.
-func (b *Backend) Classify(step backends.Step, exitCode int, output []byte) backends.Failure {
-	return ClassifyOutput(step.Type, exitCode, output)
-}
-
-// Family implements backends.Backend.
-func (b *Backend) Family() string { return v1alpha1.FamilyRPM }
-
-// Root is the root directory the backend manages.
-func (b *Backend) Root() string { return b.cfg.Root }
 
 // Capabilities: zypper holds with locks and classifies security patches.
 func (b *Backend) Capabilities() backends.Capabilities {
@@ -126,27 +111,17 @@ func (b *Backend) Capabilities() backends.Capabilities {
 
 // WatchPaths are the paths whose changes mean Observe may see something new.
 func (b *Backend) WatchPaths() []string {
-	return append(rpm.DBPaths(b.cfg.Root), b.path("var/cache/zypp/solv"), b.path("etc/zypp"))
+	return append(rpm.DBPaths(b.Cfg.Root), b.Path("var/cache/zypp/solv"), b.Path("etc/zypp"))
 }
 
-// Env is the complete environment of every command.
-func (b *Backend) Env() []string {
-	return []string{"LC_ALL=C", "PATH=" + b.cfg.PathEnv, "HOME=" + b.home}
-}
+// Env is the complete environment of every command: LC_ALL=C, PATH, HOME.
+func (b *Backend) Env() []string { return append(b.Base.Env(), "HOME="+b.home) }
 
 // baseArgs start every zypper command line.
 func (b *Backend) baseArgs() []string {
 	args := []string{b.paths.Zypper, "--non-interactive", "--no-color"}
-	if b.cfg.Root != "/" {
-		args = append(args, "--root", b.cfg.Root)
+	if b.Cfg.Root != "/" {
+		args = append(args, "--root", b.Cfg.Root)
 	}
 	return args
 }
-
-// RecordRefresh implements backends.Backend: it stores t in StateDir.
-func (b *Backend) RecordRefresh(t time.Time) error { return b.stamp().Write(t) }
-
-// stamp is patchlet's own record of the last successful refresh.
-func (b *Backend) stamp() toolkit.RefreshStamp { return toolkit.StampIn(b.cfg.StateDir, b.Name()) }
-
-func (b *Backend) path(rel string) string { return filepath.Join(b.cfg.Root, rel) }

@@ -104,3 +104,57 @@ func InRoot(root string, rels ...string) []string {
 	}
 	return out
 }
+
+// Base is the part of a backend that reads only its settings: its name,
+// family and classifier, the resolved Settings, paths inside the root,
+// the base environment of its commands and the refresh stamp. Every
+// Backend embeds one, made by NewBase.
+type Base struct {
+	// Cfg is the backend's Settings, resolved by Resolve.
+	Cfg    backends.Settings
+	name   string
+	family string
+	rules  *Rules
+}
+
+// NewBase resolves s and the programs for the backend called name (see
+// Resolve; name also names it in errors) and returns the Base of a
+// backend of family whose failures rules classify.
+func NewBase(s backends.Settings, name, family string, rules *Rules, programs ...Program) (Base, error) {
+	if err := Resolve(&s, name, programs...); err != nil {
+		return Base{}, err
+	}
+	return Base{Cfg: s, name: name, family: family, rules: rules}, nil
+}
+
+// Rename changes the name Name and the refresh stamp use (dnf's is the
+// command set it settles on after resolving its program).
+func (b *Base) Rename(name string) { b.name = name }
+
+// Name implements backends.Backend.
+func (b *Base) Name() string { return b.name }
+
+// Family implements backends.Backend.
+func (b *Base) Family() string { return b.family }
+
+// Root is the root directory the backend manages.
+func (b *Base) Root() string { return b.Cfg.Root }
+
+// Classify implements backends.Backend with the backend's rules.
+func (b *Base) Classify(step backends.Step, exitCode int, output []byte) backends.Failure {
+	return b.rules.Classify(step.Type, exitCode, output)
+}
+
+// Env is the environment every command starts from: LC_ALL=C and PATH.
+// Each call returns a new slice.
+func (b *Base) Env() []string { return []string{"LC_ALL=C", "PATH=" + b.Cfg.PathEnv} }
+
+// Path is the host path of rel inside the root.
+func (b *Base) Path(rel string) string { return filepath.Join(b.Cfg.Root, rel) }
+
+// RecordRefresh implements backends.Backend: it stores t in StateDir.
+func (b *Base) RecordRefresh(t time.Time) error { return b.Stamp().Write(t) }
+
+// Stamp is patchlet's own record of the backend's last successful
+// refresh, in StateDir.
+func (b *Base) Stamp() RefreshStamp { return StampIn(b.Cfg.StateDir, b.name) }
