@@ -63,7 +63,7 @@ type Options struct {
 type Backend struct {
 	toolkit.Base
 	apk    string
-	kernel func() (string, error)
+	kernel func() (string, error) // nil: toolkit.KernelRelease
 
 	dbCache    toolkit.Cache[backends.Package] // by the database's and world's stamps
 	upCache    toolkit.Cache[backends.Upgrade] // by fingerprint
@@ -80,9 +80,6 @@ func New(opts Options) (*Backend, error) {
 		return nil, err
 	}
 	b.Base = base
-	if b.kernel == nil {
-		b.kernel = toolkit.KernelRelease
-	}
 	return b, nil
 }
 

@@ -36,11 +36,7 @@ func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observ
 	if obs.Available, err = b.available(ctx, fp, names); err != nil {
 		return nil, err
 	}
-	if release, err := b.kernel(); err != nil {
-		b.Cfg.Log.V(1).Info("cannot read the running kernel release", "error", err.Error())
-	} else if req, pkg := KernelRebootRequired(release, installed); req {
-		obs.RebootRequired, obs.RebootPackages = true, []string{pkg}
-	}
+	obs.RebootRequired, obs.RebootPackages = toolkit.KernelReboot(b.kernel, b.Cfg.Log, installed, KernelRebootRequired)
 	if obs.IndexRefreshed, err = b.indexRefreshed(); err != nil {
 		return nil, err
 	}

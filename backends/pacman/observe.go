@@ -28,10 +28,7 @@ func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observ
 		return nil, err
 	}
 	obs.Upgrades = ups
-	obs.RebootRequired, obs.RebootPackages, err = b.rebootRequired(installed)
-	if err != nil {
-		return nil, err
-	}
+	obs.RebootRequired, obs.RebootPackages = toolkit.KernelReboot(b.kernel, b.Cfg.Log, installed, KernelRebootRequired)
 	obs.IndexRefreshed, err = b.indexRefreshed()
 	if err != nil {
 		return nil, err

@@ -75,7 +75,7 @@ type Options struct {
 type Backend struct {
 	toolkit.Base
 	pacman        string
-	kernel        func() (string, error)
+	kernel        func() (string, error) // nil: toolkit.KernelRelease
 	checkInterval time.Duration
 
 	// checkMu serializes pending-upgrade checks (one private database).
@@ -103,9 +103,6 @@ func New(opts Options) (*Backend, error) {
 	b.Base = base
 	if b.checkInterval <= 0 {
 		b.checkInterval = DefaultCheckInterval
-	}
-	if b.kernel == nil {
-		b.kernel = toolkit.KernelRelease
 	}
 	return b, nil
 }

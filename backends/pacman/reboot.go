@@ -57,17 +57,3 @@ func kernelVersion(v string) string {
 	}
 	return strings.ReplaceAll(v, "-", ".")
 }
-
-// rebootRequired compares the running kernel with the installed kernel
-// package. A kernel release that cannot be read is no reboot (logged).
-func (b *Backend) rebootRequired(installed map[string]backends.Package) (bool, []string, error) {
-	release, err := b.kernel()
-	if err != nil {
-		b.Cfg.Log.V(1).Info("cannot read the running kernel release", "error", err.Error())
-		return false, nil, nil
-	}
-	if req, pkg := KernelRebootRequired(release, installed); req {
-		return true, []string{pkg}, nil
-	}
-	return false, nil, nil
-}
