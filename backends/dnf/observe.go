@@ -49,7 +49,7 @@ func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observ
 	if err != nil {
 		return nil, err
 	}
-	obs.Available, err = b.available(ctx, fp, names)
+	obs.Available, err = rpm.CachedAvailable(ctx, &b.availCache, fp, names, b.Cfg.Log, b.listAvailable)
 	if err != nil {
 		return nil, err
 	}
@@ -179,22 +179,11 @@ func (b *Backend) markSecurity(ctx context.Context, ups map[string]backends.Upgr
 		return fmt.Errorf("list security advisories: %w", err)
 	}
 	for _, a := range ParseUpdateinfo(stdout) {
-		u, ok := ups[a.Name]
-		if !ok || !a.IsSecurity() || rpm.CompareEVR(a.EVR, u.To) > 0 {
-			continue
+		if a.IsSecurity() {
+			rpm.MarkSecurity(ups, a.Name, a.EVR)
 		}
-		u.Security = true
-		ups[a.Name] = u
 	}
 	return nil
-}
-
-// available lists the versions of names in the repositories, newest
-// first, cached until fp or the names change.
-func (b *Backend) available(ctx context.Context, fp string, names []string) (map[string][]string, error) {
-	return toolkit.CachedVersions(&b.availCache, fp, names, rpm.ValidName, b.Cfg.Log, func(valid []string) (map[string][]string, error) {
-		return b.listAvailable(ctx, valid)
-	})
 }
 
 // listAvailable asks the package manager for the versions of valid.
@@ -220,9 +209,6 @@ func (b *Backend) listAvailable(ctx context.Context, valid []string) (map[string
 			continue
 		}
 		avail[c.Name] = append(avail[c.Name], c.EVR)
-	}
-	for n, vs := range avail {
-		avail[n] = rpm.SortNewestFirst(vs)
 	}
 	return avail, nil
 }

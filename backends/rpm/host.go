@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/go-logr/logr"
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/internal/toolkit"
@@ -90,3 +91,28 @@ func (d *DB) Installed(ctx context.Context) ([]Installed, error) {
 
 // ValidName is the RPM family's rule for a package name on a command line.
 var ValidName = toolkit.NameRule(v1alpha1.FamilyRPM)
+
+// CachedAvailable is the available versions of names (the valid ones) in
+// the repositories, each name's newest first, cached in c until fp or the
+// names change (see toolkit.CachedVersions): list asks the package
+// manager for the versions of the valid names, in any order.
+func CachedAvailable(ctx context.Context, c *toolkit.Cache[[]string], fp string, names []string, log logr.Logger,
+	list func(ctx context.Context, valid []string) (map[string][]string, error)) (map[string][]string, error) {
+	return toolkit.CachedVersions(c, fp, names, ValidName, log, func(valid []string) (map[string][]string, error) {
+		avail, err := list(ctx, valid)
+		for n, vs := range avail {
+			avail[n] = SortNewestFirst(vs)
+		}
+		return avail, err
+	})
+}
+
+// MarkSecurity marks the upgrade of name in ups, if any, as a security
+// upgrade when a security fix of name at evr is part of it: the
+// upgrade's version is at least evr.
+func MarkSecurity(ups map[string]backends.Upgrade, name, evr string) {
+	if u, ok := ups[name]; ok && CompareEVR(u.To, evr) >= 0 {
+		u.Security = true
+		ups[name] = u
+	}
+}

@@ -56,7 +56,7 @@ func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observ
 	if obs.Upgrades, err = b.upgrades(ctx, fp); err != nil {
 		return nil, err
 	}
-	if obs.Available, err = b.available(ctx, fp, names); err != nil {
+	if obs.Available, err = rpm.CachedAvailable(ctx, &b.availCache, fp, names, b.Cfg.Log, b.search); err != nil {
 		return nil, err
 	}
 	return obs, nil
@@ -152,24 +152,12 @@ func (b *Backend) markSecurity(ctx context.Context, ups map[string]backends.Upgr
 		return fmt.Errorf("read security patches: %w", err)
 	}
 	for _, c := range ParsePatchConflicts(out) {
-		u, ok := ups[c.Name]
-		if ok && rpm.CompareEVR(u.To, c.EVR) >= 0 {
-			u.Security = true
-			ups[c.Name] = u
-		}
+		rpm.MarkSecurity(ups, c.Name, c.EVR)
 	}
 	return nil
 }
 
-// available lists the versions of names in the repositories (search -s),
-// newest first, cached until fp or the names change.
-func (b *Backend) available(ctx context.Context, fp string, names []string) (map[string][]string, error) {
-	return toolkit.CachedVersions(&b.availCache, fp, names, rpm.ValidName, b.Cfg.Log, func(valid []string) (map[string][]string, error) {
-		return b.search(ctx, valid)
-	})
-}
-
-// search asks zypper for the versions of valid.
+// search asks zypper for the versions of valid (search -s).
 func (b *Backend) search(ctx context.Context, valid []string) (map[string][]string, error) {
 	out, err := b.query(ctx, slices.Concat([]string{"search", "-s", "--match-exact", "-t", "package", "--"}, valid)...)
 	if err != nil {
@@ -186,9 +174,6 @@ func (b *Backend) search(ctx context.Context, valid []string) (map[string][]stri
 			continue
 		}
 		avail[s.Name] = append(avail[s.Name], s.Edition)
-	}
-	for n, vs := range avail {
-		avail[n] = rpm.SortNewestFirst(vs)
 	}
 	return avail, nil
 }
