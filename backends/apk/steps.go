@@ -65,13 +65,9 @@ func (b *Backend) RemoveStep(names []string) (backends.Step, error) {
 // unconstrained world entry replaces it). Holding a package that is not
 // installed is an error.
 func (b *Backend) HoldStep(names []string, hold bool) (backends.Step, error) {
-	typ, verb := v1alpha1.StepHold, "hold"
-	if !hold {
-		typ, verb = v1alpha1.StepUnhold, "unhold"
-	}
-	args, err := toolkit.PackageArgs(names, validName)
+	typ, _, args, err := toolkit.HoldArgs(names, hold, validName, "hold", "unhold")
 	if err != nil {
-		return backends.Step{}, fmt.Errorf("%s: %w", verb, err)
+		return backends.Step{}, err
 	}
 	deps := slices.Clone(args)
 	if hold {

@@ -100,13 +100,9 @@ func (b *Backend) RemoveStep(names []string) (backends.Step, error) {
 
 // HoldStep returns the apt-mark step that holds (hold) or releases packages.
 func (b *Backend) HoldStep(names []string, hold bool) (backends.Step, error) {
-	typ, verb := v1alpha1.StepHold, "hold"
-	if !hold {
-		typ, verb = v1alpha1.StepUnhold, "unhold"
-	}
-	args, err := toolkit.PackageArgs(names, validName)
+	typ, verb, args, err := toolkit.HoldArgs(names, hold, validName, "hold", "unhold")
 	if err != nil {
-		return backends.Step{}, fmt.Errorf("%s: %w", verb, err)
+		return backends.Step{}, err
 	}
 	return backends.Step{
 		Type:     typ,

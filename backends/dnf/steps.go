@@ -81,16 +81,12 @@ var ErrHoldUnsupported = fmt.Errorf("holding packages needs the versionlock plug
 
 // HoldStep returns the versionlock step that holds or releases packages.
 func (b *Backend) HoldStep(names []string, hold bool) (backends.Step, error) {
-	typ, verb := v1alpha1.StepHold, "add"
-	if !hold {
-		typ, verb = v1alpha1.StepUnhold, "delete"
-	}
 	if !b.versionlock {
 		return backends.Step{}, ErrHoldUnsupported
 	}
-	args, err := toolkit.PackageArgs(names, rpm.ValidName)
+	typ, verb, args, err := toolkit.HoldArgs(names, hold, rpm.ValidName, "add", "delete")
 	if err != nil {
-		return backends.Step{}, fmt.Errorf("versionlock %s: %w", verb, err)
+		return backends.Step{}, fmt.Errorf("versionlock %w", err)
 	}
 	return b.step(typ, []string{"versionlock", verb}, args, args), nil
 }

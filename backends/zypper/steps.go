@@ -61,13 +61,9 @@ func (b *Backend) RemoveStep(names []string) (backends.Step, error) {
 
 // HoldStep adds (hold) or removes zypper package locks.
 func (b *Backend) HoldStep(names []string, hold bool) (backends.Step, error) {
-	typ, verb := v1alpha1.StepHold, "addlock"
-	if !hold {
-		typ, verb = v1alpha1.StepUnhold, "removelock"
-	}
-	args, err := toolkit.PackageArgs(names, rpm.ValidName)
+	typ, verb, args, err := toolkit.HoldArgs(names, hold, rpm.ValidName, "addlock", "removelock")
 	if err != nil {
-		return backends.Step{}, fmt.Errorf("%s: %w", verb, err)
+		return backends.Step{}, err
 	}
 	return b.step(typ, []string{verb}, args, args), nil
 }

@@ -116,3 +116,19 @@ func Wanted(names []string, valid func(string) bool, log logr.Logger) []string {
 	slices.Sort(out)
 	return slices.Compact(out)
 }
+
+// HoldArgs is what every hold step starts from: its type (StepHold, or
+// StepUnhold for a release), its verb (holdVerb or unholdVerb, the
+// package manager's word) and names as PackageArgs returns them; an
+// invalid name is an error that starts with the verb.
+func HoldArgs(names []string, hold bool, valid func(string) bool, holdVerb, unholdVerb string) (typ v1alpha1.StepType, verb string, args []string, err error) {
+	typ, verb = v1alpha1.StepHold, holdVerb
+	if !hold {
+		typ, verb = v1alpha1.StepUnhold, unholdVerb
+	}
+	args, err = PackageArgs(names, valid)
+	if err != nil {
+		return typ, verb, nil, fmt.Errorf("%s: %w", verb, err)
+	}
+	return typ, verb, args, nil
+}
