@@ -86,8 +86,6 @@ type Backend struct {
 	paths       Paths
 	home        string
 	releaseVer  string
-	procRoot    string
-	rebootPkgs  []string
 	versionlock bool
 
 	db    *rpm.DB
@@ -101,8 +99,7 @@ var _ backends.Backend = (*Backend)(nil)
 
 // New returns the backend for opts.Root.
 func New(opts Options) (*Backend, error) {
-	b := &Backend{mode: opts.Mode, paths: opts.Paths, home: opts.Home,
-		releaseVer: opts.ReleaseVer, procRoot: opts.ProcRoot, rebootPkgs: opts.RebootPackages}
+	b := &Backend{mode: opts.Mode, paths: opts.Paths, home: opts.Home, releaseVer: opts.ReleaseVer}
 	if b.mode == "" {
 		b.mode = ModeDNF
 	}
@@ -117,9 +114,6 @@ func New(opts Options) (*Backend, error) {
 	b.Base = base
 	if b.home == "" {
 		b.home = DefaultHome
-	}
-	if b.procRoot == "" {
-		b.procRoot = "/proc"
 	}
 	if b.mode == ModeYum && IsDNF(b.paths.DNF) {
 		b.Cfg.Log.Info("yum is dnf here; using the dnf command set", "path", b.paths.DNF)
@@ -140,7 +134,8 @@ func New(opts Options) (*Backend, error) {
 	} else {
 		b.versionlock = b.Cfg.Root == "/" && VersionlockPresent(b.mode)
 	}
-	b.db = &rpm.DB{Root: b.Cfg.Root, Rpm: b.paths.Rpm, Env: b.Env(), Runner: b.Cfg.Runner}
+	b.db = &rpm.DB{Root: b.Cfg.Root, Rpm: b.paths.Rpm, Env: b.Env(), Runner: b.Cfg.Runner,
+		ProcRoot: opts.ProcRoot, RebootPackages: opts.RebootPackages}
 	return b, nil
 }
 

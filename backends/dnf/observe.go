@@ -3,7 +3,6 @@ package dnf
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,22 +20,10 @@ import (
 // of names, reboot-required from install times after boot, and the index
 // age from patchlet's own refresh record.
 func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observation, error) {
-	pkgs, err := b.db.Installed(ctx)
+	obs, err := b.db.Observe(ctx, b.versionlockList(), ParseVersionlock, b.Cfg.Log)
 	if err != nil {
 		return nil, err
 	}
-	obs := &backends.Observation{Installed: rpm.Packages(pkgs)}
-	for _, n := range b.heldNames() {
-		if p, ok := obs.Installed[n]; ok {
-			p.Held = true
-			obs.Installed[n] = p
-		}
-	}
-	ok, reboot, err := rpm.RebootCheck(pkgs, b.procRoot, b.rebootPkgs)
-	if err != nil {
-		b.Cfg.Log.Error(err, "cannot tell whether a reboot is required; assuming not")
-	}
-	obs.RebootRequired, obs.RebootPackages = ok, reboot
 	obs.IndexRefreshed, err = b.indexRefreshed()
 	if err != nil {
 		return nil, err
@@ -62,14 +49,6 @@ func (b *Backend) versionlockList() string {
 		return b.Path("etc/yum/pluginconf.d/versionlock.list")
 	}
 	return b.Path("etc/dnf/plugins/versionlock.list")
-}
-
-func (b *Backend) heldNames() []string {
-	data, err := os.ReadFile(b.versionlockList())
-	if err != nil {
-		return nil
-	}
-	return ParseVersionlock(data)
 }
 
 // indexRefreshed is patchlet's own record of the last refresh, else the

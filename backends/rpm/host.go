@@ -3,6 +3,7 @@ package rpm
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 
@@ -42,6 +43,10 @@ type DB struct {
 	// Env is rpm's complete environment.
 	Env    []string
 	Runner backends.Runner
+	// ProcRoot is where the boot time is read (default /proc).
+	ProcRoot string
+	// RebootPackages overrides DefaultRebootPackages.
+	RebootPackages []string
 
 	mu    sync.Mutex
 	stamp string
@@ -60,6 +65,36 @@ func (d *DB) Argv() []string {
 // Fingerprint stamps the database directories.
 func (d *DB) Fingerprint() (string, error) {
 	return new(toolkit.Fingerprint).Contents(toolkit.NotLocks, DBPaths(d.Root)...).Sum()
+}
+
+// Observe starts an RPM backend's observation: the installed packages,
+// those that parse finds in the file locks (the package manager's list of
+// held packages; an unreadable one holds none) marked Held, and whether
+// a reboot is required from install times after boot (RebootCheck; a
+// boot time that cannot be read is logged and answers no).
+func (d *DB) Observe(ctx context.Context, locks string, parse func([]byte) []string, log logr.Logger) (*backends.Observation, error) {
+	pkgs, err := d.Installed(ctx)
+	if err != nil {
+		return nil, err
+	}
+	obs := &backends.Observation{Installed: Packages(pkgs)}
+	if data, err := os.ReadFile(locks); err == nil {
+		for _, n := range parse(data) {
+			if p, ok := obs.Installed[n]; ok {
+				p.Held = true
+				obs.Installed[n] = p
+			}
+		}
+	}
+	procRoot := d.ProcRoot
+	if procRoot == "" {
+		procRoot = "/proc"
+	}
+	obs.RebootRequired, obs.RebootPackages, err = RebootCheck(pkgs, procRoot, d.RebootPackages)
+	if err != nil {
+		log.Error(err, "cannot tell from install times whether a reboot is required; assuming not")
+	}
+	return obs, nil
 }
 
 // Installed returns the installed packages (a shared slice: do not modify).

@@ -22,24 +22,10 @@ const rebootNeededPath = "run/reboot-needed"
 
 // Observe implements backends.Backend (see the package doc).
 func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observation, error) {
-	pkgs, err := b.db.Installed(ctx)
+	obs, err := b.db.Observe(ctx, b.Path("etc/zypp/locks"), ParseLocks, b.Cfg.Log)
 	if err != nil {
 		return nil, err
 	}
-	obs := &backends.Observation{Installed: rpm.Packages(pkgs)}
-	if data, err := os.ReadFile(b.Path("etc/zypp/locks")); err == nil {
-		for _, n := range ParseLocks(data) {
-			if p, ok := obs.Installed[n]; ok {
-				p.Held = true
-				obs.Installed[n] = p
-			}
-		}
-	}
-	ok, reboot, err := rpm.RebootCheck(pkgs, b.procRoot, b.rebootPkgs)
-	if err != nil {
-		b.Cfg.Log.Error(err, "cannot tell from install times whether a reboot is required")
-	}
-	obs.RebootRequired, obs.RebootPackages = ok, reboot
 	if _, err := os.Stat(b.Path(rebootNeededPath)); err == nil {
 		obs.RebootRequired = true
 	} else if !errors.Is(err, fs.ErrNotExist) {

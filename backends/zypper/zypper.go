@@ -71,10 +71,8 @@ type Options struct {
 // Backend is the zypper backend for one root; safe for concurrent use.
 type Backend struct {
 	toolkit.Base
-	paths      Paths
-	home       string
-	procRoot   string
-	rebootPkgs []string
+	paths Paths
+	home  string
 
 	db    *rpm.DB
 	locks toolkit.FcntlLocks
@@ -87,7 +85,7 @@ var _ backends.Backend = (*Backend)(nil)
 
 // New returns the zypper backend for opts.Root.
 func New(opts Options) (*Backend, error) {
-	b := &Backend{paths: opts.Paths, home: opts.Home, procRoot: opts.ProcRoot, rebootPkgs: opts.RebootPackages}
+	b := &Backend{paths: opts.Paths, home: opts.Home}
 	base, err := toolkit.NewBase(opts.Settings, "zypper", v1alpha1.FamilyRPM, &rules,
 		toolkit.Program{Path: &b.paths.Zypper, Name: "zypper"}, toolkit.Program{Path: &b.paths.Rpm, Name: "rpm"})
 	if err != nil {
@@ -97,10 +95,8 @@ func New(opts Options) (*Backend, error) {
 	if b.home == "" {
 		b.home = DefaultHome
 	}
-	if b.procRoot == "" {
-		b.procRoot = "/proc"
-	}
-	b.db = &rpm.DB{Root: b.Cfg.Root, Rpm: b.paths.Rpm, Env: b.Env(), Runner: b.Cfg.Runner}
+	b.db = &rpm.DB{Root: b.Cfg.Root, Rpm: b.paths.Rpm, Env: b.Env(), Runner: b.Cfg.Runner,
+		ProcRoot: opts.ProcRoot, RebootPackages: opts.RebootPackages}
 	return b, nil
 }
 
