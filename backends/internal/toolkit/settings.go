@@ -1,10 +1,11 @@
 // Package toolkit holds what the backends' implementations share:
-// settings and program resolution (settings.go), the refresh stamp
-// (stamp.go), fingerprints of files (fingerprint.go), process and
-// lock-holder lookups (proc.go, locks.go), package-name validation
-// (names.go), the cache of answers (cache.go), the table-driven output
-// classifier (classify.go) and its output helpers (output.go). It is
-// internal to backends/: nothing outside a backend needs it.
+// settings, program resolution and the Base every backend embeds
+// (settings.go), the refresh stamp (stamp.go), fingerprints of files
+// (fingerprint.go), process, kernel and lock-holder lookups (proc.go),
+// package-name validation (names.go), the cache of answers (cache.go),
+// the table-driven output classifier (classify.go) and its output
+// helpers (output.go). It is internal to backends/: nothing outside a
+// backend needs it.
 package toolkit
 
 import (
