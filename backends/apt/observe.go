@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -82,46 +81,7 @@ func (b *Backend) path(rel string) string {
 	if b.Cfg.Root == "/" {
 		return "/" + rel
 	}
-	return resolveInRoot(b.Cfg.Root, rel)
-}
-
-// resolveInRoot joins rel to root, following symlinks as if root were /:
-// ".." never leaves root and absolute link targets restart at root.
-// Missing components are joined as they are.
-func resolveInRoot(root, rel string) string {
-	parts := strings.Split(filepath.ToSlash(rel), "/")
-	var cur []string
-	for hops := 0; len(parts) > 0; {
-		p := parts[0]
-		parts = parts[1:]
-		switch p {
-		case "", ".":
-			continue
-		case "..":
-			if len(cur) > 0 {
-				cur = cur[:len(cur)-1]
-			}
-			continue
-		}
-		next := append(slices.Clone(cur), p)
-		full := filepath.Join(root, filepath.Join(next...))
-		fi, err := os.Lstat(full)
-		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
-			cur = next
-			continue
-		}
-		hops++
-		target, err := os.Readlink(full)
-		if err != nil || hops > 40 {
-			cur = next // let the caller's open fail on it
-			continue
-		}
-		if strings.HasPrefix(target, "/") {
-			cur = nil
-		}
-		parts = append(strings.Split(target, "/"), parts...)
-	}
-	return filepath.Join(root, filepath.Join(cur...))
+	return toolkit.ResolveInRoot(b.Cfg.Root, rel)
 }
 
 // pendingUpdates reports whether dpkg's journal (updates/) holds entries

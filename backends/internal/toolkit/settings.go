@@ -10,9 +10,12 @@ package toolkit
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/patchlet/patchlet/backends"
@@ -104,6 +107,45 @@ func InRoot(root string, rels ...string) []string {
 		out[i] = filepath.Join(root, rel)
 	}
 	return out
+}
+
+// ResolveInRoot joins rel to root, following symlinks as if root were /:
+// ".." never leaves root and absolute link targets restart at root.
+// Missing components are joined as they are.
+func ResolveInRoot(root, rel string) string {
+	parts := strings.Split(filepath.ToSlash(rel), "/")
+	var cur []string
+	for hops := 0; len(parts) > 0; {
+		p := parts[0]
+		parts = parts[1:]
+		switch p {
+		case "", ".":
+			continue
+		case "..":
+			if len(cur) > 0 {
+				cur = cur[:len(cur)-1]
+			}
+			continue
+		}
+		next := append(slices.Clone(cur), p)
+		full := filepath.Join(root, filepath.Join(next...))
+		fi, err := os.Lstat(full)
+		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+			cur = next
+			continue
+		}
+		hops++
+		target, err := os.Readlink(full)
+		if err != nil || hops > 40 {
+			cur = next // let the caller's open fail on it
+			continue
+		}
+		if strings.HasPrefix(target, "/") {
+			cur = nil
+		}
+		parts = append(strings.Split(target, "/"), parts...)
+	}
+	return filepath.Join(root, filepath.Join(cur...))
 }
 
 // Base is the part of a backend that reads only its settings: its name,
