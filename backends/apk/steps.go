@@ -15,20 +15,12 @@ import (
 var ErrRecoverUnsupported = errors.New("apk has no interrupted state to recover")
 
 func (b *Backend) step(typ v1alpha1.StepType, args, names []string) backends.Step {
-	return backends.Step{
-		Type:     typ,
-		Argv:     slices.Concat(b.baseArgv(), args),
-		Env:      b.Env(),
-		Packages: slices.Clone(names),
-		Timeout:  b.Cfg.StepTimeout,
-	}
+	return b.NewStep(typ, slices.Concat(b.baseArgv(), args), b.Env(), names)
 }
 
 // RefreshStep returns apk update.
 func (b *Backend) RefreshStep() backends.Step {
-	s := b.step(v1alpha1.StepRefresh, []string{"update"}, nil)
-	s.Packages, s.Timeout = nil, b.Cfg.RefreshTimeout
-	return s
+	return b.step(v1alpha1.StepRefresh, []string{"update"}, nil)
 }
 
 // InstallStep returns apk add NAME[=VERSION]…. apk records a pinned

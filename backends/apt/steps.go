@@ -38,12 +38,7 @@ func validName(n string) bool {
 // RefreshStep returns the index refresh step. --error-on=any makes a
 // failed source fail the step instead of leaving a stale index silently.
 func (b *Backend) RefreshStep() backends.Step {
-	return backends.Step{
-		Type:    v1alpha1.StepRefresh,
-		Argv:    slices.Concat([]string{b.paths.AptGet, "update", "--error-on=any"}, aptGetOptions),
-		Env:     b.Env(),
-		Timeout: b.Cfg.RefreshTimeout,
-	}
+	return b.NewStep(v1alpha1.StepRefresh, slices.Concat([]string{b.paths.AptGet, "update", "--error-on=any"}, aptGetOptions), b.Env(), nil)
 }
 
 // InstallStep returns the step that installs pkgs, each at its exact
@@ -104,13 +99,7 @@ func (b *Backend) HoldStep(names []string, hold bool) (backends.Step, error) {
 	if err != nil {
 		return backends.Step{}, err
 	}
-	return backends.Step{
-		Type:     typ,
-		Argv:     slices.Concat([]string{b.paths.AptMark, "-o", "DPkg::Lock::Timeout=0", verb}, args),
-		Env:      b.Env(),
-		Packages: slices.Clone(args),
-		Timeout:  b.Cfg.StepTimeout,
-	}, nil
+	return b.NewStep(typ, slices.Concat([]string{b.paths.AptMark, "-o", "DPkg::Lock::Timeout=0", verb}, args), b.Env(), args), nil
 }
 
 // RecoverStep returns the step that finishes what an interrupted dpkg
@@ -122,21 +111,10 @@ func (b *Backend) RecoverStep() (backends.Step, error) {
 	if b.Cfg.Root != "/" {
 		rootArgs = []string{"--root=" + b.Cfg.Root, "--log=" + filepath.Join(b.Cfg.Root, "var/log/dpkg.log")}
 	}
-	return backends.Step{
-		Type: v1alpha1.StepRecover,
-		Argv: slices.Concat([]string{b.paths.Dpkg}, rootArgs,
-			[]string{"--force-confdef", "--force-confold", "--configure", "-a"}),
-		Env:     b.Env(),
-		Timeout: b.Cfg.StepTimeout,
-	}, nil
+	argv := slices.Concat([]string{b.paths.Dpkg}, rootArgs, []string{"--force-confdef", "--force-confold", "--configure", "-a"})
+	return b.NewStep(v1alpha1.StepRecover, argv, b.Env(), nil), nil
 }
 
 func (b *Backend) aptGetStep(typ v1alpha1.StepType, command, extra, args, names []string) backends.Step {
-	return backends.Step{
-		Type:     typ,
-		Argv:     slices.Concat([]string{b.paths.AptGet}, aptGetOptions, extra, command, args),
-		Env:      b.Env(),
-		Packages: slices.Clone(names),
-		Timeout:  b.Cfg.StepTimeout,
-	}
+	return b.NewStep(typ, slices.Concat([]string{b.paths.AptGet}, aptGetOptions, extra, command, args), b.Env(), names)
 }

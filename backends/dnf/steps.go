@@ -17,7 +17,7 @@ func (b *Backend) RefreshStep() backends.Step {
 	if b.mode == ModeDNF {
 		argv = slices.Concat(b.baseArgs(), []string{"makecache", "--refresh"})
 	}
-	return backends.Step{Type: v1alpha1.StepRefresh, Argv: argv, Env: b.Env(), Timeout: b.Cfg.RefreshTimeout}
+	return b.NewStep(v1alpha1.StepRefresh, argv, b.Env(), nil)
 }
 
 // PinArg is the package argument that selects NAME at an exact version:
@@ -92,13 +92,7 @@ func (b *Backend) HoldStep(names []string, hold bool) (backends.Step, error) {
 }
 
 func (b *Backend) step(typ v1alpha1.StepType, command, args, names []string) backends.Step {
-	return backends.Step{
-		Type:     typ,
-		Argv:     slices.Concat(b.baseArgs(), command, []string{"--"}, args),
-		Env:      b.Env(),
-		Packages: slices.Clone(names),
-		Timeout:  b.Cfg.StepTimeout,
-	}
+	return b.NewStep(typ, slices.Concat(b.baseArgs(), command, []string{"--"}, args), b.Env(), names)
 }
 
 // RecoverStep implements backends.Backend. rpm has no interrupted state
@@ -109,5 +103,5 @@ func (b *Backend) RecoverStep() (backends.Step, error) {
 	if b.Cfg.Root != "/" {
 		argv = append(argv, "--root", b.Cfg.Root)
 	}
-	return backends.Step{Type: v1alpha1.StepRecover, Argv: append(argv, "--rebuilddb"), Env: b.Env(), Timeout: b.Cfg.StepTimeout}, nil
+	return b.NewStep(v1alpha1.StepRecover, append(argv, "--rebuilddb"), b.Env(), nil), nil
 }

@@ -23,12 +23,7 @@ var ErrRecoverUnsupported = errors.New("pacman has no recovery command")
 // forces the download: a repository changed in the same second as the
 // last sync is missed by -y.
 func (b *Backend) RefreshStep() backends.Step {
-	return backends.Step{
-		Type:    v1alpha1.StepRefresh,
-		Argv:    slices.Concat(b.baseArgv(), []string{"-Syy"}),
-		Env:     b.Env(),
-		Timeout: b.Cfg.RefreshTimeout,
-	}
+	return b.NewStep(v1alpha1.StepRefresh, slices.Concat(b.baseArgv(), []string{"-Syy"}), b.Env(), nil)
 }
 
 // InstallStep returns the step that installs pkgs, pinned ones at their
@@ -131,11 +126,5 @@ func (b *Backend) ReinstallStep(pkgs []backends.PackageRef) (backends.Step, erro
 
 // step runs pacman with the root's options, the operation op and args.
 func (b *Backend) step(typ v1alpha1.StepType, op, args, names []string) backends.Step {
-	return backends.Step{
-		Type:     typ,
-		Argv:     slices.Concat(b.baseArgv(), op, args),
-		Env:      b.Env(),
-		Packages: slices.Clone(names),
-		Timeout:  b.Cfg.StepTimeout,
-	}
+	return b.NewStep(typ, slices.Concat(b.baseArgv(), op, args), b.Env(), names)
 }

@@ -12,8 +12,7 @@ import (
 
 // RefreshStep returns the step that refreshes every repository's metadata.
 func (b *Backend) RefreshStep() backends.Step {
-	return backends.Step{Type: v1alpha1.StepRefresh, Argv: slices.Concat(b.baseArgs(), []string{"refresh"}),
-		Env: b.Env(), Timeout: b.Cfg.RefreshTimeout}
+	return b.NewStep(v1alpha1.StepRefresh, slices.Concat(b.baseArgs(), []string{"refresh"}), b.Env(), nil)
 }
 
 // InstallStep installs pkgs, each at its exact version (NAME=EVR) when
@@ -69,15 +68,14 @@ func (b *Backend) HoldStep(names []string, hold bool) (backends.Step, error) {
 }
 
 func (b *Backend) step(typ v1alpha1.StepType, command, args, names []string) backends.Step {
-	return backends.Step{Type: typ, Argv: slices.Concat(b.baseArgs(), command, []string{"--"}, args),
-		Env: b.Env(), Packages: slices.Clone(names), Timeout: b.Cfg.StepTimeout,
-		SuccessExitCodes: []int{ExitRebootNeeded, ExitRestartNeeded}}
+	s := b.NewStep(typ, slices.Concat(b.baseArgs(), command, []string{"--"}, args), b.Env(), names)
+	s.SuccessExitCodes = []int{ExitRebootNeeded, ExitRestartNeeded}
+	return s
 }
 
 // RecoverStep implements backends.Backend: zypper has no interrupted state
 // that a command finishes (Observe never reports Interrupted); it runs
 // `zypper verify`, which repairs broken dependencies.
 func (b *Backend) RecoverStep() (backends.Step, error) {
-	return backends.Step{Type: v1alpha1.StepRecover, Argv: slices.Concat(b.baseArgs(), []string{"verify"}),
-		Env: b.Env(), Timeout: b.Cfg.StepTimeout}, nil
+	return b.NewStep(v1alpha1.StepRecover, slices.Concat(b.baseArgs(), []string{"verify"}), b.Env(), nil), nil
 }

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/executor"
 )
@@ -201,3 +202,14 @@ func (b *Base) RecordRefresh(t time.Time) error { return b.Stamp().Write(t) }
 // Stamp is patchlet's own record of the backend's last successful
 // refresh, in StateDir.
 func (b *Base) Stamp() RefreshStamp { return StampIn(b.Cfg.StateDir, b.name) }
+
+// NewStep is the step of type typ that runs argv with env on the
+// packages names (copied), with the settings' timeout for it:
+// RefreshTimeout for a refresh, StepTimeout for any other step.
+func (b *Base) NewStep(typ v1alpha1.StepType, argv, env, names []string) backends.Step {
+	timeout := b.Cfg.StepTimeout
+	if typ == v1alpha1.StepRefresh {
+		timeout = b.Cfg.RefreshTimeout
+	}
+	return backends.Step{Type: typ, Argv: argv, Env: env, Packages: slices.Clone(names), Timeout: timeout}
+}
