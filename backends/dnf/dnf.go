@@ -88,8 +88,7 @@ type Backend struct {
 	releaseVer  string
 	versionlock bool
 
-	db    *rpm.DB
-	locks toolkit.FcntlLocks
+	db *rpm.DB
 
 	upCache    toolkit.Cache[backends.Upgrade] // by fingerprint
 	availCache toolkit.Cache[[]string]         // by fingerprint and names

@@ -203,7 +203,7 @@ func (b *Backend) LockHolder() (pid int, command string, held bool, err error) {
 	if pid, cmd, held, err := toolkit.PIDFileHolder(toolkit.InRoot(b.Cfg.Root, pidFiles...)...); err != nil || held {
 		return pid, cmd, held, err
 	}
-	return b.locks.Holder(rpm.TransactionLocks(b.Cfg.Root)...)
+	return b.db.LockHolder()
 }
 
 // LockFiles is empty: every change of the watched directories counts, lock

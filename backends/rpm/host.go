@@ -51,6 +51,14 @@ type DB struct {
 	mu    sync.Mutex
 	stamp string
 	pkgs  []Installed
+
+	locks toolkit.FcntlLocks // the transaction locks, kept open
+}
+
+// LockHolder reports the process holding rpm's transaction lock (see
+// TransactionLocks). It runs no process.
+func (d *DB) LockHolder() (pid int, command string, held bool, err error) {
+	return d.locks.Holder(TransactionLocks(d.Root)...)
 }
 
 // Argv is the rpm command line of the query.

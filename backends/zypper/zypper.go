@@ -74,8 +74,7 @@ type Backend struct {
 	paths Paths
 	home  string
 
-	db    *rpm.DB
-	locks toolkit.FcntlLocks
+	db *rpm.DB
 
 	upCache    toolkit.Cache[backends.Upgrade] // by fingerprint
 	availCache toolkit.Cache[[]string]         // by fingerprint and names
