@@ -30,7 +30,7 @@ import (
 )
 
 // DefaultHome is the HOME of every command unless Options say otherwise.
-const DefaultHome = "/root"
+const DefaultHome = rpm.DefaultHome
 
 // Exit codes of dnf and yum.
 const (
@@ -111,9 +111,6 @@ func New(opts Options) (*Backend, error) {
 		return nil, err
 	}
 	b.Base = base
-	if b.home == "" {
-		b.home = DefaultHome
-	}
 	if b.mode == ModeYum && IsDNF(b.paths.DNF) {
 		b.Cfg.Log.Info("yum is dnf here; using the dnf command set", "path", b.paths.DNF)
 		b.mode = ModeDNF
@@ -194,7 +191,7 @@ func (b *Backend) cacheDir() string {
 }
 
 // Env is the complete environment of every command: LC_ALL=C, PATH, HOME.
-func (b *Backend) Env() []string { return append(b.Base.Env(), "HOME="+b.home) }
+func (b *Backend) Env() []string { return rpm.WithHome(b.Base.Env(), b.home) }
 
 // baseArgs are the options every dnf/yum command line starts with:
 // assume yes, fail instead of waiting on a lock, and the root options.

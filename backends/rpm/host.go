@@ -33,6 +33,21 @@ func TransactionLocks(root string) []string {
 	return paths
 }
 
+// DefaultHome is the HOME of an RPM backend's commands unless its
+// options say otherwise: rpm reads its macros (the database path) from
+// HOME/.rpmmacros.
+const DefaultHome = "/root"
+
+// WithHome is env, an RPM backend's base environment, with HOME=home
+// (DefaultHome when home is "") added: the complete environment of its
+// commands.
+func WithHome(env []string, home string) []string {
+	if home == "" {
+		home = DefaultHome
+	}
+	return append(env, "HOME="+home)
+}
+
 // DB queries a root's installed packages with `rpm -qa`, re-running rpm
 // only when the database files changed. It is safe for concurrent use.
 type DB struct {

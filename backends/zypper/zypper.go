@@ -20,7 +20,7 @@ import (
 )
 
 // DefaultHome is the HOME of every command unless Options say otherwise.
-const DefaultHome = "/root"
+const DefaultHome = rpm.DefaultHome
 
 // zypper's exit codes (zypper(8), EXIT CODES).
 const (
@@ -91,9 +91,6 @@ func New(opts Options) (*Backend, error) {
 		return nil, err
 	}
 	b.Base = base
-	if b.home == "" {
-		b.home = DefaultHome
-	}
 	b.db = &rpm.DB{Root: b.Cfg.Root, Rpm: b.paths.Rpm, Env: b.Env(), Runner: b.Cfg.Runner,
 		ProcRoot: opts.ProcRoot, RebootPackages: opts.RebootPackages}
 	return b, nil
@@ -110,7 +107,7 @@ func (b *Backend) WatchPaths() []string {
 }
 
 // Env is the complete environment of every command: LC_ALL=C, PATH, HOME.
-func (b *Backend) Env() []string { return append(b.Base.Env(), "HOME="+b.home) }
+func (b *Backend) Env() []string { return rpm.WithHome(b.Base.Env(), b.home) }
 
 // baseArgs start every zypper command line.
 func (b *Backend) baseArgs() []string {
