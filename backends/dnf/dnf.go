@@ -29,9 +29,6 @@ import (
 	"github.com/patchlet/patchlet/backends/rpm"
 )
 
-// DefaultHome is the HOME of every command unless Options say otherwise.
-const DefaultHome = rpm.DefaultHome
-
 // Exit codes of dnf and yum.
 const (
 	// ExitUpdatesAvailable is check-update's exit code when updates exist.
@@ -64,8 +61,8 @@ type Options struct {
 	// Mode is ModeDNF (default) or ModeYum.
 	Mode  Mode
 	Paths Paths
-	// Home is the HOME of every command (default /root): rpm reads its
-	// macros (the database path) from HOME/.rpmmacros.
+	// Home is the HOME of every command (default rpm.DefaultHome, /root):
+	// rpm reads its macros (the database path) from HOME/.rpmmacros.
 	Home string
 	// ReleaseVer is passed as --releasever for a Root other than "/"
 	// (default: VERSION_ID of ROOT/etc/os-release, else "1").
@@ -82,23 +79,18 @@ type Options struct {
 // concurrent use.
 type Backend struct {
 	toolkit.Base
+	rpm.Host
 	mode        Mode
 	paths       Paths
-	home        string
 	releaseVer  string
 	versionlock bool
-
-	db *rpm.DB
-
-	upCache    toolkit.Cache[backends.Upgrade] // by fingerprint
-	availCache toolkit.Cache[[]string]         // by fingerprint and names
 }
 
 var _ backends.Backend = (*Backend)(nil)
 
 // New returns the backend for opts.Root.
 func New(opts Options) (*Backend, error) {
-	b := &Backend{mode: opts.Mode, paths: opts.Paths, home: opts.Home, releaseVer: opts.ReleaseVer}
+	b := &Backend{Host: rpm.Host{Home: opts.Home}, mode: opts.Mode, paths: opts.Paths, releaseVer: opts.ReleaseVer}
 	if b.mode == "" {
 		b.mode = ModeDNF
 	}
@@ -130,7 +122,7 @@ func New(opts Options) (*Backend, error) {
 	} else {
 		b.versionlock = b.Cfg.Root == "/" && VersionlockPresent(b.mode)
 	}
-	b.db = &rpm.DB{Root: b.Cfg.Root, Rpm: b.paths.Rpm, Env: b.Env(), Runner: b.Cfg.Runner,
+	b.DB = &rpm.DB{Root: b.Cfg.Root, Rpm: b.paths.Rpm, Env: b.Env(), Runner: b.Cfg.Runner,
 		ProcRoot: opts.ProcRoot, RebootPackages: opts.RebootPackages}
 	return b, nil
 }
@@ -191,7 +183,7 @@ func (b *Backend) cacheDir() string {
 }
 
 // Env is the complete environment of every command: LC_ALL=C, PATH, HOME.
-func (b *Backend) Env() []string { return rpm.WithHome(b.Base.Env(), b.home) }
+func (b *Backend) Env() []string { return rpm.WithHome(b.Base.Env(), b.Home) }
 
 // baseArgs are the options every dnf/yum command line starts with:
 // assume yes, fail instead of waiting on a lock, and the root options.

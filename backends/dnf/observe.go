@@ -20,7 +20,7 @@ import (
 // of names, reboot-required from install times after boot, and the index
 // age from patchlet's own refresh record.
 func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observation, error) {
-	obs, err := b.db.Observe(ctx, b.versionlockList(), ParseVersionlock, b.Cfg.Log)
+	obs, err := b.DB.Observe(ctx, b.versionlockList(), ParseVersionlock, b.Cfg.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -36,7 +36,7 @@ func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observ
 	if err != nil {
 		return nil, err
 	}
-	obs.Available, err = rpm.CachedAvailable(ctx, &b.availCache, fp, names, b.Cfg.Log, b.listAvailable)
+	obs.Available, err = rpm.CachedAvailable(ctx, &b.Available, fp, names, b.Cfg.Log, b.listAvailable)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +67,7 @@ func (b *Backend) indexRefreshed() (time.Time, error) {
 // fingerprint stamps what the package manager's answers depend on: the
 // rpm database, the metadata cache, the repository files, the locks.
 func (b *Backend) fingerprint() (string, error) {
-	dbfp, err := b.db.Fingerprint()
+	dbfp, err := b.DB.Fingerprint()
 	if err != nil {
 		return "", err
 	}
@@ -100,7 +100,7 @@ func (b *Backend) queryArgs(args ...string) []string {
 // upgrades lists pending upgrades (newest candidate per name) with their
 // security class, from the cache when fp is unchanged.
 func (b *Backend) upgrades(ctx context.Context, fp string, installed map[string]backends.Package) (map[string]backends.Upgrade, error) {
-	if ups, ok := b.upCache.Get(fp); ok {
+	if ups, ok := b.Upgrades.Get(fp); ok {
 		return ups, nil
 	}
 
@@ -140,7 +140,7 @@ func (b *Backend) upgrades(ctx context.Context, fp string, installed map[string]
 			return nil, err
 		}
 	}
-	return b.upCache.Put(fp, ups), nil
+	return b.Upgrades.Put(fp, ups), nil
 }
 
 // markSecurity marks the upgrades that a security advisory applies to:
@@ -203,7 +203,7 @@ func (b *Backend) LockHolder() (pid int, command string, held bool, err error) {
 	if pid, cmd, held, err := toolkit.PIDFileHolder(toolkit.InRoot(b.Cfg.Root, pidFiles...)...); err != nil || held {
 		return pid, cmd, held, err
 	}
-	return b.db.LockHolder()
+	return b.DB.LockHolder()
 }
 
 // LockFiles is empty: every change of the watched directories counts, lock

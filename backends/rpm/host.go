@@ -48,6 +48,17 @@ func WithHome(env []string, home string) []string {
 	return append(env, "HOME="+home)
 }
 
+// Host is what an RPM backend (dnf, zypper) keeps for its root besides
+// its settings: the rpm database, the HOME of its commands (see WithHome)
+// and the caches of its pending upgrades and available versions. Each
+// embeds one; its New sets DB.
+type Host struct {
+	DB        *DB
+	Home      string                          // "" for DefaultHome
+	Upgrades  toolkit.Cache[backends.Upgrade] // by fingerprint
+	Available toolkit.Cache[[]string]         // by fingerprint and names
+}
+
 // DB queries a root's installed packages with `rpm -qa`, re-running rpm
 // only when the database files changed. It is safe for concurrent use.
 type DB struct {

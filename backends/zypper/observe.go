@@ -22,7 +22,7 @@ const rebootNeededPath = "run/reboot-needed"
 
 // Observe implements backends.Backend (see the package doc).
 func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observation, error) {
-	obs, err := b.db.Observe(ctx, b.Path("etc/zypp/locks"), ParseLocks, b.Cfg.Log)
+	obs, err := b.DB.Observe(ctx, b.Path("etc/zypp/locks"), ParseLocks, b.Cfg.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +42,7 @@ func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observ
 	if obs.Upgrades, err = b.upgrades(ctx, fp); err != nil {
 		return nil, err
 	}
-	if obs.Available, err = rpm.CachedAvailable(ctx, &b.availCache, fp, names, b.Cfg.Log, b.search); err != nil {
+	if obs.Available, err = rpm.CachedAvailable(ctx, &b.Available, fp, names, b.Cfg.Log, b.search); err != nil {
 		return nil, err
 	}
 	return obs, nil
@@ -61,7 +61,7 @@ func (b *Backend) indexRefreshed() (time.Time, error) {
 // fingerprint stamps the rpm database, zypper's solv cache, the
 // repository definitions and the locks.
 func (b *Backend) fingerprint() (string, error) {
-	dbfp, err := b.db.Fingerprint()
+	dbfp, err := b.DB.Fingerprint()
 	if err != nil {
 		return "", err
 	}
@@ -86,7 +86,7 @@ func (b *Backend) query(ctx context.Context, args ...string) ([]byte, error) {
 }
 
 func (b *Backend) upgrades(ctx context.Context, fp string) (map[string]backends.Upgrade, error) {
-	if ups, ok := b.upCache.Get(fp); ok {
+	if ups, ok := b.Upgrades.Get(fp); ok {
 		return ups, nil
 	}
 	out, err := b.query(ctx, "list-updates")
@@ -109,7 +109,7 @@ func (b *Backend) upgrades(ctx context.Context, fp string) (map[string]backends.
 			return nil, err
 		}
 	}
-	return b.upCache.Put(fp, ups), nil
+	return b.Upgrades.Put(fp, ups), nil
 }
 
 // markSecurity marks the upgrades that a needed security patch fixes: the
@@ -170,7 +170,7 @@ func (b *Backend) LockHolder() (pid int, command string, held bool, err error) {
 	if pid, cmd, held, err := toolkit.PIDFileHolder(toolkit.InRoot(b.Cfg.Root, "run/zypp.pid", "var/run/zypp.pid")...); err != nil || held {
 		return pid, cmd, held, err
 	}
-	return b.db.LockHolder()
+	return b.DB.LockHolder()
 }
 
 // LockFiles is empty: every change of the watched directories counts, lock

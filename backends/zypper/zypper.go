@@ -19,9 +19,6 @@ import (
 	"github.com/patchlet/patchlet/backends/rpm"
 )
 
-// DefaultHome is the HOME of every command unless Options say otherwise.
-const DefaultHome = rpm.DefaultHome
-
 // zypper's exit codes (zypper(8), EXIT CODES).
 const (
 	ExitOK              = 0
@@ -59,8 +56,8 @@ type Paths struct {
 type Options struct {
 	backends.Settings
 	Paths Paths
-	// Home is the HOME of every command (default /root): rpm reads its
-	// macros (the database path) from HOME/.rpmmacros.
+	// Home is the HOME of every command (default rpm.DefaultHome, /root):
+	// rpm reads its macros (the database path) from HOME/.rpmmacros.
 	Home string
 	// ProcRoot is where the boot time is read (default /proc).
 	ProcRoot string
@@ -71,27 +68,22 @@ type Options struct {
 // Backend is the zypper backend for one root; safe for concurrent use.
 type Backend struct {
 	toolkit.Base
+	rpm.Host
 	paths Paths
-	home  string
-
-	db *rpm.DB
-
-	upCache    toolkit.Cache[backends.Upgrade] // by fingerprint
-	availCache toolkit.Cache[[]string]         // by fingerprint and names
 }
 
 var _ backends.Backend = (*Backend)(nil)
 
 // New returns the zypper backend for opts.Root.
 func New(opts Options) (*Backend, error) {
-	b := &Backend{paths: opts.Paths, home: opts.Home}
+	b := &Backend{Host: rpm.Host{Home: opts.Home}, paths: opts.Paths}
 	base, err := toolkit.NewBase(opts.Settings, "zypper", v1alpha1.FamilyRPM, &rules,
 		toolkit.Program{Path: &b.paths.Zypper, Name: "zypper"}, toolkit.Program{Path: &b.paths.Rpm, Name: "rpm"})
 	if err != nil {
 		return nil, err
 	}
 	b.Base = base
-	b.db = &rpm.DB{Root: b.Cfg.Root, Rpm: b.paths.Rpm, Env: b.Env(), Runner: b.Cfg.Runner,
+	b.DB = &rpm.DB{Root: b.Cfg.Root, Rpm: b.paths.Rpm, Env: b.Env(), Runner: b.Cfg.Runner,
 		ProcRoot: opts.ProcRoot, RebootPackages: opts.RebootPackages}
 	return b, nil
 }
@@ -107,7 +99,7 @@ func (b *Backend) WatchPaths() []string {
 }
 
 // Env is the complete environment of every command: LC_ALL=C, PATH, HOME.
-func (b *Backend) Env() []string { return rpm.WithHome(b.Base.Env(), b.home) }
+func (b *Backend) Env() []string { return rpm.WithHome(b.Base.Env(), b.Home) }
 
 // baseArgs start every zypper command line.
 func (b *Backend) baseArgs() []string {
