@@ -40,14 +40,18 @@ var rules = toolkit.Rules{
 
 // lastError is the last "Error:" line, else "" (the output's tail).
 func lastError(lines []string) string {
-	for i := len(lines) - 1; i >= 0; i-- {
-		if s, ok := strings.CutPrefix(strings.TrimSpace(lines[i]), "Error:"); ok {
-			if s = strings.TrimSpace(s); s != "" {
-				return s
-			}
-		}
-	}
-	return ""
+	return toolkit.LastLine(lines, func(l string) (string, bool) {
+		s, ok := strings.CutPrefix(l, "Error:")
+		s = strings.TrimSpace(s)
+		return s, ok && s != ""
+	})
+}
+
+// noCache reports the package manager's complaint that the cache-only
+// query has no metadata yet (no refresh so far).
+func noCache(stdout, stderr []byte) bool {
+	s := string(stdout) + string(stderr)
+	return strings.Contains(s, "Cache-only enabled but no cache") || strings.Contains(s, "cache-only mode")
 }
 
 // ClassifyOutput is Backend.Classify: lock held, disk full, package not

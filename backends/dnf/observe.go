@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/patchlet/patchlet/backends"
@@ -81,13 +80,6 @@ func (b *Backend) fingerprint() (string, error) {
 		return "", err
 	}
 	return dbfp + fp, nil
-}
-
-// noCache reports the package manager's complaint that the cache-only
-// query has no metadata yet (no refresh so far).
-func noCache(stdout, stderr []byte) bool {
-	s := string(stdout) + string(stderr)
-	return strings.Contains(s, "Cache-only enabled but no cache") || strings.Contains(s, "cache-only mode")
 }
 
 // queryArgs start a read-only query on the cached metadata.

@@ -2,7 +2,6 @@ package zypper
 
 import (
 	"regexp"
-	"slices"
 	"strings"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
@@ -38,14 +37,9 @@ var rules = toolkit.Rules{
 // tailMessage is the last non-empty line that is not rpm's Alien warning,
 // else "" (the output's tail).
 func tailMessage(lines []string) string {
-	for _, l := range slices.Backward(lines) {
-		l = strings.TrimSpace(l)
-		if l == "" || strings.HasPrefix(l, "rpm: ") {
-			continue
-		}
-		return l
-	}
-	return ""
+	return toolkit.LastLine(lines, func(l string) (string, bool) {
+		return l, l != "" && !strings.HasPrefix(l, "rpm: ")
+	})
 }
 
 // ClassifyOutput is Backend.Classify from zypper's exit code first

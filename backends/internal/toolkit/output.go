@@ -3,6 +3,7 @@ package toolkit
 import (
 	"bytes"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -58,6 +59,17 @@ func TrimMarker(line string, markers ...string) string {
 		}
 	}
 	return line
+}
+
+// LastLine is what pick makes of the last of lines (trimmed of space)
+// that it accepts, such as the line without its marker, else "".
+func LastLine(lines []string, pick func(line string) (string, bool)) string {
+	for _, l := range slices.Backward(lines) {
+		if m, ok := pick(strings.TrimSpace(l)); ok {
+			return m
+		}
+	}
+	return ""
 }
 
 // OutputSummary is the last message of a failure no pattern explains: the
