@@ -2,13 +2,10 @@ package apk
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/internal/toolkit"
@@ -37,7 +34,7 @@ func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observ
 		return nil, err
 	}
 	obs.RebootRequired, obs.RebootPackages = toolkit.KernelReboot(b.kernel, b.Cfg.Log, installed, KernelRebootRequired)
-	if obs.IndexRefreshed, err = b.indexRefreshed(); err != nil {
+	if obs.IndexRefreshed, err = b.IndexRefreshed(nil); err != nil {
 		return nil, err
 	}
 	return obs, nil
@@ -53,13 +50,13 @@ func (b *Backend) installed() (map[string]backends.Package, error) {
 	if db, ok := b.dbCache.Get(key); ok {
 		return db, nil
 	}
-	data, err := os.ReadFile(b.Path(installedPath))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	data, err := toolkit.ReadOptional(b.Path(installedPath))
+	if err != nil {
 		return nil, fmt.Errorf("read apk installed database: %w", err)
 	}
 	db := ParseInstalled(data)
-	world, err := os.ReadFile(b.Path(worldPath))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	world, err := toolkit.ReadOptional(b.Path(worldPath))
+	if err != nil {
 		return nil, fmt.Errorf("read apk world: %w", err)
 	}
 	for name, ver := range ParseWorld(world) {
@@ -125,9 +122,4 @@ func (b *Backend) policy(ctx context.Context, valid []string) (map[string][]stri
 		slices.SortFunc(vs, func(x, y string) int { return VersionCompare(y, x) })
 	}
 	return avail, nil
-}
-
-// indexRefreshed is patchlet's own stamp of the last successful refresh.
-func (b *Backend) indexRefreshed() (time.Time, error) {
-	return b.Stamp().Refreshed(b.Cfg.Log, b.Cfg.Clock(), nil)
 }

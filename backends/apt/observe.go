@@ -138,8 +138,8 @@ func (b *Backend) rebootRequired() (bool, []string, error) {
 		if err != nil {
 			return false, nil, fmt.Errorf("check reboot-required: %w", err)
 		}
-		data, err := os.ReadFile(b.path(flag + ".pkgs"))
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		data, err := toolkit.ReadOptional(b.path(flag + ".pkgs"))
+		if err != nil {
 			return true, nil, fmt.Errorf("read reboot-required.pkgs: %w", err)
 		}
 		var pkgs []string
@@ -157,7 +157,7 @@ func (b *Backend) rebootRequired() (bool, []string, error) {
 // stamp, else the mtime of update-success-stamp (Ubuntu's hook), else zero.
 // A time after now (clock stepped back) is reported as now.
 func (b *Backend) indexRefreshed() (time.Time, error) {
-	return b.Stamp().Refreshed(b.Cfg.Log, b.Cfg.Clock(), func() time.Time { return toolkit.NewestModTime(b.path(updateSuccessPath)) })
+	return b.IndexRefreshed(func() time.Time { return toolkit.NewestModTime(b.path(updateSuccessPath)) })
 }
 
 // fingerprint identifies the state the dry run depends on: the status

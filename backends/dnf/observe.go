@@ -53,7 +53,7 @@ func (b *Backend) versionlockList() string {
 // indexRefreshed is patchlet's own record of the last refresh, else the
 // newest repomd.xml in the metadata cache, else zero; never after now.
 func (b *Backend) indexRefreshed() (time.Time, error) {
-	return b.Stamp().Refreshed(b.Cfg.Log, b.Cfg.Clock(), func() time.Time {
+	return b.IndexRefreshed(func() time.Time {
 		var files []string
 		for _, pat := range []string{"*/repodata/repomd.xml", "*/*/*/repomd.xml"} {
 			m, _ := filepath.Glob(filepath.Join(b.Cfg.Root, b.cacheDir(), pat))

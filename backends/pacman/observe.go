@@ -4,7 +4,6 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
-	"time"
 
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/internal/toolkit"
@@ -29,7 +28,7 @@ func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observ
 	}
 	obs.Upgrades = ups
 	obs.RebootRequired, obs.RebootPackages = toolkit.KernelReboot(b.kernel, b.Cfg.Log, installed, KernelRebootRequired)
-	obs.IndexRefreshed, err = b.indexRefreshed()
+	obs.IndexRefreshed, err = b.IndexRefreshed(nil) // patchlet's own stamp only
 	if err != nil {
 		return nil, err
 	}
@@ -68,10 +67,4 @@ func (b *Backend) available(conf Conf, sync map[string]syncPkg, names []string) 
 		}
 	}
 	return avail, nil
-}
-
-// indexRefreshed is patchlet's own stamp of the last successful refresh
-// (zero: unknown). A time after now (clock stepped back) is reported as now.
-func (b *Backend) indexRefreshed() (time.Time, error) {
-	return b.Stamp().Refreshed(b.Cfg.Log, b.Cfg.Clock(), nil)
 }

@@ -52,7 +52,7 @@ func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observ
 // newest repomd.xml in zypper's raw metadata cache, else zero; never
 // after now.
 func (b *Backend) indexRefreshed() (time.Time, error) {
-	return b.Stamp().Refreshed(b.Cfg.Log, b.Cfg.Clock(), func() time.Time {
+	return b.IndexRefreshed(func() time.Time {
 		files, _ := filepath.Glob(b.Path("var/cache/zypp/raw/*/repodata/repomd.xml"))
 		return toolkit.NewestModTime(files...)
 	})

@@ -199,6 +199,13 @@ func (b *Base) Path(rel string) string { return filepath.Join(b.Cfg.Root, rel) }
 // RecordRefresh implements backends.Backend: it stores t in StateDir.
 func (b *Base) RecordRefresh(t time.Time) error { return b.Stamp().Write(t) }
 
+// IndexRefreshed is the time of the backend's last successful refresh:
+// its refresh stamp's, else what fallback says (the package manager's own
+// trace of a refresh; nil for none), never after now.
+func (b *Base) IndexRefreshed(fallback func() time.Time) (time.Time, error) {
+	return b.Stamp().Refreshed(b.Cfg.Log, b.Cfg.Clock(), fallback)
+}
+
 // Stamp is patchlet's own record of the backend's last successful
 // refresh, in StateDir.
 func (b *Base) Stamp() RefreshStamp { return StampIn(b.Cfg.StateDir, b.name) }

@@ -87,3 +87,13 @@ func NewestModTime(paths ...string) time.Time {
 	}
 	return t
 }
+
+// ReadOptional reads the file at path; a missing file reads as empty,
+// without an error.
+func ReadOptional(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return data, err
+}
