@@ -10,10 +10,12 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/go-logr/logr"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"golang.org/x/sys/unix"
 
+	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/internal/toolkit"
 )
 
@@ -160,5 +162,26 @@ var _ = Describe("lock holders", func() {
 		defer f.Close()
 		Expect(toolkit.OpenedBy("/proc", lock)).To(Equal(os.Getpid()))
 		Expect(toolkit.OpenedBy(filepath.Join(dir, "noproc"), lock)).To(BeZero())
+	})
+})
+
+var _ = Describe("KernelReboot", func() {
+	installed := map[string]backends.Package{"linux": {Name: "linux", Version: "2"}}
+	newer := func(release string, installed map[string]backends.Package) (bool, string) {
+		return installed["linux"].Version > release, "linux"
+	}
+
+	It("asks the backend's rule about the running kernel", func() {
+		req, pkgs := toolkit.KernelReboot(func() (string, error) { return "1", nil }, logr.Discard(), installed, newer)
+		Expect(req).To(BeTrue())
+		Expect(pkgs).To(Equal([]string{"linux"}))
+		req, pkgs = toolkit.KernelReboot(func() (string, error) { return "2", nil }, logr.Discard(), installed, newer)
+		Expect(req).To(BeFalse())
+		Expect(pkgs).To(BeNil())
+	})
+
+	It("takes a release it cannot read for no reboot", func() {
+		req, _ := toolkit.KernelReboot(func() (string, error) { return "", errors.New("no uname") }, logr.Discard(), installed, newer)
+		Expect(req).To(BeFalse())
 	})
 })

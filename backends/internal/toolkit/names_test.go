@@ -89,3 +89,20 @@ var _ = Describe("package names on a command line", func() {
 		Expect(err).To(MatchError(`invalid package name "-y"`))
 	})
 })
+
+var _ = Describe("HoldArgs", func() {
+	rpmName := toolkit.NameRule(v1alpha1.FamilyRPM)
+
+	It("gives the step type, the verb and the checked names", func() {
+		typ, verb, args, err := toolkit.HoldArgs([]string{"vim", "vim"}, true, rpmName, "addlock", "removelock")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(typ).To(Equal(v1alpha1.StepHold))
+		Expect(verb).To(Equal("addlock"))
+		Expect(args).To(Equal([]string{"vim"}))
+		typ, verb, _, _ = toolkit.HoldArgs([]string{"vim"}, false, rpmName, "addlock", "removelock")
+		Expect(typ).To(Equal(v1alpha1.StepUnhold))
+		Expect(verb).To(Equal("removelock"))
+		_, _, _, err = toolkit.HoldArgs([]string{"-x"}, false, rpmName, "addlock", "removelock")
+		Expect(err).To(MatchError(`removelock: invalid package name "-x"`))
+	})
+})

@@ -2,6 +2,7 @@ package toolkit_test
 
 import (
 	"regexp"
+	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -40,5 +41,13 @@ var _ = Describe("reading a failed step's output", func() {
 			got = append(got, string(line))
 		}
 		Expect(got).To(Equal([]string{"a", "b", "", "c"}))
+	})
+})
+
+var _ = Describe("LastLine", func() {
+	It("is what pick makes of the last line it accepts", func() {
+		notRpm := func(l string) (string, bool) { return l, l != "" && !strings.HasPrefix(l, "rpm: ") }
+		Expect(toolkit.LastLine([]string{"first", "  second  ", "rpm: warning", ""}, notRpm)).To(Equal("second"))
+		Expect(toolkit.LastLine([]string{"rpm: only"}, notRpm)).To(BeEmpty())
 	})
 })

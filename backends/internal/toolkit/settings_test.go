@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/internal/toolkit"
 	"github.com/patchlet/patchlet/executor"
@@ -66,5 +67,41 @@ var _ = Describe("InRoot", func() {
 	It("joins paths to the root", func() {
 		Expect(toolkit.InRoot("/srv/img", "run/zypp.pid", "/var/run/zypp.pid")).To(Equal([]string{"/srv/img/run/zypp.pid", "/srv/img/var/run/zypp.pid"}))
 		Expect(toolkit.InRoot("/", "var/lib/rpm")).To(Equal([]string{"/var/lib/rpm"}))
+	})
+})
+
+var _ = Describe("ResolveInRoot", func() {
+	It("follows links inside the root, as if it were /", func() {
+		root := GinkgoT().TempDir()
+		Expect(os.MkdirAll(filepath.Join(root, "run"), 0o755)).To(Succeed())
+		Expect(os.MkdirAll(filepath.Join(root, "var"), 0o755)).To(Succeed())
+		Expect(os.Symlink("/run", filepath.Join(root, "var/run"))).To(Succeed())
+		Expect(toolkit.ResolveInRoot(root, "var/run/reboot-required")).To(Equal(filepath.Join(root, "run/reboot-required")))
+		Expect(toolkit.ResolveInRoot(root, "../../etc/passwd")).To(Equal(filepath.Join(root, "etc/passwd")))
+	})
+})
+
+var _ = Describe("Base", func() {
+	It("resolves the settings and builds steps with the timeout of their type", func() {
+		rules := toolkit.Rules{}
+		b, err := toolkit.NewBase(backends.Settings{Root: "/srv/img/", PathEnv: "/nonexistent"}, "x", v1alpha1.FamilyRPM, &rules)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(b.Name()).To(Equal("x"))
+		Expect(b.Family()).To(Equal(v1alpha1.FamilyRPM))
+		Expect(b.Root()).To(Equal("/srv/img"))
+		Expect(b.Path("etc/zypp")).To(Equal("/srv/img/etc/zypp"))
+		Expect(b.Env()).To(Equal([]string{"LC_ALL=C", "PATH=/nonexistent"}))
+		refresh := b.NewStep(v1alpha1.StepRefresh, []string{"/x", "refresh"}, b.Env(), nil)
+		Expect(refresh.Timeout).To(Equal(backends.DefaultRefreshTimeout))
+		Expect(refresh.Packages).To(BeNil())
+		names := []string{"vim"}
+		install := b.NewStep(v1alpha1.StepInstall, []string{"/x", "install", "vim"}, b.Env(), names)
+		names[0] = "changed"
+		Expect(install.Timeout).To(Equal(backends.DefaultStepTimeout))
+		Expect(install.Packages).To(Equal([]string{"vim"}), "the names are copied")
+		b.Rename("y")
+		Expect(b.Name()).To(Equal("y"))
+		_, err = toolkit.NewBase(backends.Settings{Root: "srv"}, "x", v1alpha1.FamilyRPM, &rules)
+		Expect(err).To(MatchError(`x root "srv" is not an absolute path`))
 	})
 })

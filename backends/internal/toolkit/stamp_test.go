@@ -95,3 +95,16 @@ var _ = Describe("NewestModTime", func() {
 		Expect(toolkit.NewestModTime(filepath.Join(dir, "missing")).IsZero()).To(BeTrue())
 	})
 })
+
+var _ = Describe("ReadOptional", func() {
+	It("reads a file, and a missing one as empty", func() {
+		dir := GinkgoT().TempDir()
+		Expect(os.WriteFile(filepath.Join(dir, "world"), []byte("busybox\n"), 0o644)).To(Succeed())
+		Expect(toolkit.ReadOptional(filepath.Join(dir, "world"))).To(Equal([]byte("busybox\n")))
+		data, err := toolkit.ReadOptional(filepath.Join(dir, "missing"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(data).To(BeEmpty())
+		_, err = toolkit.ReadOptional(dir)
+		Expect(err).To(HaveOccurred(), "a directory is not a missing file")
+	})
+})
