@@ -5,31 +5,8 @@
 // world, repositories or index cache change), available versions (apk
 // policy), reboot-required (running kernel against the installed kernel
 // package), the lock, building the apk command lines of each step and
-// classifying their failures.
-//
-// Tested on sample output only: no apk binary can be installed on the
-// machines patchlet is developed and tested on (Debian has no apk-tools
-// package; neither the npm registry nor the Go module proxy carries one).
-// The parsers and the classifier are tested on samples of apk-tools 2.14
-// output on Alpine 3.20 (testdata/alpine-3.20.*), written from apk-tools'
-// own output formats and messages rather than captured from a running
-// apk; the steps are tested on their command lines. Nothing here has run
-// against a real apk in CI: replace the samples with captures from a real
-// Alpine when one is available.
-//
-// Every command is apk with --no-progress and, for a Root other than "/",
-// --root R, in LC_ALL=C. apk never prompts.
-//
-// What apk does differently:
-//   - Security: Alpine's security database (secdb) is not part of apk, so
-//     Capabilities().Security is false and a Security policy is reported
-//     Unsupported.
-//   - Holds are version constraints in world: HoldStep runs apk add
-//     NAME=INSTALLED-VERSION, which apk keeps until the constraint is
-//     replaced; releasing runs apk add NAME, which replaces it with an
-//     unconstrained one. A package whose world entry has an "=" constraint
-//     is observed as Held. So an install pinned to a version (apk add
-//     NAME=VERSION) also holds the package there: that is how apk pins.
+// classifying their failures. docs/backends.md (apk) says what it observes
+// and where it differs.
 package apk
 
 import (

@@ -5,35 +5,8 @@
 // databases, available versions (sync databases and the package cache),
 // reboot-required (running kernel against the installed kernel package),
 // building the noninteractive pacman command lines of each step, the lock
-// and classifying failures.
-//
-// Every command is pacman --noconfirm with LC_ALL=C; for a Root other than
-// "/" it gets --root R and --config R/etc/pacman.conf, and that file must
-// keep every path (DBPath, CacheDir, LogFile, GPGDir, HookDir) inside R.
-//
-// What pacman cannot do, the backend says instead of approximating:
-//   - Security: Arch has no security classification of updates in its
-//     repositories, so Capabilities().Security is false and a Security
-//     policy is reported Unsupported.
-//   - Holds: pacman has no hold command; the only hold is IgnorePkg in
-//     pacman.conf, which patchlet does not edit. Capabilities().Hold is
-//     false, HoldStep is refused, and packages matching IgnorePkg in the
-//     [options] section are observed as Held.
-//   - Pins: a sync database holds one version per package, so a pinned
-//     version is installable only while it is the repositories' current
-//     one or its file is still in the package cache (pacman -U FILE);
-//     Available lists exactly those, and an install of another version is
-//     refused with the reason.
-//
-// Pending upgrades never touch the live sync databases (refreshing them
-// without upgrading is Arch's "partial upgrade"): like checkupdates, the
-// backend syncs a private database directory under StateDir whose local
-// database is a symlink to the root's, and asks it pacman -Qu. The result
-// is cached until the local database, the live sync databases, pacman.conf
-// or the refresh stamp change, or CheckInterval passes, so an Observe with
-// nothing changed runs no process. The install and upgrade steps therefore refresh the live sync
-// databases in the same transaction (pacman -Syy --needed …), so that the
-// versions they install are the ones Observe reported.
+// and classifying failures. docs/backends.md (pacman) says what it observes
+// and where it differs.
 package pacman
 
 import (
