@@ -3,6 +3,7 @@ package backends_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/patchlet/patchlet/backends"
@@ -45,4 +46,26 @@ func TestDetectBackendIn(t *testing.T) {
 			t.Errorf("%q: no reason given", tc.osRelease)
 		}
 	}
+}
+
+func TestOpen(t *testing.T) {
+	if _, err := backends.Open("brew", backends.Settings{}); err == nil || err.Error() != `unknown backend "brew" (known: apk, apt, dnf, pacman, yum, zypper)` {
+		t.Errorf("Open(brew) = %v, want the unknown-backend error listing the registered ones", err)
+	}
+	if _, err := backends.Open("apt", backends.Settings{Root: "relative"}); err == nil || !strings.HasPrefix(err.Error(), "apt backend: ") {
+		t.Errorf("Open(apt, relative root) = %v, want an error naming the backend", err)
+	}
+	b, err := backends.Open("yum", backends.Settings{Root: t.TempDir(), StateDir: t.TempDir(), PathEnv: "/nonexistent"})
+	if err == nil {
+		t.Errorf("Open(yum) without yum in PATH = %v, want an error", b.Name())
+	}
+}
+
+func TestRegisterTwicePanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("registering apt a second time did not panic")
+		}
+	}()
+	backends.Register(backends.Registration{Name: "apt", Open: func(backends.Settings) (backends.Backend, error) { return nil, nil }})
 }
