@@ -285,7 +285,10 @@ func AvailableNames(policies []v1alpha1.PatchPolicy, hostLabels map[string]strin
 //
 // Decisions worth knowing:
 //   - A pin (spec.packages[].version) means exactly that version: it is
-//     installed whether that is an upgrade or a downgrade. A pinned version
+//     installed whether that is an upgrade or a downgrade. In the RPM
+//     family a pin without a release means any release of that version,
+//     as rpm's NAME-VERSION does; the newest the index offers is installed
+//     (v1alpha1.PinMatches, ResolvePin). A pinned version
 //     that is neither installed nor in obs.Available is VersionNotAvailable;
 //     the policy is Stalled until the index has it.
 //   - Held holds an installed package. Held without a version does not
@@ -528,14 +531,17 @@ func (pl planner) packageItem(spec v1alpha1.PackageSpec) (v1alpha1.PlanItem, []c
 
 	case spec.Version != "":
 		v := spec.Version
-		if installed && inst.Version == v {
+		if installed && v1alpha1.PinMatches(pl.family, v, inst.Version) {
 			if spec.State == v1alpha1.PackageHeld && !held {
-				item.Action, item.Reason, item.To, item.Message = v1alpha1.ActionHold, v1alpha1.PlanNotHeld, v, "at the pinned version; not held yet"
+				item.Action, item.Reason, item.To, item.Message = v1alpha1.ActionHold, v1alpha1.PlanNotHeld, inst.Version, "at the pinned version; not held yet"
 				return item, []contribution{{step: v1alpha1.StepHold, ref: backends.PackageRef{Name: name}}}, false
 			}
 			return ok("at the pinned version")
 		}
-		if !slices.Contains(pl.obs.Available[name], v) {
+		// The exact version to install: the pin itself, or in the RPM
+		// family the newest release the index offers of a pin without one.
+		resolved, found := v1alpha1.ResolvePin(pl.family, v, pl.obs.Available[name])
+		if !found {
 			avail := "none"
 			if a := pl.obs.Available[name]; len(a) > 0 {
 				avail = strings.Join(a, ", ")
@@ -545,17 +551,21 @@ func (pl planner) packageItem(spec v1alpha1.PackageSpec) (v1alpha1.PlanItem, []c
 		if held && !policyHeld {
 			return skip(v1alpha1.PlanHeld, "%s", manualHold)
 		}
-		item.Action, item.Reason, item.To = v1alpha1.ActionInstall, v1alpha1.PlanPinned, v
+		item.Action, item.Reason, item.To = v1alpha1.ActionInstall, v1alpha1.PlanPinned, resolved
+		pinned := v
+		if resolved != v {
+			pinned = fmt.Sprintf("%s (%s)", v, resolved)
+		}
 		if installed {
-			item.Message = fmt.Sprintf("pinned to %s, installed %s", v, inst.Version)
+			item.Message = fmt.Sprintf("pinned to %s, installed %s", pinned, inst.Version)
 		} else {
-			item.Message = fmt.Sprintf("pinned to %s, not installed", v)
+			item.Message = fmt.Sprintf("pinned to %s, not installed", pinned)
 		}
 		var cs []contribution
 		if held {
 			cs = append(cs, contribution{step: v1alpha1.StepUnhold, ref: backends.PackageRef{Name: name}})
 		}
-		cs = append(cs, contribution{step: v1alpha1.StepInstall, ref: backends.PackageRef{Name: name, Version: v}})
+		cs = append(cs, contribution{step: v1alpha1.StepInstall, ref: backends.PackageRef{Name: name, Version: resolved}})
 		if policyHeld {
 			cs = append(cs, contribution{step: v1alpha1.StepHold, ref: backends.PackageRef{Name: name}})
 		}

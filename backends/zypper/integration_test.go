@@ -155,6 +155,21 @@ var _ = Describe("zypper against the real zypper in an isolated root", Ordered, 
 		Expect(obs.Installed["hello"].Version).To(Equal("1.1-1"))
 	})
 
+	It("takes a pin without a release as rpm does: the index's release of it, and any release installed satisfies it", func() {
+		for _, pin := range []string{"1.0", "1.1"} { // back at 1.1-1 for the specs after this one
+			obs, err := b.Observe(ctx, []string{"hello"})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(v1alpha1.PinMatches(v1alpha1.FamilyRPM, pin, obs.Installed["hello"].Version)).To(BeFalse())
+			resolved, ok := v1alpha1.ResolvePin(v1alpha1.FamilyRPM, pin, obs.Available["hello"])
+			Expect(ok).To(BeTrue(), "%s in %q", pin, obs.Available["hello"])
+			Expect(resolved).To(Equal(pin + "-1"))
+			mustRun(built(b.InstallStep([]backends.PackageRef{{Name: "hello", Version: resolved}})))
+			obs, err = b.Observe(ctx, nil)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(v1alpha1.PinMatches(v1alpha1.FamilyRPM, pin, obs.Installed["hello"].Version)).To(BeTrue(), obs.Installed["hello"].Version)
+		}
+	})
+
 	It("holds with a zypper lock so that an upgrade leaves the package alone", func() {
 		Expect(b.Capabilities()).To(Equal(backends.Capabilities{Hold: true, Security: true}))
 		mustRun(built(b.HoldStep([]string{"hello"}, true)))
