@@ -14,10 +14,13 @@ type Refresh struct {
 	// (not suspended) Enforce policies, at least 1ns; 0 when there is none,
 	// and then nothing refreshes the index.
 	MaxAge time.Duration
+	// Period is the smallest maxAge above zero: how long after a refresh
+	// the next one is due whatever the plan (0: only before a change).
+	Period time.Duration
 	// State is the index's freshness as the Host reports it when no
 	// refresh runs (a refresh that runs makes it fresh, or failed).
 	State v1alpha1.CacheState
-	// Next is, when the index is fresh and MaxAge set, how long until it
+	// Next is, when the index is fresh and Period set, how long until it
 	// is due.
 	Next time.Duration
 }
@@ -26,11 +29,15 @@ type Refresh struct {
 // when it is older than the smallest spec.cache.maxAge of the selected,
 // active Enforce policies, or its refresh time is unknown (zero), whether
 // or not a step is planned (a stale index hides the upgrades a Latest or
-// updates policy waits for). Audit, suspended and unselected policies never
-// cause a refresh; without an Enforce policy, State judges the index
-// against the default maxAge.
+// updates policy waits for). A maxAge of 0 means "refresh before every
+// change": such a policy makes the refresh due only when it has steps
+// planned, never by the clock, so that a satisfied policy does not refresh
+// in a loop. Audit, suspended and unselected policies never cause a
+// refresh; without a policy of a period, State judges the index against
+// the default maxAge.
 func RefreshDue(policies []v1alpha1.PatchPolicy, out PlanOutput, refreshed, now time.Time) Refresh {
 	var r Refresh
+	beforeChange := false // a maxAge-0 policy has steps planned
 	for i := range policies {
 		pol := &policies[i]
 		pp, ok := out.Policy(pol.Name)
@@ -43,24 +50,36 @@ func RefreshDue(policies []v1alpha1.PatchPolicy, out PlanOutput, refreshed, now 
 		}
 		if d <= 0 {
 			d = time.Nanosecond
+			beforeChange = beforeChange || len(out.StepsFor(pol.Name)) > 0
+		} else if r.Period == 0 || d < r.Period {
+			r.Period = d
 		}
 		if r.MaxAge == 0 || d < r.MaxAge {
 			r.MaxAge = d
 		}
 	}
+	judge := r.Period
+	if judge == 0 {
+		judge = v1alpha1.DefaultCacheMaxAge
+	}
 	age := now.Sub(refreshed)
 	switch {
 	case r.MaxAge == 0:
 		r.State = cacheState(refreshed, v1alpha1.DefaultCacheMaxAge, now)
-	case !refreshed.IsZero() && age < r.MaxAge:
-		r.State, r.Next = v1alpha1.CacheFresh, r.MaxAge-age
-	default:
+	case beforeChange:
 		r.Due = true
 		r.State = cacheState(refreshed, r.MaxAge, now)
+	case !refreshed.IsZero() && (r.Period == 0 || age < r.Period):
+		r.State = cacheState(refreshed, judge, now)
+		if r.Period > 0 {
+			r.Next = r.Period - age
+		}
+	default:
+		r.Due = true
+		r.State = cacheState(refreshed, judge, now)
 	}
 	return r
 }
-
 func cacheState(refreshed time.Time, maxAge time.Duration, now time.Time) v1alpha1.CacheState {
 	switch {
 	case refreshed.IsZero():

@@ -333,6 +333,21 @@ var _ = Describe("the reconcile loop against real apt in an isolated root", Labe
 		})
 	})
 
+	It("with maxAge 0s refreshes before the change it makes, then never by the clock", func() {
+		h := setup()
+		pol := newPolicy("every-change", v1alpha1.PackageSpec{Name: "hello", Version: "1.1"})
+		pol.Spec.Cache = &v1alpha1.CacheSpec{MaxAge: v1alpha1.DurationPtr(0)}
+		Expect(h.apply(pol)).To(Succeed())
+		h.start()
+		eventuallyReady(h, "every-change", 20*time.Second)
+		Expect(version(h.installed(), "hello")).To(Equal("1.1"))
+		Expect(steps(h.operations(""))).To(Equal([]string{"Refresh:Succeeded:", "Install:Succeeded:"}))
+		// A satisfied policy: no refresh loop (a 1ns timer after each
+		// refresh would start one at every pass).
+		Consistently(func() int { return len(h.operations(v1alpha1.StepRefresh)) }).
+			WithTimeout(3 * time.Second).WithPolling(100 * time.Millisecond).Should(Equal(1))
+	})
+
 	It("changes nothing in Audit mode and reports the drift with its plan", func() {
 		h := setup()
 		Expect(h.preinstall("hello=1.0")).To(Succeed())

@@ -231,7 +231,9 @@ func (c *Controller) refresh(ctx context.Context, p *pass, force bool) error {
 	}
 	p.cacheFailure = nil
 	p.cacheState = v1alpha1.CacheFresh
-	p.timer(rule.MaxAge)
+	if rule.Period > 0 {
+		p.timer(rule.Period)
+	}
 	return c.observe(ctx, p)
 }
 
