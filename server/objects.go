@@ -606,7 +606,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, res *resource, su
 		if err != nil {
 			return nil, false, apierrors.NewBadRequest(fmt.Sprintf("applying the patch: %v", err))
 		}
-		obj := v1alpha1.New(res.Kind)
+		obj := res.NewObject()
 		if err := v1alpha1.DecodeInto(patched, obj, res.Kind); err != nil {
 			return nil, false, decodeError(res, obj, err)
 		}
