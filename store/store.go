@@ -312,9 +312,9 @@ func (s *Store) update(resource string, obj v1alpha1.Object, status bool) (v1alp
 	r, _ := v1alpha1.LookupResource(resource)
 	var merged v1alpha1.Object
 	if status {
-		merged, err = mergeSection(r.Kind, old.obj, obj, "status")
+		merged, err = mergeSection(r, old.obj, obj, "status")
 	} else {
-		merged, err = mergeSection(r.Kind, obj, old.obj, "status")
+		merged, err = mergeSection(r, obj, old.obj, "status")
 	}
 	if err != nil {
 		return nil, err
@@ -422,8 +422,9 @@ func WriteFileAtomic(path string, data []byte) error { return writeFileAtomic(pa
 
 func uuidFunc() types.UID { return types.UID(uuid.NewString()) }
 
-// mergeSection returns a copy of base with section taken from from.
-func mergeSection(kind string, base, from v1alpha1.Object, section string) (v1alpha1.Object, error) {
+// mergeSection returns a copy of base, an object of r, with section taken
+// from from.
+func mergeSection(r v1alpha1.ResourceInfo, base, from v1alpha1.Object, section string) (v1alpha1.Object, error) {
 	bm, err := toMap(base)
 	if err != nil {
 		return nil, err
@@ -441,7 +442,7 @@ func mergeSection(kind string, base, from v1alpha1.Object, section string) (v1al
 	if err != nil {
 		return nil, err
 	}
-	out := v1alpha1.New(kind)
+	out := r.NewObject()
 	if err := json.Unmarshal(j, out); err != nil {
 		return nil, err
 	}
