@@ -19,17 +19,10 @@ func OutputLines(output []byte) []string {
 	return strings.Split(strings.ReplaceAll(string(output), "\r\n", "\n"), "\n")
 }
 
-// FindLine returns the first line re matches, preferring a line that
-// starts with marker (the manager's error marker, such as "E: "; "" for
-// none): a matching error line says more than a matching progress line.
-func FindLine(lines []string, marker string, re *regexp.Regexp) (string, bool) {
-	if i := findLine(lines, marker, re); i >= 0 {
-		return lines[i], true
-	}
-	return "", false
-}
-
-// findLine is FindLine's index of the line, -1 for none.
+// findLine returns the index of the first line re matches (-1 for none),
+// preferring a line that starts with marker (the manager's error marker,
+// such as "E: "; "" for none): a matching error line says more than a
+// matching progress line.
 func findLine(lines []string, marker string, re *regexp.Regexp) int {
 	if re == nil {
 		return -1

@@ -7,6 +7,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends/internal/toolkit"
 )
 
@@ -17,13 +18,16 @@ var _ = Describe("reading a failed step's output", func() {
 		Expect(lines).To(Equal([]string{"Reading package lists...", "Get:1 http://x Failed to fetch a", "E: Failed to fetch b", ""}))
 	})
 	It("prefers a matching line that carries the error marker", func() {
-		l, ok := toolkit.FindLine(lines, "E: ", regexp.MustCompile(`Failed to fetch`))
-		Expect(ok).To(BeTrue())
-		Expect(l).To(Equal("E: Failed to fetch b"))
-		l, _ = toolkit.FindLine(lines, "", regexp.MustCompile(`Failed to fetch`))
-		Expect(l).To(Equal("Get:1 http://x Failed to fetch a"))
-		_, ok = toolkit.FindLine(lines, "E: ", regexp.MustCompile(`No space left`))
-		Expect(ok).To(BeFalse())
+		output := []byte("Reading package lists...\r\nGet:1 http://x Failed to fetch a\nE: Failed to fetch b\n")
+		rule := toolkit.Rule{Reason: v1alpha1.FailureStaleIndex, Pattern: regexp.MustCompile(`Failed to fetch`)}
+		f := toolkit.Rules{Marker: "E: ", Trim: []string{"E: "}, Rules: []toolkit.Rule{rule}}.Classify(v1alpha1.StepInstall, 100, output)
+		Expect(f.Reason).To(Equal(v1alpha1.FailureStaleIndex))
+		Expect(f.Message).To(Equal("Failed to fetch b"))
+		f = toolkit.Rules{Rules: []toolkit.Rule{rule}}.Classify(v1alpha1.StepInstall, 100, output)
+		Expect(f.Message).To(Equal("Get:1 http://x Failed to fetch a"))
+		rule.Pattern = regexp.MustCompile(`No space left`)
+		f = toolkit.Rules{Marker: "E: ", Rules: []toolkit.Rule{rule}}.Classify(v1alpha1.StepInstall, 100, output)
+		Expect(f.Reason).To(Equal(v1alpha1.FailureFailed))
 	})
 	It("trims the first marker a line starts with", func() {
 		Expect(toolkit.TrimMarker("  E: Unable to locate package x ", "W: ", "E: ")).To(Equal("Unable to locate package x"))
