@@ -52,10 +52,10 @@ const (
 	Operations    = v1alpha1.ResourceOperations
 )
 
-// TableAccept asks for a meta.k8s.io/v1 Table, the columns and rows that
+// tableAccept asks for a meta.k8s.io/v1 Table, the columns and rows that
 // kubectl get prints, as kubectl asks for it (with JSON as the fallback of
 // a server that serves no tables).
-const TableAccept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+const tableAccept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
 
 // maxErrorBody bounds how much of an error response is read.
 const maxErrorBody = 1 << 20

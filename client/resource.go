@@ -154,7 +154,7 @@ func (r *Resource[O, L]) TableOf(ctx context.Context, name string) (*metav1.Tabl
 }
 
 func (r *Resource[O, L]) table(ctx context.Context, req request) (*metav1.Table, error) {
-	req.method, req.accept, req.resource = http.MethodGet, TableAccept, r.resource
+	req.method, req.accept, req.resource = http.MethodGet, tableAccept, r.resource
 	var t metav1.Table
 	if err := r.c.do(ctx, req, &t); err != nil {
 		return nil, err
@@ -168,5 +168,5 @@ func (r *Resource[O, L]) table(ctx context.Context, req request) (*metav1.Table,
 // WatchTable is Watch with every event's object a *metav1.Table of the
 // changed object's row (an ERROR event still carries a *metav1.Status).
 func (r *Resource[O, L]) WatchTable(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-	return r.watch(ctx, opts, TableAccept, func() runtime.Object { return &metav1.Table{} })
+	return r.watch(ctx, opts, tableAccept, func() runtime.Object { return &metav1.Table{} })
 }
