@@ -24,6 +24,9 @@ type pass struct {
 	policies []v1alpha1.PatchPolicy
 	obs      *backends.Observation
 	plan     reconcile.PlanOutput
+	// rule is reconcile.RefreshDue for plan and obs, computed by observe
+	// once per plan.
+	rule reconcile.Refresh
 
 	running      map[string]bool
 	stepFailure  map[string]*reconcile.StepFailure
@@ -177,17 +180,13 @@ func (c *Controller) observe(ctx context.Context, p *pass) error {
 		Family:       c.o.Backend.Family(),
 		Now:          p.now,
 	})
+	p.rule = reconcile.RefreshDue(p.policies, p.plan, obs.IndexRefreshed, p.now)
 	return nil
 }
 
 // enforcing reports whether some selected, active Enforce policy exists.
 func (c *Controller) enforcing(p *pass) bool {
-	return c.refreshRule(p).MaxAge > 0
-}
-
-// refreshRule is reconcile.RefreshDue for this pass.
-func (c *Controller) refreshRule(p *pass) reconcile.Refresh {
-	return reconcile.RefreshDue(p.policies, p.plan, p.obs.IndexRefreshed, p.now)
+	return p.rule.MaxAge > 0
 }
 
 func (c *Controller) selectedNames(p *pass) []string {
@@ -206,7 +205,7 @@ func (c *Controller) selectedNames(p *pass) []string {
 // the index there is, the failure shows as Degraded, and report sets its
 // retry time.
 func (c *Controller) refresh(ctx context.Context, p *pass, force bool) error {
-	rule := c.refreshRule(p)
+	rule := p.rule
 	if rule.MaxAge == 0 || !rule.Due && !force {
 		p.cacheState = rule.State
 		if rule.Next > 0 {
