@@ -127,7 +127,7 @@ var _ = Describe("steps", func() {
 	It("builds noninteractive dnf command lines for the root", func() {
 		s := built(b.InstallStep([]backends.PackageRef{{Name: "hello", Version: "1.0-1"}, {Name: "shadowy", Version: "2:0.5-1"}, {Name: "vim"}}))
 		Expect(s.Argv[0]).To(HavePrefix("/"))
-		Expect(s.Argv).To(ContainElements("-y", "--setopt=exit_on_lock=True", "--installroot="+b.Root(), "--releasever=1", "--disableplugin=*"))
+		Expect(s.Argv).To(ContainElements("-y", "--setopt=exit_on_lock=True", "--installroot="+b.Cfg.Root, "--releasever=1", "--disableplugin=*"))
 		Expect(s.Argv[len(s.Argv)-5:]).To(Equal([]string{"install", "--", "hello-1.0-1", "shadowy-2:0.5-1", "vim"}))
 		Expect(s.Env).To(ContainElement("LC_ALL=C"))
 		Expect(s.Packages).To(Equal([]string{"hello", "shadowy", "vim"}))

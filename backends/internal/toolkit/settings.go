@@ -181,9 +181,6 @@ func (b *Base) Name() string { return b.name }
 // Family implements backends.Backend.
 func (b *Base) Family() string { return b.family }
 
-// Root is the root directory the backend manages.
-func (b *Base) Root() string { return b.Cfg.Root }
-
 // Classify implements backends.Backend with the backend's rules.
 func (b *Base) Classify(step backends.Step, exitCode int, output []byte) backends.Failure {
 	return b.rules.Classify(step.Type, exitCode, output)

@@ -88,7 +88,7 @@ var _ = Describe("Base", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(b.Name()).To(Equal("x"))
 		Expect(b.Family()).To(Equal(v1alpha1.FamilyRPM))
-		Expect(b.Root()).To(Equal("/srv/img"))
+		Expect(b.Cfg.Root).To(Equal("/srv/img"))
 		Expect(b.Path("etc/zypp")).To(Equal("/srv/img/etc/zypp"))
 		Expect(b.Env()).To(Equal([]string{"LC_ALL=C", "PATH=/nonexistent"}))
 		refresh := b.NewStep(v1alpha1.StepRefresh, []string{"/x", "refresh"}, b.Env(), nil)
