@@ -47,19 +47,6 @@ func (e *DecodeError) Error() string {
 
 func (e *DecodeError) Unwrap() error { return e.Err }
 
-// New returns an empty object of a kind of this package, or nil.
-func New(kind string) Object {
-	switch kind {
-	case KindPatchPolicy:
-		return &PatchPolicy{}
-	case KindHost:
-		return &Host{}
-	case KindOperation:
-		return &Operation{}
-	}
-	return nil
-}
-
 // ToJSON converts one YAML or JSON document to JSON, rejecting duplicate keys
 // and documents larger than MaxDocumentSize.
 func ToJSON(doc []byte) ([]byte, error) {
@@ -139,8 +126,10 @@ func Decode(doc []byte) (Object, error) {
 	if h.APIVersion != GroupVersion.String() {
 		errs = append(errs, field.NotSupported(field.NewPath("apiVersion"), h.APIVersion, []string{GroupVersion.String()}))
 	}
-	obj := New(h.Kind)
-	if obj == nil {
+	var obj Object
+	if r, ok := ResourceOfKind(h.Kind); ok {
+		obj = r.NewObject()
+	} else {
 		errs = append(errs, field.NotSupported(field.NewPath("kind"), h.Kind, []string{KindPatchPolicy, KindHost, KindOperation}))
 	}
 	if len(errs) > 0 {
