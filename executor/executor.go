@@ -20,6 +20,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/internal/fsutil"
 )
 
 // Errors returned by the Executor; test with errors.Is.
@@ -238,7 +239,7 @@ func (e *Executor) create(id string, rec stepRecord) error {
 		}
 		return fmt.Errorf("step %s: %w", id, err)
 	}
-	if err := syncDir(e.dir); err != nil {
+	if err := fsutil.SyncDir(e.dir); err != nil {
 		return fmt.Errorf("step %s: %w", id, err)
 	}
 	return nil
@@ -530,7 +531,7 @@ func (e *Executor) remove(id string) error {
 	if err := os.RemoveAll(trash); err != nil {
 		return fmt.Errorf("prune step %s: %w", id, err)
 	}
-	return syncDir(e.dir)
+	return fsutil.SyncDir(e.dir)
 }
 
 func (e *Executor) removeStaleTemps() {

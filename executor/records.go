@@ -104,9 +104,6 @@ func writeJSON(dir, name string, v any, claim bool) error {
 	return fsutil.Write(filepath.Join(dir, name), append(data, '\n'), fsutil.Options{TempPattern: "." + name + ".tmp-*", Claim: claim})
 }
 
-// syncDir fsyncs a directory so that renames and links in it are durable.
-func syncDir(dir string) error { return fsutil.SyncDir(dir) }
-
 // parseDuration reads an optional duration field.
 func parseDuration(s string) (time.Duration, error) {
 	if s == "" {
