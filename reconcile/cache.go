@@ -41,7 +41,7 @@ func RefreshDue(policies []v1alpha1.PatchPolicy, out PlanOutput, refreshed, now 
 	for i := range policies {
 		pol := &policies[i]
 		pp, ok := out.Policy(pol.Name)
-		if !ok || !pp.Selected || pp.Suspended || pp.Audit {
+		if !ok || !pp.Enforcing() {
 			continue
 		}
 		d := v1alpha1.DefaultCacheMaxAge

@@ -67,6 +67,10 @@ type PolicyPlan struct {
 	Message string
 }
 
+// Enforcing reports whether the policy changes this host: selected,
+// not suspended, not Audit.
+func (pp PolicyPlan) Enforcing() bool { return pp.Selected && !pp.Suspended && !pp.Audit }
+
 // Step is one merged package-manager step for the host.
 type Step struct {
 	Type v1alpha1.StepType

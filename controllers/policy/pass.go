@@ -192,7 +192,7 @@ func (c *Controller) enforcing(p *pass) bool {
 func (c *Controller) selectedNames(p *pass) []string {
 	var names []string
 	for _, pp := range p.plan.Policies {
-		if pp.Selected && !pp.Suspended && !pp.Audit {
+		if pp.Enforcing() {
 			names = append(names, pp.Name)
 		}
 	}
@@ -423,7 +423,7 @@ func (c *Controller) outcome(p *pass, pol *v1alpha1.PatchPolicy) reconcile.PassO
 		LastOperation: p.lastOp[pol.Name],
 		RebootAt:      p.rebootAt,
 	}
-	if pp.Selected && !pp.Suspended && !pp.Audit {
+	if pp.Enforcing() {
 		o.CacheFailure = p.cacheFailure
 	}
 	if pp.Selected && p.obs != nil {
@@ -438,7 +438,7 @@ func (c *Controller) outcome(p *pass, pol *v1alpha1.PatchPolicy) reconcile.PassO
 	}
 	if h, ok := p.health[pol.Name]; ok {
 		o.Health = h
-	} else if pol.Spec.HealthCheck != nil && pp.Selected && !pp.Suspended && !pp.Audit && p.obs != nil {
+	} else if pol.Spec.HealthCheck != nil && pp.Enforcing() && p.obs != nil {
 		// Not due in this pass: the recorded result if it is for this
 		// generation, step and boot, else a fresh Pending one.
 		o.Health = reconcile.HealthFor(pol.Status.HealthCheck, c.healthKey(p, pol, o.LastOperation))
