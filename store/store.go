@@ -416,10 +416,6 @@ func writeFileAtomic(path string, data []byte) error {
 	return fsutil.Write(path, data, fsutil.Options{Perm: 0o600, TempPattern: ".tmp-" + filepath.Base(path) + "-"})
 }
 
-// WriteFileAtomic is writeFileAtomic for other packages of patchlet (the
-// policy controller's reboot record); new code calls fsutil.Write.
-func WriteFileAtomic(path string, data []byte) error { return writeFileAtomic(path, data) }
-
 func uuidFunc() types.UID { return types.UID(uuid.NewString()) }
 
 // mergeSection returns a copy of base, an object of r, with section taken

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/internal/fsutil"
 	"github.com/patchlet/patchlet/reconcile"
 	"github.com/patchlet/patchlet/store"
 )
@@ -215,7 +216,7 @@ func (c *Controller) maybeReboot(ctx context.Context, p *pass) {
 	p.rebootAt = p.now
 	// Record first, fsynced, so that a crash right after cannot reboot twice.
 	b, _ := json.Marshal(rebootRecord{BootID: boot, RequestedAt: p.now})
-	if err := store.WriteFileAtomic(c.rebootRecordPath(), b); err != nil {
+	if err := fsutil.WriteFileAtomic(c.rebootRecordPath(), b, 0o600); err != nil {
 		c.log.Error(err, "cannot record the reboot; not rebooting")
 		return
 	}
