@@ -69,14 +69,25 @@ deps: ## Install the Debian packages the tests need (apt-get update once, only w
 	@./hack/install-debs.sh $(TEST_DEBS) $(KUBE_DEBS)
 
 .PHONY: test
-test: deps fmt-check vet $(NFPM) kube-apiserver ## Install what is missing (a cold kube-apiserver build takes 8-15 min), then vet, gofmt, every test with -race, and short fuzz runs.
-	NFPM=$(NFPM) PATCHLET_CACHE=$(PATCHLET_CACHE) PATCHLET_REQUIRE_KUBE=1 $(GO) test $(GO_TEST_FLAGS) ./...
+test: deps fmt-check vet $(NFPM) kube-apiserver test-tools ## Install what is missing (a cold kube-apiserver build takes 8-15 min), then vet, gofmt, every test with -race, and short fuzz runs.
+	NFPM=$(NFPM) PATCHLET_CACHE=$(PATCHLET_CACHE) PATCHLET_REQUIRE_KUBE=1 THIRD_PARTY=$(THIRD_PARTY) $(GO) test $(GO_TEST_FLAGS) ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZ_TIME) ./api/v1alpha1
 	$(GO) test -run '^$$' -fuzz '^FuzzWriteBody$$' -fuzztime $(FUZZ_TIME) ./server
 
 .PHONY: test-unit
 test-unit: ## Only the quick tests (no real package managers, no kubectl).
 	$(GO) test -count=1 ./... -args -ginkgo.label-filter='!integration'
+
+# Test tools no Debian package provides, built once and cached under PATCHLET_CACHE like the
+# kube-apiserver: apk-tools 2 and 3 from ../shared/third_party (skipped, saying so, when that
+# folder is absent; the apk tests then skip too) and a debootstrap'ed bookworm tree in which the
+# systemd test boots a real systemd with systemd-nspawn.
+THIRD_PARTY ?= $(abspath $(CURDIR)/../shared/third_party)
+
+.PHONY: test-tools
+test-tools: ## Build apk-tools 2 and 3 (~20 s once) and the systemd container tree (~1 min once), cached under PATCHLET_CACHE.
+	@PATCHLET_CACHE=$(PATCHLET_CACHE) THIRD_PARTY=$(THIRD_PARTY) ./hack/apk/build-apk.sh
+	@PATCHLET_CACHE=$(PATCHLET_CACHE) ./hack/systemd/build-tree.sh
 
 ##@ Run
 

@@ -46,6 +46,13 @@ type Observation struct {
 	// Available versions per package name, newest first, for the names
 	// the caller asked about (see Backend.Observe).
 	Available map[string][]string
+	// Provides maps a name that installed packages provide (apt's and
+	// pacman's Provides, rpm's provides, apk's provides) to the installed
+	// packages that provide it, sorted. Names of installed packages
+	// themselves, file paths and rpm's soname or "(…)" capabilities are left
+	// out: the planner asks it only whether a virtual package a policy names
+	// is satisfied.
+	Provides map[string][]string
 	// IndexRefreshed is when patchlet last refreshed the index successfully (zero: unknown).
 	IndexRefreshed time.Time
 	// Interrupted is true when the package database says an earlier run was

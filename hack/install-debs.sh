@@ -1,10 +1,11 @@
 #!/bin/bash
 # Install the named Debian packages that are missing: `apt-get update` once,
 # then `apt-get install` of only what is missing. Nothing to do → no network.
+# NAME=VERSION asks for that version; it counts as present when NAME is installed.
 set -euo pipefail
 missing=()
 for p in "$@"; do
-	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+	if ! dpkg-query -W -f='${Status}\n' "${p%%=*}" 2>/dev/null | grep -q '^install ok installed$'; then
 		missing+=("$p")
 	fi
 done
