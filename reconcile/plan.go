@@ -320,6 +320,13 @@ func AvailableNames(policies []v1alpha1.PatchPolicy, hostLabels map[string]strin
 //     step touches it, each policy's item is Skip/Conflict naming the other
 //     policies, and each policy is Stalled (reason Conflict). Everything
 //     else of those policies proceeds.
+//   - A Present or unpinned Latest package that is not installed under its
+//     name but that installed packages provide (obs.Provides: a virtual
+//     package) is satisfied: None/Provided, naming the providers. A pin of
+//     such a name is planned as any pin: a provider does not satisfy it.
+//   - An item that successful steps left unsatisfied MaxNoEffect times in
+//     this generation (status.noEffect, kept by the controller) is
+//     Skip/NoEffect with the record's message, and the policy is Stalled.
 //   - Audit policies report items (drift) but contribute no steps, and
 //     neither cause nor suffer conflicts; suspended and unselected policies
 //     have no items; policies whose maintenance window is closed at Now
@@ -436,6 +443,14 @@ func (pl planner) planPolicy(p *v1alpha1.PatchPolicy, pp *PolicyPlan) ([]contrib
 	var contribs []contribution
 	var blocked []blockedItem
 	add := func(item v1alpha1.PlanItem, cs []contribution, isBlocked bool) {
+		if len(cs) > 0 {
+			if rec, ok := ExhaustedNoEffect(p.Status.NoEffect, p.Generation, item); ok {
+				// Successful steps left it as it was MaxNoEffect times:
+				// no identical step runs again for this generation.
+				item.Action, item.Reason, item.Message = v1alpha1.ActionSkip, v1alpha1.PlanNoEffect, rec.Message
+				cs, isBlocked = nil, true
+			}
+		}
 		pp.Items = append(pp.Items, item)
 		contribs = append(contribs, cs...)
 		if isBlocked {
@@ -525,6 +540,9 @@ func (pl planner) packageItem(spec v1alpha1.PackageSpec) (v1alpha1.PlanItem, []c
 	case spec.State == v1alpha1.PackageAbsent:
 		if !installed {
 			item.Action, item.Reason, item.Message = v1alpha1.ActionNone, v1alpha1.PlanSatisfied, "not installed"
+			if by := pl.obs.Provides[name]; len(by) > 0 {
+				item.Message = fmt.Sprintf("not installed; %s provides it, which Absent does not remove: name the provider to remove it", strings.Join(by, ", "))
+			}
 			return item, nil, false
 		}
 		if held {
@@ -550,7 +568,11 @@ func (pl planner) packageItem(spec v1alpha1.PackageSpec) (v1alpha1.PlanItem, []c
 			if a := pl.obs.Available[name]; len(a) > 0 {
 				avail = strings.Join(a, ", ")
 			}
-			return skip(v1alpha1.PlanVersionNotAvailable, "version %s is neither installed nor in the package index (available: %s)", v, avail)
+			msg := fmt.Sprintf("version %s is neither installed nor in the package index (available: %s)", v, avail)
+			if by := pl.obs.Provides[name]; len(by) > 0 && !installed {
+				msg += fmt.Sprintf("; %s is provided by %s, but a provider does not satisfy a pinned version: name the provider", name, strings.Join(by, ", "))
+			}
+			return skip(v1alpha1.PlanVersionNotAvailable, "%s", msg)
 		}
 		if held && !policyHeld {
 			return skip(v1alpha1.PlanHeld, "%s", manualHold)
@@ -588,6 +610,14 @@ func (pl planner) packageItem(spec v1alpha1.PackageSpec) (v1alpha1.PlanItem, []c
 		}
 
 	default: // Present or Latest, no version
+		if by := pl.obs.Provides[name]; !installed && len(by) > 0 && pl.claims.pins[name] == "" {
+			// A virtual package: what the package manager installs for
+			// the name is there. (A pin of the name is another policy's
+			// item, planned as a pin; providers do not satisfy it.)
+			item.Action, item.Reason = v1alpha1.ActionNone, v1alpha1.PlanProvided
+			item.Message = fmt.Sprintf("provided by %s (%s is a virtual package)", strings.Join(by, ", "), name)
+			return item, nil, false
+		}
 		if !installed {
 			item.Action, item.Reason, item.Message = v1alpha1.ActionInstall, v1alpha1.PlanNotInstalled, "not installed"
 			if pin := pl.claims.pins[name]; pin != "" {
@@ -690,7 +720,8 @@ func (pl planner) updateItem(p *v1alpha1.PatchPolicy, up backends.Upgrade) (v1al
 }
 
 // stallPriority orders the reasons a policy is stalled for.
-var stallPriority = []v1alpha1.PlanReason{v1alpha1.PlanConflict, v1alpha1.PlanUnsupported, v1alpha1.PlanVersionNotAvailable, v1alpha1.PlanHeld}
+var stallPriority = []v1alpha1.PlanReason{v1alpha1.PlanConflict, v1alpha1.PlanUnsupported, v1alpha1.PlanVersionNotAvailable,
+	v1alpha1.PlanNoEffect, v1alpha1.PlanHeld}
 
 // summarise sets the window, stall and state fields of a policy's plan.
 func (pl planner) summarise(p *v1alpha1.PatchPolicy, pp *PolicyPlan, blocked []blockedItem, now time.Time) {
@@ -723,6 +754,15 @@ func (pl planner) summarise(p *v1alpha1.PatchPolicy, pp *PolicyPlan, blocked []b
 		pp.State, pp.Message = v1alpha1.PolicyStalled, pp.StalledMessage
 	case pp.Pending == 0:
 		pp.State, pp.Message = v1alpha1.PolicyCompliant, "all packages as declared"
+		var provided []string
+		for _, it := range pp.Items {
+			if it.Reason == v1alpha1.PlanProvided {
+				provided = append(provided, it.Package+" "+it.Message)
+			}
+		}
+		if len(provided) > 0 {
+			pp.Message += "; " + strings.Join(provided, "; ")
+		}
 	case !pp.WindowOpen:
 		pp.State = v1alpha1.PolicyWaitingForWindow
 		pp.Message = fmt.Sprintf("%d changes pending; window opens %s", pp.Pending, FormatWindowTime(*p.Spec.MaintenanceWindow, pp.NextWindow))

@@ -296,7 +296,10 @@ func clip(s string) string {
 //     (HealthCheckFailed). status.healthCheck is o.Health (kept when the
 //     pass did not look at it, cleared when the spec has no check).
 //   - Stalled is True when part of the policy cannot be done (Conflict,
-//     VersionNotAvailable, Unsupported, Held, InvalidSelector).
+//     VersionNotAvailable, Unsupported, NoEffect, Held, InvalidSelector).
+//   - status.noEffect keeps the records of this generation whose items
+//     are still unsatisfied (a new generation, or an item met some other
+//     way, drops them).
 //   - RebootRequired is True while the host needs a reboot (RebootPending).
 //
 // Every condition carries ObservedGeneration = policy.Generation.
@@ -347,10 +350,13 @@ func PolicyStatus(policy *v1alpha1.PatchPolicy, o PassOutcome, now time.Time) v1
 	case o.Health != nil:
 		st.HealthCheck = o.Health.DeepCopy()
 	}
+	st.NoEffect = pruneNoEffect(st.NoEffect, gen, o.Plan.Items)
 	st.Pending = o.Plan.Pending
 	st.Plan = nil
 	for _, it := range o.Plan.Items {
-		if it.Action != v1alpha1.ActionNone {
+		// A package only its providers satisfy is listed too: the plan
+		// says how the policy is met.
+		if it.Action != v1alpha1.ActionNone || it.Reason == v1alpha1.PlanProvided {
 			st.Plan = append(st.Plan, it)
 		}
 	}

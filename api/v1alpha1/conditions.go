@@ -19,7 +19,7 @@ const (
 
 // Condition reasons of a PatchPolicy (metav1.Condition.Reason), untyped
 // for the same reason as the types. Besides these, Stalled's reason is a
-// PlanReason (Conflict, Unsupported, VersionNotAvailable, Held,
+// PlanReason (Conflict, Unsupported, VersionNotAvailable, NoEffect, Held,
 // InvalidSelector) and Degraded's a FailureReason (LockHeld, DiskFull, …)
 // or one of ReasonCacheRefreshFailed and ReasonHealthCheckFailed.
 const (

@@ -363,8 +363,9 @@ type PlanItem struct {
 	From string `json:"from,omitempty"`
 	// +optional
 	To string `json:"to,omitempty"`
-	// Reason is a CamelCase word: Satisfied, NotInstalled, Pinned, Outdated,
-	// SecurityUpdate, Excluded, Held, VersionNotAvailable, Unsupported, Conflict.
+	// Reason is a CamelCase word: Satisfied, Provided, NotInstalled, Pinned,
+	// Outdated, SecurityUpdate, Excluded, Held, VersionNotAvailable,
+	// NoEffect, Unsupported, Conflict.
 	Reason PlanReason `json:"reason"`
 	// +optional
 	Message string `json:"message,omitempty"`
@@ -397,7 +398,8 @@ type PatchPolicyStatus struct {
 	// Pending is the number of package changes still to make.
 	// +optional
 	Pending int32 `json:"pending"`
-	// Plan lists the changes still to make (drift, in Audit mode).
+	// Plan lists the changes still to make (drift, in Audit mode), and the
+	// packages that only their providers satisfy (reason Provided).
 	// +optional
 	Plan []PlanItem `json:"plan,omitempty"`
 	// LastOperation names the last Operation run for this policy.
@@ -430,6 +432,48 @@ type PatchPolicyStatus struct {
 	// in fleet mode each Host reports its own state).
 	// +optional
 	HealthCheck *HealthCheckStatus `json:"healthCheck,omitempty"`
+	// NoEffect records, for this generation, the plan items whose step
+	// exited successfully but left the package unsatisfied. An item is
+	// stepped again once after a fresh observation; after MaxNoEffect
+	// such steps it is Skip/NoEffect and the policy Stalled until the
+	// spec changes (a new generation clears the list) or the host
+	// satisfies the item some other way.
+	// +listType=map
+	// +listMapKey=package
+	// +kubebuilder:validation:MaxItems=1000
+	// +optional
+	NoEffect []NoEffectStep `json:"noEffect,omitempty"`
+}
+
+// MaxNoEffect is how many successful steps may leave one plan item
+// unsatisfied before it is Skip/NoEffect: the first, and one retry after
+// a fresh observation.
+const MaxNoEffect = 2
+
+// NoEffectStep is a plan item that successful steps left unsatisfied.
+type NoEffectStep struct {
+	// Package is the item's package.
+	Package string `json:"package"`
+	// Action and To are what the item wanted (Install, Upgrade, …, and
+	// the version); an item that wants something else starts over.
+	Action PlanAction `json:"action"`
+	// +optional
+	To string `json:"to,omitempty"`
+	// ObservedGeneration is the policy generation the steps ran for.
+	ObservedGeneration int64 `json:"observedGeneration"`
+	// Step and Argv are the last step that served the item.
+	Step StepType `json:"step"`
+	// +optional
+	Argv []string `json:"argv,omitempty"`
+	// Operations name the Operations of the steps, oldest first.
+	// +optional
+	Operations []string `json:"operations,omitempty"`
+	// Attempts counts the successful steps that left the item unsatisfied.
+	Attempts int32 `json:"attempts"`
+	// Message says, in the package manager's terms where it can, what
+	// the steps did instead.
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // WaveStatus is one rollout wave as the fleet leader assigned it.

@@ -20,13 +20,18 @@ const (
 
 // PlanReason says why a plan item does what it does: a PlanItem's reason,
 // and the reason of a policy's Stalled condition (Conflict, Unsupported,
-// VersionNotAvailable, Held, InvalidSelector).
+// VersionNotAvailable, NoEffect, Held, InvalidSelector).
 type PlanReason string
 
 // Plan item reasons.
 const (
 	// PlanSatisfied: the package is as the policy wants it.
 	PlanSatisfied PlanReason = "Satisfied"
+	// PlanProvided: the package the policy wants Present (or Latest,
+	// unpinned) is not installed under that name, but installed packages
+	// provide it (a virtual package: apt's and pacman's Provides, rpm's
+	// and apk's provides); the message names them (None).
+	PlanProvided PlanReason = "Provided"
 	// PlanNotInstalled: a wanted package is missing (Install), or a Held
 	// package without a pinned version is not installed (nothing to hold).
 	PlanNotInstalled PlanReason = "NotInstalled"
@@ -52,6 +57,12 @@ const (
 	// PlanVersionNotAvailable: the pinned version is neither installed nor
 	// in the package index (Skip).
 	PlanVersionNotAvailable PlanReason = "VersionNotAvailable"
+	// PlanNoEffect: the step for the item exited successfully twice, once
+	// after a fresh observation, and left the package as it was; no
+	// identical step runs again for this generation (Skip). The message
+	// says what the package manager did instead (status.noEffect keeps
+	// the record).
+	PlanNoEffect PlanReason = "NoEffect"
 	// PlanUnsupported: the backend cannot do what the policy asks (Skip).
 	PlanUnsupported PlanReason = "Unsupported"
 	// PlanConflict: policies disagree about the package (Skip).
