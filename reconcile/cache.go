@@ -11,11 +11,11 @@ type Refresh struct {
 	// Due: refresh the index now.
 	Due bool
 	// MaxAge is the smallest spec.cache.maxAge of the selected, active
-	// (not suspended) Enforce policies, at least 1ns; 0 when there is none,
-	// and then nothing refreshes the index.
+	// (not suspended) Enforce policies, at least 1ns; 0 when there is none.
 	MaxAge time.Duration
-	// Period is the smallest maxAge above zero: how long after a refresh
-	// the next one is due whatever the plan (0: only before a change).
+	// Period is the smallest maxAge above zero, the default maxAge when
+	// no Enforce policy is active: how long after a refresh the next one
+	// is due whatever the plan (0: only before a change).
 	Period time.Duration
 	// State is the index's freshness as the Host reports it when no
 	// refresh runs (a refresh that runs makes it fresh, or failed).
@@ -32,9 +32,10 @@ type Refresh struct {
 // updates policy waits for). A maxAge of 0 means "refresh before every
 // change": such a policy makes the refresh due only when it has steps
 // planned, never by the clock, so that a satisfied policy does not refresh
-// in a loop. Audit, suspended and unselected policies never cause a
-// refresh; without a policy of a period, State judges the index against
-// the default maxAge.
+// in a loop. Audit, suspended and unselected policies set no maxAge: a
+// host with none of a period refreshes at the default maxAge (4h), so
+// that what it reports about the index (and an Audit policy's drift) is
+// never older than that.
 func RefreshDue(policies []v1alpha1.PatchPolicy, out PlanOutput, refreshed, now time.Time) Refresh {
 	var r Refresh
 	beforeChange := false // a maxAge-0 policy has steps planned
@@ -44,10 +45,7 @@ func RefreshDue(policies []v1alpha1.PatchPolicy, out PlanOutput, refreshed, now 
 		if !ok || !pp.Enforcing() {
 			continue
 		}
-		d := v1alpha1.DefaultCacheMaxAge
-		if c := pol.Spec.Cache; c != nil && c.MaxAge != nil {
-			d = c.MaxAge.Get()
-		}
+		d := MaxAge(pol)
 		if d <= 0 {
 			d = time.Nanosecond
 			beforeChange = beforeChange || len(out.StepsFor(pol.Name)) > 0
@@ -58,14 +56,15 @@ func RefreshDue(policies []v1alpha1.PatchPolicy, out PlanOutput, refreshed, now 
 			r.MaxAge = d
 		}
 	}
+	if r.MaxAge == 0 {
+		r.Period = v1alpha1.DefaultCacheMaxAge
+	}
 	judge := r.Period
 	if judge == 0 {
 		judge = v1alpha1.DefaultCacheMaxAge
 	}
 	age := now.Sub(refreshed)
 	switch {
-	case r.MaxAge == 0:
-		r.State = cacheState(refreshed, v1alpha1.DefaultCacheMaxAge, now)
 	case beforeChange:
 		r.Due = true
 		r.State = cacheState(refreshed, r.MaxAge, now)
@@ -80,6 +79,23 @@ func RefreshDue(policies []v1alpha1.PatchPolicy, out PlanOutput, refreshed, now 
 	}
 	return r
 }
+
+// MaxAge is the policy's spec.cache.maxAge, the default when unset.
+func MaxAge(pol *v1alpha1.PatchPolicy) time.Duration {
+	if c := pol.Spec.Cache; c != nil && c.MaxAge != nil {
+		return c.MaxAge.Get()
+	}
+	return v1alpha1.DefaultCacheMaxAge
+}
+
+// IndexTooOld reports whether an index refreshed at refreshed is too old,
+// at now, for the policy's change steps to run on it: older than its
+// maxAge, or of unknown age. It is asked after the refresh the pass needed
+// failed; a maxAge of 0 ("refresh before every change") is then never met.
+func IndexTooOld(pol *v1alpha1.PatchPolicy, refreshed, now time.Time) bool {
+	return refreshed.IsZero() || now.Sub(refreshed) >= MaxAge(pol)
+}
+
 func cacheState(refreshed time.Time, maxAge time.Duration, now time.Time) v1alpha1.CacheState {
 	switch {
 	case refreshed.IsZero():

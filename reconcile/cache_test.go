@@ -55,15 +55,42 @@ var _ = Describe("RefreshDue", func() {
 			reconcile.Refresh{Due: true, MaxAge: 4 * time.Hour, Period: 4 * time.Hour, State: v1alpha1.CacheStale}),
 		Entry("a closed window does not keep the index from its refresh", []v1alpha1.PatchPolicy{policy("p", maintenance(win("01:00", time.Hour, "UTC", "Tue")), zsh)}, observe(), 48*time.Hour,
 			reconcile.Refresh{Due: true, MaxAge: 4 * time.Hour, Period: 4 * time.Hour, State: v1alpha1.CacheStale}),
-		Entry("Audit never refreshes; its state is judged against the default maxAge", []v1alpha1.PatchPolicy{policy("p", audit, maxAge(time.Minute), zsh)}, observe(), 48*time.Hour,
-			reconcile.Refresh{State: v1alpha1.CacheStale}),
-		Entry("Audit on a fresh index", []v1alpha1.PatchPolicy{policy("p", audit, zsh)}, observe(), time.Hour,
-			reconcile.Refresh{State: v1alpha1.CacheFresh}),
-		Entry("a suspended policy never refreshes", []v1alpha1.PatchPolicy{policy("p", suspend, zsh)}, observe(), unknown,
-			reconcile.Refresh{State: v1alpha1.CacheUnknown}),
-		Entry("a policy that selects another host never refreshes", []v1alpha1.PatchPolicy{policy("p", elsewhere, zsh)}, observe(), 48*time.Hour,
-			reconcile.Refresh{State: v1alpha1.CacheStale}),
-		Entry("no policy", []v1alpha1.PatchPolicy(nil), observe(), time.Hour,
-			reconcile.Refresh{State: v1alpha1.CacheFresh}),
+		// Without an Enforce policy the index still ages by the default
+		// maxAge, so that cache.state and an Audit policy's drift are true.
+		Entry("Audit ignores its own maxAge; the default one refreshes", []v1alpha1.PatchPolicy{policy("p", audit, maxAge(time.Minute), zsh)}, observe(), 48*time.Hour,
+			reconcile.Refresh{Due: true, Period: 4 * time.Hour, State: v1alpha1.CacheStale}),
+		Entry("Audit on a fresh index", []v1alpha1.PatchPolicy{policy("p", audit, maxAge(time.Minute), zsh)}, observe(), time.Hour,
+			reconcile.Refresh{Period: 4 * time.Hour, State: v1alpha1.CacheFresh, Next: 3 * time.Hour}),
+		Entry("a suspended policy, index of unknown age", []v1alpha1.PatchPolicy{policy("p", suspend, zsh)}, observe(), unknown,
+			reconcile.Refresh{Due: true, Period: 4 * time.Hour, State: v1alpha1.CacheUnknown}),
+		Entry("a policy that selects another host, old index", []v1alpha1.PatchPolicy{policy("p", elsewhere, maxAge(time.Minute), zsh)}, observe(), 48*time.Hour,
+			reconcile.Refresh{Due: true, Period: 4 * time.Hour, State: v1alpha1.CacheStale}),
+		Entry("no policy, fresh index", []v1alpha1.PatchPolicy(nil), observe(), time.Hour,
+			reconcile.Refresh{Period: 4 * time.Hour, State: v1alpha1.CacheFresh, Next: 3 * time.Hour}),
+		Entry("no policy, index older than the default maxAge", []v1alpha1.PatchPolicy(nil), observe(), 5*time.Hour,
+			reconcile.Refresh{Due: true, Period: 4 * time.Hour, State: v1alpha1.CacheStale}),
+	)
+})
+
+var _ = Describe("IndexTooOld", func() {
+	at := func(d time.Duration) *v1alpha1.PatchPolicy {
+		p := policy("p")
+		p.Spec.Cache = &v1alpha1.CacheSpec{MaxAge: v1alpha1.DurationPtr(d)}
+		return &p
+	}
+	DescribeTable("after a failed refresh, holds the change steps of a policy whose maxAge the index does not meet",
+		func(pol *v1alpha1.PatchPolicy, age time.Duration, want bool) {
+			var refreshed time.Time
+			if age >= 0 {
+				refreshed = now.Add(-age)
+			}
+			Expect(reconcile.IndexTooOld(pol, refreshed, now)).To(Equal(want))
+		},
+		Entry("younger than maxAge", at(4*time.Hour), time.Hour, false),
+		Entry("older than maxAge", at(4*time.Hour), 5*time.Hour, true),
+		Entry("exactly maxAge", at(time.Hour), time.Hour, true),
+		Entry("unknown age", at(4*time.Hour), time.Duration(-1), true),
+		Entry("maxAge 0: refresh before every change, never met", at(0), time.Second, true),
+		Entry("maxAge unset: the default 4h", &[]v1alpha1.PatchPolicy{policy("p")}[0], 3*time.Hour, false),
 	)
 })

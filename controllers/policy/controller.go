@@ -33,6 +33,7 @@ import (
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/executor"
 	"github.com/patchlet/patchlet/metrics"
+	"github.com/patchlet/patchlet/reconcile"
 	"github.com/patchlet/patchlet/store"
 )
 
@@ -42,6 +43,10 @@ const (
 	DefaultKeepOperations = 50
 	DefaultLockRetry      = time.Second
 	DefaultWatchDebounce  = 500 * time.Millisecond
+	// DefaultRefreshRetry is the first retry delay of a failed index
+	// refresh; it doubles per failure up to MaxRefreshRetry.
+	DefaultRefreshRetry = 10 * time.Second
+	MaxRefreshRetry     = 30 * time.Minute
 )
 
 // Options configure a Controller.
@@ -79,6 +84,9 @@ type Options struct {
 	// RateLimiter decides the backoff after a failed pass (default
 	// exponential 5 ms … 1000 s with jitter).
 	RateLimiter workqueue.TypedRateLimiter[string]
+	// RefreshRetry is the first retry delay of a failed index refresh
+	// (default DefaultRefreshRetry), doubling up to MaxRefreshRetry.
+	RefreshRetry time.Duration
 	// Metrics receives passes, steps, policy and host state; nil records
 	// nothing.
 	Metrics *metrics.Metrics
@@ -147,12 +155,17 @@ type Controller struct {
 	log     logr.Logger
 	queue   workqueue.TypedRateLimitingInterface[string]
 	limiter workqueue.TypedRateLimiter[string]
+	// indexLimiter is the backoff of failed index refreshes.
+	indexLimiter workqueue.TypedRateLimiter[string]
 
 	audit StepRecorder
 
 	mu         sync.Mutex
 	generation map[string]int64 // last seen generation per policy
 	cacheErr   string
+	// failedRefresh is the last index refresh's failure, with its retry
+	// time, until a refresh succeeds (only the loop's goroutine uses it).
+	failedRefresh *reconcile.CacheFailure
 	// unrepairedKey names an interruption of the package database that
 	// recovery could not repair (set: unrepairedSet); no step runs for it
 	// again.
@@ -187,12 +200,16 @@ func New(o Options) *Controller {
 	if lim == nil {
 		lim = jitterLimiter{workqueue.NewTypedItemExponentialFailureRateLimiter[string](5*time.Millisecond, 1000*time.Second)}
 	}
+	if o.RefreshRetry <= 0 {
+		o.RefreshRetry = DefaultRefreshRetry
+	}
 	c := &Controller{
-		o:          o,
-		log:        o.Log,
-		limiter:    lim,
-		generation: map[string]int64{},
-		lastCheck:  map[string]time.Time{},
+		o:            o,
+		log:          o.Log,
+		limiter:      lim,
+		indexLimiter: jitterLimiter{workqueue.NewTypedItemExponentialFailureRateLimiter[string](o.RefreshRetry, max(o.RefreshRetry, MaxRefreshRetry))},
+		generation:   map[string]int64{},
+		lastCheck:    map[string]time.Time{},
 	}
 	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(lim, workqueue.TypedRateLimitingQueueConfig[string]{Name: "patchlet"})
 	o.Metrics.SetQueueDepth(c.queue.Len)

@@ -73,6 +73,10 @@ type repoFixture struct {
 	dir     string
 }
 
+// refreshRetry is the first retry delay of a failed index refresh in the
+// harness (10 s by default), short enough for a spec to see the retry.
+const refreshRetry = 1500 * time.Millisecond
+
 // sharedRepo is built once per suite (BeforeSuite) or benchmark run.
 var sharedRepo *repoFixture
 
@@ -203,6 +207,7 @@ func (h *harness) open() error {
 		Rebooter:      h.rebooter,
 		BootID:        func() (string, error) { return h.bootID.Load().(string), nil },
 		HealthChecker: h.checker,
+		RefreshRetry:  refreshRetry,
 	})
 	return nil
 }

@@ -348,6 +348,75 @@ var _ = Describe("the reconcile loop against real apt in an isolated root", Labe
 			WithTimeout(3 * time.Second).WithPolling(100 * time.Millisecond).Should(Equal(1))
 	})
 
+	It("runs no change on an index older than maxAge whose refresh failed, says why, and retries with backoff", func() {
+		mirror, err := testrepo.NewRepo(filepath.Join(GinkgoT().TempDir(), "mirror"), testrepo.Release{Suite: "stable"})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(sharedRepo.add(mirror, testrepo.Package{Name: "aged", Version: "1.0"})).To(Succeed())
+		h := setup()
+		Expect(h.root.SetSources(sharedRepo.repo, mirror)).To(Succeed())
+		Expect(h.aptGet("update")).To(Succeed())
+		// The index is 5h old, past the default maxAge of 4h, and the
+		// mirror loses its index (its packages stay): the refresh the pass
+		// needs fails, while the old index would still install "aged".
+		Expect(h.backend.RecordRefresh(time.Now().Add(-5 * time.Hour))).To(Succeed())
+		Expect(os.Remove(filepath.Join(mirror.Dir, "Release"))).To(Succeed())
+		Expect(os.Remove(filepath.Join(mirror.Dir, "Packages"))).To(Succeed())
+
+		Expect(h.apply(newPolicy("aged", v1alpha1.PackageSpec{Name: "aged"}))).To(Succeed())
+		audit := newPolicy("watch", v1alpha1.PackageSpec{Name: "aged"})
+		audit.Spec.Mode = v1alpha1.ModeAudit
+		Expect(h.apply(audit)).To(Succeed())
+		h.start()
+		Eventually(func(g Gomega) {
+			p, err := h.policy("aged")
+			g.Expect(err).NotTo(HaveOccurred())
+			r := condition(p.Status.Conditions, "Ready")
+			g.Expect(r.Status).To(Equal(metav1.ConditionFalse))
+			g.Expect(r.Reason).To(Equal(v1alpha1.ReasonCacheRefreshFailed))
+			g.Expect(r.Message).To(ContainSubstring(mirror.Dir), "the failing source is named")
+			g.Expect(r.Message).To(MatchRegexp(`no change runs on a package index 5h0m[0-9]+s old, older than spec.cache.maxAge 4h0m0s`))
+			host, err := h.host()
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(host.Status.Cache.State).To(Equal(v1alpha1.CacheFailed))
+			g.Expect(host.Status.Cache.Message).To(ContainSubstring(mirror.Dir))
+			w, err := h.policy("watch")
+			g.Expect(err).NotTo(HaveOccurred())
+			r = condition(w.Status.Conditions, "Ready")
+			g.Expect(r.Reason).To(Equal("Drifted"), "Audit still reports, on the old index")
+			g.Expect(r.Message).To(MatchRegexp(`judged on a package index 5h0m[0-9]+s old; its refresh failed: .*` + mirror.Dir))
+		}).WithTimeout(20 * time.Second).WithPolling(poll).Should(Succeed())
+		Expect(version(h.installed(), "aged")).To(BeEmpty(), "no install on the old index")
+		// Retried with backoff (1.5 s, then 3 s in the harness), never in a loop.
+		Consistently(func() []string { return steps(h.operations("")) }).WithTimeout(time.Second).WithPolling(100 * time.Millisecond).
+			Should(HaveEach(HavePrefix("Refresh:Failed")))
+		Expect(len(h.operations(v1alpha1.StepRefresh))).To(BeNumerically("<=", 2))
+
+		// The mirror is repaired: the next retry refreshes, then installs.
+		Expect(mirror.Publish()).To(Succeed())
+		eventuallyReady(h, "aged", 20*time.Second)
+		Expect(version(h.installed(), "aged")).To(Equal("1.0"))
+		ops := steps(h.operations(""))
+		Expect(ops[len(ops)-2:]).To(Equal([]string{"Refresh:Succeeded:", "Install:Succeeded:"}))
+		Expect(ops[:len(ops)-2]).To(HaveEach(HavePrefix("Refresh:Failed")))
+		host, err := h.host()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(host.Status.Cache.State).To(Equal(v1alpha1.CacheFresh))
+	})
+
+	It("refreshes an index older than the default maxAge with no Enforce policy, so cache.state is true", func() {
+		h := setup()
+		Expect(h.aptGet("update")).To(Succeed())
+		Expect(h.backend.RecordRefresh(time.Now().Add(-5 * time.Hour))).To(Succeed())
+		h.start()
+		Eventually(func(g Gomega) {
+			host, err := h.host()
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(host.Status.Cache.State).To(Equal(v1alpha1.CacheFresh))
+		}).WithTimeout(20 * time.Second).WithPolling(poll).Should(Succeed())
+		Expect(steps(h.operations(""))).To(Equal([]string{"Refresh:Succeeded:"}))
+		Consistently(func() int { return len(h.operations("")) }).WithTimeout(time.Second).WithPolling(100 * time.Millisecond).Should(Equal(1))
+	})
+
 	It("changes nothing in Audit mode and reports the drift with its plan", func() {
 		h := setup()
 		Expect(h.preinstall("hello=1.0")).To(Succeed())
@@ -375,9 +444,11 @@ var _ = Describe("the reconcile loop against real apt in an isolated root", Labe
 		}).WithTimeout(20 * time.Second).WithPolling(poll).Should(Succeed())
 		Expect(h.stop()).To(Succeed())
 
-		Expect(h.operations("")).To(BeEmpty())
+		// The index, of unknown age, is refreshed at the default maxAge;
+		// nothing else runs.
+		Expect(steps(h.operations(""))).To(Equal([]string{"Refresh:Succeeded:"}))
 		Expect(h.statusFile()).To(Equal(status), "the dpkg status file is byte-identical")
-		Expect(os.ReadDir(h.root.Path("var/lib/apt/lists"))).To(HaveLen(len(lists)), "no index refresh")
+		Expect(os.ReadDir(h.root.Path("var/lib/apt/lists"))).To(HaveLen(len(lists)), "the same repository's lists")
 		Expect(h.root.Path("run/reboot-required")).NotTo(BeAnExistingFile())
 	})
 

@@ -100,7 +100,9 @@ var _ = Describe("phase outcomes", func() {
 				p.timer(rc.timer)
 			}
 			if rc.cacheFailure {
-				p.cacheFailure = &reconcile.CacheFailure{Message: "Failed: network"}
+				// As refresh leaves a failed refresh: its own backoff, a timer for it.
+				p.cacheFailure = &reconcile.CacheFailure{Message: "Failed: network", NextRetry: testNow.Add(testBackoff)}
+				p.timer(testBackoff)
 			}
 			p.running["web"] = true
 			res, err := c.report(context.Background(), "h", p, rc.outcome)
@@ -139,12 +141,12 @@ var _ = Describe("phase outcomes", func() {
 			outcome: &StepFailed{Step: v1alpha1.StepInstall, Failure: diskFull, Policies: []string{"web", "db"}},
 			timer:   time.Second, wantAfter: testBackoff, wantErr: true, wantWhens: 1}),
 		Entry("another error: backoff", reportCase{outcome: errors.New("observing packages: boom"), wantAfter: testBackoff, wantErr: true, wantWhens: 1}),
-		Entry("a failed refresh alone: retried at its backoff, no error", reportCase{cacheFailure: true, wantAfter: testBackoff, wantWhens: 1}),
-		Entry("a failed refresh and a failed step: backoff computed once", reportCase{
+		Entry("a failed refresh alone: retried at its own backoff, no error, the host's backoff untouched", reportCase{cacheFailure: true, wantAfter: testBackoff}),
+		Entry("a failed refresh and a failed step: the step's backoff computed once", reportCase{
 			outcome:      &StepFailed{Step: v1alpha1.StepUpgrade, Failure: diskFull, Policies: []string{"web"}},
 			cacheFailure: true, wantAfter: testBackoff, wantErr: true, wantWhens: 1}),
-		Entry("a failed refresh while waiting: the wait, the refresh's retry time stamped", reportCase{
-			outcome: &Waiting{RequeueAfter: time.Second}, cacheFailure: true, wantAfter: time.Second, wantWhens: 1}),
+		Entry("a failed refresh while waiting: the wait", reportCase{
+			outcome: &Waiting{RequeueAfter: time.Second}, cacheFailure: true, wantAfter: time.Second}),
 	)
 
 	DescribeTable("stepFailed: what a failed planned step makes of the pass",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -33,9 +34,11 @@ type pass struct {
 	lastOp       map[string]string
 	cacheFailure *reconcile.CacheFailure
 	cacheState   v1alpha1.CacheState
-	waitingUntil time.Time
-	rebootAt     time.Time
-	nextTimer    time.Duration
+	// heldOnOldIndex names the policies whose steps holdOnOldIndex held.
+	heldOnOldIndex map[string]bool
+	waitingUntil   time.Time
+	rebootAt       time.Time
+	nextTimer      time.Duration
 	// health holds the health check state of every policy whose check is
 	// due in this pass (run or not); bootID is read once for it.
 	health map[string]*v1alpha1.HealthCheckStatus
@@ -81,6 +84,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (res Result, ret
 	if err := c.refresh(ctx, p, false); err != nil {
 		return Result{}, err
 	}
+	c.holdOnOldIndex(p)
 	// Checks of the policies that are done run before, and whatever, the
 	// steps of others: a check never waits behind another policy's lock or
 	// rollout slot. A check never ends the pass.
@@ -92,10 +96,9 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (res Result, ret
 }
 
 // report writes the pass's status, once, and turns its outcome into the
-// Result. Backoff is computed here and only here: once for a failed pass
-// (its retry time stamped on the policies a failed step served) and for a
-// failed index refresh, which does not end a pass but is retried at that
-// time. Otherwise the next pass comes at the outcome's requeue time, else
+// Result. The backoff of a failed pass is computed here and only here, its
+// retry time stamped on the policies a failed step served (a failed index
+// refresh has a backoff of its own: see refresh). Otherwise the next pass comes at the outcome's requeue time, else
 // at the earliest timer, and at the latest at the jittered resync.
 func (c *Controller) report(ctx context.Context, key string, p *pass, outcome error) (Result, error) {
 	if ctx.Err() != nil {
@@ -103,7 +106,7 @@ func (c *Controller) report(ctx context.Context, key string, p *pass, outcome er
 	}
 	after, backoff, err := requeue(outcome)
 	var d time.Duration
-	if cf := p.cacheFailure; backoff || cf != nil && cf.NextRetry.IsZero() {
+	if backoff {
 		d = c.limiter.When(key)
 		next := c.o.Now().Add(d)
 		var f *StepFailed
@@ -112,10 +115,6 @@ func (c *Controller) report(ctx context.Context, key string, p *pass, outcome er
 				p.running[name] = false
 				p.stepFailure[name] = &reconcile.StepFailure{Step: f.Step, Failure: f.Failure, NextRetry: next}
 			}
-		}
-		if cf != nil && cf.NextRetry.IsZero() {
-			cf.NextRetry = next
-			p.timer(d)
 		}
 	}
 	if werr := c.writeStatus(p); werr != nil {
@@ -200,13 +199,21 @@ func (c *Controller) selectedNames(p *pass) []string {
 }
 
 // refresh refreshes the package index when reconcile.RefreshDue says it
-// is due (or, with force, whenever an Enforce policy is selected) and
-// re-plans. A failed refresh does not end the pass: planning goes on with
-// the index there is, the failure shows as Degraded, and report sets its
-// retry time.
+// is due (or, with force, whenever a step asks for it) and re-plans. A
+// failed refresh does not end the pass: it shows as CacheRefreshFailed,
+// the steps of the policies whose maxAge the old index does not meet are
+// held (holdOnOldIndex), and it is retried with a backoff of its own
+// (Options.RefreshRetry, doubling) that passes in between, whatever woke
+// them, wait out.
 func (c *Controller) refresh(ctx context.Context, p *pass, force bool) error {
 	rule := p.rule
-	if rule.MaxAge == 0 || !rule.Due && !force {
+	if c.failedRefresh != nil && !force && p.now.Before(c.failedRefresh.NextRetry) {
+		cf := *c.failedRefresh
+		p.cacheFailure, p.cacheState = &cf, v1alpha1.CacheFailed
+		p.timer(cf.NextRetry.Sub(p.now))
+		return nil
+	}
+	if !rule.Due && !force {
 		p.cacheState = rule.State
 		if rule.Next > 0 {
 			p.timer(rule.Next)
@@ -219,12 +226,19 @@ func (c *Controller) refresh(ctx context.Context, p *pass, force bool) error {
 		return err
 	}
 	if f != nil {
+		d := c.indexLimiter.When(indexRetryKey)
+		cf := reconcile.CacheFailure{Message: string(f.Reason) + ": " + f.Message, NextRetry: c.o.Now().Add(d)}
+		c.failedRefresh = &cf
 		p.cacheState = v1alpha1.CacheFailed
-		p.cacheFailure = &reconcile.CacheFailure{Message: string(f.Reason) + ": " + f.Message}
+		p.cacheFailure = &cf
+		p.timer(d)
 		c.setCacheErr(f.Message)
+		c.log.Info("package index refresh failed; retrying with backoff", "reason", f.Reason, "message", f.Message, "retryAfter", d.String())
 		return nil
 	}
 	c.setCacheErr("")
+	c.indexLimiter.Forget(indexRetryKey)
+	c.failedRefresh = nil
 	if err := c.o.Backend.RecordRefresh(c.o.Now()); err != nil {
 		return fmt.Errorf("recording the index refresh: %w", err)
 	}
@@ -234,6 +248,38 @@ func (c *Controller) refresh(ctx context.Context, p *pass, force bool) error {
 		p.timer(rule.Period)
 	}
 	return c.observe(ctx, p)
+}
+
+// indexRetryKey is indexLimiter's one key.
+const indexRetryKey = "index refresh"
+
+// holdOnOldIndex keeps the change steps of a policy from running on an
+// index older than the policy's spec.cache.maxAge: after a failed refresh
+// (or while its retry is pending), the steps serving such a policy are
+// dropped from the pass and the policy reports the failed refresh and the
+// index's age. A maxAge of 0 is never met then. The steps of the other
+// policies run on the index there is.
+func (c *Controller) holdOnOldIndex(p *pass) {
+	if p.cacheFailure == nil || len(p.plan.Steps) == 0 {
+		return
+	}
+	held := map[string]bool{}
+	for i := range p.policies {
+		pol := &p.policies[i]
+		if reconcile.IndexTooOld(pol, p.obs.IndexRefreshed, p.now) {
+			held[pol.Name] = true
+		}
+	}
+	kept := p.plan.Steps[:0:0]
+	for _, s := range p.plan.Steps {
+		if slices.ContainsFunc(s.Policies, func(name string) bool { return held[name] }) {
+			c.log.Info("holding step: the package index is older than the policy's maxAge and its refresh failed", "step", s.Type, "policies", s.Policies)
+			continue
+		}
+		kept = append(kept, s)
+	}
+	p.plan.Steps = kept
+	p.heldOnOldIndex = held
 }
 
 func (c *Controller) setCacheErr(msg string) {
@@ -423,8 +469,20 @@ func (c *Controller) outcome(p *pass, pol *v1alpha1.PatchPolicy) reconcile.PassO
 		LastOperation: p.lastOp[pol.Name],
 		RebootAt:      p.rebootAt,
 	}
-	if pp.Enforcing() {
-		o.CacheFailure = p.cacheFailure
+	if pp.Enforcing() && p.cacheFailure != nil {
+		cf := *p.cacheFailure
+		if p.heldOnOldIndex[pol.Name] {
+			cf.Message += "; no change runs on " + c.indexAge(p) + ", older than spec.cache.maxAge " + reconcile.MaxAge(pol).String()
+		}
+		o.CacheFailure = &cf
+	}
+	if pp.Audit && pp.Selected && (p.cacheState == v1alpha1.CacheFailed || p.cacheState == v1alpha1.CacheStale) {
+		// Audit reports on the index there is, and says how old it is.
+		o.Plan.Message += " (judged on " + c.indexAge(p)
+		if p.cacheFailure != nil {
+			o.Plan.Message += "; its refresh failed: " + p.cacheFailure.Message
+		}
+		o.Plan.Message += ")"
 	}
 	if pp.Selected && p.obs != nil {
 		o.RebootRequired = p.obs.RebootRequired
@@ -444,6 +502,14 @@ func (c *Controller) outcome(p *pass, pol *v1alpha1.PatchPolicy) reconcile.PassO
 		o.Health = reconcile.HealthFor(pol.Status.HealthCheck, c.healthKey(p, pol, o.LastOperation))
 	}
 	return o
+}
+
+// indexAge says how old the observed package index is, in words.
+func (c *Controller) indexAge(p *pass) string {
+	if p.obs == nil || p.obs.IndexRefreshed.IsZero() {
+		return "a package index of unknown age"
+	}
+	return "a package index " + p.now.Sub(p.obs.IndexRefreshed).Round(time.Second).String() + " old"
 }
 
 // setCondition is meta.SetStatusCondition with the generation stamped.
