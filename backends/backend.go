@@ -157,3 +157,11 @@ type Backend interface {
 	// own record of index age, surviving restarts).
 	RecordRefresh(t time.Time) error
 }
+
+// Caveat is implemented by a backend whose support has a limit an operator
+// should know of (the yum 3 mode is checked against hand-written samples
+// of yum's output only); the agent logs it at start and appends it to the
+// Host's status.backend.reason. An empty Caveat says nothing.
+type Caveat interface {
+	Caveat() string
+}

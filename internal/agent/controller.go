@@ -39,6 +39,10 @@ func newController(o options.Options, st *store.Store, ex *executor.Executor, m 
 	if err != nil {
 		return nil, err
 	}
+	if c, ok := b.(backends.Caveat); ok && c.Caveat() != "" {
+		log.Info("backend caveat", "backend", name, "caveat", c.Caveat())
+		reason += "; " + c.Caveat()
+	}
 
 	host := o.HostName
 	if host == "" {
