@@ -40,13 +40,13 @@ func ExhaustedNoEffect(recs []v1alpha1.NoEffectStep, gen int64, item v1alpha1.Pl
 }
 
 // NoteNoEffect returns recs (not modified) with one more successful step
-// that left item unsatisfied in generation gen: the step, its Operation
-// and the message that describes the attempts (msg gets the record as it
-// was, zero for the first attempt, to build on). Records of other
+// that left item unsatisfied in generation gen, and that record: the
+// step, its Operation, run (what it changed, what the package manager
+// said) and the message msg makes of the record. Records of other
 // generations are dropped; a record of the package that wanted something
 // else is replaced.
 func NoteNoEffect(recs []v1alpha1.NoEffectStep, gen int64, item v1alpha1.PlanItem, step v1alpha1.StepType, argv []string,
-	operation string, msg func(prev v1alpha1.NoEffectStep) string) ([]v1alpha1.NoEffectStep, v1alpha1.NoEffectStep) {
+	operation, run string, msg func(rec v1alpha1.NoEffectStep) string) ([]v1alpha1.NoEffectStep, v1alpha1.NoEffectStep) {
 	var prev v1alpha1.NoEffectStep
 	out := make([]v1alpha1.NoEffectStep, 0, len(recs)+1)
 	for _, r := range recs {
@@ -62,8 +62,9 @@ func NoteNoEffect(recs []v1alpha1.NoEffectStep, gen int64, item v1alpha1.PlanIte
 		Package: item.Package, Action: item.Action, To: item.To, ObservedGeneration: gen,
 		Step: step, Argv: slices.Clone(argv), Attempts: prev.Attempts + 1,
 		Operations: append(slices.Clone(prev.Operations), operation),
+		Runs:       append(slices.Clone(prev.Runs), clip(run)),
 	}
-	rec.Message = clip(msg(prev))
+	rec.Message = clip(msg(rec))
 	out = append(out, rec)
 	slices.SortFunc(out, func(a, b v1alpha1.NoEffectStep) int { return strings.Compare(a.Package, b.Package) })
 	return out, rec

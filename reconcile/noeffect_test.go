@@ -1,6 +1,8 @@
 package reconcile_test
 
 import (
+	"strings"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -128,16 +130,16 @@ var _ = Describe("no-effect steps (status.noEffect)", func() {
 
 	It("NoteNoEffect counts attempts per generation and item, keeping other packages' records", func() {
 		item := v1alpha1.PlanItem{Package: "zeta-virt", Action: v1alpha1.ActionInstall}
-		var prevs []int32
-		msg := func(prev v1alpha1.NoEffectStep) string { prevs = append(prevs, prev.Attempts); return "m" }
+		msg := func(rec v1alpha1.NoEffectStep) string { return strings.Join(rec.Runs, "; ") }
+		argv := []string{"/usr/bin/apt-get", "install", "zeta-virt"}
 		other := noEffect(3, "hello", v1alpha1.ActionUpgrade, "2.0", 1)
 		recs, rec := reconcile.NoteNoEffect([]v1alpha1.NoEffectStep{other, noEffect(2, "zeta-virt", v1alpha1.ActionInstall, "", 2)},
-			3, item, v1alpha1.StepInstall, []string{"/usr/bin/apt-get", "install", "zeta-virt"}, "op-1", msg)
+			3, item, v1alpha1.StepInstall, argv, "op-1", "run 1 installed zeta-impl 1.0", msg)
 		Expect(rec.Attempts).To(BeEquivalentTo(1), "generation 2's record does not count")
-		recs, rec = reconcile.NoteNoEffect(recs, 3, item, v1alpha1.StepInstall, []string{"/usr/bin/apt-get", "install", "zeta-virt"}, "op-2", msg)
+		recs, rec = reconcile.NoteNoEffect(recs, 3, item, v1alpha1.StepInstall, argv, "op-2", "run 2 changed nothing", msg)
 		Expect(rec.Attempts).To(BeEquivalentTo(2))
 		Expect(rec.Operations).To(Equal([]string{"op-1", "op-2"}))
-		Expect(prevs).To(Equal([]int32{0, 1}))
+		Expect(rec.Message).To(Equal("run 1 installed zeta-impl 1.0; run 2 changed nothing"))
 		Expect(recs).To(HaveLen(2))
 		Expect(recs[0]).To(Equal(other))
 		_, exhausted := reconcile.ExhaustedNoEffect(recs, 3, item)

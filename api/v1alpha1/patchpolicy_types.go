@@ -470,6 +470,11 @@ type NoEffectStep struct {
 	Operations []string `json:"operations,omitempty"`
 	// Attempts counts the successful steps that left the item unsatisfied.
 	Attempts int32 `json:"attempts"`
+	// Runs says, for each of them, oldest first, what it changed on the
+	// host and what the package manager said of the package.
+	// +kubebuilder:validation:MaxItems=10
+	// +optional
+	Runs []string `json:"runs,omitempty"`
 	// Message says, in the package manager's terms where it can, what
 	// the steps did instead.
 	// +optional

@@ -38,12 +38,14 @@ func operationName(now time.Time, step v1alpha1.StepType) string {
 // plan to the backend's argv (backendStep), to an Operation and the
 // executor (runStep), to its classified result (classify) and what the
 // pass makes of it (stepFailed); the first failure ends the pass. A stale
-// index is refreshed once and the step retried once. Once the steps ran,
-// the next pass observes their result.
+// index is refreshed once and the step retried once. Once every step
+// succeeded, noteNoEffect observes afresh and records the items they left
+// unsatisfied; the next pass plans from that.
 func (c *Controller) run(ctx context.Context, p *pass) error {
 	if len(p.plan.Steps) == 0 {
 		return nil
 	}
+	var ran []ranStep
 	staleRetried := false
 	for i := 0; i < len(p.plan.Steps); i++ {
 		s := p.plan.Steps[i]
@@ -58,9 +60,10 @@ func (c *Controller) run(ctx context.Context, p *pass) error {
 			if _, f, err = c.runStep(ctx, p, step, s.Policies); err != nil {
 				return err
 			}
-		}
-		if f == nil {
-			continue
+			if f == nil {
+				ran = append(ran, ranStep{plan: s, step: step, operation: p.lastOp[s.Policies[0]]})
+				continue
+			}
 		}
 		if f.Reason == v1alpha1.FailureStaleIndex && !staleRetried {
 			// The index named a file the repository no longer has:
@@ -76,6 +79,9 @@ func (c *Controller) run(ctx context.Context, p *pass) error {
 			}
 		}
 		return c.stepFailed(p, s.Type, *f, s.Policies)
+	}
+	if err := c.noteNoEffect(ctx, p, ran); err != nil {
+		return err
 	}
 	return &Waiting{RequeueAfter: time.Millisecond, Reason: "StepsRan"}
 }
