@@ -176,7 +176,12 @@ func (e *Executor) Start(ctx context.Context, id string, step backends.Step) err
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("step %s: %w", id, err)
 	}
+	boot, err := e.proc.BootID()
+	if err != nil {
+		return fmt.Errorf("step %s: read boot id: %w", id, err)
+	}
 	rec := stepRecord{
+		BootID:           boot,
 		ID:               id,
 		Type:             string(step.Type),
 		Argv:             slices.Clone(step.Argv),
@@ -200,7 +205,6 @@ func (e *Executor) Start(ctx context.Context, id string, step backends.Step) err
 	dir := e.stepDir(id)
 	log := e.log.WithValues("step", id, "mode", e.mode)
 	log.Info("starting step", "type", step.Type, "argv", step.Argv, "timeout", step.Timeout)
-	var err error
 	if e.mode == ModeSystemd {
 		err = e.launchSystemd(ctx, id, dir)
 	} else {

@@ -399,6 +399,23 @@ var _ = Describe("Executor", func() {
 		})
 	})
 
+	// In a container the agent's sandboxed /proc (ProtectKernelTunables)
+	// can show another boot id than the step's runner sees (nspawn mounts
+	// its own over it): the runner records the agent's, so the agent does
+	// not take its own running step for one of an earlier boot.
+	It("follows a step whose runner sees another boot id than the agent", func() {
+		agent := newExecutor(dir, func(o *Options) { o.Proc = otherBoot{procFS{Root: "/proc"}} })
+		marker := filepath.Join(work, "ran")
+		Expect(agent.Start(ctx, "boots", sh(fmt.Sprintf("sleep 0.5; echo ran >> %s", marker)))).To(Succeed())
+		Eventually(func() Phase {
+			s, err := agent.Status("boots")
+			Expect(err).NotTo(HaveOccurred())
+			return s.Phase
+		}).WithTimeout(5 * time.Second).Should(Equal(PhaseRunning))
+		Expect(wait(agent, "boots").Phase).To(Equal(PhaseSucceeded))
+		Expect(lines(marker)).To(Equal([]string{"ran"}))
+	})
+
 	When("the same step is started twice", func() {
 		It("runs it once", func() {
 			count := filepath.Join(work, "count")
@@ -663,3 +680,9 @@ var _ = Describe("systemd mode", Label("systemd"), func() {
 		Expect(tail(e, "unit")).To(Equal("in-unit\n"))
 	})
 })
+
+// otherBoot is /proc with another boot id, as the agent's sandboxed view
+// in a container can be.
+type otherBoot struct{ procFS }
+
+func (otherBoot) BootID() (string, error) { return "11111111-2222-3333-4444-555555555555", nil }

@@ -36,6 +36,13 @@ type stepRecord struct {
 	Mode      Mode      `json:"mode"`
 	Unit      string    `json:"unit,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
+	// BootID is the boot id as the agent that started the step reads it.
+	// The runner records it as its own: a container (systemd-nspawn) can
+	// show a transient unit another boot id than the agent's sandboxed
+	// /proc (ProtectKernelTunables), and a runner only ever starts in the
+	// boot its step was started in (neither transient units nor detached
+	// children survive a reboot). Empty in steps of older agents.
+	BootID string `json:"bootID,omitempty"`
 }
 
 // runnerRecord is runner.json: who claimed the step. Abandoned marks a

@@ -64,14 +64,17 @@ func (r runner) run() (int, error) {
 	if err != nil {
 		return RunnerError, fmt.Errorf("read own process start time: %w", err)
 	}
-	boot, err := r.proc.BootID()
-	if err != nil {
-		return RunnerError, fmt.Errorf("read boot id: %w", err)
-	}
 	var step stepRecord
 	stepErr := readJSON(r.dir, stepFile, &step)
 	if errors.Is(stepErr, fs.ErrNotExist) {
 		return RunnerError, fmt.Errorf("no step: %w", stepErr)
+	}
+	// The boot id the agent compares with is the one it read (see stepRecord.BootID).
+	boot := step.BootID
+	if boot == "" {
+		if boot, err = r.proc.BootID(); err != nil {
+			return RunnerError, fmt.Errorf("read boot id: %w", err)
+		}
 	}
 	claim := runnerRecord{PID: os.Getpid(), StartTime: self.StartTime, BootID: boot, StartedAt: time.Now().UTC()}
 	if err := claimJSON(r.dir, runnerFile, claim); err != nil {

@@ -103,11 +103,12 @@ var _ = Describe("the shipped patchlet.service under a real systemd", Label("int
 		GinkgoWriter.Printf("container %s booted in %s\n", c.name, time.Since(booting).Round(time.Millisecond))
 		// nspawn binds a per-container boot id over the kernel's. Steps, in
 		// units of their own, see it; the agent, whose ProtectKernelTunables
-		// gives it another view of /proc, sees the kernel's, so every step
-		// looks interrupted. On a host both agree; the executor's fix (see
-		// docs/testing.md) is outside this package. PATCHLET_SYSTEMD_KEEP_BOOT_ID=1
-		// keeps the fake to reproduce it.
-		if os.Getenv("PATCHLET_SYSTEMD_KEEP_BOOT_ID") == "" {
+		// gives it another view of /proc, sees the kernel's. The fake stays:
+		// the executor records the agent's boot id in the step, so that the
+		// agent does not take its running steps for ones of an earlier boot
+		// (before that, every step here was reported Interrupted).
+		// PATCHLET_SYSTEMD_UMOUNT_BOOT_ID=1 removes it, as a real host has none.
+		if os.Getenv("PATCHLET_SYSTEMD_UMOUNT_BOOT_ID") != "" {
 			c.mustRun("umount", "/proc/sys/kernel/random/boot_id")
 		}
 
