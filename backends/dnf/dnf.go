@@ -124,6 +124,7 @@ func New(opts Options) (*Backend, error) {
 	}
 	b.DB = &rpm.DB{Root: b.Cfg.Root, Rpm: b.paths.Rpm, Env: b.Env(), Runner: b.Cfg.Runner,
 		ProcRoot: opts.ProcRoot, RebootPackages: opts.RebootPackages}
+	b.DB.Locate(b.Cfg.Log)
 	return b, nil
 }
 
@@ -170,9 +171,9 @@ func (b *Backend) Capabilities() backends.Capabilities {
 }
 
 // WatchPaths are the paths whose changes mean Observe may see something
-// new: the rpm database and the metadata cache.
+// new: the rpm database (where rpm said it is) and the metadata cache.
 func (b *Backend) WatchPaths() []string {
-	return append(rpm.DBPaths(b.Cfg.Root), b.Path(b.cacheDir()))
+	return append(b.DB.Dirs(), b.Path(b.cacheDir()))
 }
 
 func (b *Backend) cacheDir() string {

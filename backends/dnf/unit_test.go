@@ -187,6 +187,8 @@ var _ = Describe("observe with a counting runner", func() {
 	fakeYum := func(argv []string) ([]byte, error) {
 		joined := strings.Join(argv, " ")
 		switch {
+		case slices.Contains(argv, "--eval"):
+			return []byte("/var/lib/rpm\n"), nil // CentOS 7's rpm 4.11
 		case strings.Contains(joined, "-qa"):
 			return []byte(rpmQA), nil
 		case slices.Contains(argv, "check-update"):
@@ -204,10 +206,12 @@ var _ = Describe("observe with a counting runner", func() {
 		runner := &backendtest.CountingRunner{Fake: fakeYum}
 		b, err := dnf.New(dnf.Options{Settings: backends.Settings{Root: root, PathEnv: bin, Runner: runner, StateDir: GinkgoT().TempDir(), Log: GinkgoLogr}, Mode: dnf.ModeYum})
 		Expect(err).NotTo(HaveOccurred())
+		Expect(runner.Argvs()[0][1:]).To(Equal([]string{"--root", root, "--eval", "%{_dbpath}"}), "asked once, at New")
+		Expect(b.WatchPaths()[0]).To(Equal(filepath.Join(root, "var/lib/rpm")))
 		ctx := context.Background()
 		obs, err := b.Observe(ctx, []string{"kernel"})
 		Expect(err).NotTo(HaveOccurred())
-		Expect(runner.Count()).To(Equal(4))
+		Expect(runner.Count()).To(Equal(5))
 		Expect(obs.Installed["bind-license"].Version).To(Equal("32:9.11.4-26.P2.el7_9.14"))
 		Expect(obs.Upgrades["kernel"]).To(Equal(backends.Upgrade{Name: "kernel", From: "3.10.0-1160.el7", To: "3.10.0-1160.119.1.el7", Source: "updates", Security: true}))
 		Expect(obs.Upgrades["bind-license"].Security).To(BeTrue())
@@ -219,14 +223,14 @@ var _ = Describe("observe with a counting runner", func() {
 			_, err = b.Observe(ctx, []string{"kernel"})
 			Expect(err).NotTo(HaveOccurred())
 		}
-		Expect(runner.Count()).To(Equal(4), "a no-op observe spawns nothing")
+		Expect(runner.Count()).To(Equal(5), "a no-op observe spawns nothing")
 
 		// An rpm database change re-reads the packages and the upgrades.
 		later := time.Now().Add(time.Minute)
 		Expect(os.Chtimes(filepath.Join(root, "var/lib/rpm/rpmdb.sqlite"), later, later)).To(Succeed())
 		_, err = b.Observe(ctx, []string{"kernel"})
 		Expect(err).NotTo(HaveOccurred())
-		Expect(runner.Count()).To(Equal(8))
+		Expect(runner.Count()).To(Equal(9))
 	})
 })
 

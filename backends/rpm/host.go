@@ -2,10 +2,14 @@ package rpm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/patchlet/patchlet/api/v1alpha1"
@@ -13,9 +17,10 @@ import (
 	"github.com/patchlet/patchlet/backends/internal/toolkit"
 )
 
-// DBDirs are where RPM systems keep the package database, relative to the
-// root: Fedora 36+ and openSUSE use /usr/lib/sysimage/rpm (with
-// /var/lib/rpm a link to it), older systems /var/lib/rpm.
+// DBDirs are where RPM systems usually keep the package database,
+// relative to the root: Fedora 36+ and openSUSE use /usr/lib/sysimage/rpm
+// (with /var/lib/rpm a link to it), older systems /var/lib/rpm. They are
+// only the guess when rpm cannot say (see DB.Locate).
 var DBDirs = []string{"usr/lib/sysimage/rpm", "var/lib/rpm"}
 
 // DBPaths are DBDirs inside root.
@@ -23,14 +28,22 @@ func DBPaths(root string) []string {
 	return toolkit.InRoot(root, DBDirs...)
 }
 
-// TransactionLocks are rpm's transaction locks (.rpm.lock, an fcntl lock
-// in the database directory) inside root.
-func TransactionLocks(root string) []string {
-	paths := DBPaths(root)
-	for i, p := range paths {
-		paths[i] = filepath.Join(p, ".rpm.lock")
+// locateTimeout bounds the one `rpm --eval` of DB.Locate.
+const locateTimeout = 30 * time.Second
+
+// ParseDBPath reads the output of `rpm --eval %{_dbpath}`: its last
+// non-empty line, which must be an absolute path with every macro
+// expanded.
+func ParseDBPath(out []byte) (string, error) {
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if lines[0] == "" {
+		return "", errors.New("rpm printed no database path")
 	}
-	return paths
+	p := strings.TrimSpace(lines[len(lines)-1])
+	if !filepath.IsAbs(p) || strings.Contains(p, "%") {
+		return "", fmt.Errorf("rpm printed %q, not an absolute database path", p)
+	}
+	return filepath.Clean(p), nil
 }
 
 // DefaultHome is the HOME of an RPM backend's commands unless its
@@ -74,44 +87,90 @@ type DB struct {
 	// RebootPackages overrides DefaultRebootPackages.
 	RebootPackages []string
 
-	mu    sync.Mutex
-	stamp string
-	pkgs  []Installed
+	dirs []string // the database directories on the host (see Locate)
+
+	mu       sync.Mutex
+	stamp    string
+	pkgs     []Installed
+	provides map[string][]string // provider → provided names (ParseProvides)
 
 	locks toolkit.FcntlLocks // the transaction locks, kept open
 }
 
-// LockHolder reports the process holding rpm's transaction lock (see
-// TransactionLocks). It runs no process.
+// Locate asks rpm where the database of Root is, once (an RPM backend's
+// New calls it): `rpm [--root R] --eval %{_dbpath}` with the backend's own
+// environment, so the macros rpm, dnf and zypper read (/usr/lib/rpm/macros*,
+// /etc/rpm/macros* of the host, HOME/.rpmmacros; with --root they still
+// read the host's, not the root's) decide it, joined to Root. When rpm
+// cannot say, it logs why and falls back to DBDirs.
+func (d *DB) Locate(log logr.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), locateTimeout)
+	defer cancel()
+	argv := slices.Concat(d.rootArgv(), []string{"--eval", "%{_dbpath}"})
+	stdout, stderr, err := d.Runner.Run(ctx, argv, d.Env)
+	if err == nil {
+		var p string
+		if p, err = ParseDBPath(stdout); err == nil {
+			d.dirs = []string{toolkit.ResolveInRoot(d.Root, p)}
+			log.V(1).Info("rpm database located", "argv", argv, "path", d.dirs[0])
+			return
+		}
+	}
+	d.dirs = DBPaths(d.Root)
+	log.Info("cannot ask rpm where its database is; watching the usual places", "argv", argv,
+		"error", err.Error(), "stderr", toolkit.Tail(stderr, 400), "paths", d.dirs)
+}
+
+// Dirs are the database directories on the host: where rpm said (see
+// Locate), else DBPaths.
+func (d *DB) Dirs() []string {
+	if d.dirs == nil {
+		return DBPaths(d.Root)
+	}
+	return slices.Clone(d.dirs)
+}
+
+// LockHolder reports the process holding rpm's transaction lock
+// (.rpm.lock, an fcntl lock in the database directory). It runs no process.
 func (d *DB) LockHolder() (pid int, command string, held bool, err error) {
-	return d.locks.Holder(TransactionLocks(d.Root)...)
+	locks := d.Dirs()
+	for i, p := range locks {
+		locks[i] = filepath.Join(p, ".rpm.lock")
+	}
+	return d.locks.Holder(locks...)
+}
+
+// rootArgv is rpm with the root option.
+func (d *DB) rootArgv() []string {
+	if d.Root != "/" && d.Root != "" {
+		return []string{d.Rpm, "--root", d.Root}
+	}
+	return []string{d.Rpm}
 }
 
 // Argv is the rpm command line of the query.
 func (d *DB) Argv() []string {
-	argv := []string{d.Rpm}
-	if d.Root != "/" && d.Root != "" {
-		argv = append(argv, "--root", d.Root)
-	}
-	return append(argv, "-qa", "--queryformat", QueryFormat)
+	return slices.Concat(d.rootArgv(), []string{"-qa", "--queryformat", QueryFormat})
 }
 
-// Fingerprint stamps the database directories.
+// Fingerprint stamps the database directories (Dirs).
 func (d *DB) Fingerprint() (string, error) {
-	return new(toolkit.Fingerprint).Contents(toolkit.NotLocks, DBPaths(d.Root)...).Sum()
+	return new(toolkit.Fingerprint).Contents(toolkit.NotLocks, d.Dirs()...).Sum()
 }
 
-// Observe starts an RPM backend's observation: the installed packages,
+// Observe starts an RPM backend's observation: the installed packages and
+// the virtual names they provide (see ParseProvides),
 // those that parse finds in the file locks (the package manager's list of
 // held packages; an unreadable one holds none) marked Held, and whether
 // a reboot is required from install times after boot (RebootCheck; a
 // boot time that cannot be read is logged and answers no).
 func (d *DB) Observe(ctx context.Context, locks string, parse func([]byte) []string, log logr.Logger) (*backends.Observation, error) {
-	pkgs, err := d.Installed(ctx)
+	pkgs, provides, err := d.query(ctx)
 	if err != nil {
 		return nil, err
 	}
 	obs := &backends.Observation{Installed: Packages(pkgs)}
+	obs.Provides = toolkit.VirtualProvides(obs.Installed, provides)
 	if data, err := os.ReadFile(locks); err == nil {
 		for _, n := range parse(data) {
 			if p, ok := obs.Installed[n]; ok {
@@ -133,29 +192,36 @@ func (d *DB) Observe(ctx context.Context, locks string, parse func([]byte) []str
 
 // Installed returns the installed packages (a shared slice: do not modify).
 func (d *DB) Installed(ctx context.Context) ([]Installed, error) {
+	pkgs, _, err := d.query(ctx)
+	return pkgs, err
+}
+
+// query returns the installed packages and what each provides (shared:
+// do not modify), running rpm only when the database's fingerprint changed.
+func (d *DB) query(ctx context.Context) ([]Installed, map[string][]string, error) {
 	fp, err := d.Fingerprint()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	d.mu.Lock()
 	if d.pkgs != nil && d.stamp == fp {
-		pkgs := d.pkgs
+		pkgs, provides := d.pkgs, d.provides
 		d.mu.Unlock()
-		return pkgs, nil
+		return pkgs, provides, nil
 	}
 	d.mu.Unlock()
 	stdout, _, err := d.Runner.Run(ctx, d.Argv(), d.Env)
 	if err != nil {
-		return nil, fmt.Errorf("list installed packages: %w", err)
+		return nil, nil, fmt.Errorf("list installed packages: %w", err)
 	}
-	pkgs := ParseQuery(stdout)
+	pkgs, provides := ParseQuery(stdout), ParseProvides(stdout)
 	if pkgs == nil {
 		pkgs = []Installed{}
 	}
 	d.mu.Lock()
-	d.stamp, d.pkgs = fp, pkgs
+	d.stamp, d.pkgs, d.provides = fp, pkgs, provides
 	d.mu.Unlock()
-	return pkgs, nil
+	return pkgs, provides, nil
 }
 
 // ValidName is the RPM family's rule for a package name on a command line.

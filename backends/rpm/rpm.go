@@ -17,11 +17,14 @@ import (
 	"time"
 
 	"github.com/patchlet/patchlet/backends"
+	"github.com/patchlet/patchlet/backends/internal/toolkit"
 )
 
 // QueryFormat is the --queryformat patchlet gives `rpm -qa`: one package
-// per line, tab-separated NAME EPOCHNUM VERSION RELEASE ARCH INSTALLTIME.
-const QueryFormat = `%{NAME}\t%{EPOCHNUM}\t%{VERSION}\t%{RELEASE}\t%{ARCH}\t%{INSTALLTIME}\n`
+// per line, tab-separated NAME EPOCHNUM VERSION RELEASE ARCH INSTALLTIME,
+// then one line NAME PROVIDENAME per capability the package provides
+// (ParseQuery reads the first kind, ParseProvides the second).
+const QueryFormat = `%{NAME}\t%{EPOCHNUM}\t%{VERSION}\t%{RELEASE}\t%{ARCH}\t%{INSTALLTIME}\n[%{=NAME}\t%{PROVIDENAME}\n]`
 
 // Installed is one installed package as rpm reports it.
 type Installed struct {
@@ -81,6 +84,26 @@ func ParseQuery(out []byte) []Installed {
 		return -CompareEVR(a.EVR(), b.EVR())
 	})
 	return pkgs
+}
+
+// ParseProvides reads the NAME PROVIDENAME lines of `rpm -qa
+// --queryformat QueryFormat`: each package's provided names, leaving out
+// what is no virtual package a policy can name: file paths, sonames
+// (".so"), rich and qualified capabilities ("config(foo)", "foo(x86-64)")
+// and the package's own name.
+func ParseProvides(out []byte) map[string][]string {
+	provides := map[string][]string{}
+	for len(out) > 0 {
+		var line []byte
+		line, out = toolkit.NextLine(out)
+		name, prov, ok := strings.Cut(string(line), "\t")
+		if !ok || name == "" || prov == "" || prov == name || strings.Contains(prov, "\t") ||
+			strings.ContainsAny(prov, "(/") || strings.Contains(prov, ".so") {
+			continue
+		}
+		provides[name] = append(provides[name], prov)
+	}
+	return provides
 }
 
 // Packages maps installed packages by name. A name installed more than

@@ -85,6 +85,7 @@ func New(opts Options) (*Backend, error) {
 	b.Base = base
 	b.DB = &rpm.DB{Root: b.Cfg.Root, Rpm: b.paths.Rpm, Env: b.Env(), Runner: b.Cfg.Runner,
 		ProcRoot: opts.ProcRoot, RebootPackages: opts.RebootPackages}
+	b.DB.Locate(b.Cfg.Log)
 	return b, nil
 }
 
@@ -93,9 +94,10 @@ func (b *Backend) Capabilities() backends.Capabilities {
 	return backends.Capabilities{Hold: true, Security: true}
 }
 
-// WatchPaths are the paths whose changes mean Observe may see something new.
+// WatchPaths are the paths whose changes mean Observe may see something
+// new: the rpm database (where rpm said it is), the solv cache, etc/zypp.
 func (b *Backend) WatchPaths() []string {
-	return append(rpm.DBPaths(b.Cfg.Root), b.Path("var/cache/zypp/solv"), b.Path("etc/zypp"))
+	return append(b.DB.Dirs(), b.Path("var/cache/zypp/solv"), b.Path("etc/zypp"))
 }
 
 // Env is the complete environment of every command: LC_ALL=C, PATH, HOME.

@@ -48,8 +48,8 @@ func NewRoot(dir string, repos ...*Repo) (*Root, error) {
 	if err := os.Symlink("/run", filepath.Join(abs, "var/run")); err != nil && !os.IsExist(err) {
 		return nil, fmt.Errorf("link var/run: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(r.Home, ".rpmmacros"), []byte("%_dbpath /var/lib/rpm\n"), 0o644); err != nil {
-		return nil, fmt.Errorf("write .rpmmacros: %w", err)
+	if err := r.SetDBPath("/var/lib/rpm"); err != nil {
+		return nil, err
 	}
 	conf := "[main]\ngpgcheck=0\ninstall_weak_deps=False\nskip_if_unavailable=False\nkeepcache=False\n"
 	if err := os.WriteFile(filepath.Join(abs, "etc/dnf/dnf.conf"), []byte(conf), 0o644); err != nil {
@@ -65,6 +65,17 @@ func NewRoot(dir string, repos ...*Repo) (*Root, error) {
 		return nil, err
 	}
 	return r, r.SetRepos(repos...)
+}
+
+// SetDBPath makes rpm, dnf and zypper run with Env keep the root's
+// database at dbpath inside the root (HOME/.rpmmacros %_dbpath; NewRoot's
+// is /var/lib/rpm): with --root, rpm reads the host's macros and HOME's,
+// not the root's /etc/rpm.
+func (r *Root) SetDBPath(dbpath string) error {
+	if err := os.WriteFile(filepath.Join(r.Home, ".rpmmacros"), []byte("%_dbpath "+dbpath+"\n"), 0o644); err != nil {
+		return fmt.Errorf("write .rpmmacros: %w", err)
+	}
+	return nil
 }
 
 // SetRepos replaces the root's repository files.
