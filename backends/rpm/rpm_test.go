@@ -1,6 +1,7 @@
 package rpm_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/rpm"
+	"github.com/patchlet/patchlet/internal/testsupport/backendtest"
 )
 
 var _ = Describe("rpm -qa parser", func() {
@@ -125,3 +127,65 @@ var _ = Describe("reboot required", func() {
 		Expect(names).To(Equal([]string{"systemd"}))
 	})
 })
+
+var _ = Describe("provides", func() {
+	It("reads the provides of Debian's rpm 4.18 (rpm -qa --queryformat QueryFormat), leaving out paths, sonames, qualified capabilities and the own name", func() {
+		out, err := os.ReadFile("testdata/debian-12-rpm-4.18.qa-provides.stdout")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(rpm.ParseQuery(out)).To(ConsistOf(rpm.Installed{Name: "foo", Version: "1.0", Release: "1", Arch: "noarch",
+			InstallTime: time.Unix(1796309633, 0).UTC()}))
+		Expect(rpm.ParseProvides(out)).To(Equal(map[string][]string{"foo": {"virtfoo", "virtver"}}))
+	})
+})
+
+var _ = Describe("where the database is", func() {
+	DescribeTable("ParseDBPath", func(out, want string, ok bool) {
+		got, err := rpm.ParseDBPath([]byte(out))
+		if !ok {
+			Expect(err).To(HaveOccurred())
+			return
+		}
+		Expect(err).NotTo(HaveOccurred())
+		Expect(got).To(Equal(want))
+	},
+		Entry("Debian 12's rpm 4.18 (recorded)", string(must(os.ReadFile("testdata/debian-12-rpm-4.18.eval-dbpath.stdout"))), "/tmp/rpmx/home/.rpmdb", true),
+		Entry("Fedora's", "/usr/lib/sysimage/rpm\n", "/usr/lib/sysimage/rpm", true),
+		Entry("a warning line before it", "warning: something\n/var/lib/rpm/\n", "/var/lib/rpm", true),
+		Entry("nothing", "\n", "", false),
+		Entry("an unexpanded macro", "%{_dbpath}\n", "", false),
+		Entry("relative", "var/lib/rpm\n", "", false),
+	)
+
+	fake := func(out string, err error) *backendtest.CountingRunner {
+		return &backendtest.CountingRunner{Fake: func([]string) ([]byte, error) { return []byte(out), err }}
+	}
+
+	It("asks rpm once, with its environment, and joins the answer to the root", func() {
+		root := GinkgoT().TempDir()
+		Expect(os.MkdirAll(filepath.Join(root, "var/lib"), 0o755)).To(Succeed())
+		// Fedora's /var/lib/rpm links to the real place, absolutely: it stays in the root.
+		Expect(os.Symlink("/usr/lib/sysimage/rpm", filepath.Join(root, "var/lib/rpm"))).To(Succeed())
+		r := fake("/var/lib/rpm\n", nil)
+		d := &rpm.DB{Root: root, Rpm: "/usr/bin/rpm", Env: []string{"HOME=/h"}, Runner: r}
+		d.Locate(GinkgoLogr)
+		Expect(r.Argvs()).To(Equal([][]string{{"/usr/bin/rpm", "--root", root, "--eval", "%{_dbpath}"}}))
+		Expect(r.Envs()).To(Equal([][]string{{"HOME=/h"}}))
+		Expect(d.Dirs()).To(Equal([]string{filepath.Join(root, "usr/lib/sysimage/rpm")}))
+	})
+
+	It("falls back to the usual places when rpm cannot say", func() {
+		d := &rpm.DB{Root: "/r", Rpm: "/usr/bin/rpm", Runner: fake("", errors.New("exit status 1"))}
+		d.Locate(GinkgoLogr)
+		Expect(d.Dirs()).To(Equal([]string{"/r/usr/lib/sysimage/rpm", "/r/var/lib/rpm"}))
+		d = &rpm.DB{Root: "/", Rpm: "/usr/bin/rpm", Runner: fake("%{_dbpath}\n", nil)}
+		d.Locate(GinkgoLogr)
+		Expect(d.Dirs()).To(Equal(rpm.DBPaths("/")))
+	})
+})
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
