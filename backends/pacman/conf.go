@@ -84,16 +84,22 @@ func (c Conf) Ignored(name string) bool {
 }
 
 // conf reads the root's pacman.conf; a missing or unreadable file gives
-// the defaults (pacman itself then fails, and says why).
+// the defaults (pacman itself then fails, and says why). DBPath is
+// pacman-conf's answer at New when it gave one.
 func (b *Backend) conf() Conf {
 	data, err := os.ReadFile(b.configPath())
 	if err != nil {
 		b.Cfg.Log.V(1).Info("cannot read pacman.conf; using defaults", "path", b.configPath(), "error", err.Error())
 	}
-	return ParseConf(data, b.Cfg.Root)
+	c := ParseConf(data, b.Cfg.Root)
+	if b.dbPath != "" {
+		c.DBPath = b.dbPath
+	}
+	return c
 }
 
-// ParseDesc parses one local database entry's desc file:
+// ParseDesc parses one local database entry's desc file: the package and
+// the names it provides (%PROVIDES%, each without its "=VERSION"):
 //
 //	%NAME%
 //	foo
@@ -104,9 +110,12 @@ func (b *Backend) conf() Conf {
 //	%ARCH%
 //	any
 //
+//	%PROVIDES%
+//	sh
+//	libfoo.so=1-64
+//
 // It returns false when the entry names no package or version.
-func ParseDesc(data []byte) (backends.Package, bool) {
-	var p backends.Package
+func ParseDesc(data []byte) (p backends.Package, provides []string, ok bool) {
 	field := ""
 	for len(data) > 0 {
 		var line []byte
@@ -117,6 +126,9 @@ func ParseDesc(data []byte) (backends.Package, bool) {
 			field = ""
 		case len(line) > 2 && line[0] == '%' && line[len(line)-1] == '%':
 			field = string(line)
+		case field == "%PROVIDES%": // one name a line
+			name, _, _ := bytes.Cut(line, []byte("="))
+			provides = append(provides, string(name))
 		default:
 			switch field {
 			case "%NAME%":
@@ -126,35 +138,38 @@ func ParseDesc(data []byte) (backends.Package, bool) {
 			case "%ARCH%":
 				p.Arch = string(line)
 			}
-			field = "" // only the first value of each field matters here
+			field = "" // only the first value of these fields matters
 		}
 	}
-	return p, p.Name != "" && p.Version != ""
+	return p, provides, p.Name != "" && p.Version != ""
 }
 
-// readLocal returns the installed packages of the local database dir,
-// reading every entry's desc file; conf marks the held ones. The result
-// is cached until the directory's fingerprint or pacman.conf's IgnorePkg
+// readLocal returns the installed packages of the local database dir and
+// what each provides (see ParseDesc), reading every entry's desc file;
+// conf marks the held ones. The result is cached until the directory's fingerprint or pacman.conf's IgnorePkg
 // change (pacman renames an entry on every upgrade, which changes the
 // directory's mtime). A missing directory is an empty database.
-func (b *Backend) readLocal(dir string, conf Conf) (map[string]backends.Package, error) {
+func (b *Backend) readLocal(dir string, conf Conf) (map[string]backends.Package, map[string][]string, error) {
 	fp, err := new(toolkit.Fingerprint).Files(dir).Sum()
 	if err != nil {
-		return nil, fmt.Errorf("pacman local database: %w", err)
+		return nil, nil, fmt.Errorf("pacman local database: %w", err)
 	}
 	key := fp + strings.Join(conf.IgnorePkg, " ")
 	if db, ok := b.localCache.Get(key); ok {
-		return db, nil
+		if provides, ok := b.providesCache.Get(key); ok {
+			return db, provides, nil
+		}
 	}
 
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]backends.Package{}, nil
+		return map[string]backends.Package{}, map[string][]string{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read pacman local database: %w", err)
+		return nil, nil, fmt.Errorf("read pacman local database: %w", err)
 	}
 	db := make(map[string]backends.Package, len(entries))
+	provides := map[string][]string{}
 	for _, e := range entries {
 		if !e.IsDir() {
 			continue // ALPM_DB_VERSION
@@ -164,21 +179,25 @@ func (b *Backend) readLocal(dir string, conf Conf) (map[string]backends.Package,
 			continue // being written or removed by pacman
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read pacman local database: %w", err)
+			return nil, nil, fmt.Errorf("read pacman local database: %w", err)
 		}
-		p, ok := ParseDesc(data)
+		p, provs, ok := ParseDesc(data)
 		if !ok {
 			b.Cfg.Log.Info("ignoring unreadable local database entry", "entry", e.Name())
 			continue
 		}
 		p.Held = conf.Ignored(p.Name)
 		db[p.Name] = p
+		if len(provs) > 0 {
+			provides[p.Name] = provs
+		}
 	}
-	return b.localCache.Put(key, db), nil
+	return b.localCache.Put(key, db), b.providesCache.Put(key, provides), nil
 }
 
 // installed is the root's local database (see readLocal).
 func (b *Backend) installed() (map[string]backends.Package, error) {
 	conf := b.conf()
-	return b.readLocal(filepath.Join(conf.DBPath, "local"), conf)
+	db, _, err := b.readLocal(filepath.Join(conf.DBPath, "local"), conf)
+	return db, err
 }

@@ -15,7 +15,8 @@ import (
 	"github.com/patchlet/patchlet/internal/testsupport/backendtest"
 )
 
-// pacmanAnswers answers pacman's -Syy, -Qu and -Sl with canned output, for
+// pacmanAnswers answers pacman's -Syy, -Qu and -Sl with canned output, and
+// pacman-conf's DBPath with the default inside the root, for
 // the shared fake runner (runner).
 type pacmanAnswers struct {
 	qu, sl  string
@@ -24,6 +25,8 @@ type pacmanAnswers struct {
 
 func (a *pacmanAnswers) answer(argv []string) ([]byte, error) {
 	switch argv[len(argv)-1] {
+	case "DBPath": // pacman-conf --config C --rootdir R DBPath, once at New
+		return []byte(argv[4] + "/var/lib/pacman/\n"), nil
 	case "-Syy":
 		return nil, a.syncErr
 	case "-Qu":

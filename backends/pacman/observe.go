@@ -9,7 +9,8 @@ import (
 	"github.com/patchlet/patchlet/backends/internal/toolkit"
 )
 
-// Observe implements backends.Backend. It reads the local database,
+// Observe implements backends.Backend. It reads the local database (with
+// what its packages provide),
 // pacman.conf and the refresh stamp directly; pending upgrades and the
 // sync databases' versions come from the cached check (see checkUpdates),
 // cached package files from the cache dirs. pacman has no interrupted
@@ -17,11 +18,11 @@ import (
 // LockHolder reports.
 func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observation, error) {
 	conf := b.conf()
-	installed, err := b.readLocal(filepath.Join(conf.DBPath, "local"), conf)
+	installed, provides, err := b.readLocal(filepath.Join(conf.DBPath, "local"), conf)
 	if err != nil {
 		return nil, err
 	}
-	obs := &backends.Observation{Installed: installed}
+	obs := &backends.Observation{Installed: installed, Provides: toolkit.VirtualProvides(installed, provides)}
 	ups, sync, err := b.checkUpdates(ctx, conf)
 	if err != nil {
 		return nil, err

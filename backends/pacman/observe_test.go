@@ -45,7 +45,9 @@ var _ = Describe("Observe", func() {
 		Expect(obs.RebootRequired).To(BeFalse())
 
 		private := filepath.Join(state, "pacman-checkdb")
-		for _, argv := range runner.Argvs() {
+		argvs := runner.Argvs()
+		Expect(argvs[0]).To(Equal([]string{"/usr/bin/pacman-conf", "--config", filepath.Join(root.dir, "etc/pacman.conf"), "--rootdir", root.dir, "DBPath"}))
+		for _, argv := range argvs[1:] {
 			Expect(argv[:6]).To(Equal([]string{"/usr/bin/pacman", "--root", root.dir, "--config", filepath.Join(root.dir, "etc/pacman.conf"), "--noconfirm"}))
 			Expect(argv).To(ContainElements("--dbpath", private), "the live sync database is never touched")
 		}
@@ -57,7 +59,7 @@ var _ = Describe("Observe", func() {
 		_, err := b.Observe(ctx, []string{"foo"})
 		Expect(err).NotTo(HaveOccurred())
 		n := runner.Count()
-		Expect(n).To(Equal(3)) // -Syy, -Qu, -Sl
+		Expect(n).To(Equal(4)) // pacman-conf at New, -Syy, -Qu, -Sl
 
 		obs, err := b.Observe(ctx, []string{"foo"})
 		Expect(err).NotTo(HaveOccurred())

@@ -10,7 +10,10 @@
 package pacman
 
 import (
+	"context"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,6 +37,9 @@ type Options struct {
 	backends.Settings
 	// Pacman is pacman's absolute path (default: looked up in PathEnv).
 	Pacman string
+	// PacmanConf is pacman-conf's absolute path (default: looked up in
+	// PathEnv): New asks it where the database is (see locateDB).
+	PacmanConf string
 	// CheckInterval is how long a pending-upgrade check stands while the
 	// local database, the live sync databases, pacman.conf and the refresh
 	// stamp stay unchanged (default DefaultCheckInterval): upgrades
@@ -48,14 +54,16 @@ type Options struct {
 type Backend struct {
 	toolkit.Base
 	pacman        string
+	dbPath        string                 // pacman-conf's DBPath; "" when it could not say
 	kernel        func() (string, error) // nil: toolkit.KernelRelease
 	checkInterval time.Duration
 
 	// checkMu serializes pending-upgrade checks (one private database).
-	checkMu    sync.Mutex
-	localCache toolkit.Cache[backends.Package] // by the local database's mtime and IgnorePkg
-	mu         sync.Mutex
-	checkCache struct {
+	checkMu       sync.Mutex
+	localCache    toolkit.Cache[backends.Package] // by the local database's mtime and IgnorePkg
+	providesCache toolkit.Cache[[]string]         // what each provides, by the same key
+	mu            sync.Mutex
+	checkCache    struct {
 		key   string
 		ups   map[string]backends.Upgrade
 		sync  map[string]syncPkg
@@ -77,7 +85,42 @@ func New(opts Options) (*Backend, error) {
 	if b.checkInterval <= 0 {
 		b.checkInterval = DefaultCheckInterval
 	}
+	b.dbPath = b.locateDB(opts.PacmanConf)
 	return b, nil
+}
+
+// locateTimeout bounds New's one pacman-conf.
+const locateTimeout = 30 * time.Second
+
+// locateDB asks pacman-conf (at path, else looked up in PathEnv) once for
+// the root's DBPath, as pacman itself reads pacman.conf (Include files, the
+// first DBPath wins, the default inside --root). When it cannot say, it
+// logs why and returns "": conf then parses pacman.conf itself.
+func (b *Backend) locateDB(path string) string {
+	argv := []string{"", "--config", b.configPath()}
+	if b.Cfg.Root != "/" {
+		argv = append(argv, "--rootdir", b.Cfg.Root)
+	}
+	argv = append(argv, "DBPath")
+	err := toolkit.ResolveProgram(&path, "pacman-conf", b.Cfg.PathEnv)
+	if err == nil {
+		argv[0] = path
+		ctx, cancel := context.WithTimeout(context.Background(), locateTimeout)
+		defer cancel()
+		var stdout, stderr []byte
+		if stdout, stderr, err = b.Cfg.Runner.Run(ctx, argv, b.Env()); err == nil {
+			p := strings.TrimSpace(string(stdout))
+			if filepath.IsAbs(p) && !strings.Contains(p, "\n") {
+				b.Cfg.Log.V(1).Info("pacman database located", "argv", argv, "path", filepath.Clean(p))
+				return filepath.Clean(p)
+			}
+			err = fmt.Errorf("pacman-conf printed %q, not an absolute DBPath", p)
+		} else {
+			err = fmt.Errorf("%q: %w (stderr: %q)", argv, err, toolkit.Tail(stderr, 400))
+		}
+	}
+	b.Cfg.Log.Info("cannot ask pacman-conf where the database is; reading pacman.conf", "argv", argv, "error", err.Error())
+	return ""
 }
 
 // Capabilities says what pacman can do: no security classification, no
@@ -87,7 +130,8 @@ func (b *Backend) Capabilities() backends.Capabilities {
 }
 
 // WatchPaths are the directories whose changes should wake the agent:
-// pacman's database directory (local and sync databases, db.lck).
+// pacman's database directory (local and sync databases, db.lck), where
+// pacman-conf said it is.
 func (b *Backend) WatchPaths() []string {
 	return []string{b.conf().DBPath, filepath.Join(b.conf().DBPath, "local")}
 }

@@ -22,12 +22,12 @@ func golden(name string) []byte {
 
 var _ = Describe("parsers", func() {
 	It("reads a local database entry's name, version and arch", func() {
-		p, ok := pacman.ParseDesc(golden("arch.local-desc.stdout"))
+		p, _, ok := pacman.ParseDesc(golden("arch.local-desc.stdout"))
 		Expect(ok).To(BeTrue())
 		Expect(p).To(Equal(backends.Package{Name: "linux", Version: "6.9.7.arch1-1", Arch: "x86_64"}))
 	})
 	It("rejects a desc without a version", func() {
-		_, ok := pacman.ParseDesc([]byte("%NAME%\nfoo\n\n%ARCH%\nany\n"))
+		_, _, ok := pacman.ParseDesc([]byte("%NAME%\nfoo\n\n%ARCH%\nany\n"))
 		Expect(ok).To(BeFalse())
 	})
 	It("lists pending upgrades from -Qu, leaving ignored (held) packages out", func() {
