@@ -26,6 +26,12 @@ var _ = Describe("parsers", func() {
 		Expect(ok).To(BeTrue())
 		Expect(p).To(Equal(backends.Package{Name: "linux", Version: "6.9.7.arch1-1", Arch: "x86_64"}))
 	})
+	It("reads what a local database entry provides, without versions (pacman 6.0.2's desc)", func() {
+		p, provides, ok := pacman.ParseDesc(golden("pacman-6.0.2.local-desc-provides.stdout"))
+		Expect(ok).To(BeTrue())
+		Expect(p).To(Equal(backends.Package{Name: "tinymta", Version: "1.0-1", Arch: "any"}))
+		Expect(provides).To(Equal([]string{"mail-transport-agent", "smtpd", "libtinymta.so", "tinymta"}))
+	})
 	It("rejects a desc without a version", func() {
 		_, _, ok := pacman.ParseDesc([]byte("%NAME%\nfoo\n\n%ARCH%\nany\n"))
 		Expect(ok).To(BeFalse())

@@ -41,6 +41,8 @@ type Package struct {
 	// post_upgrade, …), run by pacman in the root with /bin/sh.
 	Install string
 	Depends []string
+	// Provides are the package's provides (NAME or NAME=VERSION).
+	Provides []string
 }
 
 // FileName is the package file's name.
@@ -69,6 +71,9 @@ func (p Package) pkgInfo() string {
 	}
 	for _, d := range p.Depends {
 		fmt.Fprintf(&b, "depend = %s\n", d)
+	}
+	for _, d := range p.Provides {
+		fmt.Fprintf(&b, "provides = %s\n", d)
 	}
 	return b.String()
 }
@@ -217,17 +222,19 @@ func NewRoot(dir string, repos ...*Repo) (*Root, error) {
 	return r, nil
 }
 
-// WriteConfig writes the root's pacman.conf: every path inside the root,
-// no signature checks, extra lines in [options] (e.g. "CheckSpace"), then
-// one section per repository.
+// WriteConfig writes the root's pacman.conf: extra lines in [options]
+// (e.g. "CheckSpace"; first, so that a DBPath there, or in a file they
+// Include, is the one pacman takes: its first), every path inside the
+// root, no signature checks, then one section per repository.
 func (r *Root) WriteConfig(extraOptions string, repos ...*Repo) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[options]\nRootDir = %[1]s\nDBPath = %[1]s/var/lib/pacman/\nCacheDir = %[1]s/var/cache/pacman/pkg/\n"+
-		"LogFile = %[1]s/var/log/pacman.log\nGPGDir = %[1]s/etc/pacman.d/gnupg/\nHookDir = %[1]s/etc/pacman.d/hooks/\n"+
-		"Architecture = auto\nSigLevel = Never\nLocalFileSigLevel = Never\nDisableDownloadTimeout\n", r.Dir)
+	b.WriteString("[options]\n")
 	if extraOptions != "" {
 		b.WriteString(strings.TrimSpace(extraOptions) + "\n")
 	}
+	fmt.Fprintf(&b, "RootDir = %[1]s\nDBPath = %[1]s/var/lib/pacman/\nCacheDir = %[1]s/var/cache/pacman/pkg/\n"+
+		"LogFile = %[1]s/var/log/pacman.log\nGPGDir = %[1]s/etc/pacman.d/gnupg/\nHookDir = %[1]s/etc/pacman.d/hooks/\n"+
+		"Architecture = auto\nSigLevel = Never\nLocalFileSigLevel = Never\nDisableDownloadTimeout\n", r.Dir)
 	for _, repo := range repos {
 		fmt.Fprintf(&b, "\n[%s]\nServer = file://%s\n", repo.Name, repo.Dir)
 	}
