@@ -14,11 +14,13 @@
 package apt
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
@@ -35,6 +37,9 @@ type Paths struct {
 	AptMark  string
 	AptCache string
 	Dpkg     string
+	// AptConfig is apt-config, which New asks where dpkg's database is
+	// (looked up in PathEnv when empty; a missing one is logged).
+	AptConfig string
 }
 
 // Options configure a Backend: the settings every backend takes, the
@@ -55,6 +60,7 @@ type Backend struct {
 	paths     Paths
 	aptConfig string // "" when Root is "/"
 	arch      string
+	status    string // dpkg's status file on the host (Dir::State::status; see locateStatus)
 
 	upCache    toolkit.Cache[backends.Upgrade] // the dry run's, by fingerprint
 	availCache toolkit.Cache[[]string]         // by names and index files
@@ -86,8 +92,61 @@ func New(opts Options) (*Backend, error) {
 			return nil, err
 		}
 	}
+	b.status = b.locateStatus()
 	return b, nil
 }
+
+// locateTimeout bounds New's one apt-config.
+const locateTimeout = 30 * time.Second
+
+// locateStatus asks apt-config once, with the backend's environment (its
+// APT_CONFIG, then the root's apt.conf.d, which may move it), where dpkg's
+// status file is: Dir::State::status, the file apt reads and whose
+// directory apt hands dpkg as --admindir. When apt-config cannot say, it
+// logs why and returns the usual place in the root.
+func (b *Backend) locateStatus() string {
+	argv := []string{b.paths.AptConfig, "shell", "STATUS", "Dir::State::status/f"}
+	err := toolkit.ResolveProgram(&b.paths.AptConfig, "apt-config", b.Cfg.PathEnv)
+	if err == nil {
+		argv[0] = b.paths.AptConfig
+		ctx, cancel := context.WithTimeout(context.Background(), locateTimeout)
+		defer cancel()
+		var stdout, stderr []byte
+		if stdout, stderr, err = b.Cfg.Runner.Run(ctx, argv, b.Env()); err == nil {
+			var p string
+			if p, err = ParseShellValue(stdout, "STATUS"); err == nil {
+				b.Cfg.Log.V(1).Info("dpkg status file located", "argv", argv, "path", p)
+				return p
+			}
+		} else {
+			err = fmt.Errorf("%q: %w (stderr: %q)", argv, err, toolkit.Tail(stderr, 400))
+		}
+	}
+	fallback := b.path(statusPath)
+	b.Cfg.Log.Info("cannot ask apt-config where dpkg's database is; using the usual place", "argv", argv,
+		"error", err.Error(), "path", fallback)
+	return fallback
+}
+
+// ParseShellValue reads NAME's absolute path from `apt-config shell NAME
+// KEY/f` output (NAME='VALUE').
+func ParseShellValue(out []byte, name string) (string, error) {
+	for _, line := range strings.Split(string(out), "\n") {
+		v, ok := strings.CutPrefix(strings.TrimSpace(line), name+"='")
+		if !ok {
+			continue
+		}
+		v, ok = strings.CutSuffix(v, "'")
+		if !ok || strings.Contains(v, "'") || !filepath.IsAbs(v) {
+			return "", fmt.Errorf("apt-config printed %s=%q, not an absolute path", name, v)
+		}
+		return filepath.Clean(v), nil
+	}
+	return "", fmt.Errorf("apt-config printed no %s", name)
+}
+
+// admindir is dpkg's database directory: the status file's.
+func (b *Backend) admindir() string { return filepath.Dir(b.status) }
 
 // debianArch maps GOARCH to dpkg's architecture names.
 func debianArch(goarch string) string {

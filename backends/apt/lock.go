@@ -1,12 +1,16 @@
 package apt
 
 import (
+	"path/filepath"
+
 	"github.com/patchlet/patchlet/backends"
 )
 
-// frontendLockPath is the lock apt (and every dpkg frontend) takes first;
-// dpkgLockPath (observe.go) is dpkg's own database lock.
-const frontendLockPath = "var/lib/dpkg/lock-frontend"
+// dpkgLocks are the lock apt (and every dpkg frontend) takes first, then
+// dpkg's own database lock, in dpkg's database directory.
+func (b *Backend) dpkgLocks() []string {
+	return []string{filepath.Join(b.admindir(), "lock-frontend"), filepath.Join(b.admindir(), "lock")}
+}
 
 // LockHolder reports which process holds the package-manager lock of the
 // root: the dpkg frontend lock, else dpkg's database lock (held by a dpkg
@@ -16,13 +20,13 @@ const frontendLockPath = "var/lib/dpkg/lock-frontend"
 // exist is not held. pid is 0 when the holder is unknown (an
 // open-file-description lock).
 func (b *Backend) LockHolder() (pid int, command string, held bool, err error) {
-	return b.locks.Holder(b.path(frontendLockPath), b.path(dpkgLockPath))
+	return b.locks.Holder(b.dpkgLocks()...)
 }
 
 // LockFiles are the lock files in the watched directories: dpkg's two and
 // the lists directory's.
 func (b *Backend) LockFiles() []string {
-	return []string{b.path(frontendLockPath), b.path(dpkgLockPath), b.path("var/lib/apt/lists/lock")}
+	return append(b.dpkgLocks(), b.path("var/lib/apt/lists/lock"))
 }
 
 // Capabilities: apt holds (apt-mark) and tells security updates apart.
@@ -30,7 +34,7 @@ func (b *Backend) Capabilities() backends.Capabilities {
 	return backends.Capabilities{Hold: true, Security: true}
 }
 
-// WatchPaths are dpkg's database and apt's index lists.
+// WatchPaths are dpkg's database (where apt-config said) and apt's index lists.
 func (b *Backend) WatchPaths() []string {
-	return []string{b.path("var/lib/dpkg"), b.path("var/lib/apt/lists")}
+	return []string{b.admindir(), b.path("var/lib/apt/lists")}
 }

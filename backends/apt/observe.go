@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -16,9 +17,7 @@ import (
 
 // Paths inside the root.
 const (
-	statusPath        = "var/lib/dpkg/status"
-	updatesDir        = "var/lib/dpkg/updates"
-	dpkgLockPath      = "var/lib/dpkg/lock"
+	statusPath        = "var/lib/dpkg/status" // unless apt-config says otherwise
 	listsDir          = "var/lib/apt/lists"
 	preferencesDir    = "etc/apt/preferences.d"
 	preferencesFile   = "etc/apt/preferences"
@@ -35,12 +34,12 @@ var rebootFlagPaths = []string{"run/reboot-required", "var/run/reboot-required"}
 // directory or apt's preferences change, and available versions from
 // apt's index files.
 func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observation, error) {
-	status, err := os.ReadFile(b.path(statusPath))
+	status, err := os.ReadFile(b.status)
 	if err != nil {
 		return nil, fmt.Errorf("read dpkg status: %w", err)
 	}
 	db := ParseStatus(status, b.arch)
-	obs := &backends.Observation{Installed: db.Installed}
+	obs := &backends.Observation{Installed: db.Installed, Provides: toolkit.VirtualProvides(db.Installed, db.Provides)}
 
 	pending, err := b.pendingUpdates()
 	if err != nil {
@@ -88,7 +87,7 @@ func (b *Backend) path(rel string) string {
 // that dpkg has not yet merged into the status file: apt refuses to run
 // then ("dpkg was interrupted"). dpkg names them with digits only.
 func (b *Backend) pendingUpdates() (bool, error) {
-	entries, err := os.ReadDir(b.path(updatesDir))
+	entries, err := os.ReadDir(filepath.Join(b.admindir(), "updates"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
@@ -107,7 +106,7 @@ func (b *Backend) pendingUpdates() (bool, error) {
 // is, dpkg is running and the states it leaves are not (yet) an
 // interruption. Any doubt counts as not busy.
 func (b *Backend) dpkgBusy() bool {
-	_, held, err := b.locks.Owner(b.path(dpkgLockPath))
+	_, held, err := b.locks.Owner(filepath.Join(b.admindir(), "lock"))
 	return err == nil && held
 }
 
@@ -165,7 +164,7 @@ func (b *Backend) indexRefreshed() (time.Time, error) {
 // of mtime or size changes it.
 func (b *Backend) fingerprint() (string, error) {
 	return new(toolkit.Fingerprint).
-		Files(b.path(statusPath), b.path(preferencesFile), b.path(listsDir), b.path(preferencesDir)).
+		Files(b.status, b.path(preferencesFile), b.path(listsDir), b.path(preferencesDir)).
 		Entries(notLockOrDir, b.path(listsDir), b.path(preferencesDir)).
 		Sum()
 }

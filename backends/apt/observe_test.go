@@ -21,7 +21,14 @@ type aptAnswers struct {
 	err    error
 }
 
-func (a *aptAnswers) answer([]string) ([]byte, error) { return a.stdout, a.err }
+// answer answers apt-config (asked once, at New) with the status file in
+// the root the argv's APT_CONFIG names, and everything else with stdout.
+func (a *aptAnswers) answer(argv []string) ([]byte, error) {
+	if argv[0] == fakePaths.AptConfig {
+		return nil, errors.New("no apt-config here") // New falls back to ROOT/var/lib/dpkg/status
+	}
+	return a.stdout, a.err
+}
 
 const dryRun = "Inst openssl [3.0.11-1~deb12u1] (3.0.11-1~deb12u2 Debian-Security:12/stable-security [amd64])\n"
 
@@ -96,17 +103,18 @@ var _ = Describe("Observe", func() {
 		Expect(obs.RebootRequired).To(BeFalse())
 		Expect(obs.IndexRefreshed).To(BeZero())
 
-		Expect(runner.Argvs()).To(Equal([][]string{{"/x/apt-get", "-s", "-q", "-o", "Debug::NoLocking=1", "dist-upgrade"}}))
-		Expect(runner.Envs()[0]).To(ContainElement("APT_CONFIG=" + filepath.Join(root, "state/apt-root.conf")))
+		Expect(runner.Argvs()).To(Equal([][]string{{"/x/apt-config", "shell", "STATUS", "Dir::State::status/f"},
+			{"/x/apt-get", "-s", "-q", "-o", "Debug::NoLocking=1", "dist-upgrade"}}))
+		Expect(runner.Envs()[1]).To(ContainElement("APT_CONFIG=" + filepath.Join(root, "state/apt-root.conf")))
 	})
 
 	It("spawns no process when nothing changed, and re-runs the dry run when the status or the lists change", func() {
 		_, err := b.Observe(ctx, []string{"openssl"})
 		Expect(err).NotTo(HaveOccurred())
-		Expect(runner.Count()).To(Equal(1))
+		Expect(runner.Count()).To(Equal(2))
 		obs, err := b.Observe(ctx, []string{"openssl"})
 		Expect(err).NotTo(HaveOccurred())
-		Expect(runner.Count()).To(Equal(1), "a second Observe with nothing changed runs nothing")
+		Expect(runner.Count()).To(Equal(2), "a second Observe with nothing changed runs nothing")
 		Expect(obs.Upgrades).To(HaveKey("openssl"))
 
 		// Callers may change what they got without changing the cache.
@@ -120,17 +128,17 @@ var _ = Describe("Observe", func() {
 		touchLater(filepath.Join(root, "var/lib/dpkg/status"))
 		_, err = b.Observe(ctx, nil)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(runner.Count()).To(Equal(2))
+		Expect(runner.Count()).To(Equal(3))
 
 		writeFile(filepath.Join(root, "var/lib/apt/lists/security_Packages"), "Package: openssl\nVersion: 3.0.11-1~deb12u3\nArchitecture: amd64\n")
 		obs, err = b.Observe(ctx, []string{"openssl"})
 		Expect(err).NotTo(HaveOccurred())
-		Expect(runner.Count()).To(Equal(3))
+		Expect(runner.Count()).To(Equal(4))
 		Expect(obs.Available["openssl"]).To(Equal([]string{"3.0.11-1~deb12u3", "3.0.11-1~deb12u2", "3.0.11-1~deb12u1"}))
 
 		_, err = b.Observe(ctx, []string{"openssl"})
 		Expect(err).NotTo(HaveOccurred())
-		Expect(runner.Count()).To(Equal(3))
+		Expect(runner.Count()).To(Equal(4))
 	})
 
 	It("asks apt-cache madison only for indexes it cannot read", func() {

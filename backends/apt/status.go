@@ -16,10 +16,13 @@ type StatusDB struct {
 	// half-installed, unpacked, half-configured, awaiting or pending
 	// triggers, or flagged reinst-required.
 	Interrupted []string
+	// Provides maps a package's key in Installed to the names its
+	// Provides field lists, without version constraints.
+	Provides map[string][]string
 }
 
 // ParseStatus parses a dpkg status file (/var/lib/dpkg/status). It reads
-// the Package, Status, Version and Architecture fields of each paragraph
+// the Package, Status, Version, Architecture and Provides fields of each paragraph
 // and skips everything else without allocating. nativeArch is dpkg's
 // architecture: packages of other architectures (but "all") are keyed
 // name:arch, as apt prints them.
@@ -41,13 +44,14 @@ type StatusDB struct {
 // half-installed, unpacked, half-configured, triggers-awaited,
 // triggers-pending or installed.
 func ParseStatus(data []byte, nativeArch string) StatusDB {
-	db := StatusDB{Installed: make(map[string]backends.Package, bytes.Count(data, []byte("\nPackage: "))+1)}
-	var name, status, version, arch []byte
+	db := StatusDB{Installed: make(map[string]backends.Package, bytes.Count(data, []byte("\nPackage: "))+1),
+		Provides: map[string][]string{}}
+	var name, status, version, arch, provides []byte
 	flush := func() {
 		if len(name) > 0 {
-			db.add(name, status, version, arch, nativeArch)
+			db.add(name, status, version, arch, provides, nativeArch)
 		}
-		name, status, version, arch = nil, nil, nil, nil
+		name, status, version, arch, provides = nil, nil, nil, nil, nil
 	}
 	for len(data) > 0 {
 		var line []byte
@@ -85,6 +89,10 @@ func ParseStatus(data []byte, nativeArch string) StatusDB {
 			if fieldIs(key, "Architecture") {
 				arch = value
 			}
+		case 8:
+			if fieldIs(key, "Provides") {
+				provides = value
+			}
 		}
 	}
 	flush()
@@ -97,7 +105,7 @@ func fieldIs(key []byte, want string) bool {
 	return string(key) == want || bytes.EqualFold(key, []byte(want))
 }
 
-func (db *StatusDB) add(name, status, version, arch []byte, nativeArch string) {
+func (db *StatusDB) add(name, status, version, arch, provides []byte, nativeArch string) {
 	want, rest, _ := bytes.Cut(status, []byte(" "))
 	flag, state, _ := bytes.Cut(rest, []byte(" "))
 	key := string(name)
@@ -122,4 +130,23 @@ func (db *StatusDB) add(name, status, version, arch []byte, nativeArch string) {
 		Arch:    string(arch),
 		Held:    string(want) == "hold",
 	}
+	if len(provides) > 0 {
+		db.Provides[key] = parseProvides(provides)
+	}
+}
+
+// parseProvides splits a Provides field ("mail-transport-agent, foo (=
+// 1.0)") into its names, without version constraints.
+func parseProvides(field []byte) []string {
+	var names []string
+	for item := range bytes.SplitSeq(field, []byte(",")) {
+		item = bytes.TrimSpace(item)
+		if i := bytes.IndexAny(item, " ("); i >= 0 {
+			item = item[:i]
+		}
+		if len(item) > 0 {
+			names = append(names, string(item))
+		}
+	}
+	return names
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/patchlet/patchlet/backends/apt"
 )
 
-var fakePaths = apt.Paths{AptGet: "/x/apt-get", AptMark: "/x/apt-mark", AptCache: "/x/apt-cache", Dpkg: "/x/dpkg"}
+var fakePaths = apt.Paths{AptGet: "/x/apt-get", AptMark: "/x/apt-mark", AptCache: "/x/apt-cache", Dpkg: "/x/dpkg", AptConfig: "/x/apt-config"}
 
 func newBackend(root string, runner backends.Runner) *apt.Backend {
 	GinkgoHelper()
