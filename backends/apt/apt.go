@@ -101,8 +101,9 @@ const locateTimeout = 30 * time.Second
 
 // locateStatus asks apt-config once, with the backend's environment (its
 // APT_CONFIG, then the root's apt.conf.d, which may move it), where dpkg's
-// status file is: Dir::State::status, the file apt reads and whose
-// directory apt hands dpkg as --admindir. When apt-config cannot say, it
+// status file is: Dir::State::status, the file apt reads (a root that
+// moves it also gives dpkg that --admindir in DPkg::Options: apt 2.6 does
+// not). When apt-config cannot say, it
 // logs why and returns the usual place in the root.
 func (b *Backend) locateStatus() string {
 	argv := []string{b.paths.AptConfig, "shell", "STATUS", "Dir::State::status/f"}

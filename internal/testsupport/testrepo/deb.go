@@ -45,6 +45,8 @@ type Package struct {
 	Arch string
 	// Depends is the raw Depends field ("" for none).
 	Depends string
+	// Provides is the raw Provides field ("" for none).
+	Provides string
 	// Files maps absolute paths inside the package to their contents.
 	Files map[string]string
 	// Conffiles maps absolute paths of files to their contents; each is
@@ -193,6 +195,9 @@ func writeTree(tree string, p Package) error {
 	var control bytes.Buffer
 	fmt.Fprintf(&control, "Package: %s\nVersion: %s\nArchitecture: %s\n", p.Name, p.Version, p.arch())
 	fmt.Fprintf(&control, "Maintainer: patchlet tests <tests@patchlet.invalid>\nInstalled-Size: %d\n", size)
+	if p.Provides != "" {
+		fmt.Fprintf(&control, "Provides: %s\n", p.Provides)
+	}
 	if p.Depends != "" {
 		fmt.Fprintf(&control, "Depends: %s\n", p.Depends)
 	}
