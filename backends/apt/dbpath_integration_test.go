@@ -75,7 +75,10 @@ var _ = Describe("apt with dpkg's database moved by the root's apt.conf.d", Orde
 	It("sees an install there, and what the package provides", func() {
 		mustRun(b.RefreshStep())
 		mustRun(built(b.InstallStep([]backends.PackageRef{{Name: "tinymta"}, {Name: "hello"}})))
-		Expect(os.ReadFile(root.Path("var/lib/custom-dpkg/status"))).To(ContainSubstring("Package: tinymta"))
+		status, err := os.ReadFile(root.Path("var/lib/custom-dpkg/status"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(status)).To(ContainSubstring("Package: tinymta"), "dpkg wrote where apt-config said")
+		recordGolden("debian-12-dpkg-1.21.status-provides", status)
 		obs, err := b.Observe(ctx, nil)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(obs.Installed).To(HaveKey("tinymta"))

@@ -2,6 +2,7 @@ package apt_test
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -122,3 +123,18 @@ func BenchmarkParseStatus10k(b *testing.B) {
 		apt.ParseStatus(data, "amd64")
 	}
 }
+
+var _ = Describe("Provides in the status file", func() {
+	It("reads dpkg 1.21's Provides without version constraints", func() {
+		data, err := os.ReadFile("testdata/debian-12-dpkg-1.21.status-provides")
+		Expect(err).NotTo(HaveOccurred())
+		db := apt.ParseStatus(data, "amd64")
+		Expect(db.Provides).To(Equal(map[string][]string{"tinymta": {"mail-transport-agent", "smtpd", "tinymta-compat"}}))
+	})
+
+	It("keys a foreign architecture's provides as apt does, and drops packages not installed", func() {
+		db := apt.ParseStatus([]byte("Package: libfoo\nStatus: install ok installed\nArchitecture: i386\nVersion: 1\nProvides: libfoo-abi-1,libfoo-any (= 1)\n\n"+
+			"Package: gone\nStatus: deinstall ok config-files\nArchitecture: all\nVersion: 1\nProvides: ghost\n"), "amd64")
+		Expect(db.Provides).To(Equal(map[string][]string{"libfoo:i386": {"libfoo-abi-1", "libfoo-any"}}))
+	})
+})
