@@ -108,3 +108,30 @@ func (r *Root) Path(rel string) string { return filepath.Join(r.Dir, strings.Tri
 func (r *Root) Env() []string {
 	return []string{"HOME=" + r.Home, "LC_ALL=C", "PATH=" + DefaultPath}
 }
+
+// Virtual is a package with virtual provides of each kind rpm records: two
+// names a policy may use (one versioned), a file path, a soname and a
+// qualified capability.
+var Virtual = Package{Name: "tinymta", Version: "1.0",
+	Provides: []string{"mail-transport-agent", "smtpd = 2.0", "/usr/sbin/sendmail", "libtinymta.so.1()(64bit)", "config(tinymta) = 1.0"}}
+
+// NewRepoRoot builds pkgs into a repository "base" (dir/repo, built in
+// dir/build) and makes a root dir/root that uses it.
+func NewRepoRoot(dir string, pkgs ...Package) (*Root, *Repo, error) {
+	builder, err := NewBuilder(filepath.Join(dir, "build"))
+	if err != nil {
+		return nil, nil, err
+	}
+	repo, err := NewRepo(builder, filepath.Join(dir, "repo"), "base")
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := repo.Add(pkgs...); err != nil {
+		return nil, nil, err
+	}
+	if err := repo.Publish(); err != nil {
+		return nil, nil, err
+	}
+	root, err := NewRoot(filepath.Join(dir, "root"), repo)
+	return root, repo, err
+}
