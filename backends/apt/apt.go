@@ -14,13 +14,11 @@
 package apt
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"time"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
@@ -96,31 +94,24 @@ func New(opts Options) (*Backend, error) {
 	return b, nil
 }
 
-// locateTimeout bounds New's one apt-config.
-const locateTimeout = 30 * time.Second
-
 // locateStatus asks apt-config once, with the backend's environment (its
 // APT_CONFIG, then the root's apt.conf.d, which may move it), where dpkg's
 // status file is: Dir::State::status, the file apt reads (a root that
 // moves it also gives dpkg that --admindir in DPkg::Options: apt 2.6 does
-// not). When apt-config cannot say, it
-// logs why and returns the usual place in the root.
+// not). When apt-config cannot say, it logs why and returns the usual
+// place in the root.
 func (b *Backend) locateStatus() string {
 	argv := []string{b.paths.AptConfig, "shell", "STATUS", "Dir::State::status/f"}
 	err := toolkit.ResolveProgram(&b.paths.AptConfig, "apt-config", b.Cfg.PathEnv)
 	if err == nil {
 		argv[0] = b.paths.AptConfig
-		ctx, cancel := context.WithTimeout(context.Background(), locateTimeout)
-		defer cancel()
-		var stdout, stderr []byte
-		if stdout, stderr, err = b.Cfg.Runner.Run(ctx, argv, b.Env()); err == nil {
+		var stdout []byte
+		if stdout, err = toolkit.QueryOnce(b.Cfg.Runner, argv, b.Env()); err == nil {
 			var p string
 			if p, err = ParseShellValue(stdout, "STATUS"); err == nil {
 				b.Cfg.Log.V(1).Info("dpkg status file located", "argv", argv, "path", p)
 				return p
 			}
-		} else {
-			err = fmt.Errorf("%q: %w (stderr: %q)", argv, err, toolkit.Tail(stderr, 400))
 		}
 	}
 	fallback := b.path(statusPath)

@@ -10,7 +10,6 @@
 package pacman
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -89,9 +88,6 @@ func New(opts Options) (*Backend, error) {
 	return b, nil
 }
 
-// locateTimeout bounds New's one pacman-conf.
-const locateTimeout = 30 * time.Second
-
 // locateDB asks pacman-conf (at path, else looked up in PathEnv) once for
 // the root's DBPath, as pacman itself reads pacman.conf (Include files, the
 // first DBPath wins, the default inside --root). When it cannot say, it
@@ -105,18 +101,14 @@ func (b *Backend) locateDB(path string) string {
 	err := toolkit.ResolveProgram(&path, "pacman-conf", b.Cfg.PathEnv)
 	if err == nil {
 		argv[0] = path
-		ctx, cancel := context.WithTimeout(context.Background(), locateTimeout)
-		defer cancel()
-		var stdout, stderr []byte
-		if stdout, stderr, err = b.Cfg.Runner.Run(ctx, argv, b.Env()); err == nil {
+		var stdout []byte
+		if stdout, err = toolkit.QueryOnce(b.Cfg.Runner, argv, b.Env()); err == nil {
 			p := strings.TrimSpace(string(stdout))
 			if filepath.IsAbs(p) && !strings.Contains(p, "\n") {
 				b.Cfg.Log.V(1).Info("pacman database located", "argv", argv, "path", filepath.Clean(p))
 				return filepath.Clean(p)
 			}
 			err = fmt.Errorf("pacman-conf printed %q, not an absolute DBPath", p)
-		} else {
-			err = fmt.Errorf("%q: %w (stderr: %q)", argv, err, toolkit.Tail(stderr, 400))
 		}
 	}
 	b.Cfg.Log.Info("cannot ask pacman-conf where the database is; reading pacman.conf", "argv", argv, "error", err.Error())

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/patchlet/patchlet/api/v1alpha1"
@@ -27,9 +26,6 @@ var DBDirs = []string{"usr/lib/sysimage/rpm", "var/lib/rpm"}
 func DBPaths(root string) []string {
 	return toolkit.InRoot(root, DBDirs...)
 }
-
-// locateTimeout bounds the one `rpm --eval` of DB.Locate.
-const locateTimeout = 30 * time.Second
 
 // ParseDBPath reads the output of `rpm --eval %{_dbpath}`: its last
 // non-empty line, which must be an absolute path with every macro
@@ -104,10 +100,8 @@ type DB struct {
 // read the host's, not the root's) decide it, joined to Root. When rpm
 // cannot say, it logs why and falls back to DBDirs.
 func (d *DB) Locate(log logr.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), locateTimeout)
-	defer cancel()
 	argv := slices.Concat(d.rootArgv(), []string{"--eval", "%{_dbpath}"})
-	stdout, stderr, err := d.Runner.Run(ctx, argv, d.Env)
+	stdout, err := toolkit.QueryOnce(d.Runner, argv, d.Env)
 	if err == nil {
 		var p string
 		if p, err = ParseDBPath(stdout); err == nil {
@@ -117,8 +111,7 @@ func (d *DB) Locate(log logr.Logger) {
 		}
 	}
 	d.dirs = DBPaths(d.Root)
-	log.Info("cannot ask rpm where its database is; watching the usual places", "argv", argv,
-		"error", err.Error(), "stderr", toolkit.Tail(stderr, 400), "paths", d.dirs)
+	log.Info("cannot ask rpm where its database is; watching the usual places", "error", err.Error(), "paths", d.dirs)
 }
 
 // Dirs are the database directories on the host: where rpm said (see
