@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"path/filepath"
@@ -94,8 +93,9 @@ func servedBy(ran []ranStep, policy string, it v1alpha1.PlanItem) (ranStep, bool
 }
 
 // runSummary says what one run of a step changed on the host and what
-// the package manager said of the item's package (the last line of out
-// naming it).
+// the package manager said: its last line naming the item's package, else
+// the last naming an installed package the step did not ask for (apt-get
+// install zeta-virt says "zeta-impl is already the newest version").
 func runSummary(it v1alpha1.PlanItem, r ranStep, before, after *backends.Observation, out []byte) string {
 	// The step's other packages changed as they were asked to: not news.
 	asked := map[string]bool{}
@@ -103,7 +103,17 @@ func runSummary(it v1alpha1.PlanItem, r ranStep, before, after *backends.Observa
 		asked[ref.Name] = ref.Name != it.Package
 	}
 	run := changes(before, after, asked)
-	if line := lineNaming(out, it.Package); line != "" {
+	line := lineNaming(out, it.Package)
+	if line == "" {
+		others := make([]string, 0, len(after.Installed))
+		for name := range after.Installed {
+			if _, ok := asked[name]; !ok {
+				others = append(others, name)
+			}
+		}
+		line = lineNaming(out, others...)
+	}
+	if line != "" {
 		run += fmt.Sprintf(" (%s said %q)", commandName(r.step.Argv), line)
 	}
 	return run
@@ -203,16 +213,15 @@ func changes(before, after *backends.Observation, skip map[string]bool) string {
 	return strings.Join(parts, ", ")
 }
 
-// lineNaming returns the last line of out that names pkg as a word, trimmed
-// and bounded: the package manager's own words about it ("Note, selecting
-// 'zeta-impl' instead of 'zeta-virt'", "hello is already the newest
-// version (1.0).").
-func lineNaming(out []byte, pkg string) string {
-	word := regexp.MustCompile(`(^|[^A-Za-z0-9+._-])` + regexp.QuoteMeta(pkg) + `($|[^A-Za-z0-9+_-]|\.[^A-Za-z0-9])`)
-	lines := bytes.Split(out, []byte("\n"))
+// lineNaming returns the last line of out that names one of pkgs as a
+// word, trimmed and bounded: the package manager's own words about it
+// ("Note, selecting 'zeta-impl' instead of 'zeta-virt'", "hello is
+// already the newest version (1.0).").
+func lineNaming(out []byte, pkgs ...string) string {
+	lines := strings.Split(string(out), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
-		l := strings.TrimSpace(string(lines[i]))
-		if word.MatchString(l) {
+		l := strings.TrimSpace(lines[i])
+		if slices.ContainsFunc(pkgs, func(p string) bool { return namesWord(l, p) }) {
 			const most = 200
 			if len(l) > most {
 				l = l[:most] + "…"
@@ -221,6 +230,32 @@ func lineNaming(out []byte, pkg string) string {
 		}
 	}
 	return ""
+}
+
+// namesWord reports whether line has pkg as a word: not inside a longer
+// package name (hello-doc, libhello), a trailing full stop allowed.
+func namesWord(line, pkg string) bool {
+	for off := 0; pkg != ""; {
+		i := strings.Index(line[off:], pkg)
+		if i < 0 {
+			return false
+		}
+		i += off
+		end := i + len(pkg)
+		before := i == 0 || !isNameByte(line[i-1])
+		after := end == len(line) || !isNameByte(line[end]) ||
+			line[end] == '.' && (end+1 == len(line) || !isNameByte(line[end+1]))
+		if before && after {
+			return true
+		}
+		off = i + 1
+	}
+	return false
+}
+
+// isNameByte: a byte a Debian, RPM, Arch or Alpine package name may hold.
+func isNameByte(b byte) bool {
+	return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || strings.IndexByte("+._-", b) >= 0
 }
 
 // verbRE is a package manager's subcommand (install, add, remove, …).
