@@ -2,7 +2,6 @@ package policy_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,11 +101,6 @@ var _ = Describe("virtual packages and no-effect steps against real apt", Label(
 	})
 
 	It("accepts a virtual package once its provider is installed, in one step, and says so", func() {
-		// Needs apt's Observation.Provides (being added in backends/apt);
-		// until it lands, apt reports no provider and this is the spec above.
-		if !aptReportsProvides() {
-			Skip("backends/apt does not fill Observation.Provides yet")
-		}
 		h := virtualSetup()
 		h.start()
 		pol := eventuallyReady(h, "virt", 30*time.Second)
@@ -116,15 +110,3 @@ var _ = Describe("virtual packages and no-effect steps against real apt", Label(
 		Expect(pol.Status.Plan).To(ConsistOf(HaveField("Reason", v1alpha1.PlanProvided)))
 	})
 })
-
-// aptReportsProvides installs zeta-impl into a scratch root and asks the
-// apt backend whether it reports that zeta-impl provides zeta-virt.
-func aptReportsProvides() bool {
-	GinkgoHelper()
-	h := virtualSetup()
-	Expect(h.preinstall("zeta-impl")).To(Succeed())
-	obs, err := h.backend.Observe(context.Background(), nil)
-	Expect(err).NotTo(HaveOccurred())
-	fmt.Fprintf(GinkgoWriter, "apt's Provides: %v\n", obs.Provides)
-	return len(obs.Provides["zeta-virt"]) > 0
-}
