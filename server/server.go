@@ -45,6 +45,8 @@ type Options struct {
 	Version version.Info
 	// ReadyChecks are run by /readyz, each reported by name with ?verbose.
 	ReadyChecks map[string]func() error
+	// Health is what GET /health reports besides the Host (see Health).
+	Health HealthOptions
 	// OperationLogs opens the full log of an operation; nil answers 404.
 	OperationLogs func(name string) (io.ReadCloser, error)
 	// Authorizer is asked before every request on an object; nil allows all.
@@ -58,6 +60,9 @@ type Options struct {
 	// may connect from; others get 403 before anything else is looked at.
 	// The unix socket is not affected.
 	AllowCIDRs []netip.Prefix
+	// WebSocketOrigins are the origins (scheme://host[:port]) besides the
+	// agent's own whose pages may open a WebSocket watch (see checkOrigin).
+	WebSocketOrigins []string
 	// MaxWatches bounds the watches served at once (429 beyond it);
 	// DefaultMaxWatches when 0, unbounded when negative.
 	MaxWatches int
@@ -87,6 +92,7 @@ type Server struct {
 	log        logr.Logger
 	ready      map[string]func() error
 	readyNames []string
+	healthOpts HealthOptions
 	opLogs     func(name string) (io.ReadCloser, error)
 	authz      Authorizer
 	audit      audit.Recorder
@@ -95,13 +101,15 @@ type Server struct {
 	allowCIDRs []netip.Prefix
 	limiter    *rateLimiter
 	maxWatches int
+	wsOrigins  []string
 	watchMu    sync.Mutex
 	watches    int
 
 	headerTimeout, bodyTimeout, idleTimeout time.Duration
 
-	// bookmarkEvery is the interval of BOOKMARK events in a watch.
-	bookmarkEvery time.Duration
+	// bookmarkEvery is the interval of BOOKMARK events in a watch,
+	// pingEvery of pings in a WebSocket watch.
+	bookmarkEvery, pingEvery time.Duration
 	// shutdownGrace bounds how long Serve waits for requests at shutdown.
 	shutdownGrace time.Duration
 
@@ -116,16 +124,19 @@ func New(o Options) *Server {
 		store:         o.Store,
 		log:           o.Log,
 		ready:         o.ReadyChecks,
+		healthOpts:    o.Health,
 		opLogs:        o.OperationLogs,
 		authz:         o.Authorizer,
 		audit:         o.Audit,
 		now:           time.Now,
 		allowCIDRs:    o.AllowCIDRs,
 		maxWatches:    o.MaxWatches,
+		wsOrigins:     o.WebSocketOrigins,
 		headerTimeout: cmp.Or(o.HeaderTimeout, DefaultHeaderTimeout),
 		bodyTimeout:   cmp.Or(o.BodyTimeout, DefaultBodyTimeout),
 		idleTimeout:   cmp.Or(o.IdleTimeout, DefaultIdleTimeout),
 		bookmarkEvery: 30 * time.Second,
+		pingEvery:     DefaultPingInterval,
 		shutdownGrace: 10 * time.Second,
 		resources:     newResources(),
 	}
@@ -171,6 +182,7 @@ func (s *Server) routes() http.Handler {
 	r.GET("/healthz", s.serveHealth)
 	r.GET("/livez", s.serveHealth)
 	r.GET("/readyz", s.serveReady)
+	r.GET("/health", s.serveHealthDoc)
 	r.GET("/openapi/v2", s.serveOpenAPIv2)
 	if s.metrics != nil {
 		r.GET("/metrics", func(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {

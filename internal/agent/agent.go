@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
 
@@ -33,6 +34,7 @@ func RunStep(dir string) int {
 
 // Run runs the agent until ctx ends.
 func Run(ctx context.Context, o options.Options, log logr.Logger) error {
+	started := time.Now()
 	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
 		return fmt.Errorf("creating --state-dir: %w", err)
 	}
@@ -61,7 +63,7 @@ func Run(ctx context.Context, o options.Options, log logr.Logger) error {
 	// same authentication) and every API request is counted.
 	m := metrics.NewWithOptions(metrics.Options{Version: version.Version})
 
-	ctl, err := newController(o, st, ex, m, log)
+	ctl, backendName, err := newController(o, st, ex, m, log)
 	if err != nil {
 		return err
 	}
@@ -101,6 +103,9 @@ func Run(ctx context.Context, o options.Options, log logr.Logger) error {
 		Log:         log.WithName("api"),
 		Version:     version.Info(),
 		ReadyChecks: readyChecks,
+		Health: server.HealthOptions{
+			HostName: ctl.HostName(), Version: version.Version, Started: started, Backend: backendName,
+		},
 		OperationLogs: func(name string) (io.ReadCloser, error) {
 			return ex.OpenLog(name)
 		},

@@ -21,23 +21,24 @@ import (
 	"github.com/patchlet/patchlet/store"
 )
 
-// newController picks the backend and builds the reconcile loop.
-func newController(o options.Options, st *store.Store, ex *executor.Executor, m *metrics.Metrics, log logr.Logger) (*policy.Controller, error) {
+// newController picks the backend and builds the reconcile loop; it also
+// returns the backend's name.
+func newController(o options.Options, st *store.Store, ex *executor.Executor, m *metrics.Metrics, log logr.Logger) (*policy.Controller, string, error) {
 	rel, relErr := backends.ReadOSRelease(o.Root)
 	name, reason := o.Backend, "--backend "+o.Backend
 	if name == "auto" {
 		if relErr != nil {
-			return nil, fmt.Errorf("--backend auto: %w", relErr)
+			return nil, "", fmt.Errorf("--backend auto: %w", relErr)
 		}
 		var err error
 		name, reason, err = backends.DetectBackendIn(o.Root, rel)
 		if err != nil {
-			return nil, fmt.Errorf("--backend auto: %w", err)
+			return nil, "", fmt.Errorf("--backend auto: %w", err)
 		}
 	}
 	b, err := backends.Open(name, backends.Settings{Root: o.Root, StateDir: o.StateDir, Log: log.WithName(name)})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if c, ok := b.(backends.Caveat); ok && c.Caveat() != "" {
 		log.Info("backend caveat", "backend", name, "caveat", c.Caveat())
@@ -48,12 +49,12 @@ func newController(o options.Options, st *store.Store, ex *executor.Executor, m 
 	if host == "" {
 		h, err := os.Hostname()
 		if err != nil {
-			return nil, fmt.Errorf("--host-name not given and the hostname is unknown: %w", err)
+			return nil, "", fmt.Errorf("--host-name not given and the hostname is unknown: %w", err)
 		}
 		host = strings.ToLower(h)
 	}
 	if errs := v1alpha1.ValidateObjectName(host, nil); len(errs) > 0 {
-		return nil, fmt.Errorf("--host-name %q: %s", host, errs.ToAggregate().Error())
+		return nil, "", fmt.Errorf("--host-name %q: %s", host, errs.ToAggregate().Error())
 	}
 	var uts unix.Utsname
 	kernel := ""
@@ -64,7 +65,7 @@ func newController(o options.Options, st *store.Store, ex *executor.Executor, m 
 	if argv := strings.Fields(o.RebootCommand); len(argv) > 0 {
 		rebooter = commandRebooter{argv: argv}
 	}
-	return policy.New(policy.Options{
+	ctl := policy.New(policy.Options{
 		Store:      st,
 		Backend:    b,
 		Executor:   ex,
@@ -85,7 +86,8 @@ func newController(o options.Options, st *store.Store, ex *executor.Executor, m 
 		HealthChecker: healthcheck.New(healthcheck.Options{
 			ChecksDir: o.ChecksDir, EUID: os.Geteuid(), Log: log.WithName("healthcheck"),
 		}),
-	}), nil
+	})
+	return ctl, name, nil
 }
 
 // commandRebooter runs --reboot-command (split on spaces, no shell).
