@@ -43,6 +43,8 @@ type Backend struct {
 	kernel func() (string, error) // nil: toolkit.KernelRelease
 
 	dbCache    toolkit.Cache[backends.Package] // by the database's and world's stamps
+	provCache  toolkit.Cache[[]string]         // Observation.Provides, by the same stamps
+	pinCache   toolkit.Cache[bool]             // names world constrains to a version, by the same stamps
 	upCache    toolkit.Cache[backends.Upgrade] // by fingerprint
 	availCache toolkit.Cache[[]string]         // by fingerprint and names
 }

@@ -22,42 +22,60 @@ func (b *Backend) Observe(ctx context.Context, names []string) (*backends.Observ
 	if err != nil {
 		return nil, err
 	}
-	obs := &backends.Observation{Installed: installed}
+	obs := &backends.Observation{Installed: installed.pkgs, Provides: installed.provides}
 	fp, err := b.fingerprint()
 	if err != nil {
 		return nil, err
 	}
-	if obs.Upgrades, err = b.upgrades(ctx, fp, installed); err != nil {
+	if obs.Upgrades, err = b.upgrades(ctx, fp, installed.pkgs); err != nil {
 		return nil, err
 	}
 	if obs.Available, err = b.available(ctx, fp, names); err != nil {
 		return nil, err
 	}
-	obs.RebootRequired, obs.RebootPackages = toolkit.KernelReboot(b.kernel, b.Cfg.Log, installed, KernelRebootRequired)
+	obs.RebootRequired, obs.RebootPackages = toolkit.KernelReboot(b.kernel, b.Cfg.Log, installed.pkgs, KernelRebootRequired)
 	if obs.IndexRefreshed, err = b.IndexRefreshed(nil); err != nil {
 		return nil, err
 	}
 	return obs, nil
 }
 
+// installedDB is the parsed installed database: the packages (Held from
+// world) and Observation.Provides, and the version constraint world puts
+// on each name (pinned: NAME~VERSION or NAME=VERSION).
+type installedDB struct {
+	pkgs        map[string]backends.Package
+	provides    map[string][]string
+	constrained map[string]bool
+}
+
+// installedPackages is installed's packages, for toolkit helpers.
+func (b *Backend) installedPackages() (map[string]backends.Package, error) {
+	db, err := b.installed()
+	return db.pkgs, err
+}
+
 // installed parses the installed database and world, cached by their
 // mtimes and sizes.
-func (b *Backend) installed() (map[string]backends.Package, error) {
+func (b *Backend) installed() (installedDB, error) {
 	key, err := new(toolkit.Fingerprint).Files(b.Path(installedPath), b.Path(worldPath)).Sum()
 	if err != nil {
-		return nil, err
+		return installedDB{}, err
 	}
-	if db, ok := b.dbCache.Get(key); ok {
-		return db, nil
+	db, ok1 := b.dbCache.Get(key)
+	provides, ok2 := b.provCache.Get(key)
+	pinned, ok3 := b.pinCache.Get(key)
+	if ok1 && ok2 && ok3 {
+		return installedDB{pkgs: db, provides: provides, constrained: pinned}, nil
 	}
 	data, err := toolkit.ReadOptional(b.Path(installedPath))
 	if err != nil {
-		return nil, fmt.Errorf("read apk installed database: %w", err)
+		return installedDB{}, fmt.Errorf("read apk installed database: %w", err)
 	}
-	db := ParseInstalled(data)
+	db, provided := ParseInstalledProvides(data)
 	world, err := toolkit.ReadOptional(b.Path(worldPath))
 	if err != nil {
-		return nil, fmt.Errorf("read apk world: %w", err)
+		return installedDB{}, fmt.Errorf("read apk world: %w", err)
 	}
 	for name, ver := range ParseWorld(world) {
 		if p, ok := db[name]; ok && p.Version == ver {
@@ -65,7 +83,11 @@ func (b *Backend) installed() (map[string]backends.Package, error) {
 			db[name] = p
 		}
 	}
-	return b.dbCache.Put(key, db), nil
+	return installedDB{
+		pkgs:        b.dbCache.Put(key, db),
+		provides:    b.provCache.Put(key, toolkit.VirtualProvides(db, provided)),
+		constrained: b.pinCache.Put(key, WorldConstrained(world)),
+	}, nil
 }
 
 // fingerprint identifies what apk's answers depend on: the installed

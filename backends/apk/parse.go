@@ -17,13 +17,25 @@ import (
 //	A:x86_64
 //	…
 func ParseInstalled(data []byte) map[string]backends.Package {
-	db := map[string]backends.Package{}
+	db, _ := ParseInstalledProvides(data)
+	return db
+}
+
+// ParseInstalledProvides is ParseInstalled and, per package, the names
+// its p: lines provide (apk 2 and 3 write the same installed database;
+// "p:vname=1.0 so:libx.so.1=1" → vname, so:libx.so.1), versions stripped.
+func ParseInstalledProvides(data []byte) (map[string]backends.Package, map[string][]string) {
+	db, provides := map[string]backends.Package{}, map[string][]string{}
 	var cur backends.Package
+	var curProv []string
 	flush := func() {
 		if cur.Name != "" && cur.Version != "" {
 			db[cur.Name] = cur
+			if len(curProv) > 0 {
+				provides[cur.Name] = curProv
+			}
 		}
-		cur = backends.Package{}
+		cur, curProv = backends.Package{}, nil
 	}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
@@ -43,10 +55,15 @@ func ParseInstalled(data []byte) map[string]backends.Package {
 			cur.Version = line[2:]
 		case 'A':
 			cur.Arch = line[2:]
+		case 'p':
+			for _, dep := range strings.Fields(line[2:]) {
+				name, _, _ := strings.Cut(dep, "=")
+				curProv = append(curProv, name)
+			}
 		}
 	}
 	flush()
-	return db
+	return db, provides
 }
 
 // ParseWorld returns the names in etc/apk/world whose constraint pins
@@ -67,6 +84,24 @@ func ParseWorld(data []byte) map[string]string {
 		held[name] = ver
 	}
 	return held
+}
+
+// WorldConstrained returns the names etc/apk/world constrains to a
+// version (NAME=V, NAME~V, NAME<V, …): apk upgrade NAME leaves those where
+// they are, only apk add --upgrade NAME (which rewrites the entry) moves
+// them.
+func WorldConstrained(data []byte) map[string]bool {
+	out := map[string]bool{}
+	for _, dep := range strings.Fields(string(data)) {
+		if strings.HasPrefix(dep, "!") {
+			continue
+		}
+		if i := strings.IndexAny(dep, "=<>~"); i > 0 {
+			name, _, _ := strings.Cut(dep[:i], "@")
+			out[name] = true
+		}
+	}
+	return out
 }
 
 // splitNameVersion splits apk's NAME-VERSION (VERSION ends in -rN) into

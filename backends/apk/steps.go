@@ -23,10 +23,12 @@ func (b *Backend) RefreshStep() backends.Step {
 	return b.step(v1alpha1.StepRefresh, []string{"update"}, nil)
 }
 
-// InstallStep returns apk add NAME[=VERSION]…. apk records a pinned
-// version in world, so the package stays at it (held) until released.
+// InstallStep returns apk add NAME[~VERSION]…. A pinned version goes into
+// world as NAME~VERSION, not NAME=VERSION: apk writes "add N=V" verbatim
+// into world, and N=V is how a hold looks (HoldStep), so a pinned install
+// read back as held and a later move to Latest was skipped as a manual hold.
 func (b *Backend) InstallStep(pkgs []backends.PackageRef) (backends.Step, error) {
-	args, names, _, err := toolkit.InstallArgs(pkgs, validName, v1alpha1.FamilyAPK, nil)
+	args, names, _, err := toolkit.InstallArgs(pkgs, validName, v1alpha1.FamilyAPK, func(name, version string) string { return name + "~" + version })
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("install: %w", err)
 	}
@@ -34,13 +36,25 @@ func (b *Backend) InstallStep(pkgs []backends.PackageRef) (backends.Step, error)
 }
 
 // UpgradeStep returns apk upgrade NAMES for the installed ones among
-// names (an upgrade never installs); none installed is an error.
+// names (an upgrade never installs); none installed is an error. When
+// world constrains one of them to a version (an earlier pinned install)
+// it is apk add --upgrade NAMES instead: apk upgrade keeps the world
+// constraint and changes nothing (real apk 2 and 3), add rewrites the
+// entry to a plain NAME.
 func (b *Backend) UpgradeStep(names []string) (backends.Step, error) {
-	args, err := toolkit.UpgradeArgs(names, validName, b.installed, b.Cfg.Log)
+	args, err := toolkit.UpgradeArgs(names, validName, b.installedPackages, b.Cfg.Log)
 	if err != nil {
 		return backends.Step{}, fmt.Errorf("upgrade: %w", err)
 	}
-	return b.step(v1alpha1.StepUpgrade, slices.Concat([]string{"upgrade"}, args), args), nil
+	db, err := b.installed()
+	if err != nil {
+		return backends.Step{}, fmt.Errorf("upgrade: %w", err)
+	}
+	cmd := []string{"upgrade"}
+	if slices.ContainsFunc(args, func(n string) bool { return db.constrained[n] }) {
+		cmd = []string{"add", "--upgrade"}
+	}
+	return b.step(v1alpha1.StepUpgrade, slices.Concat(cmd, args), args), nil
 }
 
 // RemoveStep returns apk del NAMES.
@@ -63,7 +77,7 @@ func (b *Backend) HoldStep(names []string, hold bool) (backends.Step, error) {
 	}
 	deps := slices.Clone(args)
 	if hold {
-		installed, err := b.installed()
+		installed, err := b.installedPackages()
 		if err != nil {
 			return backends.Step{}, fmt.Errorf("hold: %w", err)
 		}
