@@ -10,6 +10,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
@@ -89,33 +90,49 @@ func (f *eventFilter) filter(ev store.Event) (watch.EventType, bool) {
 	return "", false
 }
 
-// serveWatch streams events as JSON lines until the client leaves, the
-// timeout passes, the server shuts down or the store drops the watcher.
-func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, res *resource, q url.Values, match matcher) {
+// watchStream is an open watch: the store's events for one resource with
+// the request's parameters and selectors. runWatch turns it into events;
+// an encoder (chunked JSON lines here, WebSocket messages in websocket.go)
+// carries them to the client.
+type watchStream struct {
+	res     *resource
+	p       watchParams
+	table   bool
+	include metav1.IncludeObjectPolicy
+	filter  *eventFilter
+	ch      <-chan store.Event
+	// expired is the 410 of a resourceVersion older than the store's
+	// history: the watch is one ERROR event.
+	expired error
+	// initial is how many of the first events in ch are the initial
+	// state (since 0); initialRV is the newest resourceVersion among them.
+	initial   int
+	initialRV uint64
+	// ctx ends with the request, at timeoutSeconds and when the server
+	// shuts down; the store drops the watcher then.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// timedOut says the watch ended because timeoutSeconds passed.
+	timedOut func() bool
+}
+
+// openWatch parses the watch's parameters and opens the store's watch. An
+// error is answered before the response starts; the caller calls cancel.
+func (s *Server) openWatch(r *http.Request, res *resource, q url.Values, match matcher) (*watchStream, error) {
 	p, err := parseWatchParams(q)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	table := negotiate(r) == formatTable
 	include, err := includeObject(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	if p.timeout > 0 {
-		ctx, cancel = context.WithTimeout(ctx, p.timeout)
-		defer cancel()
+		return nil, err
 	}
 	f := &eventFilter{match: match, seen: map[string]bool{}}
 	if match != nil && p.since > 0 {
 		// Objects that matched before the watch began may stop matching in it.
 		items, _, err := s.store.List(res.Resource)
 		if err != nil {
-			s.writeError(w, r, err)
-			return
+			return nil, err
 		}
 		for _, it := range items {
 			if match(it.Object) {
@@ -123,46 +140,51 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, res *resourc
 			}
 		}
 	}
-	ch, werr := s.store.Watch(ctx, res.Resource, p.since)
+	ctx, cancel := context.WithCancel(r.Context())
+	w := &watchStream{res: res, p: p, table: negotiate(r) == formatTable, include: include, filter: f,
+		ctx: ctx, cancel: cancel, timedOut: func() bool { return false }}
+	if p.timeout > 0 {
+		tctx, tcancel := context.WithTimeout(ctx, p.timeout)
+		w.ctx, w.cancel = tctx, func() { tcancel(); cancel() }
+		w.timedOut = func() bool { return ctx.Err() == nil && tctx.Err() != nil }
+	}
+	ch, werr := s.store.Watch(w.ctx, res.Resource, p.since)
 	// With since 0 the store queued one ADDED event per object before
 	// returning: the first initial events in ch are the initial state.
 	// Events up to initialRV are among them.
-	initialRV := s.store.ResourceVersion()
-	initial := len(ch)
-	if werr != nil && !apierrors.IsResourceExpired(werr) && !apierrors.IsGone(werr) {
-		s.writeError(w, r, werr)
-		return
-	}
-	rc := http.NewResponseController(w)
-	w.Header()["Content-Type"] = headerJSON
-	w.Header()["X-Content-Type-Options"] = headerNoSniff
-	w.WriteHeader(http.StatusOK)
-	var buf []byte
-	send := func(typ watch.EventType, obj []byte) bool {
-		buf = append(buf[:0], `{"type":"`...)
-		buf = append(buf, typ...)
-		buf = append(buf, `","object":`...)
-		buf = append(buf, obj...)
-		buf = append(buf, "}\n"...)
-		if _, err := w.Write(buf); err != nil {
-			return false
-		}
-		return rc.Flush() == nil
-	}
+	w.initialRV = s.store.ResourceVersion()
+	w.initial = len(ch)
+	w.ch = ch
 	if werr != nil {
-		// As the API server does: 200, then one ERROR event with the 410.
-		st, _ := toStatus(werr)
+		if !apierrors.IsResourceExpired(werr) && !apierrors.IsGone(werr) {
+			w.cancel()
+			return nil, werr
+		}
+		w.expired = werr
+	}
+	return w, nil
+}
+
+// sendFunc hands one event to the client; false when the client is gone.
+type sendFunc func(typ watch.EventType, obj []byte) bool
+
+// runWatch sends the events of w until ctx ends, the client is gone or the
+// store drops the watcher. ctx is w.ctx or one derived from it.
+func (s *Server) runWatch(ctx context.Context, w *watchStream, send sendFunc) {
+	res, p := w.res, w.p
+	if w.expired != nil {
+		// As the API server does: one ERROR event with the 410.
+		st, _ := toStatus(w.expired)
 		b, _ := json.Marshal(st)
 		send(watch.Error, b)
 		return
 	}
-	_ = rc.Flush()
+	initial, initialRV := w.initial, w.initialRV
 	if p.initialEvents && initial == 0 && !send(watch.Bookmark, bookmark(res, initialRV, true)) {
 		return
 	}
-
 	var tick <-chan time.Time
-	if p.bookmarks && !table {
+	if p.bookmarks && !w.table {
 		t := time.NewTicker(s.bookmarkEvery)
 		defer t.Stop()
 		tick = t.C
@@ -171,7 +193,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, res *resourc
 		select {
 		case <-ctx.Done():
 			return
-		case ev, ok := <-ch:
+		case ev, ok := <-w.ch:
 			if !ok {
 				return
 			}
@@ -181,7 +203,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, res *resourc
 				endOfInitial = initial == 0 && p.initialEvents
 				initialRV = max(initialRV, ev.RV)
 			}
-			typ, ok := f.filter(ev)
+			typ, ok := w.filter.filter(ev)
 			if !ok {
 				if endOfInitial && !send(watch.Bookmark, bookmark(res, initialRV, true)) {
 					return
@@ -189,8 +211,8 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, res *resourc
 				continue
 			}
 			obj := ev.JSON
-			if table {
-				t, err := s.table(res, []store.Item{{Object: ev.Object, JSON: ev.JSON}}, include, strconv.FormatUint(ev.RV, 10), "", 0)
+			if w.table {
+				t, err := s.table(res, []store.Item{{Object: ev.Object, JSON: ev.JSON}}, w.include, strconv.FormatUint(ev.RV, 10), "", 0)
 				if err != nil {
 					s.log.Error(err, "rendering watch event as table", "resource", res.Resource)
 					return
@@ -208,7 +230,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, res *resourc
 		case <-tick:
 			// Every event up to rv is in ch or was sent: read rv first.
 			rv := s.store.ResourceVersion()
-			if len(ch) > 0 {
+			if len(w.ch) > 0 {
 				continue
 			}
 			if !send(watch.Bookmark, bookmark(res, rv, false)) {
@@ -216,6 +238,51 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, res *resourc
 			}
 		}
 	}
+}
+
+// appendEvent appends the JSON of one watch event, {"type":…,"object":…},
+// the same in both encodings.
+func appendEvent(buf []byte, typ watch.EventType, obj []byte) []byte {
+	buf = append(buf, `{"type":"`...)
+	buf = append(buf, typ...)
+	buf = append(buf, `","object":`...)
+	buf = append(buf, obj...)
+	return append(buf, '}')
+}
+
+// serveWatch serves a watch: over WebSocket when the request is an upgrade
+// (websocket.go), else as chunked JSON lines, one event a line, as
+// kube-apiserver does and kubectl get -w reads.
+func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, res *resource, q url.Values, match matcher) {
+	if isWebSocketUpgrade(r) {
+		if err := s.checkOrigin(r); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	ws, err := s.openWatch(r, res, q, match)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer ws.cancel()
+	if isWebSocketUpgrade(r) {
+		s.serveWatchWebSocket(w, r, ws)
+		return
+	}
+	rc := http.NewResponseController(w)
+	w.Header()["Content-Type"] = headerJSON
+	w.Header()["X-Content-Type-Options"] = headerNoSniff
+	w.WriteHeader(http.StatusOK)
+	_ = rc.Flush()
+	var buf []byte
+	s.runWatch(ws.ctx, ws, func(typ watch.EventType, obj []byte) bool {
+		buf = append(appendEvent(buf[:0], typ, obj), '\n')
+		if _, err := w.Write(buf); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	})
 }
 
 // bookmark is the object of a BOOKMARK event: kind and resourceVersion
