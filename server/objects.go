@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -136,39 +135,6 @@ func (s *Server) serveGetSub(w http.ResponseWriter, r *http.Request, ps httprout
 		return
 	}
 	s.get(w, r, res, res.Resource+"/"+sub, name)
-}
-
-// serveLog streams the full log of an operation as text.
-func (s *Server) serveLog(w http.ResponseWriter, r *http.Request, res *resource, name string) {
-	if !s.authorize(w, r, "get", res.Resource+"/log", name) {
-		return
-	}
-	if _, err := s.store.GetJSON(res.Resource, name); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	notFound := statusError(http.StatusNotFound, metav1.StatusReasonNotFound,
-		fmt.Sprintf("no log recorded for operation %q", name))
-	if s.opLogs == nil {
-		s.writeError(w, r, notFound)
-		return
-	}
-	rc, err := s.opLogs(name)
-	if errors.Is(err, os.ErrNotExist) {
-		s.writeError(w, r, notFound)
-		return
-	}
-	if err != nil {
-		s.writeError(w, r, fmt.Errorf("opening the log of operation %q: %w", name, err))
-		return
-	}
-	defer rc.Close()
-	w.Header()["Content-Type"] = headerText
-	w.Header()["X-Content-Type-Options"] = headerNoSniff
-	w.WriteHeader(http.StatusOK)
-	if _, err := io.Copy(w, rc); err != nil {
-		s.log.V(1).Info("log stream ended early", "operation", name, "reason", err.Error())
-	}
 }
 
 func (s *Server) serveList(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
