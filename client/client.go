@@ -337,8 +337,18 @@ func (c *Client) Logs(ctx context.Context, operation string) (io.ReadCloser, err
 // LogsFrom opens the log of an Operation, skipping its first offset bytes
 // (the skipping is done here, so any server works).
 func (c *Client) LogsFrom(ctx context.Context, operation string, offset int64) (io.ReadCloser, error) {
+	return c.logs(ctx, operation, offset, nil)
+}
+
+// FollowLogs is LogsFrom with follow=true: the agent goes on streaming what
+// the step writes and ends the stream when the Operation has finished.
+func (c *Client) FollowLogs(ctx context.Context, operation string, offset int64) (io.ReadCloser, error) {
+	return c.logs(ctx, operation, offset, url.Values{"follow": {"true"}})
+}
+
+func (c *Client) logs(ctx context.Context, operation string, offset int64, query url.Values) (io.ReadCloser, error) {
 	resp, cancel, err := c.send(ctx, request{
-		method: http.MethodGet, path: resourcePath(Operations, operation, "log"),
+		method: http.MethodGet, path: resourcePath(Operations, operation, "log"), query: query,
 		stream: true, resource: Operations, name: operation,
 	})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,8 +17,8 @@ const logsLong = `Print the full log of an Operation: the combined output of the
 package-manager step it ran, as the agent recorded it (describe shows only
 the tail).
 
-With -f, keep printing what the step writes until it has finished
-(Succeeded or Failed), then exit.`
+With -f, keep printing what the step writes, as the agent streams it,
+until it has finished; exit 0 when it Succeeded and 1 when it Failed.`
 
 const logsExamples = `  # The log of one step
   patchctl logs op-7f3a
@@ -28,7 +29,9 @@ const logsExamples = `  # The log of one step
   # Follow a running step
   patchctl logs -f op-7f3a`
 
-// followInterval is how often -f looks for new output.
+// followInterval is how long -f waits before following again a stream
+// that ended before the step did (an agent restart, or an agent that
+// answers the whole log at once instead of following).
 const followInterval = time.Second
 
 func newLogsCommand(g *globalOptions, s streams) *cobra.Command {
@@ -64,32 +67,44 @@ func containsSlash(s string) bool {
 }
 
 func runLogs(ctx context.Context, c *client.Client, out io.Writer, name string, follow bool) error {
-	var offset int64
-	ops := c.Operations()
-	for {
-		finished := false
-		if follow {
-			op, err := ops.Get(ctx, name)
-			if err != nil {
-				return err
-			}
-			finished = op.Status.Phase == v1alpha1.OperationSucceeded || op.Status.Phase == v1alpha1.OperationFailed
-		}
-		rc, err := c.LogsFrom(ctx, name, offset)
+	if !follow {
+		rc, err := c.Logs(ctx, name)
 		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		if _, err := io.Copy(out, rc); err != nil && ctx.Err() == nil {
+			return fmt.Errorf("reading the log of operation %q: %w", name, err)
+		}
+		return nil
+	}
+	var offset int64
+	for {
+		rc, err := c.FollowLogs(ctx, name, offset)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			return err
 		}
 		n, err := io.Copy(out, rc)
 		rc.Close()
 		offset += n
+		if ctx.Err() != nil {
+			return nil
+		}
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
 			return fmt.Errorf("reading the log of operation %q: %w", name, err)
 		}
-		if !follow || finished {
+		op, err := c.Operations().Get(ctx, name)
+		if err != nil {
+			return err
+		}
+		switch op.Status.Phase {
+		case v1alpha1.OperationSucceeded:
 			return nil
+		case v1alpha1.OperationFailed:
+			return fmt.Errorf("operation %q failed: %s", name, failure(op))
 		}
 		select {
 		case <-ctx.Done():
@@ -97,4 +112,16 @@ func runLogs(ctx context.Context, c *client.Client, out io.Writer, name string, 
 		case <-time.After(followInterval):
 		}
 	}
+}
+
+// failure says why a failed Operation failed, from its status.
+func failure(op *v1alpha1.Operation) string {
+	msg := op.Status.Reason
+	if op.Status.ExitCode != nil {
+		msg += fmt.Sprintf(" (exit code %d)", *op.Status.ExitCode)
+	}
+	if op.Status.Message != "" {
+		msg += ": " + op.Status.Message
+	}
+	return strings.TrimSpace(msg)
 }

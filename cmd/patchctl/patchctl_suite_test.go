@@ -48,6 +48,8 @@ type agent struct {
 
 	mu   sync.Mutex
 	logs map[string]string
+	// openLog, when set, serves the logs instead of logs (a real executor).
+	openLog func(name string) (io.ReadCloser, error)
 }
 
 // startAgent serves the API of a fresh store on a unix socket (and on the
@@ -67,6 +69,9 @@ func startAgent(extra ...server.ListenConfig) (*agent, []string) {
 		OperationLogs: func(name string) (io.ReadCloser, error) {
 			a.mu.Lock()
 			defer a.mu.Unlock()
+			if a.openLog != nil {
+				return a.openLog(name)
+			}
 			l, ok := a.logs[name]
 			if !ok {
 				return nil, os.ErrNotExist
