@@ -42,91 +42,96 @@ func mustRun(ctx context.Context, s backends.Step) []byte {
 	return out
 }
 
-// The apk backend against real apk-tools 3.0.6 (Alpine >= 3.23), in an
-// isolated root with a signed repository of packages built by apk mkpkg.
-// Regenerate the apk-3.0.6.* golden files with
-// PATCHLET_UPDATE_GOLDEN=1 go test ./backends/apk/ -run TestApk.
-var _ = Describe("the apk backend against real apk-tools 3.0.6", Ordered, Label("integration"), func() {
-	const version = "3.0.6"
-	var (
-		root *testapk.Root
-		b    *apk.Backend
-	)
-	foo10 := testapk.Package{Name: "foo", Version: "1.0-r0", Files: map[string]string{"etc/foo.conf": "one\n"}, Provides: []string{"vfoo=1.0", "cmd:foo=1.0-r0"}}
-	foo11 := testapk.Package{Name: "foo", Version: "1.1-r0", Files: map[string]string{"etc/foo.conf": "two\n"}, Provides: []string{"vfoo=1.1", "cmd:foo=1.1-r0"}}
-	bar := testapk.Package{Name: "bar", Version: "2.0-r0", Files: map[string]string{"usr/share/bar/x": "x\n"}}
+// The apk backend against real apk-tools 2.14.10 (Alpine <= 3.22) and
+// 3.0.6 (Alpine >= 3.23), each in an isolated root with a signed repository
+// (v2 packages built by testapk for apk 2, apk mkpkg for apk 3).
+// Regenerate the apk-<version>.* golden files with
+// PATCHLET_UPDATE_GOLDEN=1 go test -count=1 ./backends/apk/.
+var _ = describeReal("2.14.10")
+var _ = describeReal("3.0.6")
 
-	observe := func(ctx context.Context, names ...string) *backends.Observation {
-		GinkgoHelper()
-		obs, err := b.Observe(ctx, names)
-		Expect(err).NotTo(HaveOccurred())
-		return obs
-	}
+func describeReal(version string) bool {
+	return Describe("the apk backend against real apk-tools "+version, Ordered, Label("integration"), func() {
+		var (
+			root *testapk.Root
+			b    *apk.Backend
+		)
+		foo10 := testapk.Package{Name: "foo", Version: "1.0-r0", Files: map[string]string{"etc/foo.conf": "one\n"}, Provides: []string{"vfoo=1.0", "cmd:foo=1.0-r0"}}
+		foo11 := testapk.Package{Name: "foo", Version: "1.1-r0", Files: map[string]string{"etc/foo.conf": "two\n"}, Provides: []string{"vfoo=1.1", "cmd:foo=1.1-r0"}}
+		bar := testapk.Package{Name: "bar", Version: "2.0-r0", Files: map[string]string{"usr/share/bar/x": "x\n"}}
 
-	BeforeAll(func(ctx context.Context) {
-		bin := testapk.Binary(version)
-		tmp := GinkgoT().TempDir()
-		var err error
-		root, err = testapk.NewRoot(ctx, bin, tmp)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(root.Publish(ctx, foo10, foo11, bar)).To(Succeed())
-		backendtest.GoldenNames[root.Repo] = "/srv/repo"
-		b, err = apk.New(apk.Options{Settings: backends.Settings{Root: root.Dir, StateDir: filepath.Join(tmp, "state"), Log: GinkgoLogr},
-			Apk: bin, KernelRelease: func() (string, error) { return "6.6.36-0-lts", nil }})
-		Expect(err).NotTo(HaveOccurred())
-		mustRun(ctx, b.RefreshStep())
-	})
-
-	It("installs a pinned version without reading it back as held", func(ctx context.Context) {
-		mustRun(ctx, built(b.InstallStep([]backends.PackageRef{{Name: "foo", Version: "1.0-r0"}})))
-		obs := observe(ctx, "foo")
-		Expect(obs.Installed).To(HaveKeyWithValue("foo", backends.Package{Name: "foo", Version: "1.0-r0", Arch: "x86_64"}))
-		Expect(obs.Available["foo"]).To(Equal([]string{"1.1-r0", "1.0-r0"}))
-		data, err := os.ReadFile(root.Path("lib/apk/db/installed"))
-		Expect(err).NotTo(HaveOccurred())
-		backendtest.RecordGolden("apk-"+version+".installed", data)
-		world, err := os.ReadFile(root.Path("etc/apk/world"))
-		Expect(err).NotTo(HaveOccurred())
-		backendtest.RecordGolden("apk-"+version+".world-pinned", world)
-	})
-
-	It("counts the upgrade apk list -u lists for a pinned package", func(ctx context.Context) {
-		out, err := root.Stdout(ctx, "list", "-u")
-		Expect(err).NotTo(HaveOccurred())
-		backendtest.RecordGolden("apk-"+version+".list-u.stdout", out)
-		Expect(string(out)).To(ContainSubstring("[upgradable from: foo-1.0-r0]"))
-		Expect(observe(ctx).Upgrades).To(Equal(map[string]backends.Upgrade{"foo": {Name: "foo", From: "1.0-r0", To: "1.1-r0", Source: "foo"}}))
-		for name, args := range map[string][]string{"policy.stdout": {"policy", "foo"}, "version-l-lt.stdout": {"version", "-l", "<"}} {
-			out, err := root.Stdout(ctx, args...)
+		observe := func(ctx context.Context, names ...string) *backends.Observation {
+			GinkgoHelper()
+			obs, err := b.Observe(ctx, names)
 			Expect(err).NotTo(HaveOccurred())
-			backendtest.RecordGolden("apk-"+version+"."+name, out)
+			return obs
 		}
-	})
 
-	It("reports what the installed package provides", func(ctx context.Context) {
-		Expect(observe(ctx).Provides).To(Equal(map[string][]string{"vfoo": {"foo"}, "cmd:foo": {"foo"}}))
-	})
+		BeforeAll(func(ctx context.Context) {
+			bin := testapk.Binary(version)
+			tmp := GinkgoT().TempDir()
+			var err error
+			root, err = testapk.NewRoot(ctx, bin, tmp)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(root.Publish(ctx, foo10, foo11, bar)).To(Succeed())
+			backendtest.GoldenNames[root.Repo] = "/srv/repo"
+			b, err = apk.New(apk.Options{Settings: backends.Settings{Root: root.Dir, StateDir: filepath.Join(tmp, "state"), Log: GinkgoLogr},
+				Apk: bin, KernelRelease: func() (string, error) { return "6.6.36-0-lts", nil }})
+			Expect(err).NotTo(HaveOccurred())
+			mustRun(ctx, b.RefreshStep())
+		})
 
-	It("moves a pinned package to Latest", func(ctx context.Context) {
-		mustRun(ctx, built(b.UpgradeStep([]string{"foo"})))
-		obs := observe(ctx)
-		Expect(obs.Installed["foo"].Version).To(Equal("1.1-r0"), "apk upgrade alone keeps the world pin")
-		Expect(obs.Upgrades).To(BeEmpty())
-	})
+		It("installs a pinned version without reading it back as held", func(ctx context.Context) {
+			mustRun(ctx, built(b.InstallStep([]backends.PackageRef{{Name: "foo", Version: "1.0-r0"}})))
+			obs := observe(ctx, "foo")
+			Expect(obs.Installed).To(HaveKeyWithValue("foo", backends.Package{Name: "foo", Version: "1.0-r0", Arch: "x86_64"}))
+			Expect(obs.Available["foo"]).To(Equal([]string{"1.1-r0", "1.0-r0"}))
+			data, err := os.ReadFile(root.Path("lib/apk/db/installed"))
+			Expect(err).NotTo(HaveOccurred())
+			backendtest.RecordGolden("apk-"+version+".installed", data)
+			world, err := os.ReadFile(root.Path("etc/apk/world"))
+			Expect(err).NotTo(HaveOccurred())
+			backendtest.RecordGolden("apk-"+version+".world-pinned", world)
+		})
 
-	It("holds and releases through world", func(ctx context.Context) {
-		mustRun(ctx, built(b.InstallStep([]backends.PackageRef{{Name: "bar"}})))
-		mustRun(ctx, built(b.HoldStep([]string{"bar"}, true)))
-		Expect(observe(ctx).Installed["bar"].Held).To(BeTrue())
-		mustRun(ctx, built(b.HoldStep([]string{"bar"}, false)))
-		Expect(observe(ctx).Installed["bar"].Held).To(BeFalse())
-		world, err := os.ReadFile(root.Path("etc/apk/world"))
-		Expect(err).NotTo(HaveOccurred())
-		Expect(strings.Fields(string(world))).To(ConsistOf("bar", "foo"))
-	})
+		It("counts the upgrade apk list -u lists for a pinned package", func(ctx context.Context) {
+			out, err := root.Stdout(ctx, "list", "-u")
+			Expect(err).NotTo(HaveOccurred())
+			backendtest.RecordGolden("apk-"+version+".list-u.stdout", out)
+			Expect(string(out)).To(ContainSubstring("[upgradable from: foo-1.0-r0]"))
+			Expect(observe(ctx).Upgrades).To(Equal(map[string]backends.Upgrade{"foo": {Name: "foo", From: "1.0-r0", To: "1.1-r0", Source: "foo"}}))
+			for name, args := range map[string][]string{"policy.stdout": {"policy", "foo"}, "version-l-lt.stdout": {"version", "-l", "<"}} {
+				out, err := root.Stdout(ctx, args...)
+				Expect(err).NotTo(HaveOccurred())
+				backendtest.RecordGolden("apk-"+version+"."+name, out)
+			}
+		})
 
-	It("removes a package (Absent)", func(ctx context.Context) {
-		mustRun(ctx, built(b.RemoveStep([]string{"bar"})))
-		Expect(observe(ctx).Installed).NotTo(HaveKey("bar"))
+		It("reports what the installed package provides", func(ctx context.Context) {
+			Expect(observe(ctx).Provides).To(Equal(map[string][]string{"vfoo": {"foo"}, "cmd:foo": {"foo"}}))
+		})
+
+		It("moves a pinned package to Latest", func(ctx context.Context) {
+			mustRun(ctx, built(b.UpgradeStep([]string{"foo"})))
+			obs := observe(ctx)
+			Expect(obs.Installed["foo"].Version).To(Equal("1.1-r0"), "apk upgrade alone keeps the world pin")
+			Expect(obs.Upgrades).To(BeEmpty())
+		})
+
+		It("holds and releases through world", func(ctx context.Context) {
+			mustRun(ctx, built(b.InstallStep([]backends.PackageRef{{Name: "bar"}})))
+			mustRun(ctx, built(b.HoldStep([]string{"bar"}, true)))
+			Expect(observe(ctx).Installed["bar"].Held).To(BeTrue())
+			mustRun(ctx, built(b.HoldStep([]string{"bar"}, false)))
+			Expect(observe(ctx).Installed["bar"].Held).To(BeFalse())
+			world, err := os.ReadFile(root.Path("etc/apk/world"))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(strings.Fields(string(world))).To(ConsistOf("bar", "foo"))
+		})
+
+		It("removes a package (Absent)", func(ctx context.Context) {
+			mustRun(ctx, built(b.RemoveStep([]string{"bar"})))
+			Expect(observe(ctx).Installed).NotTo(HaveKey("bar"))
+		})
 	})
-})
+}

@@ -172,6 +172,9 @@ func NewRoot(ctx context.Context, apk, dir string) (*Root, error) {
 	return r, nil
 }
 
+// V2 is whether the root's apk is apk-tools 2.
+func (r *Root) V2() bool { return strings.HasSuffix(r.Apk, "apk-2.14.10") }
+
 // Path is rel inside the root.
 func (r *Root) Path(rel string) string { return filepath.Join(r.Dir, rel) }
 
@@ -193,11 +196,29 @@ func (r *Root) Stdout(ctx context.Context, args ...string) ([]byte, error) {
 	return out, nil
 }
 
-// Publish builds pkgs (v3 packages, apk mkpkg --sign-key) into the
-// repository and rewrites its signed index (apk mkndx) over every package
-// there. It needs apk 3 (apk 2 has neither mkpkg nor v3 packages).
+// Publish builds pkgs into the repository and rewrites its signed index
+// over every package there: for apk 3 v3 packages (apk mkpkg --sign-key)
+// and apk mkndx, for apk 2 v2 packages built here (buildV2) and apk index,
+// signed as abuild-sign does (signV2).
 func (r *Root) Publish(ctx context.Context, pkgs ...Package) error {
 	arch := filepath.Join(r.Repo, "x86_64")
+	if r.V2() {
+		for _, p := range pkgs {
+			if err := buildV2(filepath.Join(arch, p.Name+"-"+p.Version+".apk"), p); err != nil {
+				return err
+			}
+		}
+		apks, err := filepath.Glob(filepath.Join(arch, "*.apk"))
+		if err != nil {
+			return err
+		}
+		unsigned := filepath.Join(arch, "APKINDEX.unsigned.tar.gz")
+		// The packages are unsigned: the signed index vouches for them.
+		if _, err := run(ctx, arch, append([]string{r.Apk, "index", "--allow-untrusted", "--rewrite-arch", "x86_64", "-o", unsigned}, apks...)...); err != nil {
+			return err
+		}
+		return signV2(ctx, r.Key, unsigned, filepath.Join(arch, "APKINDEX.tar.gz"))
+	}
 	for _, p := range pkgs {
 		files, err := os.MkdirTemp("", "testapk-files-")
 		if err != nil {
