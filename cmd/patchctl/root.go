@@ -138,6 +138,7 @@ func newRootCommand(s streams, getenv func(string) string) *cobra.Command {
 		newLogsCommand(g, s),
 		newVersionCommand(g, s),
 		newAuditCommand(s),
+		newCertsCommand(s),
 		newRolloutCommand(g, s),
 	)
 	return root
