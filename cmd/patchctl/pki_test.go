@@ -1,80 +1,51 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"time"
 
 	. "github.com/onsi/gomega"
+
+	"github.com/patchlet/patchlet/internal/pki"
 )
 
 // testPKI is a CA with a server certificate for 127.0.0.1 and a client
-// certificate, written as PEM files.
+// certificate, written as PEM files by internal/pki (what patchctl certs
+// writes).
 type testPKI struct {
 	dir                   string
 	caCert                string
 	serverCert, serverKey string
 	clientCert, clientKey string
-	caDER                 []byte
-	caKey                 *ecdsa.PrivateKey
-	caTemplate            *x509.Certificate
+	ca                    *pki.CA
 }
 
 func newTestPKI(dir string) *testPKI {
 	p := &testPKI{dir: dir}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := pki.NewCA("patchctl test CA", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	Expect(err).NotTo(HaveOccurred())
-	p.caKey = key
-	p.caTemplate = &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "patchctl test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-	}
-	p.caDER, err = x509.CreateCertificate(rand.Reader, p.caTemplate, p.caTemplate, &key.PublicKey, key)
-	Expect(err).NotTo(HaveOccurred())
-	p.caTemplate, err = x509.ParseCertificate(p.caDER)
-	Expect(err).NotTo(HaveOccurred())
-	p.caCert = p.write("ca.crt", "CERTIFICATE", p.caDER)
-	p.serverCert, p.serverKey = p.issue("server", 2, x509.ExtKeyUsageServerAuth)
-	p.clientCert, p.clientKey = p.issue("client", 3, x509.ExtKeyUsageClientAuth)
+	p.ca = ca
+	p.caCert = p.write("ca.crt", pki.CertPEM(ca.Cert))
+	p.serverCert, p.serverKey = p.issue(pki.Request{CommonName: "server", Server: true, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}})
+	p.clientCert, p.clientKey = p.issue(pki.Request{CommonName: "client", Client: true})
 	return p
 }
 
-func (p *testPKI) write(name, typ string, der []byte) string {
+func (p *testPKI) write(name string, data []byte) string {
 	path := filepath.Join(p.dir, name)
-	Expect(os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600)).To(Succeed())
+	Expect(os.WriteFile(path, data, 0o600)).To(Succeed())
 	return path
 }
 
-func (p *testPKI) issue(name string, serial int64, usage x509.ExtKeyUsage) (string, string) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+func (p *testPKI) issue(r pki.Request) (string, string) {
+	r.NotBefore, r.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
+	cert, key, err := p.ca.Issue(r)
 	Expect(err).NotTo(HaveOccurred())
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caTemplate, &key.PublicKey, p.caKey)
+	keyPEM, err := pki.KeyPEM(key)
 	Expect(err).NotTo(HaveOccurred())
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	Expect(err).NotTo(HaveOccurred())
-	return p.write(name+".crt", "CERTIFICATE", der), p.write(name+".key", "EC PRIVATE KEY", keyDER)
+	return p.write(r.CommonName+".crt", pki.CertPEM(cert)), p.write(r.CommonName+".key", keyPEM)
 }
 
 // kubeconfig writes a kubeconfig whose current context "tls" reaches
