@@ -104,6 +104,8 @@ type Server struct {
 	wsOrigins  []string
 	watchMu    sync.Mutex
 	watches    int
+	// upgraded counts the WebSocket watches, which Shutdown does not wait for.
+	upgraded sync.WaitGroup
 
 	headerTimeout, bodyTimeout, idleTimeout time.Duration
 
@@ -276,6 +278,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.Background(), s.shutdownGrace)
 	defer cancel()
 	err := srv.Shutdown(sctx)
+	s.waitUpgraded(sctx)
 	<-errc
 	if err != nil {
 		return fmt.Errorf("shutting down the api server: %w", err)

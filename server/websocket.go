@@ -42,7 +42,7 @@ func headerHasToken(h http.Header, key, token string) bool {
 // any web page could read the agent's objects with a viewer's or
 // operator's certificate. Clients that send no Origin (patchctl, a hub,
 // curl) and the agent's own origin pass; Options.WebSocketOrigins lists
-// the others allowed.
+// the others allowed, exactly (no patterns: each is a deliberate grant).
 func (s *Server) checkOrigin(r *http.Request) error {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
@@ -59,6 +59,21 @@ func (s *Server) checkOrigin(r *http.Request) error {
 		"a WebSocket from origin %q is refused: only the agent's own origin and those allowed with --websocket-origin may open one", origin))
 }
 
+// ParseWebSocketOrigins checks --websocket-origin values: each an origin
+// as a browser sends it, scheme://host[:port], http or https.
+func ParseWebSocketOrigins(values []string) ([]string, error) {
+	var out []string
+	for _, v := range values {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			return nil, fmt.Errorf("--websocket-origin %q: want an origin, scheme://host[:port] with scheme http or https", v)
+		}
+		out = append(out, u.Scheme+"://"+strings.ToLower(u.Host))
+	}
+	return out, nil
+}
+
 // serveWatchWebSocket upgrades the request and sends the events of w, one
 // text message each holding the same JSON event as a line of the chunked
 // watch (without the newline): kube-apiserver frames JSON watch events as
@@ -68,6 +83,9 @@ func (s *Server) checkOrigin(r *http.Request) error {
 // the watch (watch again from the last resourceVersion), 1001 when the
 // agent shuts down.
 func (s *Server) serveWatchWebSocket(w http.ResponseWriter, r *http.Request, ws *watchStream) {
+	// Counted before the hijack, so that Serve's shutdown sees it.
+	s.upgraded.Add(1)
+	defer s.upgraded.Done()
 	// checkOrigin has judged the origin: the library's own check (same
 	// host or patterns) would answer in plain text rather than a Status.
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
@@ -129,5 +147,20 @@ func (s *Server) serveWatchWebSocket(w http.ResponseWriter, r *http.Request, ws 
 		s.log.V(1).Info("websocket watch client gone", "resource", ws.res.Resource, "unresponsive", unresponsive.Load())
 	default:
 		_ = c.Close(websocket.StatusNormalClosure, "the watch ended; watch again from the last resourceVersion")
+	}
+}
+
+// waitUpgraded waits until the WebSocket watches have closed, or ctx ends:
+// http.Server.Shutdown does not wait for hijacked connections, and a
+// process that exits before the close frame is sent cuts its clients off.
+func (s *Server) waitUpgraded(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		s.upgraded.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
 	}
 }

@@ -3,10 +3,14 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
@@ -15,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/patchlet/patchlet/api/v1alpha1"
+	"github.com/patchlet/patchlet/internal/testsupport/testrepo"
 	"github.com/patchlet/patchlet/server"
 	"github.com/patchlet/patchlet/store"
 )
@@ -255,5 +260,79 @@ var _ = Describe("Watch over WebSocket", func() {
 			Entry("no certificate: 401", func() [2]string { return [2]string{} }, http.StatusUnauthorized),
 			Entry("a certificate without a role: 403", func() [2]string { return p.nobody }, http.StatusForbidden),
 		)
+	})
+})
+
+var _ = Describe("--websocket-origin", func() {
+	It("takes origins only", func() {
+		got, err := server.ParseWebSocketOrigins([]string{"https://Hub.Example.com:8443", "http://localhost:3000/"})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(got).To(Equal([]string{"https://hub.example.com:8443", "http://localhost:3000"}))
+		for _, bad := range []string{"hub.example.com", "*", "https://hub.example.com/app", "ftp://hub", "https://u@hub"} {
+			_, err := server.ParseWebSocketOrigins([]string{bad})
+			Expect(err).To(HaveOccurred(), bad)
+		}
+	})
+})
+
+var _ = Describe("Watch over WebSocket on the real agent", Label("integration"), func() {
+	It("streams the agent's own writes and a dropped-in policy, checks Origin by the flag, and closes with 1001 on SIGTERM", func() {
+		if _, err := exec.LookPath("apt-get"); err != nil {
+			Skip("apt-get is not installed")
+		}
+		// Short: a unix socket path must fit in 108 bytes.
+		dir, err := os.MkdirTemp("", "pws-")
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(os.RemoveAll, dir)
+		bin := filepath.Join(dir, "patchlet")
+		build := exec.Command("go", "build", "-o", bin, "./cmd/patchlet")
+		build.Dir = ".."
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		out, err := build.CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "go build ./cmd/patchlet: %s", out)
+		root, err := testrepo.NewRoot(filepath.Join(dir, "root"))
+		Expect(err).NotTo(HaveOccurred())
+		policies, sock := filepath.Join(dir, "policies"), filepath.Join(dir, "api.sock")
+		Expect(os.MkdirAll(policies, 0o755)).To(Succeed())
+		Expect(os.WriteFile(filepath.Join(dir, "config.yaml"), []byte("{}\n"), 0o644)).To(Succeed())
+		agentLog, err := os.Create(filepath.Join(dir, "agent.log"))
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(agentLog.Close)
+		cmd := exec.Command(bin, "--root", root.Dir, "--state-dir", filepath.Join(dir, "state"), "--listen", "unix:"+sock,
+			"--policy-dir", policies, "--backend", "apt", "--executor", "detached", "--host-name", "h",
+			"--log-format", "json", "--config", filepath.Join(dir, "config.yaml"),
+			"--websocket-origin", "https://hub.example.com")
+		cmd.Stdout, cmd.Stderr = agentLog, agentLog
+		cmd.Env = []string{"PATH=" + testrepo.DefaultPath}
+		Expect(cmd.Start()).To(Succeed())
+		DeferCleanup(stopAgent, cmd)
+		DeferCleanup(func() {
+			if CurrentSpecReport().Failed() {
+				b, _ := os.ReadFile(agentLog.Name())
+				GinkgoWriter.Printf("agent log:\n%s\n", b)
+			}
+		})
+
+		t := &testServer{base: "http://patchlet", client: unixClient(sock)}
+		Eventually(func() error {
+			code, _, err := getBody(t.client, t.base+"/healthz")
+			if err == nil && code != http.StatusOK {
+				err = fmt.Errorf("healthz: %d", code)
+			}
+			return err
+		}).WithTimeout(30*time.Second).Should(Succeed(), "the agent serves")
+		hosts := t.wsWatch(api + "/hosts?watch=true")
+		Eventually(hosts.events).WithTimeout(30*time.Second).Should(Receive(HaveField("String()", "ADDED h")), "the Host the agent wrote")
+		pols := t.wsWatch(api+"/patchpolicies?watch=true&labelSelector=role%3Dweb", "Origin", "https://hub.example.com")
+		Expect(os.WriteFile(filepath.Join(policies, "web.yaml"), []byte(webPolicy), 0o644)).To(Succeed())
+		Eventually(pols.events).WithTimeout(30 * time.Second).Should(Receive(HaveField("String()", "ADDED web")))
+
+		_, resp, err := t.dialWatch(api+"/hosts?watch=true", "Origin", "https://evil.example.net")
+		Expect(err).To(HaveOccurred())
+		Expect(resp.StatusCode).To(Equal(http.StatusForbidden))
+
+		Expect(cmd.Process.Signal(syscall.SIGTERM)).To(Succeed())
+		Expect(hosts.closedWith()).To(Equal(websocket.StatusGoingAway))
+		Expect(pols.closedWith()).To(Equal(websocket.StatusGoingAway))
 	})
 })

@@ -85,6 +85,10 @@ func Run(ctx context.Context, o options.Options, log logr.Logger) error {
 	if err != nil {
 		return fmt.Errorf("--allow-cidr: %w", err)
 	}
+	origins, err := server.ParseWebSocketOrigins(o.WSOrigins)
+	if err != nil {
+		return err
+	}
 	auditDir := cmp.Or(o.AuditDir, filepath.Join(o.StateDir, "audit"))
 	al, err := audit.Open(audit.Options{Dir: auditDir, MaxSize: o.AuditMaxSize, Keep: o.AuditKeep, Log: log.WithName("audit")})
 	if err != nil {
@@ -94,15 +98,16 @@ func Run(ctx context.Context, o options.Options, log logr.Logger) error {
 	ctl.SetAudit(al)
 
 	srv := server.New(server.Options{
-		Authorizer:  server.NewRoleAuthorizer(os.Getuid()),
-		Audit:       al,
-		AllowCIDRs:  cidrs,
-		MaxWatches:  o.MaxWatches,
-		RateLimit:   o.RateLimit,
-		Store:       st,
-		Log:         log.WithName("api"),
-		Version:     version.Info(),
-		ReadyChecks: readyChecks,
+		Authorizer:       server.NewRoleAuthorizer(os.Getuid()),
+		Audit:            al,
+		AllowCIDRs:       cidrs,
+		WebSocketOrigins: origins,
+		MaxWatches:       o.MaxWatches,
+		RateLimit:        o.RateLimit,
+		Store:            st,
+		Log:              log.WithName("api"),
+		Version:          version.Info(),
+		ReadyChecks:      readyChecks,
 		Health: server.HealthOptions{
 			HostName: ctl.HostName(), Version: version.Version, Started: started, Backend: backendName,
 		},

@@ -50,6 +50,7 @@ type Options struct {
 	StepTimeout   time.Duration
 	ResyncPeriod  time.Duration
 	AllowCIDR     []string
+	WSOrigins     []string
 	AuditDir      string
 	AuditMaxSize  int64
 	AuditKeep     int
@@ -100,6 +101,7 @@ func (o *Options) Bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.FleetSlotRetry, "fleet-slot-retry", 10*time.Second, "fleet mode: how long a host denied a rollout slot waits before asking again (jittered by up to 100%, and longer when many hosts wait per slot)")
 	fs.BoolVar(&o.FleetLeader, "fleet-leader", false, "fleet mode: stand for election as the leader that writes every PatchPolicy's aggregate status (enable on two or three hosts, not on every host of a large fleet)")
 	fs.StringArrayVar(&o.AllowCIDR, "allow-cidr", nil, "TCP clients may connect only from these networks (repeatable; comma-separated lists; a bare address is one host); others get 403. The unix socket is not affected")
+	fs.StringArrayVar(&o.WSOrigins, "websocket-origin", nil, "origin (scheme://host[:port]) of web pages that may open a WebSocket watch besides the agent's own (repeatable); a browser's upgrade from any other origin is 403")
 	fs.StringVar(&o.AuditDir, "audit-dir", "", "directory of the hash-chained audit log of API changes and steps (default STATE-DIR/audit); check it with patchctl audit verify")
 	fs.Int64Var(&o.AuditMaxSize, "audit-max-size", 16<<20, "rotate the audit log after this many bytes")
 	fs.IntVar(&o.AuditKeep, "audit-keep", 10, "rotated audit log files to keep")
