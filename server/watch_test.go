@@ -75,6 +75,22 @@ func setPolicyLabel(st *store.Store, name, key, value string) *v1alpha1.PatchPol
 	return out.(*v1alpha1.PatchPolicy)
 }
 
+// stoppableServer serves plain HTTP with a fresh store until stop, which
+// returns what Serve returned.
+func stoppableServer() (t *testServer, stop func() <-chan error) {
+	GinkgoHelper()
+	st := openStore()
+	ln, err := server.Listen(server.ListenConfig{Listen: "127.0.0.1:0", Insecure: true})
+	Expect(err).NotTo(HaveOccurred())
+	srv := server.New(server.Options{Store: st})
+	ctx, cancel := context.WithCancel(context.Background())
+	DeferCleanup(cancel)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t = &testServer{store: st, server: srv, base: "http://" + ln.Addr().String(), client: &http.Client{Transport: &http.Transport{}}}
+	return t, func() <-chan error { cancel(); return done }
+}
+
 var _ = Describe("Watch", func() {
 	var t *testServer
 	BeforeEach(func() {
@@ -200,18 +216,10 @@ metadata: {name: other}
 	})
 
 	It("ends open watches when the server shuts down", func() {
-		st := openStore()
-		ln, err := server.Listen(server.ListenConfig{Listen: "127.0.0.1:0", Insecure: true})
-		Expect(err).NotTo(HaveOccurred())
-		srv := server.New(server.Options{Store: st})
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- srv.Serve(ctx, ln) }()
-		w := &testServer{store: st, base: "http://" + ln.Addr().String(), client: &http.Client{Transport: &http.Transport{}}}
+		w, stop := stoppableServer()
 		events := w.watch(api + "/patchpolicies?watch=true")
 		Consistently(events, "100ms").ShouldNot(BeClosed())
-		cancel()
-		Eventually(done).WithTimeout(5 * time.Second).Should(Receive(BeNil()))
+		Eventually(stop()).WithTimeout(5 * time.Second).Should(Receive(BeNil()))
 		Eventually(events).Should(BeClosed())
 	})
 })

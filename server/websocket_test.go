@@ -211,17 +211,10 @@ var _ = Describe("Watch over WebSocket", func() {
 	})
 
 	It("closes with 1001 when the server shuts down", func() {
-		st := openStore()
-		ln, err := server.Listen(server.ListenConfig{Listen: "127.0.0.1:0", Insecure: true})
-		Expect(err).NotTo(HaveOccurred())
-		srv := server.New(server.Options{Store: st})
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- srv.Serve(ctx, ln) }()
-		s := &testServer{store: st, base: "http://" + ln.Addr().String(), client: &http.Client{Transport: &http.Transport{}}}
+		s, stop := stoppableServer()
 		w := s.wsWatch(api + "/patchpolicies?watch=true")
 		Consistently(w.end, "100ms").ShouldNot(Receive())
-		cancel()
+		done := stop()
 		Expect(w.closedWith()).To(Equal(websocket.StatusGoingAway))
 		Eventually(done).WithTimeout(5 * time.Second).Should(Receive(BeNil()))
 	})
