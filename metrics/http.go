@@ -94,7 +94,7 @@ const apiPrefix = "/apis/" + v1alpha1.Group + "/" + v1alpha1.Version
 // Resource label values RequestInfo uses besides the API's resources.
 const (
 	ResourceDiscovery = "discovery" // /api, /apis…, /openapi…
-	ResourceHealth    = "health"    // /healthz, /livez, /readyz
+	ResourceHealth    = "health"    // /health, /healthz, /livez, /readyz
 	ResourceMetrics   = "metrics"
 	ResourceVersion   = "version"
 	ResourceOther     = "other" // anything else, e.g. a mistyped path
@@ -132,7 +132,7 @@ func RequestInfo(r *http.Request) (verb, resource string) {
 			return methodVerb(r.Method), ResourceOther
 		}
 		return methodVerb(r.Method), ResourceDiscovery
-	case p == "/healthz" || p == "/livez" || p == "/readyz" ||
+	case p == "/health" || p == "/healthz" || p == "/livez" || p == "/readyz" ||
 		strings.HasPrefix(p, "/healthz/") || strings.HasPrefix(p, "/livez/") || strings.HasPrefix(p, "/readyz/"):
 		return methodVerb(r.Method), ResourceHealth
 	case p == "/metrics":
