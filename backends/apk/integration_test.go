@@ -12,6 +12,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/apk"
 	"github.com/patchlet/patchlet/internal/testsupport/backendtest"
@@ -131,6 +132,28 @@ func describeReal(version string) bool {
 
 		It("removes a package (Absent)", func(ctx context.Context) {
 			mustRun(ctx, built(b.RemoveStep([]string{"bar"})))
+			Expect(observe(ctx).Installed).NotTo(HaveKey("bar"))
+		})
+
+		It("names the holder of apk's lock and classifies an install run while it is held as LockHeld", func(ctx context.Context) {
+			// flock(1) takes the same flock apk takes on lib/apk/db/lock and
+			// keeps it while sleep runs.
+			holder := exec.Command("flock", "--nonblock", root.Path("lib/apk/db/lock"), "sleep", "30")
+			Expect(holder.Start()).To(Succeed())
+			DeferCleanup(func() { _ = holder.Process.Kill(); _ = holder.Wait() })
+			Eventually(func() bool { _, _, held, _ := b.LockHolder(); return held }).Should(BeTrue())
+			pid, command, held, err := b.LockHolder()
+			Expect(err).NotTo(HaveOccurred())
+			Expect(held).To(BeTrue())
+			Expect(pid).To(Equal(holder.Process.Pid))
+			Expect(command).To(Equal("flock"))
+
+			step := built(b.InstallStep([]backends.PackageRef{{Name: "bar"}}))
+			code, out := runStep(ctx, step)
+			backendtest.RecordGolden("apk-"+version+".add.lock-held.out", out)
+			Expect(code).NotTo(BeZero(), "%s", out)
+			f := b.Classify(step, code, out)
+			Expect(f.Reason).To(Equal(v1alpha1.FailureLockHeld), "%s", out)
 			Expect(observe(ctx).Installed).NotTo(HaveKey("bar"))
 		})
 	})
