@@ -102,7 +102,7 @@ var _ = Describe("Backend on a recorded Alpine root", func() {
 
 	It("builds apk's command lines", func() {
 		base := []string{"/sbin/apk", "--root", root, "--no-progress"}
-		Expect(b.RefreshStep().Argv).To(Equal(append(slices.Clone(base), "update")))
+		Expect(b.RefreshStep().Argv).To(Equal(append(slices.Clone(base), "update", "--update-cache")))
 		Expect(built(b.InstallStep([]backends.PackageRef{{Name: "curl", Version: "8.9.0-r0"}, {Name: "jq"}})).Argv).
 			To(Equal(append(slices.Clone(base), "add", "curl~8.9.0-r0", "jq")))
 		Expect(built(b.UpgradeStep([]string{"curl", "notinstalled"})).Argv).To(Equal(append(slices.Clone(base), "upgrade", "curl")))

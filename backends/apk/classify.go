@@ -35,9 +35,12 @@ var rules = toolkit.Rules{
 		Pattern: regexp.MustCompile(`\(no such package\)|breaks: world\[[^\]]*=`),
 		Message: notFoundMessage,
 	}, {
-		// ERROR: curl-8.9.0-r0: No such file or directory   (the mirror lost the file)
+		// The mirror lost a file the cached index names:
+		// ERROR: baz-1.0-r0: package mentioned in index not found (try 'apk update')   (apk 2, HTTP)
+		// ERROR: baz-1.0-r0: HTTP 404: Not Found                                       (apk 3)
+		// ERROR: curl-8.9.0-r0: No such file or directory                              (a file: repository)
 		Reason:       v1alpha1.FailureStaleIndex,
-		Pattern:      regexp.MustCompile(`^ERROR: \S+-r\d+: No such file or directory`),
+		Pattern:      regexp.MustCompile(`^ERROR: \S+-r\d+: (No such file or directory|package mentioned in index not found|HTTP 404\b)`),
 		NotOnRefresh: true,
 	}},
 }

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -138,9 +141,11 @@ func describeReal(version string) bool {
 		It("names the holder of apk's lock and classifies an install run while it is held as LockHeld", func(ctx context.Context) {
 			// flock(1) takes the same flock apk takes on lib/apk/db/lock and
 			// keeps it while sleep runs.
+			// sleep inherits the lock, so the whole process group ends.
 			holder := exec.Command("flock", "--nonblock", root.Path("lib/apk/db/lock"), "sleep", "30")
+			holder.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 			Expect(holder.Start()).To(Succeed())
-			DeferCleanup(func() { _ = holder.Process.Kill(); _ = holder.Wait() })
+			DeferCleanup(func() { _ = syscall.Kill(-holder.Process.Pid, syscall.SIGKILL); _ = holder.Wait() })
 			Eventually(func() bool { _, _, held, _ := b.LockHolder(); return held }).Should(BeTrue())
 			pid, command, held, err := b.LockHolder()
 			Expect(err).NotTo(HaveOccurred())
@@ -155,6 +160,45 @@ func describeReal(version string) bool {
 			f := b.Classify(step, code, out)
 			Expect(f.Reason).To(Equal(v1alpha1.FailureLockHeld), "%s", out)
 			Expect(observe(ctx).Installed).NotTo(HaveKey("bar"))
+		})
+
+		It("classifies a package file gone from the mirror as StaleIndex, and apk update mends it", func(ctx context.Context) {
+			// A remote repository, so that apk works from the index apk
+			// update cached rather than the repository's current one.
+			// The mirror ignores If-Modified-Since: apk 2 asks with its
+			// cached index's mtime, and the test rewrites the index within
+			// the same second, which would get a 304.
+			files := http.FileServer(http.Dir(root.Repo))
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				r.Header.Del("If-Modified-Since")
+				files.ServeHTTP(w, r)
+			}))
+			DeferCleanup(srv.Close)
+			backendtest.GoldenNames[srv.URL] = "http://mirror.example"
+			repos := root.Path("etc/apk/repositories")
+			local, err := os.ReadFile(repos)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(os.WriteFile(repos, []byte(srv.URL+"\n"), 0o644)).To(Succeed())
+			DeferCleanup(func() { Expect(os.WriteFile(repos, local, 0o644)).To(Succeed()) })
+
+			baz10 := testapk.Package{Name: "baz", Version: "1.0-r0", Files: map[string]string{"usr/share/baz/x": "1\n"}}
+			baz11 := testapk.Package{Name: "baz", Version: "1.1-r0", Files: map[string]string{"usr/share/baz/x": "2\n"}}
+			Expect(root.Publish(ctx, baz10)).To(Succeed())
+			mustRun(ctx, b.RefreshStep())
+			// The mirror replaces baz 1.0 by 1.1 after the root's refresh.
+			Expect(os.Remove(filepath.Join(root.Repo, "x86_64", "baz-1.0-r0.apk"))).To(Succeed())
+			Expect(root.Publish(ctx, baz11)).To(Succeed())
+
+			step := built(b.InstallStep([]backends.PackageRef{{Name: "baz"}}))
+			code, out := runStep(ctx, step)
+			backendtest.RecordGolden("apk-"+version+".add.stale-index.out", out)
+			Expect(code).NotTo(BeZero(), "%s", out)
+			Expect(b.Classify(step, code, out).Reason).To(Equal(v1alpha1.FailureStaleIndex), "%s", out)
+			Expect(observe(ctx).Installed).NotTo(HaveKey("baz"))
+
+			mustRun(ctx, b.RefreshStep())
+			mustRun(ctx, built(b.InstallStep([]backends.PackageRef{{Name: "baz"}})))
+			Expect(observe(ctx).Installed["baz"].Version).To(Equal("1.1-r0"))
 		})
 	})
 }

@@ -18,9 +18,11 @@ func (b *Backend) step(typ v1alpha1.StepType, args, names []string) backends.Ste
 	return b.NewStep(typ, slices.Concat(b.baseArgv(), args), b.Env(), names)
 }
 
-// RefreshStep returns apk update.
+// RefreshStep returns apk update --update-cache. Plain apk update (2.14)
+// refetches no remote index younger than its 4-hour cache age, so it
+// would not mend a stale index; --update-cache forces the fetch.
 func (b *Backend) RefreshStep() backends.Step {
-	return b.step(v1alpha1.StepRefresh, []string{"update"}, nil)
+	return b.step(v1alpha1.StepRefresh, []string{"update", "--update-cache"}, nil)
 }
 
 // InstallStep returns apk add NAME[~VERSION]…. A pinned version goes into
