@@ -115,11 +115,15 @@ func describeReal(version string) bool {
 			Expect(observe(ctx).Provides).To(Equal(map[string][]string{"vfoo": {"foo"}, "cmd:foo": {"foo"}}))
 		})
 
-		It("moves a pinned package to Latest", func(ctx context.Context) {
+		It("moves a pinned package to Latest, keeping a locally edited conffile and landing the new one as .apk-new", func(ctx context.Context) {
+			conf := root.Path("etc/foo.conf")
+			Expect(os.WriteFile(conf, []byte("edited\n"), 0o644)).To(Succeed())
 			mustRun(ctx, built(b.UpgradeStep([]string{"foo"})))
 			obs := observe(ctx)
 			Expect(obs.Installed["foo"].Version).To(Equal("1.1-r0"), "apk upgrade alone keeps the world pin")
 			Expect(obs.Upgrades).To(BeEmpty())
+			Expect(os.ReadFile(conf)).To(BeEquivalentTo("edited\n"))
+			Expect(os.ReadFile(conf + ".apk-new")).To(BeEquivalentTo("two\n"))
 		})
 
 		It("holds and releases through world", func(ctx context.Context) {
@@ -160,6 +164,26 @@ func describeReal(version string) bool {
 			f := b.Classify(step, code, out)
 			Expect(f.Reason).To(Equal(v1alpha1.FailureLockHeld), "%s", out)
 			Expect(observe(ctx).Installed).NotTo(HaveKey("bar"))
+		})
+
+		It("reports a reboot for a newer installed kernel package than the running kernel", func(ctx context.Context) {
+			// KernelRelease says 6.6.36-0-lts runs: linux-lts 6.6.36-r0.
+			kernel := func(ver, release string) testapk.Package {
+				return testapk.Package{Name: "linux-lts", Version: ver, Files: map[string]string{"lib/modules/" + release + "/modules.dep": release + "\n"}}
+			}
+			Expect(root.Publish(ctx, kernel("6.6.36-r0", "6.6.36-0-lts"), kernel("6.6.40-r0", "6.6.40-0-lts"))).To(Succeed())
+			mustRun(ctx, built(b.InstallStep([]backends.PackageRef{{Name: "linux-lts", Version: "6.6.36-r0"}})))
+			obs := observe(ctx)
+			Expect(obs.Installed["linux-lts"].Version).To(Equal("6.6.36-r0"))
+			Expect(obs.RebootRequired).To(BeFalse(), "the running kernel is the installed one")
+
+			mustRun(ctx, built(b.UpgradeStep([]string{"linux-lts"})))
+			obs = observe(ctx)
+			Expect(obs.Installed["linux-lts"].Version).To(Equal("6.6.40-r0"))
+			Expect(root.Path("lib/modules/6.6.40-0-lts/modules.dep")).To(BeAnExistingFile())
+			Expect(obs.RebootRequired).To(BeTrue())
+			Expect(obs.RebootPackages).To(Equal([]string{"linux-lts"}))
+			mustRun(ctx, built(b.RemoveStep([]string{"linux-lts"})))
 		})
 
 		It("classifies a package file gone from the mirror as StaleIndex, and apk update mends it", func(ctx context.Context) {
