@@ -10,6 +10,8 @@
 package apk
 
 import (
+	"path/filepath"
+
 	"github.com/patchlet/patchlet/api/v1alpha1"
 	"github.com/patchlet/patchlet/backends"
 	"github.com/patchlet/patchlet/backends/internal/toolkit"
@@ -17,8 +19,7 @@ import (
 
 // Paths inside the root.
 const (
-	installedPath    = "lib/apk/db/installed"
-	lockPath         = "lib/apk/db/lock"
+	dbDir            = "lib/apk/db" // resolved inside the root at New (Backend.db)
 	worldPath        = "etc/apk/world"
 	repositoriesPath = "etc/apk/repositories"
 	cacheDir         = "var/cache/apk"
@@ -41,6 +42,9 @@ type Backend struct {
 	toolkit.Base
 	apk    string
 	kernel func() (string, error) // nil: toolkit.KernelRelease
+	// db is lib/apk/db inside the root with symlinks followed within it
+	// (lib -> /usr/lib is ROOT/usr/lib, never the host's).
+	db string
 
 	dbCache    toolkit.Cache[backends.Package] // by the database's and world's stamps
 	provCache  toolkit.Cache[[]string]         // Observation.Provides, by the same stamps
@@ -59,8 +63,12 @@ func New(opts Options) (*Backend, error) {
 		return nil, err
 	}
 	b.Base = base
+	b.db = toolkit.ResolveInRoot(b.Cfg.Root, dbDir)
 	return b, nil
 }
+
+// dbPath is name (installed, lock) in apk's database directory.
+func (b *Backend) dbPath(name string) string { return filepath.Join(b.db, name) }
 
 // Capabilities says what apk can do: holds (world constraints), no
 // security classification.
@@ -71,7 +79,7 @@ func (b *Backend) Capabilities() backends.Capabilities {
 // WatchPaths are the paths whose changes should wake the agent: apk's
 // database directory, world and the index cache.
 func (b *Backend) WatchPaths() []string {
-	return []string{b.Path("lib/apk/db"), b.Path("etc/apk"), b.Path(cacheDir)}
+	return []string{b.db, b.Path("etc/apk"), b.Path(cacheDir)}
 }
 
 // baseArgv is apk with the root's options.

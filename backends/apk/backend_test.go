@@ -161,3 +161,32 @@ func built(s backends.Step, err error) backends.Step {
 	Expect(err).NotTo(HaveOccurred())
 	return s
 }
+
+var _ = Describe("Backend on a root whose lib is an absolute symlink", func() {
+	It("finds lib/apk/db inside the root (ROOT/usr/lib/apk/db), never the host's", func(ctx context.Context) {
+		root := filepath.Join(GinkgoT().TempDir(), "root")
+		db := filepath.Join(root, "usr/lib/apk/db")
+		Expect(os.MkdirAll(db, 0o755)).To(Succeed())
+		Expect(os.Symlink("/usr/lib", filepath.Join(root, "lib"))).To(Succeed())
+		Expect(os.WriteFile(filepath.Join(db, "installed"), golden("alpine-3.20.installed"), 0o644)).To(Succeed())
+		b, err := apk.New(apk.Options{Settings: backends.Settings{Root: root, StateDir: GinkgoT().TempDir(), Log: logr.Discard(),
+			Runner: &backendtest.CountingRunner{Fake: apkAnswer}}, Apk: "/sbin/apk"})
+		Expect(err).NotTo(HaveOccurred())
+
+		Expect(b.WatchPaths()).To(ContainElement(db))
+		Expect(b.LockFiles()).To(Equal([]string{filepath.Join(db, "lock")}))
+		obs, err := b.Observe(ctx, nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(obs.Installed).To(HaveLen(5), "read from ROOT/usr/lib/apk/db/installed")
+
+		// The lock is looked up there too.
+		f, err := os.Create(filepath.Join(db, "lock"))
+		Expect(err).NotTo(HaveOccurred())
+		defer f.Close()
+		Expect(unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)).To(Succeed())
+		pid, _, held, err := b.LockHolder()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(held).To(BeTrue())
+		Expect(pid).To(Equal(os.Getpid()))
+	})
+})

@@ -11,8 +11,8 @@ const procLocks = "/proc/locks"
 // the holder's pid for flock and POSIX locks (pid 0: unknown, e.g. an
 // open-file-description lock). A lock file that does not exist is free.
 func (b *Backend) LockHolder() (pid int, command string, held bool, err error) {
-	return toolkit.ProcLocksHolder(b.Path(lockPath), procLocks)
+	return toolkit.ProcLocksHolder(b.dbPath("lock"), procLocks)
 }
 
 // LockFiles is apk's database lock.
-func (b *Backend) LockFiles() []string { return []string{b.Path(lockPath)} }
+func (b *Backend) LockFiles() []string { return []string{b.dbPath("lock")} }

@@ -58,7 +58,7 @@ func (b *Backend) installedPackages() (map[string]backends.Package, error) {
 // installed parses the installed database and world, cached by their
 // mtimes and sizes.
 func (b *Backend) installed() (installedDB, error) {
-	key, err := new(toolkit.Fingerprint).Files(b.Path(installedPath), b.Path(worldPath)).Sum()
+	key, err := new(toolkit.Fingerprint).Files(b.dbPath("installed"), b.Path(worldPath)).Sum()
 	if err != nil {
 		return installedDB{}, err
 	}
@@ -68,7 +68,7 @@ func (b *Backend) installed() (installedDB, error) {
 	if ok1 && ok2 && ok3 {
 		return installedDB{pkgs: db, provides: provides, constrained: pinned}, nil
 	}
-	data, err := toolkit.ReadOptional(b.Path(installedPath))
+	data, err := toolkit.ReadOptional(b.dbPath("installed"))
 	if err != nil {
 		return installedDB{}, fmt.Errorf("read apk installed database: %w", err)
 	}
@@ -97,7 +97,7 @@ func (b *Backend) fingerprint() (string, error) {
 	// apk update writes APKINDEX.*.tar.gz into the cache (etc/apk/cache
 	// when configured, else var/cache/apk).
 	return new(toolkit.Fingerprint).
-		Files(b.Path(installedPath), b.Path(worldPath), b.Path(repositoriesPath), b.Stamp().Path()).
+		Files(b.dbPath("installed"), b.Path(worldPath), b.Path(repositoriesPath), b.Stamp().Path()).
 		Entries(apkIndex, b.Path(cacheDir), b.Path(cacheLink)).
 		Sum()
 }
