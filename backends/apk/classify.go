@@ -29,10 +29,10 @@ var rules = toolkit.Rules{
 		// ERROR: unable to select packages:
 		//   nosuch (no such package):
 		//     required by: world[nosuch]
-		//   curl-8.9.1-r0:
-		//     breaks: world[curl=8.0.0-r0]
+		//   bar-2.0-r0:
+		//     breaks: world[bar~9.9-r0]   (InstallStep pins with ~; a hold is bar=V)
 		Reason:  v1alpha1.FailureNotFound,
-		Pattern: regexp.MustCompile(`\(no such package\)|breaks: world\[[^\]]*=`),
+		Pattern: regexp.MustCompile(`\(no such package\)|breaks: world\[[^\]]*[=~]`),
 		Message: notFoundMessage,
 	}, {
 		// The mirror lost a file the cached index names:

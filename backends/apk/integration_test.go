@@ -166,6 +166,17 @@ func describeReal(version string) bool {
 			Expect(observe(ctx).Installed).NotTo(HaveKey("bar"))
 		})
 
+		It("classifies an unknown package and an unknown version as NotFound", func(ctx context.Context) {
+			for name, ref := range map[string]backends.PackageRef{"unknown-package": {Name: "nosuch"}, "unknown-version": {Name: "bar", Version: "9.9-r0"}} {
+				step := built(b.InstallStep([]backends.PackageRef{ref}))
+				code, out := runStep(ctx, step)
+				backendtest.RecordGolden("apk-"+version+".add."+name+".out", out)
+				Expect(code).NotTo(BeZero(), "%s", out)
+				Expect(b.Classify(step, code, out).Reason).To(Equal(v1alpha1.FailureNotFound), "%s: %s", name, out)
+			}
+			Expect(observe(ctx).Installed).NotTo(HaveKey("bar"))
+		})
+
 		It("reports a reboot for a newer installed kernel package than the running kernel", func(ctx context.Context) {
 			// KernelRelease says 6.6.36-0-lts runs: linux-lts 6.6.36-r0.
 			kernel := func(ver, release string) testapk.Package {

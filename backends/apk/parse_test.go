@@ -92,7 +92,11 @@ var _ = DescribeTable("KernelRebootRequired",
 
 var _ = DescribeTable("ClassifyOutput on samples of apk output",
 	func(file string, typ v1alpha1.StepType, reason v1alpha1.FailureReason, message string) {
-		f := apk.ClassifyOutput(typ, 1, golden(file))
+		out := []byte("ERROR: unable to select packages:\n  curl-8.9.1-r0:\n    breaks: world[curl=8.0.0-r0]\n") // a hold (N=V) no repository has
+		if file != "" {
+			out = golden(file)
+		}
+		f := apk.ClassifyOutput(typ, 1, out)
 		Expect(f.Reason).To(Equal(reason))
 		Expect(f.Message).To(Equal(message))
 	},
@@ -100,9 +104,15 @@ var _ = DescribeTable("ClassifyOutput on samples of apk output",
 		v1alpha1.FailureLockHeld, "Unable to lock database: temporary error (try again later)"),
 	Entry("lock held (apk 3)", "apk-3.0.6.add.lock-held.out", v1alpha1.StepInstall,
 		v1alpha1.FailureLockHeld, "Unable to lock database: Resource temporarily unavailable"),
-	Entry("unknown package", "alpine-3.20.apk-add.unknown-package.out", v1alpha1.StepInstall,
+	Entry("unknown package (apk 2)", "apk-2.14.10.add.unknown-package.out", v1alpha1.StepInstall,
 		v1alpha1.FailureNotFound, "unable to select packages: nosuch (no such package)"),
-	Entry("unknown version", "alpine-3.20.apk-add.unknown-version.out", v1alpha1.StepInstall,
+	Entry("unknown package (apk 3)", "apk-3.0.6.add.unknown-package.out", v1alpha1.StepInstall,
+		v1alpha1.FailureNotFound, "unable to select packages: nosuch (no such package)"),
+	Entry("unknown pinned version (apk 2)", "apk-2.14.10.add.unknown-version.out", v1alpha1.StepInstall,
+		v1alpha1.FailureNotFound, "unable to select packages: bar-2.0-r0 breaks: world[bar~9.9-r0]"),
+	Entry("unknown pinned version (apk 3)", "apk-3.0.6.add.unknown-version.out", v1alpha1.StepInstall,
+		v1alpha1.FailureNotFound, "unable to select packages: bar-2.0-r0 breaks: world[bar~9.9-r0]"),
+	Entry("a held version gone from the repository", "", v1alpha1.StepInstall,
 		v1alpha1.FailureNotFound, "unable to select packages: curl-8.9.1-r0 breaks: world[curl=8.0.0-r0]"),
 	Entry("disk full", "alpine-3.20.apk-add.disk-full.out", v1alpha1.StepUpgrade,
 		v1alpha1.FailureDiskFull, "curl-8.9.1-r0: No space left on device"),
