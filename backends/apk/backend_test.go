@@ -168,7 +168,7 @@ var _ = Describe("Backend on a root whose lib is an absolute symlink", func() {
 		db := filepath.Join(root, "usr/lib/apk/db")
 		Expect(os.MkdirAll(db, 0o755)).To(Succeed())
 		Expect(os.Symlink("/usr/lib", filepath.Join(root, "lib"))).To(Succeed())
-		Expect(os.WriteFile(filepath.Join(db, "installed"), golden("alpine-3.20.installed"), 0o644)).To(Succeed())
+		Expect(os.WriteFile(filepath.Join(db, "installed"), golden("apk-3.0.6.installed"), 0o644)).To(Succeed())
 		b, err := apk.New(apk.Options{Settings: backends.Settings{Root: root, StateDir: GinkgoT().TempDir(), Log: logr.Discard(),
 			Runner: &backendtest.CountingRunner{Fake: apkAnswer}}, Apk: "/sbin/apk"})
 		Expect(err).NotTo(HaveOccurred())
@@ -177,7 +177,7 @@ var _ = Describe("Backend on a root whose lib is an absolute symlink", func() {
 		Expect(b.LockFiles()).To(Equal([]string{filepath.Join(db, "lock")}))
 		obs, err := b.Observe(ctx, nil)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(obs.Installed).To(HaveLen(5), "read from ROOT/usr/lib/apk/db/installed")
+		Expect(obs.Installed).To(HaveKey("foo"), "read from ROOT/usr/lib/apk/db/installed")
 
 		// The lock is looked up there too.
 		f, err := os.Create(filepath.Join(db, "lock"))

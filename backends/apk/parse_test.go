@@ -22,6 +22,8 @@ func golden(name string) []byte {
 	return b
 }
 
+// Hand-written samples: several packages, an origin (libcrypto3 from
+// openssl), a hold (nginx=V) and a kernel, which no real run records yet.
 var _ = Describe("parsers (samples of apk 2.14 output, Alpine 3.20)", func() {
 	It("reads the installed database", func() {
 		db := apk.ParseInstalled(golden("alpine-3.20.installed"))
@@ -39,15 +41,6 @@ var _ = Describe("parsers (samples of apk 2.14 output, Alpine 3.20)", func() {
 		Expect(ups["linux-lts"]).To(Equal(backends.Upgrade{Name: "linux-lts", From: "6.6.36-r0", To: "6.6.41-r0", Source: "linux-lts"}))
 		Expect(ups["libcrypto3"]).To(Equal(backends.Upgrade{Name: "libcrypto3", From: "3.3.0-r2", To: "3.3.1-r3", Source: "openssl"}))
 	})
-	It("reads apk version -l '<' the same way", func() {
-		db := apk.ParseInstalled(golden("alpine-3.20.installed"))
-		ups := apk.ParseVersionLess(golden("alpine-3.20.apk-version-l-lt.stdout"), db)
-		fromList := apk.ParseListUpgradable(golden("alpine-3.20.apk-list-u.stdout"))
-		Expect(ups).To(HaveLen(len(fromList)))
-		for name, u := range fromList {
-			Expect(ups).To(HaveKeyWithValue(name, backends.Upgrade{Name: name, From: u.From, To: u.To}))
-		}
-	})
 	It("reads apk policy: repository versions only", func() {
 		Expect(apk.ParsePolicy(golden("alpine-3.20.apk-policy.stdout"))).To(Equal(map[string][]string{
 			"curl":  {"8.9.1-r0", "8.10.0-r0"},
@@ -55,6 +48,25 @@ var _ = Describe("parsers (samples of apk 2.14 output, Alpine 3.20)", func() {
 		}))
 	})
 })
+
+// The same parsers on real apk output, recorded by integration_test.go:
+// foo 1.0-r0 installed (pinned foo~1.0-r0), 1.1-r0 in the repository.
+var _ = DescribeTable("parsers on real apk output",
+	func(version string) {
+		g := func(name string) []byte { return golden("apk-" + version + "." + name) }
+		db := apk.ParseInstalled(g("installed"))
+		Expect(db).To(Equal(map[string]backends.Package{"foo": {Name: "foo", Version: "1.0-r0", Arch: "x86_64"}}))
+		Expect(apk.ParseWorld(g("world-pinned"))).To(BeEmpty(), "a ~ pin is no hold")
+		Expect(apk.WorldConstrained(g("world-pinned"))).To(HaveKeyWithValue("foo", true))
+		foo := backends.Upgrade{Name: "foo", From: "1.0-r0", To: "1.1-r0", Source: "foo"}
+		Expect(apk.ParseListUpgradable(g("list-u.stdout"))).To(Equal(map[string]backends.Upgrade{"foo": foo}))
+		foo.Source = ""
+		Expect(apk.ParseVersionLess(g("version-l-lt.stdout"), db)).To(Equal(map[string]backends.Upgrade{"foo": foo}), "apk version -l '<' the same way")
+		Expect(apk.ParsePolicy(g("policy.stdout"))).To(Equal(map[string][]string{"foo": {"1.0-r0", "1.1-r0"}}), "repository versions only")
+	},
+	Entry("apk 2.14.10", "2.14.10"),
+	Entry("apk 3.0.6", "3.0.6"),
+)
 
 var _ = DescribeTable("VersionCompare",
 	func(a, b string, want int) {
