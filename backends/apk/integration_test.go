@@ -177,6 +177,17 @@ func describeReal(version string) bool {
 			Expect(observe(ctx).Installed).NotTo(HaveKey("bar"))
 		})
 
+		It("classifies an unsatisfiable virtual dependency as a plain failure", func(ctx context.Context) {
+			libx := testapk.Package{Name: "libx", Version: "1.0-r0", Files: map[string]string{"usr/lib/libx.so.1": "x\n"}, Provides: []string{"so:libx.so.1=1"}}
+			needy := testapk.Package{Name: "needy", Version: "1.0-r0", Files: map[string]string{"usr/bin/needy": "n\n"}, Depends: []string{"so:libx.so.1>=2"}}
+			Expect(root.Publish(ctx, libx, needy)).To(Succeed())
+			step := built(b.InstallStep([]backends.PackageRef{{Name: "needy"}}))
+			code, out := runStep(ctx, step)
+			backendtest.RecordGolden("apk-"+version+".add.conflict.out", out)
+			Expect(code).NotTo(BeZero(), "%s", out)
+			Expect(b.Classify(step, code, out).Reason).To(Equal(v1alpha1.FailureFailed), "%s", out)
+		})
+
 		It("reports a reboot for a newer installed kernel package than the running kernel", func(ctx context.Context) {
 			// KernelRelease says 6.6.36-0-lts runs: linux-lts 6.6.36-r0.
 			kernel := func(ver, release string) testapk.Package {
