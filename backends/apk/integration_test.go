@@ -188,6 +188,25 @@ func describeReal(version string) bool {
 			Expect(b.Classify(step, code, out).Reason).To(Equal(v1alpha1.FailureFailed), "%s", out)
 		})
 
+		It("classifies a full filesystem as DiskFull", func(ctx context.Context) {
+			if os.Geteuid() != 0 {
+				Skip("mounting a small tmpfs needs root")
+			}
+			// A 64 KiB tmpfs at usr/share/big, mounted in a private mount
+			// namespace (unshare -m) that ends with the step.
+			Expect(os.MkdirAll(root.Path("usr/share/big"), 0o755)).To(Succeed())
+			big := testapk.Package{Name: "big", Version: "1.0-r0", Files: map[string]string{"usr/share/big/blob": strings.Repeat("x", 256<<10)}}
+			Expect(root.Publish(ctx, big)).To(Succeed())
+			step := built(b.InstallStep([]backends.PackageRef{{Name: "big"}}))
+			inner := step
+			inner.Argv = append([]string{"unshare", "-m", "sh", "-c", `mount -t tmpfs -o size=64k tmpfs "$0" && exec "$@"`, root.Path("usr/share/big")}, step.Argv...)
+			code, out := runStep(ctx, inner)
+			backendtest.RecordGolden("apk-"+version+".add.disk-full.out", out)
+			Expect(code).NotTo(BeZero(), "%s", out)
+			Expect(b.Classify(step, code, out).Reason).To(Equal(v1alpha1.FailureDiskFull), "%s", out)
+			Expect(observe(ctx).Installed).NotTo(HaveKey("big"))
+		})
+
 		It("reports a reboot for a newer installed kernel package than the running kernel", func(ctx context.Context) {
 			// KernelRelease says 6.6.36-0-lts runs: linux-lts 6.6.36-r0.
 			kernel := func(ver, release string) testapk.Package {
