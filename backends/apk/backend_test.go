@@ -24,14 +24,14 @@ import (
 func apkAnswer(argv []string) ([]byte, error) {
 	switch {
 	case slices.Contains(argv, "list"):
-		return golden("alpine-3.20.apk-list-u.stdout"), nil
+		return golden("apk-3.0.6.alpine-like.list-u.stdout"), nil
 	case slices.Contains(argv, "policy"):
-		return golden("alpine-3.20.apk-policy.stdout"), nil
+		return golden("apk-3.0.6.alpine-like.policy.stdout"), nil
 	}
 	return nil, fmt.Errorf("unexpected %v", argv)
 }
 
-var _ = Describe("Backend on a recorded Alpine root", func() {
+var _ = Describe("Backend on a recorded Alpine-like root (real apk 3.0.6 output)", func() {
 	var (
 		root, state string
 		runner      *backendtest.CountingRunner
@@ -46,8 +46,8 @@ var _ = Describe("Backend on a recorded Alpine root", func() {
 	BeforeEach(func() {
 		tmp := GinkgoT().TempDir()
 		root, state = filepath.Join(tmp, "root"), filepath.Join(tmp, "state")
-		write("lib/apk/db/installed", golden("alpine-3.20.installed"))
-		write("etc/apk/world", golden("alpine-3.20.world"))
+		write("lib/apk/db/installed", golden("apk-3.0.6.alpine-like.installed"))
+		write("etc/apk/world", golden("apk-3.0.6.alpine-like.world"))
 		write("etc/apk/repositories", []byte("https://dl-cdn.alpinelinux.org/alpine/v3.20/main\n"))
 		write("var/cache/apk/APKINDEX.abcd1234.tar.gz", []byte("index"))
 		runner = &backendtest.CountingRunner{Fake: apkAnswer}
@@ -66,7 +66,8 @@ var _ = Describe("Backend on a recorded Alpine root", func() {
 		Expect(obs.Installed["curl"].Held).To(BeFalse())
 		Expect(obs.Upgrades).To(HaveKey("curl"))
 		Expect(obs.Upgrades).NotTo(HaveKey("nginx"))
-		Expect(obs.Available["curl"]).To(Equal([]string{"8.10.0-r0", "8.9.1-r0"}))
+		Expect(obs.Available["curl"]).To(Equal([]string{"8.10.0-r0", "8.9.1-r0", "8.9.0-r0"}))
+		Expect(obs.Upgrades["curl"].To).To(Equal("8.10.0-r0"), "apk list -u lists 8.9.1-r0 and 8.10.0-r0")
 		Expect(obs.RebootRequired).To(BeFalse())
 		Expect(runner.Argvs()[0]).To(Equal([]string{"/sbin/apk", "--root", root, "--no-progress", "list", "-u"}))
 	})

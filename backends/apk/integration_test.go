@@ -53,6 +53,53 @@ func mustRun(ctx context.Context, s backends.Step) []byte {
 // PATCHLET_UPDATE_GOLDEN=1 go test -count=1 ./backends/apk/.
 var _ = describeReal("2.14.10")
 var _ = describeReal("3.0.6")
+var _ = describeAlpineLike("2.14.10")
+var _ = describeAlpineLike("3.0.6")
+
+// describeAlpineLike records the outputs the unit tests' "recorded Alpine
+// root" reads: five packages one release behind, one from another origin
+// (libcrypto3 from openssl), a kernel, and nginx held at its version.
+func describeAlpineLike(version string) bool {
+	return Describe("an Alpine-like root on real apk-tools "+version, Label("integration"), func() {
+		It("records its database, world, apk list -u and apk policy", func(ctx context.Context) {
+			bin := testapk.Binary(version)
+			tmp := GinkgoT().TempDir()
+			root, err := testapk.NewRoot(ctx, bin, tmp)
+			Expect(err).NotTo(HaveOccurred())
+			backendtest.GoldenNames[root.Repo] = "/srv/repo"
+			pkg := func(name, ver, origin string) testapk.Package {
+				return testapk.Package{Name: name, Version: ver, Origin: origin, Files: map[string]string{"usr/share/" + name + "/" + ver: ver + "\n"}}
+			}
+			old := []testapk.Package{pkg("busybox", "1.36.1-r29", ""), pkg("libcrypto3", "3.3.0-r2", "openssl"), pkg("curl", "8.9.0-r0", ""), pkg("linux-lts", "6.6.36-r0", ""), pkg("nginx", "1.26.1-r0", "")}
+			Expect(root.Publish(ctx, old...)).To(Succeed())
+			args := []string{"add"}
+			for _, p := range old {
+				args = append(args, p.Name+"~"+p.Version)
+			}
+			_, err = root.Run(ctx, args...)
+			Expect(err).NotTo(HaveOccurred())
+			// Unpin all but nginx, which is held as apk writes a hold.
+			_, err = root.Run(ctx, "add", "busybox", "libcrypto3", "curl", "linux-lts", "nginx=1.26.1-r0")
+			Expect(err).NotTo(HaveOccurred())
+			Expect(root.Publish(ctx, pkg("busybox", "1.36.1-r30", ""), pkg("libcrypto3", "3.3.1-r3", "openssl"), pkg("curl", "8.9.1-r0", ""), pkg("curl", "8.10.0-r0", ""),
+				pkg("linux-lts", "6.6.41-r0", ""), pkg("nginx", "1.26.2-r0", ""))).To(Succeed())
+
+			for name, file := range map[string]string{"installed": "lib/apk/db/installed", "world": "etc/apk/world"} {
+				data, err := os.ReadFile(root.Path(file))
+				Expect(err).NotTo(HaveOccurred())
+				backendtest.RecordGolden("apk-"+version+".alpine-like."+name, data)
+			}
+			for name, args := range map[string][]string{"list-u.stdout": {"list", "-u"}, "policy.stdout": {"policy", "curl", "nginx"}} {
+				out, err := root.Stdout(ctx, args...)
+				Expect(err).NotTo(HaveOccurred())
+				backendtest.RecordGolden("apk-"+version+".alpine-like."+name, out)
+			}
+			out, err := root.Stdout(ctx, "list", "-u")
+			Expect(err).NotTo(HaveOccurred())
+			Expect(string(out)).To(ContainSubstring("libcrypto3-3.3.1-r3 x86_64 {openssl}"))
+		})
+	})
+}
 
 func describeReal(version string) bool {
 	return Describe("the apk backend against real apk-tools "+version, Ordered, Label("integration"), func() {

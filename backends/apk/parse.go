@@ -150,6 +150,11 @@ func ParseListUpgradable(out []byte) map[string]backends.Upgrade {
 		if j, k := strings.IndexByte(line, '{'), strings.IndexByte(line, '}'); j >= 0 && k > j {
 			origin = line[j+1 : k]
 		}
+		// apk list -u lists every newer version (curl-8.9.1-r0, then
+		// curl-8.10.0-r0): keep the newest.
+		if prev, ok := ups[name]; ok && VersionCompare(to, prev.To) <= 0 {
+			continue
+		}
 		ups[name] = backends.Upgrade{Name: name, From: from, To: to, Source: origin}
 	}
 	return ups

@@ -22,30 +22,34 @@ func golden(name string) []byte {
 	return b
 }
 
-// Hand-written samples: several packages, an origin (libcrypto3 from
-// openssl), a hold (nginx=V) and a kernel, which no real run records yet.
-var _ = Describe("parsers (samples of apk 2.14 output, Alpine 3.20)", func() {
-	It("reads the installed database", func() {
-		db := apk.ParseInstalled(golden("alpine-3.20.installed"))
+// An Alpine-like root recorded from real apk (integration_test.go,
+// describeAlpineLike): five packages, libcrypto3 from openssl, nginx held.
+var _ = DescribeTable("parsers on a recorded Alpine-like root",
+	func(version string) {
+		g := func(name string) []byte { return golden("apk-" + version + ".alpine-like." + name) }
+		db := apk.ParseInstalled(g("installed"))
 		Expect(db).To(HaveLen(5))
 		Expect(db["busybox"]).To(Equal(backends.Package{Name: "busybox", Version: "1.36.1-r29", Arch: "x86_64"}))
 		Expect(db["linux-lts"].Version).To(Equal("6.6.36-r0"))
-	})
-	It("finds the exact-version constraints in world (holds)", func() {
-		Expect(apk.ParseWorld(golden("alpine-3.20.world"))).To(Equal(map[string]string{"nginx": "1.26.1-r0"}))
-		Expect(apk.ParseWorld([]byte("curl=8.9.0-r0@edge\n"))).To(Equal(map[string]string{"curl": "8.9.0-r0"}))
-	})
-	It("reads apk list -u, names with dashes included", func() {
-		ups := apk.ParseListUpgradable(golden("alpine-3.20.apk-list-u.stdout"))
+		Expect(apk.ParseWorld(g("world"))).To(Equal(map[string]string{"nginx": "1.26.1-r0"}))
+		ups := apk.ParseListUpgradable(g("list-u.stdout"))
 		Expect(ups).To(HaveLen(5))
 		Expect(ups["linux-lts"]).To(Equal(backends.Upgrade{Name: "linux-lts", From: "6.6.36-r0", To: "6.6.41-r0", Source: "linux-lts"}))
 		Expect(ups["libcrypto3"]).To(Equal(backends.Upgrade{Name: "libcrypto3", From: "3.3.0-r2", To: "3.3.1-r3", Source: "openssl"}))
-	})
-	It("reads apk policy: repository versions only", func() {
-		Expect(apk.ParsePolicy(golden("alpine-3.20.apk-policy.stdout"))).To(Equal(map[string][]string{
-			"curl":  {"8.9.1-r0", "8.10.0-r0"},
+		Expect(ups["curl"].To).To(Equal("8.10.0-r0"), "the newest of the versions apk list -u lists")
+		Expect(apk.ParsePolicy(g("policy.stdout"))).To(Equal(map[string][]string{
+			"curl":  {"8.9.0-r0", "8.9.1-r0", "8.10.0-r0"},
 			"nginx": {"1.26.1-r0", "1.26.2-r0"},
 		}))
+	},
+	Entry("apk 2.14.10", "2.14.10"),
+	Entry("apk 3.0.6", "3.0.6"),
+)
+
+var _ = Describe("ParseWorld", func() {
+	It("finds the exact-version constraints in world (holds) among other constraints", func() {
+		Expect(apk.ParseWorld([]byte("alpine-base\ncurl\nnginx=1.26.1-r0\nbusybox<2\n!bash\nfoo~1.0-r0\n"))).To(Equal(map[string]string{"nginx": "1.26.1-r0"}))
+		Expect(apk.ParseWorld([]byte("curl=8.9.0-r0@edge\n"))).To(Equal(map[string]string{"curl": "8.9.0-r0"}))
 	})
 })
 

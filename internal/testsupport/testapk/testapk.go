@@ -126,6 +126,7 @@ type Package struct {
 	Files    map[string]string
 	Provides []string // NAME or NAME=VERSION
 	Depends  []string
+	Origin   string // the source package (apk's o:), default Name
 }
 
 // Root is an isolated apk root with a signed local repository.
@@ -238,6 +239,9 @@ func (r *Root) Publish(ctx context.Context, pkgs ...Package) error {
 			"--info", "name:" + p.Name, "--info", "version:" + p.Version, "--info", "arch:x86_64",
 			"--info", "description:" + p.Name + " for tests", "--files", files,
 			"--output", filepath.Join(arch, p.Name+"-"+p.Version+".apk")}
+		if p.Origin != "" {
+			argv = append(argv, "--info", "origin:"+p.Origin)
+		}
 		if len(p.Provides) > 0 {
 			argv = append(argv, "--info", "provides:"+strings.Join(p.Provides, " "))
 		}

@@ -92,6 +92,9 @@ func buildV2(file string, p Package) error {
 	sum := sha256.Sum256(dataGz)
 	var info strings.Builder
 	fmt.Fprintf(&info, "pkgname = %s\npkgver = %s\narch = x86_64\npkgdesc = %s for tests\nsize = %d\n", p.Name, p.Version, p.Name, size)
+	if p.Origin != "" {
+		fmt.Fprintf(&info, "origin = %s\n", p.Origin)
+	}
 	for _, pr := range p.Provides {
 		fmt.Fprintf(&info, "provides = %s\n", pr)
 	}
