@@ -1,9 +1,7 @@
 package apk_test
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,29 +20,10 @@ import (
 	"github.com/patchlet/patchlet/internal/testsupport/testapk"
 )
 
-// runStep runs a step as an executor would and returns its exit code and
-// combined output.
-func runStep(ctx context.Context, s backends.Step) (int, []byte) {
-	Expect(s.Argv).NotTo(BeEmpty(), "the step was refused")
-	cmd := exec.CommandContext(ctx, s.Argv[0], s.Argv[1:]...)
-	cmd.Env = s.Env
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	var exitErr *exec.ExitError
-	if errors.As(err, &exitErr) {
-		return exitErr.ExitCode(), out.Bytes()
-	}
-	Expect(err).NotTo(HaveOccurred())
-	return 0, out.Bytes()
-}
-
-func mustRun(ctx context.Context, s backends.Step) []byte {
-	GinkgoHelper()
-	code, out := runStep(ctx, s)
-	Expect(code).To(BeZero(), "%v: %s", s.Argv, out)
-	return out
-}
+var (
+	runStep = backendtest.RunStep
+	mustRun = backendtest.MustRun
+)
 
 // The apk backend against real apk-tools 2.14.10 (Alpine <= 3.22) and
 // 3.0.6 (Alpine >= 3.23), each in an isolated root with a signed repository

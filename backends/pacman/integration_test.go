@@ -1,9 +1,7 @@
 package pacman_test
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,28 +19,10 @@ import (
 	"github.com/patchlet/patchlet/internal/testsupport/testpacman"
 )
 
-// runStep runs a step as an executor would and returns its exit code and
-// combined output.
-func runStep(ctx context.Context, s backends.Step) (int, []byte) {
-	Expect(s.Argv).NotTo(BeEmpty(), "the step was refused")
-	cmd := exec.CommandContext(ctx, s.Argv[0], s.Argv[1:]...)
-	cmd.Env = s.Env
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	var exitErr *exec.ExitError
-	if errors.As(err, &exitErr) {
-		return exitErr.ExitCode(), out.Bytes()
-	}
-	Expect(err).NotTo(HaveOccurred())
-	return 0, out.Bytes()
-}
-
-func mustRun(ctx context.Context, s backends.Step) []byte {
-	code, out := runStep(ctx, s)
-	Expect(code).To(BeZero(), "%v: %s", s.Argv, out)
-	return out
-}
+var (
+	runStep = backendtest.RunStep
+	mustRun = backendtest.MustRun
+)
 
 var _ = Describe("the pacman backend against real pacman", Ordered, Label("integration"), func() {
 	var (
